@@ -1,0 +1,6 @@
+#include "log.h"
+
+int main(void)
+{
+	return 1;
+}
