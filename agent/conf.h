@@ -147,6 +147,11 @@ const struct conf_node *conf_node_by_id(const struct conf *c, const char *id);
 const struct conf_instance *conf_instance_by_id(const struct conf *c,
 						const char *id);
 
+/* true when a and b name the same plugin with the same element, attributes
+ * and content (so a reload can keep the running instance). */
+bool conf_instance_equal(const struct conf_instance *a,
+			 const struct conf_instance *b);
+
 /* The cmsd_conf_ops the agent gives plugins (host->conf). */
 extern const struct cmsd_conf_ops conf_plugin_ops;
 

@@ -59,6 +59,18 @@ struct instance_stats {
 	char last_error[160];   /* "start: timed out after 20000 ms", "" */
 };
 
+/* Where instances get their state directories (<dir>/<id>, mode 0700).
+ * Call once before instance_new(); default /var/lib/cmsd. */
+void instance_set_state_root(const char *dir);
+
+/*
+ * Calls fn(arg) with SIGSEGV, SIGBUS, SIGILL and SIGFPE turned into a
+ * return of -EFAULT and *crash_sig set, so that a plugin crashing in init
+ * or validate is named before the agent refuses to start.  Start-up only:
+ * after such a crash the process state is suspect and the agent must exit.
+ */
+int instance_guard_call(int (*fn)(void *), void *arg, int *crash_sig);
+
 /*
  * Creates the host table and calls the plugin's init().  Returns 0 and *out,
  * or -errno (the plugin's init failed, or out of memory); the error is logged

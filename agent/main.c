@@ -1,6 +1,124 @@
+/*
+ * cmsd: start-up, --check, and the hand-over to the running daemon.
+ * cmsd runs in the foreground (systemd starts it as Type=simple); logs go
+ * to syslog, to the log file of the configuration and to stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "loader.h"
 #include "log.h"
 
-int main(void)
+static void usage(FILE *f)
 {
-	return 1;
+	fprintf(f,
+		"usage: cmsd [-c FILE] [-p PLUGIN_DIR] [-n NODE_ID] [-d] "
+		"[--check]\n"
+		"       cmsd --version\n"
+		"  -c, --config FILE      configuration (default %s)\n"
+		"  -p, --plugin-dir DIR   plugin directory (overrides "
+		"$CMSD_PLUGIN_DIR and the config)\n"
+		"  -n, --node ID          this node's id (overrides node= in "
+		"the config)\n"
+		"  -d, --debug            debug logging\n"
+		"      --check            validate the configuration and exit: "
+		"0 valid, 1 errors\n",
+		CONF_DEFAULT_PATH);
+}
+
+static void print_error(const char *msg, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"plugin-dir", required_argument, NULL, 'p'},
+		{"node", required_argument, NULL, 'n'},
+		{"debug", no_argument, NULL, 'd'},
+		{"check", no_argument, NULL, 'C'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = CONF_DEFAULT_PATH;
+	struct conf_overrides ov = {0};
+	struct log_options lo = {.ident = "cmsd", .to_stderr = true};
+	bool check = false;
+	struct conf *conf = NULL;
+	int c, n, rc;
+
+	while ((c = getopt_long(argc, argv, "c:p:n:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'p':
+			ov.plugin_dir = optarg;
+			break;
+		case 'n':
+			ov.local_node = optarg;
+			break;
+		case 'd':
+			lo.verbosity = 1;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'V':
+			printf("cmsd %s (plugin ABI %d.%d)\n", CMSD_VERSION,
+			       CMSD_ABI_MAJOR, CMSD_ABI_MINOR);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "cmsd: unexpected argument \"%s\"\n",
+			argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	/* Until the config names the log file, only stderr. */
+	log_open(&lo);
+	n = conf_load(path, &ov, print_error, NULL, &conf);
+	if (n) {
+		fprintf(stderr, "%s: %d error%s\n", path, n, n == 1 ? "" : "s");
+		loader_shutdown();
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration valid (%s mode, %zu instance%s, "
+		       "plugins from %s)\n",
+		       path,
+		       conf->mode == CONF_MODE_ARBITER ? "arbiter" : "node",
+		       conf->n_inst, conf->n_inst == 1 ? "" : "s",
+		       conf->plugin_dir);
+		conf_free(conf);
+		loader_shutdown();
+		return 0;
+	}
+	lo.file = conf->log_file;
+	lo.to_syslog = true;
+	if ((rc = log_open(&lo)) < 0)
+		log_warnx("cannot open log file %s: %s; logging to syslog and "
+			  "stderr only",
+			  conf->log_file, strerror(-rc));
+	rc = daemon_run(conf, path, &ov);
+	loader_shutdown();
+	log_close();
+	return rc;
 }

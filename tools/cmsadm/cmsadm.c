@@ -1,4 +1,98 @@
-int main(void)
+/*
+ * cmsadm: the operator's command line, a client of cmsd's control socket.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctlproto.h"
+
+#define CMSADM_TIMEOUT_MS 10000
+
+static void usage(FILE *f)
 {
-	return 1;
+	fprintf(f, "usage: cmsadm [-s SOCKET] COMMAND\n"
+		   "commands:\n"
+		   "  status [--json]   the cluster, its nodes and resources\n"
+		   "  version           the versions of cmsadm and cmsd\n"
+		   "  help              this text\n"
+		   "SOCKET defaults to $CMSD_SOCKET, else %s\n",
+		CTL_DEFAULT_SOCKET);
+}
+
+static int call(const char *sock, const char *request)
+{
+	char *body = NULL;
+	int rc = ctl_client_call(sock, request, CMSADM_TIMEOUT_MS, &body);
+
+	switch (rc) {
+	case 0:
+		fputs(body, stdout);
+		free(body);
+		return 0;
+	case 1:
+		fprintf(stderr, "cmsadm: cmsd: %s", body);
+		free(body);
+		return 1;
+	case -ETIMEDOUT:
+		fprintf(stderr,
+			"cmsadm: cmsd did not answer within %d s (%s)\n",
+			CMSADM_TIMEOUT_MS / 1000, sock);
+		return 1;
+	case -EPROTO:
+		fprintf(stderr, "cmsadm: cmsd sent a malformed reply (%s)\n",
+			sock);
+		return 1;
+	default:
+		fprintf(stderr, "cmsadm: failed to connect to cmsd\n");
+		if (getenv("CMSADM_DEBUG"))
+			fprintf(stderr, "cmsadm: %s: %s\n", sock,
+				strerror(-rc));
+		return 1;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *sock = getenv("CMSD_SOCKET");
+	int i = 1;
+
+	if (!sock || !*sock)
+		sock = CTL_DEFAULT_SOCKET;
+	if (i + 1 < argc && strcmp(argv[i], "-s") == 0) {
+		sock = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[i++];
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "status") == 0) {
+		bool json = false;
+		for (; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0) {
+				json = true;
+				continue;
+			}
+			fprintf(stderr, "cmsadm: status: unknown option \"%s\"\n",
+				argv[i]);
+			usage(stderr);
+			return 2;
+		}
+		return call(sock, json ? "status json" : "status");
+	}
+	if (strcmp(cmd, "version") == 0 && i == argc) {
+		printf("cmsadm %s\n", CMSD_VERSION);
+		return call(sock, "version");
+	}
+	fprintf(stderr, "cmsadm: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
 }

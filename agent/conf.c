@@ -1,0 +1,904 @@
+/*
+ * Loads cmsd.xml: a safe parse (no DTD, no entities, no network), the
+ * agent's own structure check with precise messages, the RelaxNG schema,
+ * semantic checks, then each plugin's validate().  Every stage reports all
+ * it finds; a stage runs only when the ones before it passed, because its
+ * checks assume their shape.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libxml/parser.h>
+#include <libxml/relaxng.h>
+#include <libxml/xmlerror.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "conf_priv.h"
+#include "loader.h"
+#include "log.h"
+#include "loop.h"
+
+struct conf_doc {
+	xmlDoc *doc;
+	struct conf_ctx ctx;
+};
+
+/* ---- stage 1: parse ---- */
+
+static void conf_xml_error(void *arg, xmlErrorPtr e)
+{
+	struct conf_ctx *ctx = arg;
+	char msg[512];
+	char line[1024];
+
+	if (!e || e->level == XML_ERR_WARNING)
+		return;
+	snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "error");
+	msg[strcspn(msg, "\n")] = '\0';
+	if (e->node && ((xmlNode *)e->node)->type == XML_ELEMENT_NODE) {
+		conf_report(ctx, e->node, "%s", msg);
+		return;
+	}
+	/* Parser errors have no element yet: line and message only. */
+	snprintf(line, sizeof(line), "%s:%d: %s", ctx->path, e->line, msg);
+	ctx->errors++;
+	if (ctx->err)
+		ctx->err(line, ctx->err_arg);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+static void conf_file_error(struct conf_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void conf_file_error(struct conf_ctx *ctx, const char *fmt, ...)
+{
+	char msg[512], line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(line, sizeof(line), "%s: %s", ctx->path, msg);
+	ctx->errors++;
+	if (ctx->err)
+		ctx->err(line, ctx->err_arg);
+	else
+		fprintf(stderr, "%s\n", line);
+}
+
+/* libxml2 keeps no line for a DTD node: find the declaration. */
+static int conf_doctype_line(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	int line = 1;
+
+	if (!f)
+		return 0;
+	while (fgets(buf, sizeof(buf), f)) {
+		if (strstr(buf, "<!DOCTYPE"))
+			break;
+		if (strchr(buf, '\n'))
+			line++;
+	}
+	fclose(f);
+	return line;
+}
+
+static xmlDoc *conf_parse(struct conf_ctx *ctx)
+{
+	/* NONET: never fetch anything.  No NOENT, DTDLOAD or DTDATTR: entities
+	 * stay unexpanded and no external subset is read.  A DOCTYPE is then
+	 * refused outright: the format has no use for one. */
+	const int opts = XML_PARSE_NONET | XML_PARSE_NOCDATA;
+	xmlDoc *doc;
+	struct stat st;
+
+	if (stat(ctx->path, &st) < 0) {
+		conf_file_error(ctx, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		conf_file_error(ctx, "not a regular file");
+		return NULL;
+	}
+	xmlSetStructuredErrorFunc(ctx, conf_xml_error);
+	doc = xmlReadFile(ctx->path, NULL, opts);
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	if (!doc) {
+		if (!ctx->errors)
+			conf_file_error(ctx, "not an XML document");
+		return NULL;
+	}
+	if (doc->intSubset || doc->extSubset) {
+		xmlDtd *dtd = doc->intSubset ? doc->intSubset : doc->extSubset;
+		char line[1024];
+		snprintf(line, sizeof(line),
+			 "%s:%d: DOCTYPE <%s> not allowed: cmsd.xml takes no "
+			 "DTD and no entities",
+			 ctx->path, conf_doctype_line(ctx->path),
+			 dtd->name ? (const char *)dtd->name : "");
+		ctx->errors++;
+		if (ctx->err)
+			ctx->err(line, ctx->err_arg);
+		else
+			fprintf(stderr, "%s\n", line);
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/* ---- stage 2: structure (names of elements and attributes) ---- */
+
+/* What may appear where, outside plugin content.  Order of children and
+ * their counts are the schema's business. */
+struct conf_shape {
+	const char *parent;
+	const char *const *children;
+	const char *const *attrs;
+	bool plugin; /* children belong to a plugin */
+};
+
+#define L(...) ((const char *const[]){__VA_ARGS__, NULL})
+static const struct conf_shape conf_shapes[] = {
+	{"cmsd", L("paths", "cluster", "quorum", "storage", "group", "arbiter"),
+	 L("version", "mode", "node"), false},
+	{"paths", L(NULL), L("plugin-dir", "state-dir", "log-file",
+			     "control-socket"), false},
+	{"cluster", L("key-file", "tls", "timers", "node"), L("id"), false},
+	{"key-file", L(NULL), L(NULL), false},
+	{"tls", L(NULL), L("ca", "cert", "key"), false},
+	{"timers", L(NULL), L("heartbeat-interval", "deadtime", "lease"),
+	 false},
+	{"node", L("link", "control"), L("id", "name"), false},
+	{"link", L(NULL), L("address", "port"), false},
+	{"control", L(NULL), L("address", "port"), false},
+	{"group", L("resource"), L("id"), false},
+	{"quorum", NULL, L("id", "plugin"), true},
+	{"storage", NULL, L("id", "plugin"), true},
+	{"arbiter", NULL, L("id", "plugin"), true},
+	{"resource", NULL,
+	 L("id", "plugin", "storage", "optional", "start-timeout",
+	   "stop-timeout", "monitor-interval", "monitor-timeout",
+	   "max-restarts", "restart-window"),
+	 true},
+};
+#undef L
+
+static const struct conf_shape *conf_shape_of(const xmlNode *n)
+{
+	for (size_t i = 0; i < sizeof(conf_shapes) / sizeof(conf_shapes[0]);
+	     i++)
+		if (xmlStrcmp(n->name, BAD_CAST conf_shapes[i].parent) == 0)
+			return &conf_shapes[i];
+	return NULL;
+}
+
+static void conf_check_shape(struct conf_ctx *ctx, xmlNode *n)
+{
+	const struct conf_shape *s = conf_shape_of(n);
+
+	if (!s)
+		return;
+	for (xmlAttr *a = n->properties; a; a = a->next) {
+		bool ok = false;
+		for (size_t i = 0; s->attrs[i]; i++)
+			if (xmlStrcmp(a->name, BAD_CAST s->attrs[i]) == 0)
+				ok = true;
+		if (ok)
+			continue;
+		const char *hint = conf_suggest((const char *)a->name, s->attrs);
+		conf_report(ctx, n, "unknown attribute \"%s\"%s%s%s",
+			    (const char *)a->name, hint ? "; did you mean \"" : "",
+			    hint ? hint : "", hint ? "\"?" : "");
+	}
+	if (s->plugin)
+		return; /* the plugin checks its keys */
+	for (xmlNode *k = n->children; k; k = k->next) {
+		if (k->type == XML_TEXT_NODE) {
+			if (s->children[0] && !xmlIsBlankNode(k))
+				conf_report(ctx, n, "unexpected text");
+			continue;
+		}
+		if (k->type != XML_ELEMENT_NODE)
+			continue;
+		bool ok = false;
+		for (size_t i = 0; s->children[i]; i++)
+			if (xmlStrcmp(k->name, BAD_CAST s->children[i]) == 0)
+				ok = true;
+		if (!ok) {
+			const char *hint = conf_suggest((const char *)k->name,
+							s->children);
+			conf_report(ctx, k, "not expected in <%s>%s%s%s",
+				    (const char *)n->name,
+				    hint ? "; did you mean <" : "",
+				    hint ? hint : "", hint ? ">?" : "");
+			continue;
+		}
+		conf_check_shape(ctx, k);
+	}
+}
+
+/* ---- stage 3: schema ---- */
+
+/* libxml2 reports a bad child several times over: at the child, then
+ * "failed to validate content" at each ancestor.  Keep the first message
+ * per element and drop the ancestors' echoes. */
+struct conf_rng_state {
+	struct conf_ctx *ctx;
+	const xmlNode *seen[32];
+	size_t n_seen;
+};
+
+static void conf_rng_error(void *arg, xmlErrorPtr e)
+{
+	struct conf_rng_state *st = arg;
+	const xmlNode *n = e ? e->node : NULL;
+	char msg[512];
+
+	if (!e || e->level == XML_ERR_WARNING)
+		return;
+	snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "invalid");
+	msg[strcspn(msg, "\n")] = '\0';
+	if (st->n_seen && strstr(msg, "failed to validate content"))
+		return;
+	for (size_t i = 0; i < st->n_seen; i++)
+		if (st->seen[i] == n)
+			return;
+	if (st->n_seen < 32)
+		st->seen[st->n_seen++] = n;
+	conf_report(st->ctx, n, "does not match the schema: %s", msg);
+}
+
+static void conf_check_schema(struct conf_ctx *ctx, xmlDoc *doc)
+{
+	xmlRelaxNGParserCtxtPtr pc;
+	xmlRelaxNGPtr rng = NULL;
+	xmlRelaxNGValidCtxtPtr vc = NULL;
+	struct conf_rng_state st = {.ctx = ctx};
+
+	pc = xmlRelaxNGNewMemParserCtxt(conf_schema_rng,
+					(int)conf_schema_rng_len);
+	if (pc)
+		rng = xmlRelaxNGParse(pc);
+	if (!rng) {
+		conf_file_error(ctx, "internal error: the built-in schema does "
+				     "not parse");
+		goto out;
+	}
+	vc = xmlRelaxNGNewValidCtxt(rng);
+	if (!vc) {
+		conf_file_error(ctx, "out of memory");
+		goto out;
+	}
+	xmlRelaxNGSetValidStructuredErrors(vc, conf_rng_error, &st);
+	if (xmlRelaxNGValidateDoc(vc, doc) != 0 && ctx->errors == 0)
+		conf_file_error(ctx, "does not match the schema");
+out:
+	if (vc)
+		xmlRelaxNGFreeValidCtxt(vc);
+	if (rng)
+		xmlRelaxNGFree(rng);
+	if (pc)
+		xmlRelaxNGFreeParserCtxt(pc);
+}
+
+/* ---- stage 4: the model and its semantic checks ---- */
+
+static char *conf_attr_dup(const xmlNode *n, const char *attr)
+{
+	xmlChar *v = xmlGetProp(n, BAD_CAST attr);
+	char *s;
+
+	if (!v)
+		return NULL;
+	s = strdup((const char *)v);
+	xmlFree(v);
+	return s;
+}
+
+static char *conf_text_dup(const xmlNode *n)
+{
+	xmlChar *v = xmlNodeGetContent(n);
+	const char *p = v ? (const char *)v : "";
+	size_t len;
+	char *s;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	len = strlen(p);
+	while (len && strchr(" \t\r\n", p[len - 1]))
+		len--;
+	s = strndup(p, len);
+	xmlFree(v);
+	return s;
+}
+
+/* Duration attribute `attr` of n into *out (unchanged when absent). */
+static void conf_duration_attr(struct conf_ctx *ctx, const xmlNode *n,
+			       const char *attr, uint64_t *out)
+{
+	char *v = conf_attr_dup(n, attr);
+
+	if (!v)
+		return;
+	if (conf_parse_duration(v, out) < 0)
+		conf_report(ctx, n,
+			    "%s=\"%s\" is not a duration (e.g. 200ms, 1s, 2m, "
+			    "1h)",
+			    attr, v);
+	free(v);
+}
+
+static int conf_endpoint(struct conf_ctx *ctx, const xmlNode *n,
+			 uint16_t def_port, struct conf_endpoint *ep)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char *port = conf_attr_dup(n, "port");
+
+	ep->address = conf_attr_dup(n, "address");
+	ep->port = def_port;
+	if (!ep->address || (inet_pton(AF_INET, ep->address, buf) != 1 &&
+			     inet_pton(AF_INET6, ep->address, buf) != 1))
+		conf_report(ctx, n,
+			    "address \"%s\" is not an IPv4 or IPv6 address",
+			    ep->address ? ep->address : "");
+	if (port) {
+		int64_t p;
+		if (conf_parse_int(port, &p) < 0 || p < 1 || p > 65535)
+			conf_report(ctx, n, "port \"%s\" is not in 1..65535",
+				    port);
+		else
+			ep->port = (uint16_t)p;
+		free(port);
+	}
+	return 0;
+}
+
+static void conf_nodes(struct conf_ctx *ctx, struct conf *c,
+		       const xmlNode *cl)
+{
+	for (xmlNode *n = cl->children; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE ||
+		    xmlStrcmp(n->name, BAD_CAST "node") != 0)
+			continue;
+		if (c->n_nodes == CONF_MAX_NODES) {
+			conf_report(ctx, n,
+				    "a cluster has at most %d nodes (and an "
+				    "arbiter)",
+				    CONF_MAX_NODES);
+			continue;
+		}
+		struct conf_node *nd = &c->nodes[c->n_nodes++];
+		nd->id = conf_attr_dup(n, "id");
+		nd->name = conf_attr_dup(n, "name");
+		if (!nd->name)
+			nd->name = strdup(nd->id ? nd->id : "");
+		nd->line = (int)xmlGetLineNo(n);
+		nd->control.port = 7789;
+		for (size_t i = 0; i + 1 < c->n_nodes; i++)
+			if (nd->id && strcmp(c->nodes[i].id, nd->id) == 0)
+				conf_report(ctx, n,
+					    "duplicate node id \"%s\" (first at "
+					    "line %d)",
+					    nd->id, c->nodes[i].line);
+		for (xmlNode *k = n->children; k; k = k->next) {
+			if (k->type != XML_ELEMENT_NODE)
+				continue;
+			if (xmlStrcmp(k->name, BAD_CAST "control") == 0) {
+				conf_endpoint(ctx, k, 7789, &nd->control);
+				continue;
+			}
+			if (nd->n_links == CONF_MAX_LINKS) {
+				conf_report(ctx, k, "at most %d links a node",
+					    CONF_MAX_LINKS);
+				continue;
+			}
+			conf_endpoint(ctx, k, 7788,
+				      &nd->links[nd->n_links++]);
+		}
+		if (!nd->control.address && nd->n_links)
+			nd->control.address = strdup(nd->links[0].address
+							     ? nd->links[0].address
+							     : "");
+	}
+	if (c->n_nodes == 2) {
+		for (size_t i = 0; i < c->nodes[0].n_links; i++)
+			for (size_t j = 0; j < c->nodes[1].n_links; j++) {
+				const char *a = c->nodes[0].links[i].address;
+				const char *b = c->nodes[1].links[j].address;
+				if (a && b && strcmp(a, b) == 0)
+					conf_report(ctx,
+						    conf_nth_child(cl, "node", 1),
+						    "link address %s is also "
+						    "node \"%s\"'s",
+						    b, c->nodes[0].id);
+			}
+	}
+}
+
+static void conf_timers(struct conf_ctx *ctx, struct conf *c,
+			const xmlNode *t)
+{
+	char a[32], b[32], d[32];
+
+	c->hb_interval_ms = 200;
+	c->deadtime_ms = 1000;
+	c->lease_ms = 1000;
+	if (!t)
+		return;
+	conf_duration_attr(ctx, t, "heartbeat-interval", &c->hb_interval_ms);
+	conf_duration_attr(ctx, t, "deadtime", &c->deadtime_ms);
+	conf_duration_attr(ctx, t, "lease", &c->lease_ms);
+	if (c->hb_interval_ms < 50)
+		conf_report(ctx, t, "heartbeat-interval %s is below 50ms",
+			    conf_fmt_duration(c->hb_interval_ms, a, sizeof(a)));
+	if (c->deadtime_ms < 150)
+		conf_report(ctx, t, "deadtime %s is below 150ms",
+			    conf_fmt_duration(c->deadtime_ms, a, sizeof(a)));
+	if (c->deadtime_ms < 3 * c->hb_interval_ms)
+		conf_report(ctx, t,
+			    "deadtime %s is less than 3 x heartbeat-interval "
+			    "(3 x %s = %s)",
+			    conf_fmt_duration(c->deadtime_ms, a, sizeof(a)),
+			    conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
+			    conf_fmt_duration(3 * c->hb_interval_ms, d,
+					      sizeof(d)));
+	if (c->lease_ms < 3 * c->hb_interval_ms)
+		conf_report(ctx, t,
+			    "lease %s is less than 3 x heartbeat-interval "
+			    "(3 x %s = %s): the master renews it every "
+			    "interval",
+			    conf_fmt_duration(c->lease_ms, a, sizeof(a)),
+			    conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
+			    conf_fmt_duration(3 * c->hb_interval_ms, d,
+					      sizeof(d)));
+	if (c->lease_ms > c->deadtime_ms)
+		conf_report(ctx, t,
+			    "lease %s is longer than deadtime %s: the slave "
+			    "could not take over until the lease ran out",
+			    conf_fmt_duration(c->lease_ms, a, sizeof(a)),
+			    conf_fmt_duration(c->deadtime_ms, b, sizeof(b)));
+}
+
+static struct conf_instance *conf_add_instance(struct conf_ctx *ctx,
+					       struct conf *c, xmlNode *n)
+{
+	struct conf_instance *in;
+	static const struct {
+		const char *element;
+		enum cmsd_plugin_kind kind;
+	} kinds[] = {
+		{"quorum", CMSD_KIND_QUORUM},
+		{"storage", CMSD_KIND_STORAGE},
+		{"resource", CMSD_KIND_RESOURCE},
+		{"arbiter", CMSD_KIND_QUORUM},
+	};
+
+	in = realloc(c->inst, (c->n_inst + 1) * sizeof(*in));
+	if (!in) {
+		conf_report(ctx, n, "out of memory");
+		return NULL;
+	}
+	c->inst = in;
+	in = &c->inst[c->n_inst++];
+	memset(in, 0, sizeof(*in));
+	in->id = conf_attr_dup(n, "id");
+	in->plugin_name = conf_attr_dup(n, "plugin");
+	in->line = (int)xmlGetLineNo(n);
+	in->section = conf_wrap(ctx, n);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (xmlStrcmp(n->name, BAD_CAST kinds[i].element) == 0) {
+			in->element = kinds[i].element;
+			in->kind = kinds[i].kind;
+		}
+	in->start_timeout_ms = 60000;
+	in->stop_timeout_ms = 60000;
+	in->monitor_interval_ms = 10000;
+	in->monitor_timeout_ms = 20000;
+	in->max_restarts = 3;
+	in->restart_window_ms = 600000;
+	for (size_t i = 0; i + 1 < c->n_inst; i++)
+		if (in->id && strcmp(c->inst[i].id, in->id) == 0)
+			conf_report(ctx, n,
+				    "duplicate id \"%s\" (first used at line "
+				    "%d by <%s>)",
+				    in->id, c->inst[i].line, c->inst[i].element);
+	if (in->kind != CMSD_KIND_RESOURCE)
+		return in;
+
+	char *v;
+	in->storage_ref = conf_attr_dup(n, "storage");
+	if ((v = conf_attr_dup(n, "optional"))) {
+		in->optional = strcmp(v, "yes") == 0;
+		free(v);
+	}
+	conf_duration_attr(ctx, n, "start-timeout", &in->start_timeout_ms);
+	conf_duration_attr(ctx, n, "stop-timeout", &in->stop_timeout_ms);
+	conf_duration_attr(ctx, n, "monitor-interval", &in->monitor_interval_ms);
+	conf_duration_attr(ctx, n, "monitor-timeout", &in->monitor_timeout_ms);
+	conf_duration_attr(ctx, n, "restart-window", &in->restart_window_ms);
+	if ((v = conf_attr_dup(n, "max-restarts"))) {
+		int64_t r;
+		if (conf_parse_int(v, &r) < 0 || r < 0 || r > 1000)
+			conf_report(ctx, n, "max-restarts \"%s\" is not in 0..1000",
+				    v);
+		else
+			in->max_restarts = (int)r;
+		free(v);
+	}
+	if (in->start_timeout_ms == 0 || in->stop_timeout_ms == 0)
+		conf_report(ctx, n, "start-timeout and stop-timeout must not "
+				    "be 0");
+	if (in->monitor_interval_ms && in->monitor_timeout_ms == 0)
+		conf_report(ctx, n, "monitor-timeout must not be 0");
+	return in;
+}
+
+static const char *conf_hostname(char *buf, size_t len)
+{
+	if (gethostname(buf, len) < 0)
+		return "";
+	buf[len - 1] = '\0';
+	return buf;
+}
+
+static void conf_build(struct conf_ctx *ctx, struct conf *c, xmlNode *root,
+		       const struct conf_overrides *ov)
+{
+	char *mode = conf_attr_dup(root, "mode");
+	xmlNode *cl = NULL, *paths = NULL, *group = NULL;
+
+	c->mode = mode && strcmp(mode, "arbiter") == 0 ? CONF_MODE_ARBITER
+						       : CONF_MODE_NODE;
+	free(mode);
+	c->local_node = ov && ov->local_node ? strdup(ov->local_node)
+					     : conf_attr_dup(root, "node");
+
+	for (xmlNode *n = root->children; n; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (xmlStrcmp(n->name, BAD_CAST "paths") == 0)
+			paths = n;
+		else if (xmlStrcmp(n->name, BAD_CAST "cluster") == 0)
+			cl = n;
+		else if (xmlStrcmp(n->name, BAD_CAST "group") == 0)
+			group = n;
+		else
+			conf_add_instance(ctx, c, n); /* quorum storage arbiter */
+	}
+	if (group) {
+		c->group_id = conf_attr_dup(group, "id");
+		for (xmlNode *n = group->children; n; n = n->next)
+			if (n->type == XML_ELEMENT_NODE)
+				conf_add_instance(ctx, c, n);
+	}
+
+	c->plugin_dir = paths ? conf_attr_dup(paths, "plugin-dir") : NULL;
+	c->state_dir = paths ? conf_attr_dup(paths, "state-dir") : NULL;
+	c->log_file = paths ? conf_attr_dup(paths, "log-file") : NULL;
+	c->control_socket = paths ? conf_attr_dup(paths, "control-socket")
+				  : NULL;
+	if (!c->state_dir)
+		c->state_dir = strdup(CONF_DEFAULT_STATE_DIR);
+	if (!c->log_file)
+		c->log_file = strdup(CONF_DEFAULT_LOG_FILE);
+	if (!c->control_socket)
+		c->control_socket = strdup(CONF_DEFAULT_SOCKET);
+	const char *env = getenv("CMSD_PLUGIN_DIR");
+	if (ov && ov->plugin_dir) {
+		free(c->plugin_dir);
+		c->plugin_dir = strdup(ov->plugin_dir);
+	} else if (env && *env) {
+		free(c->plugin_dir);
+		c->plugin_dir = strdup(env);
+	} else if (!c->plugin_dir) {
+		c->plugin_dir = strdup(CONF_DEFAULT_PLUGIN_DIR);
+	}
+
+	if (c->mode == CONF_MODE_ARBITER)
+		return;
+
+	/* node mode: the schema guarantees one <cluster> */
+	c->cluster_id = conf_attr_dup(cl, "id");
+	xmlNode *kf = conf_nth_child(cl, "key-file", 0);
+	xmlNode *tls = conf_nth_child(cl, "tls", 0);
+	if (kf)
+		c->key_file = conf_text_dup(kf);
+	if (tls) {
+		c->tls_ca = conf_attr_dup(tls, "ca");
+		c->tls_cert = conf_attr_dup(tls, "cert");
+		c->tls_key = conf_attr_dup(tls, "key");
+	}
+	conf_timers(ctx, c, conf_nth_child(cl, "timers", 0));
+	conf_nodes(ctx, c, cl);
+
+	/* Node ids and instance ids share the status namespace. */
+	for (size_t i = 0; i < c->n_inst; i++)
+		for (size_t j = 0; j < c->n_nodes; j++)
+			if (c->inst[i].id && c->nodes[j].id &&
+			    strcmp(c->inst[i].id, c->nodes[j].id) == 0)
+				conf_report(ctx, c->inst[i].section->node,
+					    "id \"%s\" is also a node's id",
+					    c->inst[i].id);
+
+	if (c->n_nodes == 2) {
+		bool has_quorum = false;
+		for (size_t i = 0; i < c->n_inst; i++)
+			if (c->inst[i].kind == CMSD_KIND_QUORUM)
+				has_quorum = true;
+		if (!has_quorum)
+			conf_report(ctx, root,
+				    "a two-node cluster needs a <quorum> "
+				    "(quorum-cmsd or quorum-ping): without one "
+				    "a partition would make two masters");
+		if (!c->key_file)
+			conf_report(ctx, cl,
+				    "a two-node cluster needs <key-file> (the "
+				    "heartbeat key)");
+		if (!tls)
+			conf_report(ctx, cl,
+				    "a two-node cluster needs <tls ca cert key> "
+				    "(the control channel)");
+	}
+
+	/* Which node is this one. */
+	if (c->local_node) {
+		if (!conf_node_by_id(c, c->local_node))
+			conf_report(ctx, root,
+				    "node \"%s\" is not declared in <cluster>",
+				    c->local_node);
+	} else if (c->n_nodes == 1) {
+		c->local_node = strdup(c->nodes[0].id);
+	} else {
+		char host[256];
+		const char *h = conf_hostname(host, sizeof(host));
+		for (size_t i = 0; i < c->n_nodes; i++)
+			if (strcmp(c->nodes[i].name, h) == 0 ||
+			    strcmp(c->nodes[i].id, h) == 0)
+				c->local_node = strdup(c->nodes[i].id);
+		if (!c->local_node)
+			conf_report(ctx, root,
+				    "this host (\"%s\") matches no <node>; set "
+				    "node=\"ID\" here or run cmsd -n ID",
+				    h);
+	}
+
+	/* Resources may name the storage they need. */
+	for (size_t i = 0; i < c->n_inst; i++) {
+		struct conf_instance *in = &c->inst[i];
+		if (!in->storage_ref)
+			continue;
+		const struct conf_instance *s =
+			conf_instance_by_id(c, in->storage_ref);
+		if (!s)
+			conf_report(ctx, in->section->node,
+				    "storage=\"%s\" names no <storage>",
+				    in->storage_ref);
+		else if (s->kind != CMSD_KIND_STORAGE)
+			conf_report(ctx, in->section->node,
+				    "storage=\"%s\" names a <%s>, not a "
+				    "<storage>",
+				    in->storage_ref, s->element);
+	}
+}
+
+/* ---- stage 5: plugins ---- */
+
+static void conf_validate_log(const struct cmsd_host *h,
+			      enum cmsd_log_level level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_msg((int)level, "%s: %s", h->instance_id, buf);
+}
+
+static uint64_t conf_validate_now(const struct cmsd_host *h)
+{
+	(void)h;
+	return loop_now_ms();
+}
+
+static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
+{
+	char err[1024];
+
+	for (size_t i = 0; i < c->n_inst; i++) {
+		struct conf_instance *in = &c->inst[i];
+		xmlNode *n = in->section->node;
+		int rc = loader_get(c->plugin_dir, in->plugin_name, &in->plugin,
+				    err, sizeof(err));
+		if (rc < 0) {
+			if (rc == -ENOENT)
+				conf_report(ctx, n, "unknown plugin \"%s\": %s",
+					    in->plugin_name, err);
+			else
+				conf_report(ctx, n, "plugin \"%s\" refused: %s",
+					    in->plugin_name, err);
+			continue;
+		}
+		const struct cmsd_plugin *d = in->plugin->desc;
+		if (d->kind != in->kind) {
+			conf_report(ctx, n,
+				    "plugin \"%s\" is a %s plugin; <%s> needs a "
+				    "%s plugin",
+				    in->plugin_name, loader_kind_name(d->kind),
+				    in->element, loader_kind_name(in->kind));
+			continue;
+		}
+		/* At validate time there is no loop yet: only the identity,
+		 * log, clock and config members of the host table are set;
+		 * the rest are NULL (documented in cmsd/host.h). */
+		struct cmsd_host h = {
+			.abi_major = CMSD_ABI_MAJOR,
+			.abi_minor = CMSD_ABI_MINOR,
+			.size = sizeof(struct cmsd_host),
+			.plugin_name = d->name,
+			.instance_id = in->id,
+			.log = conf_validate_log,
+			.now_ms = conf_validate_now,
+			.conf = &conf_plugin_ops,
+			.state_dir = c->state_dir,
+		};
+		int before = ctx->errors;
+		rc = d->ops.common->validate(&h, in->section);
+		if (rc < 0 && ctx->errors == before)
+			conf_report(ctx, n, "plugin \"%s\" rejected the section: %s",
+				    in->plugin_name, strerror(-rc));
+	}
+}
+
+/* ---- public ---- */
+
+static char *conf_dump(const struct cmsd_conf *c)
+{
+	xmlBuffer *buf = xmlBufferCreate();
+	char *s = NULL;
+
+	if (!buf)
+		return NULL;
+	if (xmlNodeDump(buf, c->node->doc, c->node, 0, 0) >= 0)
+		s = strdup((const char *)xmlBufferContent(buf));
+	xmlBufferFree(buf);
+	return s;
+}
+
+bool conf_instance_equal(const struct conf_instance *a,
+			 const struct conf_instance *b)
+{
+	char *da, *db;
+	bool same;
+
+	if (strcmp(a->id, b->id) != 0 ||
+	    strcmp(a->plugin_name, b->plugin_name) != 0 ||
+	    strcmp(a->element, b->element) != 0)
+		return false;
+	da = conf_dump(a->section);
+	db = conf_dump(b->section);
+	same = da && db && strcmp(da, db) == 0;
+	free(da);
+	free(db);
+	return same;
+}
+
+const struct conf_node *conf_node_by_id(const struct conf *c, const char *id)
+{
+	for (size_t i = 0; id && i < c->n_nodes; i++)
+		if (c->nodes[i].id && strcmp(c->nodes[i].id, id) == 0)
+			return &c->nodes[i];
+	return NULL;
+}
+
+const struct conf_instance *conf_instance_by_id(const struct conf *c,
+						const char *id)
+{
+	for (size_t i = 0; id && i < c->n_inst; i++)
+		if (c->inst[i].id && strcmp(c->inst[i].id, id) == 0)
+			return &c->inst[i];
+	return NULL;
+}
+
+int conf_load(const char *path, const struct conf_overrides *ov,
+	      conf_error_fn err, void *err_arg, struct conf **out)
+{
+	struct conf *c = NULL;
+	struct conf_doc *cd;
+	xmlNode *root;
+
+	*out = NULL;
+	cd = calloc(1, sizeof(*cd));
+	c = calloc(1, sizeof(*c));
+	if (!cd || !c || !(c->path = strdup(path))) {
+		free(cd);
+		free(c);
+		if (err)
+			err("out of memory", err_arg);
+		return 1;
+	}
+	c->priv = cd;
+	cd->ctx.path = c->path;
+	cd->ctx.err = err;
+	cd->ctx.err_arg = err_arg;
+
+	cd->doc = conf_parse(&cd->ctx);
+	if (!cd->doc)
+		goto out;
+	root = xmlDocGetRootElement(cd->doc);
+	if (!root || xmlStrcmp(root->name, BAD_CAST "cmsd") != 0) {
+		conf_report(&cd->ctx, root,
+			    "the root element must be <cmsd version=\"1\">");
+		goto out;
+	}
+	conf_check_shape(&cd->ctx, root);
+	if (cd->ctx.errors)
+		goto out;
+	conf_check_schema(&cd->ctx, cd->doc);
+	if (cd->ctx.errors)
+		goto out;
+	conf_build(&cd->ctx, c, root, ov);
+	if (cd->ctx.errors)
+		goto out;
+	conf_plugins(&cd->ctx, c);
+out:
+	if (cd->ctx.errors) {
+		int n = cd->ctx.errors;
+		conf_free(c);
+		return n;
+	}
+	cd->ctx.live = true;
+	*out = c;
+	return 0;
+}
+
+void conf_free(struct conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_inst; i++) {
+		struct conf_instance *in = &c->inst[i];
+		free(in->id);
+		free(in->plugin_name);
+		free(in->storage_ref);
+		loader_put(in->plugin);
+	}
+	free(c->inst);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		struct conf_node *n = &c->nodes[i];
+		free(n->id);
+		free(n->name);
+		for (size_t j = 0; j < n->n_links; j++)
+			free(n->links[j].address);
+		free(n->control.address);
+	}
+	struct conf_doc *cd = c->priv;
+	if (cd) {
+		if (cd->doc) {
+			conf_unwrap_all(xmlDocGetRootElement(cd->doc));
+			xmlFreeDoc(cd->doc);
+		}
+		free(cd);
+	}
+	free(c->path);
+	free(c->local_node);
+	free(c->plugin_dir);
+	free(c->state_dir);
+	free(c->log_file);
+	free(c->control_socket);
+	free(c->cluster_id);
+	free(c->key_file);
+	free(c->tls_ca);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->group_id);
+	free(c);
+}

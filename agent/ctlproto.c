@@ -1,0 +1,308 @@
+#include "ctlproto.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->len;
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 512;
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		char *s = realloc(b->s, cap);
+		if (!s) {
+			b->oom = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+void sbuf_json_str(struct sbuf *b, const char *s)
+{
+	if (!s) {
+		sbuf_printf(b, "null");
+		return;
+	}
+	sbuf_printf(b, "\"");
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			sbuf_printf(b, "\\\"");
+			break;
+		case '\\':
+			sbuf_printf(b, "\\\\");
+			break;
+		case '\n':
+			sbuf_printf(b, "\\n");
+			break;
+		case '\r':
+			sbuf_printf(b, "\\r");
+			break;
+		case '\t':
+			sbuf_printf(b, "\\t");
+			break;
+		default:
+			if (*p < 0x20)
+				sbuf_printf(b, "\\u%04x", *p);
+			else
+				sbuf_printf(b, "%c", *p);
+		}
+	}
+	sbuf_printf(b, "\"");
+}
+
+void sbuf_free(struct sbuf *b)
+{
+	free(b->s);
+	*b = (struct sbuf){0};
+}
+
+int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
+		      char *err, size_t errlen)
+{
+	static const struct {
+		const char *text;
+		enum ctl_req req;
+	} reqs[] = {
+		{"status", CTL_REQ_STATUS},
+		{"status json", CTL_REQ_STATUS_JSON},
+		{"version", CTL_REQ_VERSION},
+	};
+
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (memchr(line, '\0', len)) {
+		snprintf(err, errlen, "request contains a NUL byte");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
+		if (strlen(reqs[i].text) == len &&
+		    memcmp(reqs[i].text, line, len) == 0) {
+			*req = reqs[i].req;
+			return 0;
+		}
+	/* Quote at most 64 printable bytes of what came. */
+	char shown[65];
+	size_t n = len < 64 ? len : 64;
+	for (size_t i = 0; i < n; i++)
+		shown[i] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
+	shown[n] = '\0';
+	snprintf(err, errlen, "unknown command \"%s%s\"", shown,
+		 len > 64 ? "..." : "");
+	return -EINVAL;
+}
+
+void ctl_render_text(const struct status_view *v, struct sbuf *o)
+{
+	if (v->mode && strcmp(v->mode, "arbiter") == 0) {
+		sbuf_printf(o, "arbiter: %s (Online)\n", v->node_name);
+	} else {
+		if (v->master_name)
+			sbuf_printf(o, "%-6s : %s (Online)\n", "master",
+				    v->master_name);
+		else
+			sbuf_printf(o, "%-6s : none\n", "master");
+		if (v->standalone)
+			sbuf_printf(o, "%-6s : none (standalone)\n", "slave");
+		else if (v->slave_name)
+			sbuf_printf(o, "%-6s : %s (%s)\n", "slave",
+				    v->slave_name,
+				    v->slave_online ? "Online" : "Offline");
+		else
+			sbuf_printf(o, "%-6s : none\n", "slave");
+		sbuf_printf(o, "%-6s : %s\n", "quorum",
+			    v->quorum ? v->quorum : "none");
+	}
+	sbuf_printf(o, "-----\n");
+	for (size_t i = 0; i < v->n_res; i++) {
+		const struct status_res *r = &v->res[i];
+		if (strcmp(r->element, "resource") != 0 &&
+		    strcmp(r->element, "arbiter") != 0)
+			continue;
+		sbuf_printf(o, "%-6s : ", r->id);
+		if (r->detail)
+			sbuf_printf(o, "[%s] ", r->detail);
+		if (r->node)
+			sbuf_printf(o, "%s %s\n", r->state, r->node);
+		else
+			sbuf_printf(o, "%s\n", r->state);
+	}
+	sbuf_printf(o, "-----\n");
+	sbuf_printf(o, "role   : %s: %s\n", v->role, v->role_reason);
+	for (size_t i = 0; i < v->n_res; i++) {
+		const struct status_res *r = &v->res[i];
+		if (strcmp(r->element, "resource") == 0)
+			continue;
+		sbuf_printf(o, "%-6s : <%s> %s %s%s%s\n", r->id, r->element,
+			    r->state, r->plugin, r->node ? " on " : "",
+			    r->node ? r->node : "");
+	}
+	for (size_t i = 0; i < v->n_res; i++)
+		if (v->res[i].last_error && *v->res[i].last_error)
+			sbuf_printf(o, "error  : %s: %s\n", v->res[i].id,
+				    v->res[i].last_error);
+}
+
+static void json_kv_str(struct sbuf *o, const char *k, const char *v,
+			bool comma)
+{
+	sbuf_json_str(o, k);
+	sbuf_printf(o, ":");
+	sbuf_json_str(o, v);
+	if (comma)
+		sbuf_printf(o, ",");
+}
+
+void ctl_render_json(const struct status_view *v, struct sbuf *o)
+{
+	sbuf_printf(o, "{");
+	json_kv_str(o, "version", v->version, true);
+	json_kv_str(o, "mode", v->mode, true);
+	json_kv_str(o, "cluster", v->cluster_id, true);
+	json_kv_str(o, "node", v->node_id, true);
+	json_kv_str(o, "node_name", v->node_name, true);
+	json_kv_str(o, "role", v->role, true);
+	json_kv_str(o, "role_reason", v->role_reason, true);
+	json_kv_str(o, "master", v->master_name, true);
+	json_kv_str(o, "slave", v->slave_name, true);
+	sbuf_printf(o, "\"slave_online\":%s,", v->slave_online ? "true" : "false");
+	sbuf_printf(o, "\"standalone\":%s,", v->standalone ? "true" : "false");
+	json_kv_str(o, "quorum", v->quorum, true);
+	json_kv_str(o, "config", v->config, true);
+	json_kv_str(o, "plugin_dir", v->plugin_dir, true);
+	sbuf_printf(o, "\"uptime_s\":%" PRIu64 ",\"instances\":[", v->uptime_s);
+	for (size_t i = 0; i < v->n_res; i++) {
+		const struct status_res *r = &v->res[i];
+		sbuf_printf(o, "%s{", i ? "," : "");
+		json_kv_str(o, "id", r->id, true);
+		json_kv_str(o, "element", r->element, true);
+		json_kv_str(o, "plugin", r->plugin, true);
+		json_kv_str(o, "plugin_version", r->version, true);
+		json_kv_str(o, "state", r->state, true);
+		json_kv_str(o, "node", r->node, true);
+		json_kv_str(o, "detail", r->detail, true);
+		json_kv_str(o, "health", r->health, true);
+		json_kv_str(o, "last_error", r->last_error, true);
+		sbuf_printf(o,
+			    "\"optional\":%s,\"ops\":%" PRIu64
+			    ",\"timeouts\":%" PRIu64 ",\"failures\":%" PRIu64
+			    ",\"late_completions\":%" PRIu64 "}",
+			    r->optional ? "true" : "false", r->ops, r->timeouts,
+			    r->failures, r->late);
+	}
+	sbuf_printf(o, "]}\n");
+}
+
+static int64_t ctl_ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+int ctl_client_call(const char *socket_path, const char *request,
+		    int timeout_ms, char **body)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sbuf in = {0};
+	struct timespec deadline;
+	int fd, rc;
+
+	*body = NULL;
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	size_t len = strlen(request);
+	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = ctl_ms_left(&deadline);
+		if (left <= 0) {
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		int n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n == 0 ? -ETIMEDOUT : -errno;
+			goto out;
+		}
+		char buf[4096];
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		sbuf_printf(&in, "%.*s", (int)r, buf);
+	}
+	if (in.oom) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (in.len >= 3 && memcmp(in.s, "OK\n", 3) == 0) {
+		*body = strdup(in.s + 3);
+		rc = *body ? 0 : -ENOMEM;
+	} else if (in.len >= 4 && memcmp(in.s, "ERR ", 4) == 0) {
+		*body = strdup(in.s + 4);
+		rc = *body ? 1 : -ENOMEM;
+	} else {
+		rc = -EPROTO;
+	}
+out:
+	sbuf_free(&in);
+	close(fd);
+	return rc;
+}

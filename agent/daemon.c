@@ -1,0 +1,669 @@
+/*
+ * The running agent: its instances, their start and stop sequences, the
+ * monitors, signals, reload and the status it serves.
+ *
+ * What runs depends on the configuration:
+ *   - one node (standalone): this node is master; everything starts in
+ *     configuration order and stops in reverse;
+ *   - two nodes: instances are created, but mastership is the cluster
+ *     core's decision (heartbeats, arbiter), which this build does not have
+ *     yet: the node stays in "startup" and starts nothing;
+ *   - arbiter mode: the arbiter instance starts.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "ctl.h"
+#include "instance.h"
+#include "loader.h"
+#include "log.h"
+#include "loop.h"
+#include "spawn.h"
+
+enum slot_state {
+	SLOT_CONFIGURED,
+	SLOT_STARTING,
+	SLOT_STARTED,
+	SLOT_STOPPING,
+	SLOT_STOPPED,
+	SLOT_FAILED,
+};
+
+static const char *const slot_state_names[] = {
+	"Configured", "Starting", "Started", "Stopping", "Stopped", "Failed",
+};
+
+static const char *const health_names[] = {"RUNNING", "STOPPED", "FAILED",
+					   "UNKNOWN"};
+
+struct slot {
+	struct instance *in;
+	enum slot_state state;
+	int health; /* last monitor result, -1: none yet */
+	struct event *monitor;
+	char *detail; /* shown in brackets: the VIP address */
+};
+
+enum daemon_phase { PH_IDLE, PH_STARTING, PH_STOPPING };
+
+struct daemon {
+	struct conf *conf;
+	struct conf *next_conf; /* a reload waiting for the stop to end */
+	const char *path;
+	struct conf_overrides ov;
+	struct slot *slots;
+	size_t n_slots;
+	enum daemon_phase phase;
+	size_t cursor; /* next slot to start / last slot to stop + 1 */
+	bool exiting;
+	bool group_failed;
+	const char *role;
+	char role_reason[256];
+	uint64_t started_ms;
+	struct ctl *ctl;
+	struct event *sig[4];
+	int exit_code;
+};
+
+static struct daemon D;
+
+static void daemon_step(void);
+
+static bool daemon_standalone(const struct conf *c)
+{
+	return c->mode == CONF_MODE_NODE && c->n_nodes == 1;
+}
+
+/* Arbiter mode and standalone clusters run their instances; a two-node
+ * cluster waits for the cluster core. */
+static bool daemon_runs_instances(const struct conf *c)
+{
+	return c->mode == CONF_MODE_ARBITER || daemon_standalone(c);
+}
+
+static const char *daemon_node_name(void)
+{
+	const struct conf_node *n = conf_node_by_id(D.conf, D.conf->local_node);
+
+	return n ? n->name : D.conf->local_node;
+}
+
+static void daemon_set_role(const char *role, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void daemon_set_role(const char *role, const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (!D.role || strcmp(D.role, role) != 0 ||
+	    strcmp(D.role_reason, reason) != 0)
+		log_info("role: %s -> %s: %s", D.role ? D.role : "none", role,
+			 reason);
+	D.role = role;
+	snprintf(D.role_reason, sizeof(D.role_reason), "%s", reason);
+}
+
+/* ---- monitors ---- */
+
+static void daemon_monitor_arm(struct slot *s)
+{
+	uint64_t ms = instance_conf(s->in)->monitor_interval_ms;
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	if (ms && s->monitor)
+		evtimer_add(s->monitor, &tv);
+}
+
+static void daemon_monitor_done(struct instance *in, enum op_kind kind,
+				int rc, void *arg)
+{
+	struct slot *s = arg;
+
+	(void)kind;
+	if (rc == -ECANCELED)
+		return; /* a start/stop took over; it re-arms if needed */
+	int h = rc < 0 ? CMSD_UNKNOWN : rc;
+	if (h != s->health)
+		log_info("%s: monitor: %s -> %s%s%s", instance_id(in),
+			 s->health < 0 ? "none" : health_names[s->health],
+			 health_names[h], rc < 0 ? ": " : "",
+			 rc < 0 ? strerror(-rc) : "");
+	s->health = h;
+	if (s->state == SLOT_STARTED)
+		daemon_monitor_arm(s);
+}
+
+static void daemon_monitor_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	if (s->state != SLOT_STARTED)
+		return;
+	rc = instance_call(s->in, OP_MONITOR,
+			   instance_conf(s->in)->monitor_timeout_ms, NULL,
+			   daemon_monitor_done, s);
+	if (rc < 0)
+		daemon_monitor_arm(s); /* busy: try at the next interval */
+}
+
+/* ---- start and stop sequences ---- */
+
+static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
+			      void *arg)
+{
+	struct slot *s = arg;
+
+	(void)kind;
+	if (rc == 0) {
+		s->state = SLOT_STARTED;
+		log_info("started %s", instance_id(in));
+		daemon_monitor_arm(s);
+		D.cursor++;
+	} else {
+		s->state = SLOT_FAILED;
+		log_warnx("%s: start failed: %s; stopping what was started",
+			  instance_id(in),
+			  rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+		D.group_failed = true;
+		if (D.conf->mode == CONF_MODE_ARBITER) {
+			log_warnx("the arbiter cannot run without its service: "
+				  "exiting");
+			D.exit_code = 1;
+			D.exiting = true;
+		}
+		D.phase = PH_STOPPING; /* cursor: the failed one is not started */
+	}
+	daemon_step();
+}
+
+static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
+			     void *arg)
+{
+	struct slot *s = arg;
+
+	(void)kind;
+	if (rc == 0) {
+		s->state = SLOT_STOPPED;
+		log_info("stopped %s", instance_id(in));
+	} else {
+		/* Logged and kept visible; the sequence goes on so that the
+		 * rest of the group is not left running. */
+		s->state = SLOT_FAILED;
+		log_warnx("%s: stop failed: %s", instance_id(in),
+			  rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+	}
+	D.cursor--;
+	daemon_step();
+}
+
+static void daemon_apply_reload(void);
+
+/* Runs the next step of the current sequence, or finishes it. */
+static void daemon_step(void)
+{
+	int rc;
+
+	if (D.phase == PH_STARTING) {
+		if (D.cursor == D.n_slots) {
+			D.phase = PH_IDLE;
+			if (D.conf->mode == CONF_MODE_ARBITER)
+				daemon_set_role("arbiter",
+						"serving the clusters it knows");
+			else
+				daemon_set_role(
+					"master",
+					"standalone cluster (one node): this "
+					"node runs the group; there is no "
+					"failover");
+			return;
+		}
+		struct slot *s = &D.slots[D.cursor];
+		s->state = SLOT_STARTING;
+		log_info("starting %s", instance_id(s->in));
+		rc = instance_call(s->in, OP_START,
+				   instance_conf(s->in)->start_timeout_ms, NULL,
+				   daemon_start_done, s);
+		if (rc < 0) {
+			/* Only -EBUSY here, from a monitor that just began:
+			 * instance_call cancels monitors, so this is a bug. */
+			log_warnx("%s: cannot start: %s", instance_id(s->in),
+				  strerror(-rc));
+			s->state = SLOT_FAILED;
+			D.group_failed = true;
+			D.phase = PH_STOPPING;
+			daemon_step();
+		}
+		return;
+	}
+	if (D.phase == PH_STOPPING) {
+		while (D.cursor > 0) {
+			struct slot *s = &D.slots[D.cursor - 1];
+			if (s->state != SLOT_STARTED) {
+				D.cursor--;
+				continue;
+			}
+			s->state = SLOT_STOPPING;
+			evtimer_del(s->monitor);
+			log_info("stopping %s", instance_id(s->in));
+			rc = instance_call(s->in, OP_STOP,
+					   instance_conf(s->in)->stop_timeout_ms,
+					   NULL, daemon_stop_done, s);
+			if (rc == 0)
+				return;
+			log_warnx("%s: cannot stop: %s", instance_id(s->in),
+				  strerror(-rc));
+			s->state = SLOT_FAILED;
+			D.cursor--;
+		}
+		D.phase = PH_IDLE;
+		if (D.exiting) {
+			event_base_loopbreak(loop_base());
+			return;
+		}
+		if (D.next_conf) {
+			daemon_apply_reload();
+			return;
+		}
+		if (D.group_failed)
+			daemon_set_role("master",
+					"standalone cluster: the group failed to "
+					"start; see the errors below");
+	}
+}
+
+/* ---- instances ---- */
+
+static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
+				  const char *detail, void *arg)
+{
+	(void)arg;
+	log_info("%s: event %d%s%s", instance_id(in), (int)ev,
+		 detail ? ": " : "", detail ? detail : "");
+}
+
+static char *daemon_detail(const struct conf_instance *ci)
+{
+	const char *addr = NULL;
+
+	if (!ci->plugin || strcmp(ci->plugin_name, "resource-vip") != 0)
+		return NULL;
+	if (conf_plugin_ops.get_string(ci->section, "address", NULL, &addr) != 0 ||
+	    !addr)
+		return NULL;
+	char *d = strdup(addr);
+	if (d)
+		d[strcspn(d, "/")] = '\0';
+	return d;
+}
+
+static void daemon_free_slots(void)
+{
+	for (size_t i = D.n_slots; i-- > 0;) {
+		struct slot *s = &D.slots[i];
+		if (s->monitor)
+			event_free(s->monitor);
+		instance_free(s->in);
+		free(s->detail);
+	}
+	free(D.slots);
+	D.slots = NULL;
+	D.n_slots = 0;
+}
+
+/* Creates every instance of conf; all or none. */
+static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
+{
+	struct slot *slots = calloc(c->n_inst ? c->n_inst : 1, sizeof(*slots));
+	int rc = 0;
+	size_t i;
+
+	if (!slots)
+		return -ENOMEM;
+	instance_set_state_root(c->state_dir);
+	for (i = 0; i < c->n_inst; i++) {
+		struct slot *s = &slots[i];
+		rc = instance_new(&c->inst[i], daemon_instance_event, NULL,
+				  &s->in);
+		if (rc < 0) {
+			log_warnx("%s: cannot create the instance of plugin %s: "
+				  "%s",
+				  c->inst[i].id, c->inst[i].plugin_name,
+				  rc == -EFAULT ? "the plugin crashed"
+						: strerror(-rc));
+			break;
+		}
+		s->health = -1;
+		s->monitor = evtimer_new(loop_base(), daemon_monitor_fire, s);
+		s->detail = daemon_detail(&c->inst[i]);
+	}
+	if (rc < 0) {
+		while (i-- > 0) {
+			if (slots[i].monitor)
+				event_free(slots[i].monitor);
+			instance_free(slots[i].in);
+			free(slots[i].detail);
+		}
+		free(slots);
+		return rc;
+	}
+	*out = slots;
+	*n_out = c->n_inst;
+	return 0;
+}
+
+static void daemon_begin(void)
+{
+	D.group_failed = false;
+	if (daemon_runs_instances(D.conf)) {
+		D.phase = PH_STARTING;
+		D.cursor = 0;
+		daemon_set_role(D.conf->mode == CONF_MODE_ARBITER ? "arbiter"
+								  : "master",
+				"starting the %s",
+				D.conf->mode == CONF_MODE_ARBITER ? "arbiter"
+								  : "group");
+		daemon_step();
+	} else {
+		daemon_set_role("startup",
+				"waiting for the cluster core (heartbeats and "
+				"election are not in this build): nothing is "
+				"started");
+	}
+}
+
+/* ---- reload ---- */
+
+static void daemon_reload_error(const char *msg, void *arg)
+{
+	(void)arg;
+	log_warnx("reload: %s", msg);
+}
+
+static void daemon_apply_reload(void)
+{
+	struct conf *old = D.conf;
+	struct slot *slots;
+	size_t n;
+	int rc;
+
+	D.conf = D.next_conf;
+	D.next_conf = NULL;
+	rc = daemon_make_slots(D.conf, &slots, &n);
+	if (rc < 0) {
+		/* The new instances could not be made: the old ones were
+		 * stopped already, so run the old configuration again. */
+		log_warnx("reload: the new configuration's instances could not "
+			  "be created; starting the previous configuration "
+			  "again");
+		conf_free(D.conf);
+		D.conf = old;
+		daemon_begin();
+		return;
+	}
+	daemon_free_slots();
+	conf_free(old);
+	D.slots = slots;
+	D.n_slots = n;
+	log_info("reload: applied");
+	daemon_begin();
+}
+
+static bool daemon_same_instances(const struct conf *a, const struct conf *b)
+{
+	if (a->n_inst != b->n_inst || a->mode != b->mode ||
+	    a->n_nodes != b->n_nodes)
+		return false;
+	for (size_t i = 0; i < a->n_inst; i++)
+		if (!conf_instance_equal(&a->inst[i], &b->inst[i]))
+			return false;
+	return true;
+}
+
+static void daemon_reload(void)
+{
+	struct conf *c = NULL;
+	int n;
+
+	log_info("reload: reading %s", D.path);
+	if (D.phase != PH_IDLE || D.next_conf) {
+		log_warnx("reload refused: a start or stop sequence is running; "
+			  "send SIGHUP again when it ends");
+		return;
+	}
+	n = conf_load(D.path, &D.ov, daemon_reload_error, NULL, &c);
+	if (n) {
+		log_warnx("reload refused: %d error%s; keeping the running "
+			  "configuration",
+			  n, n == 1 ? "" : "s");
+		return;
+	}
+	if (strcmp(c->control_socket, D.conf->control_socket) != 0)
+		log_warnx("reload: control-socket changes take effect at the "
+			  "next start");
+	if (strcmp(c->log_file, D.conf->log_file) != 0) {
+		int rc = log_reopen(c->log_file);
+		if (rc < 0)
+			log_warnx("reload: cannot open log file %s: %s",
+				  c->log_file, strerror(-rc));
+		else
+			log_info("reload: logging to %s", c->log_file);
+	}
+	if (daemon_same_instances(D.conf, c)) {
+		/* Instances keep pointers into the running tree: keep it. */
+		log_info("reload: applied (instances unchanged)");
+		conf_free(c);
+		return;
+	}
+	/* Refuse before stopping anything if the new instances cannot be
+	 * made: create them once to check, then again after the stop. */
+	struct slot *probe;
+	size_t np;
+	if (daemon_make_slots(c, &probe, &np) < 0) {
+		log_warnx("reload refused: the new instances cannot be "
+			  "created; keeping the running configuration");
+		conf_free(c);
+		instance_set_state_root(D.conf->state_dir);
+		return;
+	}
+	for (size_t i = np; i-- > 0;) {
+		event_free(probe[i].monitor);
+		instance_free(probe[i].in);
+		free(probe[i].detail);
+	}
+	free(probe);
+	D.next_conf = c;
+	log_info("reload: instances changed: stopping the running ones");
+	D.phase = PH_STOPPING;
+	D.cursor = D.n_slots;
+	daemon_step();
+}
+
+/* ---- signals ---- */
+
+static void daemon_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	if (sig == SIGHUP) {
+		daemon_reload();
+		return;
+	}
+	if (D.exiting) {
+		log_warnx("signal %d again: still stopping", (int)sig);
+		return;
+	}
+	log_info("signal %d: stopping", (int)sig);
+	D.exiting = true;
+	if (D.next_conf) {
+		conf_free(D.next_conf);
+		D.next_conf = NULL;
+	}
+	if (D.phase == PH_STARTING) {
+		/* The start in flight ends (or times out) first; its callback
+		 * sees `exiting` through the stop sequence. */
+		D.phase = PH_STOPPING;
+		return;
+	}
+	D.phase = PH_STOPPING;
+	D.cursor = D.n_slots;
+	daemon_step();
+}
+
+/* ---- status ---- */
+
+static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
+{
+	struct status_res *res;
+	struct status_view v = {0};
+	const char *node = daemon_node_name();
+	char quorum[256] = "none";
+
+	(void)arg;
+	if (req == CTL_REQ_VERSION) {
+		sbuf_printf(reply, "cmsd %s (plugin ABI %d.%d)\n", CMSD_VERSION,
+			    CMSD_ABI_MAJOR, CMSD_ABI_MINOR);
+		return 0;
+	}
+	res = calloc(D.n_slots ? D.n_slots : 1, sizeof(*res));
+	if (!res) {
+		sbuf_printf(reply, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < D.n_slots; i++) {
+		const struct slot *s = &D.slots[i];
+		const struct conf_instance *ci = instance_conf(s->in);
+		const struct instance_stats *st = instance_stats(s->in);
+		const struct cmsd_plugin *p = instance_plugin(s->in);
+		res[i] = (struct status_res){
+			.id = ci->id,
+			.element = ci->element,
+			.plugin = p->name,
+			.version = p->version,
+			.state = slot_state_names[s->state],
+			.node = s->state == SLOT_STARTED ||
+						s->state == SLOT_STARTING ||
+						s->state == SLOT_STOPPING
+					? node
+					: NULL,
+			.detail = s->detail,
+			.health = s->health >= 0 ? health_names[s->health]
+						 : NULL,
+			.last_error = st->last_error,
+			.optional = ci->optional,
+			.ops = st->ops,
+			.timeouts = st->timeouts,
+			.failures = st->failures,
+			.late = st->late_completions,
+		};
+		if (ci->kind == CMSD_KIND_QUORUM && D.conf->mode == CONF_MODE_NODE)
+			snprintf(quorum, sizeof(quorum), "[%s] %s (%s)", p->name,
+				 ci->id, slot_state_names[s->state]);
+	}
+	bool arb = D.conf->mode == CONF_MODE_ARBITER;
+	const char *peer = NULL;
+	for (size_t i = 0; i < D.conf->n_nodes; i++)
+		if (strcmp(D.conf->nodes[i].id, D.conf->local_node) != 0)
+			peer = D.conf->nodes[i].name;
+	char hostname[256] = "arbiter";
+	if (arb && gethostname(hostname, sizeof(hostname)) < 0)
+		snprintf(hostname, sizeof(hostname), "arbiter");
+	hostname[sizeof(hostname) - 1] = '\0';
+	v = (struct status_view){
+		.version = CMSD_VERSION,
+		.mode = arb ? "arbiter" : "node",
+		.cluster_id = D.conf->cluster_id,
+		.node_id = arb ? NULL : D.conf->local_node,
+		.node_name = arb ? hostname : node,
+		.role = D.role,
+		.role_reason = D.role_reason,
+		.master_name = !arb && strcmp(D.role, "master") == 0 ? node
+								     : NULL,
+		.slave_name = peer,
+		.slave_online = false,
+		.standalone = !arb && daemon_standalone(D.conf),
+		.quorum = quorum,
+		.config = D.path,
+		.plugin_dir = D.conf->plugin_dir,
+		.uptime_s = (loop_now_ms() - D.started_ms) / 1000,
+		.res = res,
+		.n_res = D.n_slots,
+	};
+	if (req == CTL_REQ_STATUS_JSON)
+		ctl_render_json(&v, reply);
+	else
+		ctl_render_text(&v, reply);
+	free(res);
+	return 0;
+}
+
+/* ---- run ---- */
+
+int daemon_run(struct conf *conf, const char *path,
+	       const struct conf_overrides *ov)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	char err[512];
+	int rc;
+
+	D = (struct daemon){.conf = conf, .path = path, .exit_code = 0};
+	if (ov)
+		D.ov = *ov;
+	D.started_ms = loop_now_ms();
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = loop_init()) < 0 || (rc = spawn_init()) < 0) {
+		log_warnx("cannot set up the event loop: %s", strerror(-rc));
+		return 1;
+	}
+	rc = ctl_open(conf->control_socket, daemon_ctl, NULL, &D.ctl, err,
+		      sizeof(err));
+	if (rc < 0) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	rc = daemon_make_slots(conf, &D.slots, &D.n_slots);
+	if (rc < 0) {
+		log_warnx("refusing to start: not every instance could be "
+			  "created (cmsd never runs half-configured)");
+		ctl_close(D.ctl);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		D.sig[i] = evsignal_new(loop_base(), sigs[i], daemon_signal,
+					NULL);
+		evsignal_add(D.sig[i], NULL);
+	}
+	log_info("cmsd %s running: %s mode, config %s, %zu instance%s",
+		 CMSD_VERSION,
+		 conf->mode == CONF_MODE_ARBITER ? "arbiter" : "node", path,
+		 D.n_slots, D.n_slots == 1 ? "" : "s");
+	daemon_begin();
+	if (!D.exiting || D.phase != PH_IDLE)
+		event_base_dispatch(loop_base());
+
+	daemon_free_slots();
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (D.sig[i])
+			event_free(D.sig[i]);
+	ctl_close(D.ctl);
+	spawn_shutdown();
+	conf_free(D.next_conf);
+	conf_free(D.conf);
+	log_info("cmsd stopped");
+	return D.exit_code;
+}

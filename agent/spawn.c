@@ -1,0 +1,371 @@
+#include "spawn.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+
+struct spawn_child {
+	struct spawn_child *next;
+	pid_t pid;
+	int out_fd;          /* read end of stdout+stderr */
+	int in_fd;           /* write end of stdin, or -1 */
+	const char *in_data; /* what is left to write */
+	size_t in_left;
+	char *in_copy;
+	struct event *out_ev, *in_ev, *timeout_ev, *grace_ev;
+	char *output;
+	size_t output_len, output_max;
+	uint32_t grace_ms;
+	bool timed_out, killing, exited, out_eof, abandoned;
+	int status;
+	cmsd_child_cb done;
+	void *arg;
+};
+
+static struct spawn_child *children;
+static struct event *sigchld_ev;
+
+static void spawn_finish(struct spawn_child *c);
+
+static void spawn_unlink(struct spawn_child *c)
+{
+	for (struct spawn_child **p = &children; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			return;
+		}
+}
+
+static void spawn_free(struct spawn_child *c)
+{
+	if (c->out_ev)
+		event_free(c->out_ev);
+	if (c->in_ev)
+		event_free(c->in_ev);
+	if (c->timeout_ev)
+		event_free(c->timeout_ev);
+	if (c->grace_ev)
+		event_free(c->grace_ev);
+	if (c->out_fd >= 0)
+		close(c->out_fd);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	free(c->in_copy);
+	free(c->output);
+	free(c);
+}
+
+static void spawn_ms_tv(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+static void spawn_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spawn_child *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->exited) {
+		log_warnx("child %d did not end on SIGTERM within %u ms: "
+			  "SIGKILL to its group",
+			  (int)c->pid, c->grace_ms);
+		kill(-c->pid, SIGKILL);
+	}
+}
+
+void spawn_kill(struct spawn_child *c)
+{
+	struct timeval tv;
+
+	if (c->exited || c->killing)
+		return;
+	c->killing = true;
+	kill(-c->pid, SIGTERM);
+	spawn_ms_tv(c->grace_ms, &tv);
+	evtimer_add(c->grace_ev, &tv);
+}
+
+static void spawn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spawn_child *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->timed_out = true;
+	log_warnx("child %d timed out: SIGTERM to its group", (int)c->pid);
+	spawn_kill(c);
+}
+
+static void spawn_out_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spawn_child *c = arg;
+	char buf[4096];
+	ssize_t n;
+
+	(void)what;
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		c->out_eof = true;
+		event_del(c->out_ev);
+		if (c->exited)
+			spawn_finish(c);
+		return;
+	}
+	size_t keep = (size_t)n;
+	if (c->output_len + keep > c->output_max)
+		keep = c->output_max - c->output_len;
+	memcpy(c->output + c->output_len, buf, keep);
+	c->output_len += keep;
+}
+
+static void spawn_in_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spawn_child *c = arg;
+	ssize_t n;
+
+	(void)what;
+	n = write(fd, c->in_data, c->in_left);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		c->in_data += n;
+		c->in_left -= (size_t)n;
+	}
+	if (n < 0 || c->in_left == 0) {
+		event_del(c->in_ev);
+		close(c->in_fd);
+		c->in_fd = -1;
+	}
+}
+
+/* Runs once both the exit status and the end of output are in. */
+static void spawn_finish(struct spawn_child *c)
+{
+	struct cmsd_child_result res = {0};
+
+	spawn_unlink(c);
+	/* The group may hold grandchildren: they go with the child. */
+	kill(-c->pid, SIGKILL);
+	c->output[c->output_len] = '\0';
+	res.exited = WIFEXITED(c->status);
+	res.exit_code = res.exited ? WEXITSTATUS(c->status) : -1;
+	res.signal = WIFSIGNALED(c->status) ? WTERMSIG(c->status) : 0;
+	res.timed_out = c->timed_out;
+	res.output = c->output;
+	res.output_len = c->output_len;
+	if (c->done && !c->abandoned)
+		c->done(&res, c->arg);
+	spawn_free(c);
+}
+
+static void spawn_sigchld_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* Only our own children, by pid: other parts of the process may
+	 * fork and wait for theirs. */
+	struct spawn_child *c = children, *next;
+	for (; c; c = next) {
+		next = c->next;
+		int st;
+		if (c->exited || waitpid(c->pid, &st, WNOHANG) != c->pid)
+			continue;
+		c->exited = true;
+		c->status = st;
+		evtimer_del(c->timeout_ev);
+		evtimer_del(c->grace_ev);
+		if (c->out_eof) {
+			spawn_finish(c);
+		} else {
+			/* Grandchildren may keep the pipe open: drain what is
+			 * there now and finish. */
+			char buf[4096];
+			ssize_t n;
+			while ((n = read(c->out_fd, buf, sizeof(buf))) > 0) {
+				size_t keep = (size_t)n;
+				if (c->output_len + keep > c->output_max)
+					keep = c->output_max - c->output_len;
+				memcpy(c->output + c->output_len, buf, keep);
+				c->output_len += keep;
+			}
+			spawn_finish(c);
+		}
+	}
+}
+
+int spawn_init(void)
+{
+	if (sigchld_ev)
+		return 0;
+	sigchld_ev = evsignal_new(loop_base(), SIGCHLD, spawn_sigchld_cb, NULL);
+	if (!sigchld_ev || evsignal_add(sigchld_ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void spawn_shutdown(void)
+{
+	for (struct spawn_child *c = children; c; c = c->next)
+		kill(-c->pid, SIGTERM);
+	for (int i = 0; children && i < 40; i++) {
+		for (struct spawn_child *c = children; c; c = c->next) {
+			int st;
+			if (!c->exited && waitpid(c->pid, &st, WNOHANG) == c->pid)
+				c->exited = true;
+		}
+		bool all = true;
+		for (struct spawn_child *c = children; c; c = c->next)
+			all = all && c->exited;
+		if (all)
+			break;
+		usleep(50000);
+	}
+	while (children) {
+		struct spawn_child *c = children;
+		children = c->next;
+		if (!c->exited) {
+			kill(-c->pid, SIGKILL);
+			waitpid(c->pid, NULL, 0);
+		}
+		spawn_free(c);
+	}
+	if (sigchld_ev)
+		event_free(sigchld_ev);
+	sigchld_ev = NULL;
+}
+
+static void spawn_child_exec(const struct cmsd_spawn *req, int in_r,
+			     int out_w)
+{
+	static const char *const safe_env[] = {
+		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
+	sigset_t none;
+
+	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
+		_exit(127);
+	/* Nothing of the agent leaks into the child. */
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3, ~0u, 0) < 0)
+#endif
+		for (int fd = 3; fd < 65536; fd++)
+			close(fd);
+	if (chdir(req->cwd ? req->cwd : "/") < 0)
+		_exit(127);
+	execve(req->argv[0], (char *const *)req->argv,
+	       (char *const *)(req->envp ? req->envp : safe_env));
+	_exit(127);
+}
+
+int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out)
+{
+	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1};
+	struct spawn_child *c;
+	struct event_base *b = loop_base();
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!req || !req->argv || !req->argv[0] || req->argv[0][0] != '/')
+		return -EINVAL;
+	if (!sigchld_ev && (rc = spawn_init()) < 0)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->out_fd = c->in_fd = -1;
+	c->output_max = req->output_max ? req->output_max : 65536;
+	c->output = malloc(c->output_max + 1);
+	c->grace_ms = req->kill_grace_ms ? req->kill_grace_ms : 2000;
+	c->done = req->done;
+	c->arg = req->arg;
+	if (req->stdin_data) {
+		c->in_copy = strdup(req->stdin_data);
+		c->in_data = c->in_copy;
+		c->in_left = c->in_copy ? strlen(c->in_copy) : 0;
+	}
+	if (!c->output || (req->stdin_data && !c->in_copy)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	c->pid = fork();
+	if (c->pid < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (c->pid == 0)
+		spawn_child_exec(req, in_p[0], out_p[1]);
+	/* Both sides set the group: whichever runs first, kill(-pid) works
+	 * as soon as fork returns. */
+	setpgid(c->pid, c->pid);
+	close(in_p[0]);
+	close(out_p[1]);
+	c->in_fd = in_p[1];
+	c->out_fd = out_p[0];
+	fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
+	fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
+	c->out_ev = event_new(b, c->out_fd, EV_READ | EV_PERSIST, spawn_out_cb, c);
+	c->in_ev = event_new(b, c->in_fd, EV_WRITE | EV_PERSIST, spawn_in_cb, c);
+	c->timeout_ev = evtimer_new(b, spawn_timeout_cb, c);
+	c->grace_ev = evtimer_new(b, spawn_grace_cb, c);
+	event_add(c->out_ev, NULL);
+	if (c->in_left)
+		event_add(c->in_ev, NULL);
+	else {
+		close(c->in_fd);
+		c->in_fd = -1;
+	}
+	if (req->timeout_ms) {
+		struct timeval tv;
+		spawn_ms_tv(req->timeout_ms, &tv);
+		evtimer_add(c->timeout_ev, &tv);
+	}
+	c->next = children;
+	children = c;
+	if (out)
+		*out = c;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (in_p[i] >= 0)
+			close(in_p[i]);
+		if (out_p[i] >= 0)
+			close(out_p[i]);
+	}
+	spawn_free(c);
+	return rc;
+}
+
+pid_t spawn_pid(const struct spawn_child *c)
+{
+	return c->pid;
+}
+
+void spawn_abandon(struct spawn_child *c)
+{
+	c->abandoned = true;
+	spawn_kill(c);
+}

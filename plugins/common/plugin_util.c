@@ -1,0 +1,230 @@
+#include "plugin_util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool pu_is_ip(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int pu_abs_path(const struct cmsd_host *h, const struct cmsd_conf *c,
+		const char *key, bool required, const char **out)
+{
+	const char *v = NULL;
+	int rc = h->conf->get_string(c, key, NULL, &v);
+
+	if (out)
+		*out = v;
+	if (rc < 0)
+		return 1;
+	if (rc == 1)
+		return required ? (h->conf->require(c, key), 1) : 0;
+	if (v[0] != '/') {
+		h->conf->error(c, key, "\"%s\" is not an absolute path", v);
+		return 1;
+	}
+	return 0;
+}
+
+int pu_addr_port(const struct cmsd_host *h, const struct cmsd_conf *c,
+		 const char *key, bool required, uint16_t default_port)
+{
+	const char *v = NULL;
+	char addr[64];
+	const char *port = NULL;
+	int rc = h->conf->get_string(c, key, NULL, &v);
+
+	if (rc < 0)
+		return 1;
+	if (rc == 1)
+		return required ? (h->conf->require(c, key), 1) : 0;
+	if (v[0] == '[') {
+		const char *end = strchr(v, ']');
+		if (!end || (size_t)(end - v - 1) >= sizeof(addr))
+			goto bad;
+		memcpy(addr, v + 1, (size_t)(end - v - 1));
+		addr[end - v - 1] = '\0';
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1])
+			goto bad;
+	} else {
+		const char *colon = strrchr(v, ':');
+		size_t n = colon ? (size_t)(colon - v) : strlen(v);
+		if (n >= sizeof(addr) || (colon && strchr(v, ':') != colon))
+			goto bad;
+		memcpy(addr, v, n);
+		addr[n] = '\0';
+		if (colon)
+			port = colon + 1;
+	}
+	if (!pu_is_ip(addr))
+		goto bad;
+	if (port) {
+		char *end;
+		long p = strtol(port, &end, 10);
+		if (!*port || *end || p < 1 || p > 65535)
+			goto bad;
+	} else if (!default_port) {
+		h->conf->error(c, key, "\"%s\" needs a port (ADDR:PORT)", v);
+		return 1;
+	}
+	return 0;
+bad:
+	h->conf->error(c, key,
+		       "\"%s\" is not ADDR[:PORT] (IPv4, or [IPv6] in "
+		       "brackets, port 1..65535)",
+		       v);
+	return 1;
+}
+
+int pu_command(const struct cmsd_host *h, const struct cmsd_conf *c,
+	       const char *key, bool required)
+{
+	const char *v = NULL;
+	char path[4096];
+	int rc = h->conf->get_string(c, key, NULL, &v);
+
+	if (rc < 0)
+		return 1;
+	if (rc == 1)
+		return required ? (h->conf->require(c, key), 1) : 0;
+	if (v[0] != '/') {
+		h->conf->error(c, key,
+			       "\"%s\" must start with an absolute path (no "
+			       "shell, no PATH search)",
+			       v);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%.*s", (int)strcspn(v, " \t"), v);
+	if (access(path, X_OK) < 0)
+		h->log(h, CMSD_LOG_WARNING,
+		       "<%s>: %s is not an executable on this host (%s); it "
+		       "must be on the nodes that run it",
+		       key, path, strerror(errno));
+	return 0;
+}
+
+int pu_word(const struct cmsd_host *h, const struct cmsd_conf *c,
+	    const char *key, bool required, size_t max_len)
+{
+	const char *v = NULL;
+	int rc = h->conf->get_string(c, key, NULL, &v);
+
+	if (rc < 0)
+		return 1;
+	if (rc == 1)
+		return required ? (h->conf->require(c, key), 1) : 0;
+	if (!*v || strlen(v) > max_len || strpbrk(v, " \t/")) {
+		h->conf->error(c, key,
+			       "\"%s\" must be 1..%zu characters without "
+			       "spaces or '/'",
+			       v, max_len);
+		return 1;
+	}
+	return 0;
+}
+
+bool pu_is_iqn(const char *s)
+{
+	/* iqn.YYYY-MM.<reversed domain>[:<unique>] (RFC 3720 3.2.6.3.1) */
+	if (strncmp(s, "iqn.", 4) != 0 || strlen(s) > 223)
+		return false;
+	s += 4;
+	for (int i = 0; i < 7; i++)
+		if (i == 4 ? s[i] != '-' : !isdigit((unsigned char)s[i]))
+			return false;
+	if (s[7] != '.' || !isalnum((unsigned char)s[8]))
+		return false;
+	for (const char *p = s + 8; *p && *p != ':'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			return false;
+	return true;
+}
+
+int pu_base_init(const struct cmsd_host *h, const char *issue, void **inst)
+{
+	struct pu_base *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	b->host = h;
+	b->issue = issue;
+	*inst = b;
+	return 0;
+}
+
+void pu_base_destroy(void *inst)
+{
+	free(inst);
+}
+
+static int pu_unimpl(void *inst, unsigned bit, const char *op)
+{
+	struct pu_base *b = inst;
+
+	if (!(b->warned & bit)) {
+		b->warned |= bit;
+		b->host->log(b->host, CMSD_LOG_ERR,
+			     "%s: not implemented in this build (plugin %s; "
+			     "planned in %s)",
+			     op, b->host->plugin_name, b->issue);
+	}
+	return -EOPNOTSUPP;
+}
+
+int pu_unimpl_start(void *inst, struct cmsd_op *op)
+{
+	(void)op;
+	return pu_unimpl(inst, 1u << 0, "start");
+}
+
+int pu_unimpl_stop(void *inst, struct cmsd_op *op)
+{
+	(void)op;
+	return pu_unimpl(inst, 1u << 1, "stop");
+}
+
+int pu_unimpl_monitor(void *inst, struct cmsd_op *op)
+{
+	(void)op;
+	return pu_unimpl(inst, 1u << 2, "monitor");
+}
+
+int pu_unimpl_promote(void *inst, struct cmsd_op *op, int force)
+{
+	(void)op;
+	(void)force;
+	return pu_unimpl(inst, 1u << 3, "promote");
+}
+
+int pu_unimpl_demote(void *inst, struct cmsd_op *op)
+{
+	(void)op;
+	return pu_unimpl(inst, 1u << 4, "demote");
+}
+
+int pu_unimpl_status(void *inst, struct cmsd_op *op,
+		     struct cmsd_storage_status *out)
+{
+	(void)op;
+	(void)out;
+	return pu_unimpl(inst, 1u << 5, "status");
+}
+
+int pu_unimpl_vote(void *inst, struct cmsd_op *op,
+		   const struct cmsd_vote_request *req, struct cmsd_vote *out)
+{
+	(void)op;
+	(void)req;
+	(void)out;
+	return pu_unimpl(inst, 1u << 6, "request_vote/renew_lease");
+}
