@@ -171,6 +171,96 @@ static const struct conf_shape conf_shapes[] = {
 };
 #undef L
 
+/* Types of the agent's attributes, checked in the walk so that a bad value
+ * gets its own message instead of the schema's "failed to validate". */
+enum conf_attr_type { AT_DURATION, AT_PORT, AT_YESNO, AT_COUNT };
+
+static const struct {
+	const char *name;
+	enum conf_attr_type type;
+} conf_attr_types[] = {
+	{"heartbeat-interval", AT_DURATION}, {"deadtime", AT_DURATION},
+	{"lease", AT_DURATION},		     {"start-timeout", AT_DURATION},
+	{"stop-timeout", AT_DURATION},	     {"monitor-interval", AT_DURATION},
+	{"monitor-timeout", AT_DURATION},    {"restart-window", AT_DURATION},
+	{"port", AT_PORT},		     {"optional", AT_YESNO},
+	{"max-restarts", AT_COUNT},
+};
+
+static void conf_check_attr_value(struct conf_ctx *ctx, xmlNode *n,
+				  const xmlAttr *a)
+{
+	xmlChar *raw = xmlNodeListGetString(n->doc, a->children, 1);
+	const char *v = raw ? (const char *)raw : "";
+	const char *name = (const char *)a->name;
+	uint64_t u;
+	int64_t i;
+
+	for (size_t k = 0;
+	     k < sizeof(conf_attr_types) / sizeof(conf_attr_types[0]); k++) {
+		if (strcmp(conf_attr_types[k].name, name) != 0)
+			continue;
+		switch (conf_attr_types[k].type) {
+		case AT_DURATION:
+			if (conf_parse_duration(v, &u) < 0)
+				conf_report(ctx, n,
+					    "%s=\"%s\" is not a duration (e.g. "
+					    "200ms, 1s, 2m, 1h)",
+					    name, v);
+			break;
+		case AT_PORT:
+			if (conf_parse_int(v, &i) < 0 || i < 1 || i > 65535)
+				conf_report(ctx, n,
+					    "%s=\"%s\" is not a port (1..65535)",
+					    name, v);
+			break;
+		case AT_YESNO:
+			if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+				conf_report(ctx, n,
+					    "%s=\"%s\" is not yes or no", name,
+					    v);
+			break;
+		case AT_COUNT:
+			if (conf_parse_int(v, &i) < 0 || i < 0 || i > 1000)
+				conf_report(ctx, n,
+					    "%s=\"%s\" is not a number in "
+					    "0..1000",
+					    name, v);
+			break;
+		}
+	}
+	xmlFree(raw);
+}
+
+/* Children an element must have (in node mode, for <cmsd>). */
+static void conf_check_required(struct conf_ctx *ctx, xmlNode *n)
+{
+	static const struct {
+		const char *parent, *child;
+	} req[] = {
+		{"cluster", "node"},
+		{"node", "link"},
+		{"group", "resource"},
+	};
+	const char *name = (const char *)n->name;
+
+	if (strcmp(name, "cmsd") == 0) {
+		xmlChar *mode = xmlGetProp(n, BAD_CAST "mode");
+		bool arb = mode && xmlStrcmp(mode, BAD_CAST "arbiter") == 0;
+		const char *need = arb ? "arbiter" : "cluster";
+		xmlFree(mode);
+		if (!conf_count_children(n, need))
+			conf_report(ctx, n, "missing required <%s>%s", need,
+				    arb ? " (mode=\"arbiter\")" : "");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
+		if (strcmp(name, req[i].parent) == 0 &&
+		    !conf_count_children(n, req[i].child))
+			conf_report(ctx, n, "missing required <%s>",
+				    req[i].child);
+}
+
 static const struct conf_shape *conf_shape_of(const xmlNode *n)
 {
 	for (size_t i = 0; i < sizeof(conf_shapes) / sizeof(conf_shapes[0]);
@@ -191,8 +281,10 @@ static void conf_check_shape(struct conf_ctx *ctx, xmlNode *n)
 		for (size_t i = 0; s->attrs[i]; i++)
 			if (xmlStrcmp(a->name, BAD_CAST s->attrs[i]) == 0)
 				ok = true;
-		if (ok)
+		if (ok) {
+			conf_check_attr_value(ctx, n, a);
 			continue;
+		}
 		const char *hint = conf_suggest((const char *)a->name, s->attrs);
 		conf_report(ctx, n, "unknown attribute \"%s\"%s%s%s",
 			    (const char *)a->name, hint ? "; did you mean \"" : "",
@@ -200,6 +292,7 @@ static void conf_check_shape(struct conf_ctx *ctx, xmlNode *n)
 	}
 	if (s->plugin)
 		return; /* the plugin checks its keys */
+	conf_check_required(ctx, n);
 	for (xmlNode *k = n->children; k; k = k->next) {
 		if (k->type == XML_TEXT_NODE) {
 			if (s->children[0] && !xmlIsBlankNode(k))

@@ -1,0 +1,538 @@
+/* Configuration: good files pass; each kind of bad file fails with its exact
+ * message and line; the accessors plugins use behave as documented. */
+#include <errno.h>
+
+#include "conf.h"
+#include "conf_priv.h"
+#include "loader.h"
+#include "testutil.h"
+
+static char *dir;
+static char msgs[16][1024];
+static int n_msgs;
+
+static void collect(const char *msg, void *arg)
+{
+	(void)arg;
+	if (n_msgs < 16)
+		snprintf(msgs[n_msgs], sizeof(msgs[0]), "%s", msg);
+	n_msgs++;
+}
+
+static void setup(void)
+{
+	dir = tu_tmpdir();
+	n_msgs = 0;
+	setenv("CMSD_PLUGIN_DIR", BUILD_PLUGIN_DIR, 1);
+}
+
+static void teardown(void)
+{
+	tu_rmdir(dir);
+	free(dir);
+	loader_shutdown();
+}
+
+/* Loads text; returns the number of errors, keeps the messages. */
+static int load_text(const char *text, const char *plugin_dir,
+		     struct conf **out)
+{
+	char *path = tu_write(dir, "cmsd.xml", text);
+	struct conf_overrides ov = {.plugin_dir = plugin_dir};
+	struct conf *c = NULL;
+	int n = conf_load(path, &ov, collect, NULL, &c);
+
+	free(path);
+	if (out)
+		*out = c;
+	else
+		conf_free(c);
+	return n;
+}
+
+/* The message with the temp dir replaced by "X". */
+static const char *msg(int i)
+{
+	static char buf[1024];
+	const char *m = msgs[i];
+	size_t n = strlen(dir);
+
+	ck_assert_int_lt(i, n_msgs);
+	if (strncmp(m, dir, n) == 0)
+		snprintf(buf, sizeof(buf), "X%s", m + n);
+	else
+		snprintf(buf, sizeof(buf), "%s", m);
+	return buf;
+}
+
+#define HEAD "<?xml version=\"1.0\"?>\n"
+#define ONE_NODE                                                              \
+	"  <cluster id=\"c\">\n"                                              \
+	"    <node id=\"n1\"><link address=\"127.0.0.1\"/></node>\n"          \
+	"  </cluster>\n"
+
+static const char *const examples[] = {"arbiter-drbd", "ping-drbd",
+				       "iscsi-templates", "arbiter",
+				       "standalone-dummy"};
+
+START_TEST(examples_valid)
+{
+	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
+		char path[512];
+		struct conf *c = NULL;
+		snprintf(path, sizeof(path), "%s/examples/%s.xml", SOURCE_DIR,
+			 examples[i]);
+		n_msgs = 0;
+		int n = conf_load(path, NULL, collect, NULL, &c);
+		ck_assert_msg(n == 0, "%s: %d errors, first: %s", path, n,
+			      n_msgs ? msgs[0] : "");
+		ck_assert_ptr_nonnull(c);
+		conf_free(c);
+	}
+}
+END_TEST
+
+START_TEST(model_and_defaults)
+{
+	struct conf *c;
+	const char *text = HEAD
+		"<cmsd version=\"1\" node=\"node2\">\n"
+		"  <cluster id=\"vms\">\n"
+		"    <key-file>/etc/cmsd/k</key-file>\n"
+		"    <tls ca=\"/a\" cert=\"/b\" key=\"/c\"/>\n"
+		"    <timers heartbeat-interval=\"100ms\" deadtime=\"300ms\" "
+		"lease=\"300ms\"/>\n"
+		"    <node id=\"node1\" name=\"cvknode1\"><link "
+		"address=\"10.0.0.1\"/><link address=\"10.1.0.1\" "
+		"port=\"7000\"/></node>\n"
+		"    <node id=\"node2\"><link address=\"10.0.0.2\"/></node>\n"
+		"  </cluster>\n"
+		"  <quorum id=\"q\" plugin=\"quorum-ping\"><target>10.0.0.254"
+		"</target><target>10.0.0.253</target></quorum>\n"
+		"  <group id=\"g\">\n"
+		"    <resource id=\"a\" plugin=\"resource-dummy\" "
+		"monitor-interval=\"2s\" optional=\"yes\"/>\n"
+		"  </group>\n"
+		"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, &c), 0);
+	ck_assert_str_eq(c->local_node, "node2");
+	ck_assert_int_eq(c->n_nodes, 2);
+	ck_assert_str_eq(c->nodes[0].name, "cvknode1");
+	ck_assert_str_eq(c->nodes[1].name, "node2");
+	ck_assert_int_eq(c->nodes[0].n_links, 2);
+	ck_assert_int_eq(c->nodes[0].links[0].port, 7788);
+	ck_assert_int_eq(c->nodes[0].links[1].port, 7000);
+	ck_assert_int_eq(c->hb_interval_ms, 100);
+	ck_assert_int_eq(c->deadtime_ms, 300);
+	ck_assert_int_eq(c->n_inst, 2);
+	ck_assert_str_eq(c->inst[0].element, "quorum");
+	ck_assert_str_eq(c->inst[1].id, "a");
+	ck_assert(c->inst[1].optional);
+	ck_assert_int_eq(c->inst[1].monitor_interval_ms, 2000);
+	ck_assert_int_eq(c->inst[1].start_timeout_ms, 60000);
+	ck_assert_str_eq(c->plugin_dir, BUILD_PLUGIN_DIR);
+	ck_assert_str_eq(c->control_socket, "/run/cmsd/cmsd.sock");
+	ck_assert_str_eq(c->log_file, "/var/log/cvm_master.log");
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(typo_in_element)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n"
+				"  <cluster id=\"c\">\n"
+				"    <timer deadtime=\"1s\"/>\n"
+				"    <node id=\"n1\"><link address=\"127.0.0.1\"/>"
+				"</node>\n"
+				"  </cluster>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:4: element <timer>: not expected "
+				 "in <cluster>; did you mean <timers>?");
+}
+END_TEST
+
+START_TEST(typo_in_attribute)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
+				"  <group id=\"g\">\n"
+				"    <resource id=\"a\" plugin=\"resource-dummy\" "
+				"monitor-intervall=\"1s\"/>\n"
+				"  </group>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: unknown "
+				 "attribute \"monitor-intervall\"; did you mean "
+				 "\"monitor-interval\"?");
+}
+END_TEST
+
+START_TEST(duplicate_id)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
+				"  <group id=\"g\">\n"
+				"    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
+				"    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
+				"  </group>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:8: element <resource>: duplicate "
+				 "id \"a\" (first used at line 7 by "
+				 "<resource>)");
+}
+END_TEST
+
+START_TEST(dangling_reference)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
+				"  <group id=\"g\">\n"
+				"    <resource id=\"a\" plugin=\"resource-dummy\" "
+				"storage=\"db\"/>\n"
+				"  </group>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: "
+				 "storage=\"db\" names no <storage>");
+}
+END_TEST
+
+START_TEST(deadtime_too_short)
+{
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n"
+		     "  <cluster id=\"c\">\n"
+		     "    <timers heartbeat-interval=\"200ms\" "
+		     "deadtime=\"500ms\" lease=\"500ms\"/>\n"
+		     "    <node id=\"n1\"><link address=\"127.0.0.1\"/></node>\n"
+		     "  </cluster>\n"
+		     "</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 2);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:4: element <timers>: deadtime "
+				 "500ms is less than 3 x heartbeat-interval (3 x "
+				 "200ms = 600ms)");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:4: element <timers>: lease 500ms "
+				 "is less than 3 x heartbeat-interval (3 x "
+				 "200ms = 600ms): the master renews it every "
+				 "interval");
+}
+END_TEST
+
+START_TEST(unknown_plugin)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
+				"  <group id=\"g\">\n"
+				"    <resource id=\"a\" plugin=\"resource-vipp\"/>\n"
+				"  </group>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0),
+			 "X/cmsd.xml:7: element <resource>: unknown plugin "
+			 "\"resource-vipp\": " BUILD_PLUGIN_DIR
+			 "/resource-vipp.so: no such plugin (plugin directory "
+			 BUILD_PLUGIN_DIR ")");
+}
+END_TEST
+
+START_TEST(wrong_kind_and_abi)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
+				"  <group id=\"g\">\n"
+				"    <resource id=\"a\" plugin=\"fake-storage\"/>\n"
+				"    <resource id=\"b\" plugin=\"fake-abi-major\"/>\n"
+				"  </group>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 2);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: plugin "
+				 "\"fake-storage\" is a storage plugin; "
+				 "<resource> needs a resource plugin");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:8: element <resource>: plugin "
+				 "\"fake-abi-major\" refused: " FAKE_PLUGIN_DIR
+				 "/fake-abi-major.so: plugin ABI 2.0, agent ABI "
+				 "1.0: major versions differ; rebuild the plugin "
+				 "against this SDK");
+}
+END_TEST
+
+START_TEST(plugin_validate_errors)
+{
+	const char *text = HEAD
+		"<cmsd version=\"1\">\n" ONE_NODE
+		"  <group id=\"g\">\n"
+		"    <resource id=\"a\" plugin=\"resource-dummy\">\n"
+		"      <state-file>relative/path</state-file>\n"
+		"      <start-delay>soon</start-delay>\n"
+		"      <start-dealy>1s</start-dealy>\n"
+		"    </resource>\n"
+		"  </group>\n"
+		"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 3);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:10: element <start-dealy>: "
+				 "unknown key in <resource>; did you mean "
+				 "<start-delay>?");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:8: element <state-file>: must be "
+				 "an absolute path");
+	ck_assert_str_eq(msg(2), "X/cmsd.xml:9: element <start-delay>: "
+				 "\"soon\" is not a duration (e.g. 200ms, 1s, "
+				 "2m, 1h)");
+}
+END_TEST
+
+START_TEST(bad_duration_attribute)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
+				"  <group id=\"g\">\n"
+				"    <resource id=\"a\" plugin=\"resource-dummy\" "
+				"start-timeout=\"10 s\"/>\n"
+				"  </group>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: "
+				 "start-timeout=\"10 s\" is not a duration "
+				 "(e.g. 200ms, 1s, 2m, 1h)");
+}
+END_TEST
+
+START_TEST(two_nodes_need_quorum_key_tls)
+{
+	const char *text = HEAD
+		"<cmsd version=\"1\" node=\"n1\">\n"
+		"  <cluster id=\"c\">\n"
+		"    <node id=\"n1\"><link address=\"10.0.0.1\"/></node>\n"
+		"    <node id=\"n2\"><link address=\"10.0.0.1\"/></node>\n"
+		"  </cluster>\n"
+		"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 4);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:5: element <node>: link address "
+				 "10.0.0.1 is also node \"n1\"'s");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:2: element <cmsd>: a two-node "
+				 "cluster needs a <quorum> (quorum-cmsd or "
+				 "quorum-ping): without one a partition would "
+				 "make two masters");
+	ck_assert_str_eq(msg(2), "X/cmsd.xml:3: element <cluster>: a two-node "
+				 "cluster needs <key-file> (the heartbeat key)");
+	ck_assert_str_eq(msg(3), "X/cmsd.xml:3: element <cluster>: a two-node "
+				 "cluster needs <tls ca cert key> (the control "
+				 "channel)");
+}
+END_TEST
+
+START_TEST(missing_required_element)
+{
+	const char *text = HEAD "<cmsd version=\"1\">\n"
+				"  <group id=\"g\"><resource id=\"a\" "
+				"plugin=\"resource-dummy\"/></group>\n"
+				"</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:2: element <cmsd>: missing "
+				 "required <cluster>");
+}
+END_TEST
+
+START_TEST(doctype_and_entities_refused)
+{
+	char *secret = tu_write(dir, "secret", "TOPSECRET\n");
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 HEAD "<!DOCTYPE cmsd [\n"
+		      "  <!ENTITY x SYSTEM \"file://%s\">\n"
+		      "  <!ENTITY y SYSTEM \"http://127.0.0.1:9/x\">\n"
+		      "]>\n"
+		      "<cmsd version=\"1\">&x;&y;</cmsd>\n",
+		 secret);
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:2: DOCTYPE <cmsd> not allowed: "
+				 "cmsd.xml takes no DTD and no entities");
+	ck_assert_ptr_null(strstr(msgs[0], "TOPSECRET"));
+	free(secret);
+}
+END_TEST
+
+START_TEST(not_xml_and_missing_file)
+{
+	struct conf *c;
+
+	ck_assert_int_eq(load_text("node1: master\n", NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:1: Start tag expected, '<' not "
+				 "found");
+	n_msgs = 0;
+	ck_assert_int_eq(conf_load("/nonexistent/cmsd.xml", NULL, collect, NULL,
+				   &c),
+			 1);
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(msgs[0], "/nonexistent/cmsd.xml: cannot read: No such "
+				  "file or directory");
+}
+END_TEST
+
+START_TEST(every_error_reported)
+{
+	const char *text = HEAD
+		"<cmsd version=\"1\">\n" ONE_NODE
+		"  <storage id=\"a\" plugin=\"storage-drbd\"><resource>r0"
+		"</resource><disk>/dev/sdb1</disk></storage>\n"
+		"  <group id=\"g\">\n"
+		"    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
+		"    <resource id=\"b\" plugin=\"resource-dummy\" "
+		"storage=\"zz\"/>\n"
+		"    <resource id=\"c\" plugin=\"no-such\"/>\n"
+		"  </group>\n"
+		"</cmsd>\n";
+
+	/* Semantic errors first (duplicate, dangling); plugins are not
+	 * looked at while the model is wrong. */
+	ck_assert_int_eq(load_text(text, NULL, NULL), 2);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:8: element <resource>: duplicate "
+				 "id \"a\" (first used at line 6 by "
+				 "<storage>)");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:9: element <resource>: "
+				 "storage=\"zz\" names no <storage>");
+}
+END_TEST
+
+/* ---- the accessors ---- */
+
+static struct conf *acc_conf;
+
+/* A section of free-form keys, parsed without plugin validation. */
+static const struct cmsd_conf *keys_section(const char *keys)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 HEAD "<cmsd version=\"1\">\n" ONE_NODE
+		      "  <storage id=\"s\" plugin=\"fake-storage\">\n%s"
+		      "  </storage>\n"
+		      "</cmsd>\n",
+		 keys);
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, &acc_conf), 0);
+	n_msgs = 0;
+	/* A loaded config logs accessor errors; collect them instead, as
+	 * during validate. */
+	struct cmsd_conf *c = acc_conf->inst[0].section;
+	c->ctx->live = false;
+	c->ctx->err = collect;
+	return c;
+}
+
+START_TEST(accessors)
+{
+	const struct cmsd_conf_ops *o = &conf_plugin_ops;
+	const struct cmsd_conf *c = keys_section(
+		"<n>42</n><big>99999</big><neg>x1</neg><b>yes</b><bb>maybe</bb>"
+		"<d>2m</d><dd>12parsecs</dd><sz>19G</sz><e>xfs</e><ee>zfs</ee>"
+		"<t a=\"1\">  spaced  </t><t>two</t><adress>x</adress>\n");
+	int64_t i;
+	int b, e;
+	uint64_t u;
+	const char *s;
+	static const char *const fs[] = {"ext4", "xfs", NULL};
+	static const char *const known[] = {"n", "big", "neg", "b", "bb", "d",
+					    "dd", "sz", "e", "ee", "t",
+					    "address", NULL};
+
+	ck_assert_int_eq(o->get_int(c, "n", 0, 0, 100, &i), 0);
+	ck_assert_int_eq(i, 42);
+	ck_assert_int_eq(o->get_int(c, "absent", 7, 0, 100, &i), 1);
+	ck_assert_int_eq(i, 7);
+	ck_assert_int_eq(o->get_int(c, "big", 0, 0, 100, &i), -EINVAL);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <big>: 99999 is out of "
+				 "range 0..100");
+	ck_assert_int_eq(o->get_int(c, "neg", 0, 0, 100, &i), -EINVAL);
+	ck_assert_int_eq(o->get_bool(c, "b", 0, &b), 0);
+	ck_assert_int_eq(b, 1);
+	ck_assert_int_eq(o->get_bool(c, "bb", 0, &b), -EINVAL);
+	ck_assert_int_eq(o->get_duration_ms(c, "d", 0, 0, UINT64_MAX, &u), 0);
+	ck_assert_uint_eq(u, 120000);
+	ck_assert_int_eq(o->get_duration_ms(c, "d", 0, 0, 1000, &u), -EINVAL);
+	ck_assert_int_eq(o->get_duration_ms(c, "dd", 0, 0, 1000, &u), -EINVAL);
+	ck_assert_int_eq(o->get_size(c, "sz", 0, 0, UINT64_MAX, &u), 0);
+	ck_assert_uint_eq(u, 19ull << 30);
+	ck_assert_int_eq(o->get_enum(c, "e", fs, 0, &e), 0);
+	ck_assert_int_eq(e, 1);
+	n_msgs = 0;
+	ck_assert_int_eq(o->get_enum(c, "ee", fs, 0, &e), -EINVAL);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <ee>: \"zfs\" is not one "
+				 "of: ext4, xfs");
+	n_msgs = 0;
+	ck_assert_int_eq(o->get_string(c, "t", NULL, &s), -EINVAL);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <t>: appears 2 times; "
+				 "give it once");
+	ck_assert_int_eq(o->count(c, "t"), 2);
+	const struct cmsd_conf *t = o->child(c, "t", 0);
+	ck_assert_str_eq(o->text(t), "spaced");
+	ck_assert_str_eq(o->attr(t, "a"), "1");
+	ck_assert_ptr_null(o->attr(t, "b"));
+	ck_assert_str_eq(o->name(t), "t");
+	ck_assert_int_eq(o->line(t), 7);
+	n_msgs = 0;
+	ck_assert_int_eq(o->check_keys(c, known), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <adress>: unknown key in "
+				 "<storage>; did you mean <address>?");
+	conf_free(acc_conf);
+}
+END_TEST
+
+START_TEST(value_parsers)
+{
+	uint64_t v;
+	char buf[32];
+
+	ck_assert_int_eq(conf_parse_duration("250", &v), 0);
+	ck_assert_uint_eq(v, 250);
+	ck_assert_int_eq(conf_parse_duration("1h", &v), 0);
+	ck_assert_uint_eq(v, 3600000);
+	ck_assert_int_eq(conf_parse_duration("1.5s", &v), -EINVAL);
+	ck_assert_int_eq(conf_parse_duration("", &v), -EINVAL);
+	ck_assert_int_eq(conf_parse_duration("99999999999999999999ms", &v),
+			 -EINVAL);
+	ck_assert_int_eq(conf_parse_size("64K", &v), 0);
+	ck_assert_uint_eq(v, 65536);
+	ck_assert_str_eq(conf_fmt_duration(600, buf, sizeof(buf)), "600ms");
+	ck_assert_str_eq(conf_fmt_duration(120000, buf, sizeof(buf)), "2m");
+	static const char *const k[] = {"timers", "node", "tls", NULL};
+	ck_assert_str_eq(conf_suggest("timer", k), "timers");
+	ck_assert_ptr_null(conf_suggest("quorum", k));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("conf");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, examples_valid);
+	tcase_add_test(tc, model_and_defaults);
+	tcase_add_test(tc, typo_in_element);
+	tcase_add_test(tc, typo_in_attribute);
+	tcase_add_test(tc, duplicate_id);
+	tcase_add_test(tc, dangling_reference);
+	tcase_add_test(tc, deadtime_too_short);
+	tcase_add_test(tc, unknown_plugin);
+	tcase_add_test(tc, wrong_kind_and_abi);
+	tcase_add_test(tc, plugin_validate_errors);
+	tcase_add_test(tc, bad_duration_attribute);
+	tcase_add_test(tc, two_nodes_need_quorum_key_tls);
+	tcase_add_test(tc, missing_required_element);
+	tcase_add_test(tc, doctype_and_entities_refused);
+	tcase_add_test(tc, not_xml_and_missing_file);
+	tcase_add_test(tc, every_error_reported);
+	tcase_add_test(tc, accessors);
+	tcase_add_test(tc, value_parsers);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

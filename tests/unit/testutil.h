@@ -1,0 +1,49 @@
+/* Helpers shared by the unit tests (header only). */
+#ifndef CMSD_TESTUTIL_H
+#define CMSD_TESTUTIL_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A fresh directory under /tmp; removed by the forked test's end only if
+ * the test calls tu_rmdir (CK_FORK keeps leftovers out of other tests). */
+static inline char *tu_tmpdir(void)
+{
+	char *d = strdup("/tmp/cmsd-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d));
+	return d;
+}
+
+static inline void tu_rmdir(const char *d)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Writes text into dir/name; returns the path (malloc'd). */
+static inline char *tu_write(const char *dir, const char *name,
+			     const char *text)
+{
+	char *path;
+	ck_assert_int_ge(asprintf(&path, "%s/%s", dir, name), 0);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static inline int tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#endif
