@@ -32,11 +32,28 @@ static void ctl_client_free(struct bufferevent *bev)
 	bufferevent_free(bev);
 }
 
+static void ctl_event(struct bufferevent *bev, short what, void *arg);
+
+static void ctl_drain(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* The reply is out: half-close and read until the client hangs up (or the
+ * timeout), because closing with unread input would reset the connection
+ * and could destroy the reply before the client reads it. */
 static void ctl_write_done(struct bufferevent *bev, void *arg)
 {
 	(void)arg;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		ctl_client_free(bev);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_setcb(bev, ctl_drain, NULL, ctl_event, NULL);
+	bufferevent_enable(bev, EV_READ);
 }
 
 static void ctl_reply_and_close(struct bufferevent *bev, const char *fmt, ...)
@@ -49,7 +66,7 @@ static void ctl_reply_and_close(struct bufferevent *bev, const char *fmt, ...)
 	evbuffer_add_vprintf(bufferevent_get_output(bev), fmt, ap);
 	va_end(ap);
 	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, ctl_write_done, NULL, NULL);
+	bufferevent_setcb(bev, NULL, ctl_write_done, ctl_event, NULL);
 	bufferevent_enable(bev, EV_WRITE);
 }
 
@@ -97,11 +114,28 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 	sbuf_free(&body);
 }
 
+/* A refused peer still gets its request read before the answer: closing
+ * with unread input would reset the connection and lose the reply. */
+static void ctl_read_denied(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len;
+	char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+
+	(void)arg;
+	if (!line && evbuffer_get_length(in) < CTL_REQUEST_MAX)
+		return;
+	free(line);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	ctl_reply_and_close(bev, "ERR permission denied: the control socket "
+				 "is for root only\n");
+}
+
 static void ctl_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)arg;
 	(void)what;
-	/* EOF, error or timeout before a full request. */
+	/* EOF, error or timeout: the client is done or gone. */
 	ctl_client_free(bev);
 }
 
@@ -125,20 +159,19 @@ static void ctl_accept(evutil_socket_t lfd, short what, void *arg)
 		close(fd);
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-	    cred.uid != 0) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		cred.uid = (uid_t)-1; /* unknown: refused like any non-root */
+	if (cred.uid != 0) {
 		long uid = clen == sizeof(cred) ? (long)cred.uid : -1L;
 		log_warnx("control: connection from uid %ld (pid %ld) refused: "
 			  "root only",
 			  uid, clen == sizeof(cred) ? (long)cred.pid : -1L);
-		ctl_reply_and_close(bev, "ERR permission denied: the control "
-					 "socket is for root only\n");
-		return;
 	}
 	struct timeval tv = {.tv_sec = CTL_CLIENT_TIMEOUT_S};
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, CTL_REQUEST_MAX + 1);
-	bufferevent_setcb(bev, ctl_read, NULL, ctl_event, c);
+	bufferevent_setcb(bev, cred.uid == 0 ? ctl_read : ctl_read_denied,
+			  NULL, ctl_event, c);
 	bufferevent_enable(bev, EV_READ);
 }
 

@@ -256,12 +256,13 @@ int ctl_client_call(const char *socket_path, const char *request,
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000;
 	}
+	/* A failed send is not the end: the daemon may have answered (and
+	 * closed) already, e.g. to refuse us; the reply says why. */
 	size_t len = strlen(request);
+	int send_err = 0;
 	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		rc = -errno;
-		goto out;
-	}
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+		send_err = -errno;
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int64_t left = ctl_ms_left(&deadline);
@@ -280,6 +281,10 @@ int ctl_client_call(const char *socket_path, const char *request,
 		ssize_t r = read(fd, buf, sizeof(buf));
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && in.len == 0 && send_err) {
+			rc = send_err;
+			goto out;
+		}
 		if (r < 0) {
 			rc = -errno;
 			goto out;
@@ -299,7 +304,7 @@ int ctl_client_call(const char *socket_path, const char *request,
 		*body = strdup(in.s + 4);
 		rc = *body ? 1 : -ENOMEM;
 	} else {
-		rc = -EPROTO;
+		rc = in.len == 0 && send_err ? send_err : -EPROTO;
 	}
 out:
 	sbuf_free(&in);

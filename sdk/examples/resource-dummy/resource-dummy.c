@@ -8,6 +8,10 @@
  *   <state-file>/path</state-file>   default: <state dir>/running
  *   <start-delay>300ms</start-delay> default: 0 (start finishes at once)
  */
+/* POSIX.1-2008 for O_CLOEXEC under a strict -std=c11. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,0 +1,88 @@
+#!/bin/bash
+# The SDK as a plugin author gets it: install cmsd into a private prefix,
+# build sdk/examples/resource-dummy out of tree through pkg-config (with its
+# CMakeLists.txt and with its Makefile), then load the result in the real
+# agent, run it, and stop it.
+set -euo pipefail
+: "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_BUILD_DIR:?}" "${CMSD_SOURCE_DIR:?}"
+
+tmp=$(mktemp -d /tmp/cmsd-sdk-test.XXXXXX)
+pid=""
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; cat "$tmp/log" >&2 2>/dev/null || true; exit 1; }
+
+echo "== install the SDK into $tmp/prefix"
+cmake --install "$CMSD_BUILD_DIR" --prefix "$tmp/prefix" >/dev/null
+pc=$(dirname "$(find "$tmp/prefix" -name cmsd-plugin.pc | head -1)")
+[ -n "$pc" ] || fail "cmsd-plugin.pc not installed"
+export PKG_CONFIG_PATH=$pc
+[ -f "$tmp/prefix/include/cmsd/plugin.h" ] || fail "headers not installed"
+incdir=$(pkg-config --cflags-only-I cmsd-plugin | sed 's/^-I//; s/ *$//')
+[ "$(realpath "$incdir")" = "$(realpath "$tmp/prefix/include")" ] || fail "pkg-config cflags: $incdir"
+[ "$(realpath -m "$(pkg-config --variable=plugindir cmsd-plugin)")" = "$(realpath -m "$tmp/prefix/lib/cmsd/plugins")" ] ||
+	fail "plugindir: $(pkg-config --variable=plugindir cmsd-plugin)"
+# The SDK must not drag libxml2 or libevent into plugins.
+if grep -rE "libxml|event2|xmlNode|event_base" "$tmp/prefix/include/cmsd"; then
+	fail "an agent library type leaks into the SDK headers"
+fi
+
+# A copy away from the source tree: nothing may reach back into it.
+cp -r "$CMSD_SOURCE_DIR/sdk/examples/resource-dummy" "$tmp/src"
+
+echo "== build with CMake"
+cmake -S "$tmp/src" -B "$tmp/build-cmake" >/dev/null
+cmake --build "$tmp/build-cmake" >/dev/null
+[ -f "$tmp/build-cmake/resource-dummy.so" ] || fail "cmake build"
+
+echo "== build with make"
+make -s -C "$tmp/src" >/dev/null
+[ -f "$tmp/src/resource-dummy.so" ] || fail "make build"
+
+exported=$(nm -D --defined-only "$tmp/src/resource-dummy.so" | awk '{print $3}' | grep -v '^_' | sort | tr '\n' ' ')
+[ "$exported" = "cmsd_plugin_entry " ] || fail "exports: $exported"
+
+mkdir -p "$tmp/plugins"
+cp "$tmp/src/resource-dummy.so" "$tmp/plugins/"
+
+cat >"$tmp/dummy.xml" <<XML
+<?xml version="1.0"?>
+<cmsd version="1" node="lab">
+  <paths state-dir="$tmp/state" log-file="$tmp/log" control-socket="$tmp/cmsd.sock"/>
+  <cluster id="sdk"><node id="lab"><link address="127.0.0.1"/></node></cluster>
+  <group id="g">
+    <resource id="dummy" plugin="resource-dummy">
+      <state-file>$tmp/dummy.running</state-file>
+      <start-delay>100ms</start-delay>
+    </resource>
+  </group>
+</cmsd>
+XML
+
+echo "== cmsd --check with the out-of-tree plugin"
+"$CMSD_BIN" --check -c "$tmp/dummy.xml" -p "$tmp/plugins" || fail "--check"
+
+echo "== run it"
+"$CMSD_BIN" -c "$tmp/dummy.xml" -p "$tmp/plugins" 2>/dev/null &
+pid=$!
+for _ in $(seq 100); do
+	"$CMSADM_BIN" -s "$tmp/cmsd.sock" status 2>/dev/null | grep -q "dummy  : Started" && break
+	kill -0 "$pid" || fail "cmsd died"
+	sleep 0.1
+done
+"$CMSADM_BIN" -s "$tmp/cmsd.sock" status | grep -q "dummy  : Started" || fail "not started"
+[ -e "$tmp/dummy.running" ] || fail "state file missing"
+grep -q "loaded plugin resource-dummy\|started dummy" "$tmp/log" || fail "log"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=""
+[ "$rc" = 0 ] || fail "exit code $rc"
+[ ! -e "$tmp/dummy.running" ] || fail "not stopped"
+echo "PASS"
