@@ -2,10 +2,22 @@
  * The control protocol between cmsadm and cmsd, and the status rendering.
  *
  * Over the unix socket the client sends one request line, at most
- * CTL_REQUEST_MAX bytes with its "\n":
+ * CTL_REQUEST_MAX bytes with its "\n" (a "\r" before it is ignored):
  *     status | status json | version
  * The server answers with "OK\n" followed by the body, or "ERR <message>\n",
- * then closes the connection: the end of the reply is the end of the stream.
+ * then shuts down its side: the end of the reply is the end of the stream
+ * (EOF), so a reply cannot be cut short without the client noticing that
+ * the "OK\n"/"ERR " header is missing.  The server then waits for the
+ * client to hang up (or for its timeout) before it closes, because closing
+ * with unread input would reset the connection and could lose the reply.
+ *
+ * Refusals, each answered with ERR and a close, never a crash:
+ *   - a peer whose SO_PEERCRED uid is not 0 ("permission denied: ...");
+ *   - more than CTL_REQUEST_MAX bytes without "\n" ("request too long");
+ *   - a NUL byte, or anything that is not a known request
+ *     ("unknown command \"...\"", at most 64 bytes quoted, unprintable
+ *     bytes shown as '?').
+ * A client that sends nothing is dropped after 5 s.
  */
 #ifndef CMSD_CTLPROTO_H
 #define CMSD_CTLPROTO_H
@@ -58,7 +70,7 @@ struct status_view {
 	const char *role_reason; /* why, in words */
 	const char *master_name; /* NULL: none known */
 	const char *slave_name;  /* NULL: none known */
-	bool slave_online;
+	const char *slave_state; /* Online, Offline, Unknown; NULL: Unknown */
 	bool standalone;
 	const char *quorum; /* the quorum line after "quorum : " */
 	const char *config, *plugin_dir;
@@ -67,7 +79,13 @@ struct status_view {
 	size_t n_res;
 };
 
-/* The reference `crm status` lines, then what explains them. */
+/*
+ * Text: the reference `crm status` lines (master, slave, quorum, "-----",
+ * one line per resource, "-----"), then the block that explains them: the
+ * role and why, node, uptime, config, every instance with its plugin,
+ * state, health and op counts, and each instance's last error.
+ * JSON: one object with the same facts (see ctl_render_json for the keys).
+ */
 void ctl_render_text(const struct status_view *v, struct sbuf *out);
 void ctl_render_json(const struct status_view *v, struct sbuf *out);
 

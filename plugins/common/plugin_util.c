@@ -34,56 +34,110 @@ int pu_abs_path(const struct cmsd_host *h, const struct cmsd_conf *c,
 	return 0;
 }
 
+int pu_split_addr_port(const char *v, char *addr, size_t addr_len,
+		       uint16_t *port, uint16_t default_port)
+{
+	const char *p = NULL;
+	size_t n;
+
+	if (v[0] == '[') {
+		const char *end = strchr(v, ']');
+		if (!end)
+			return -EINVAL;
+		n = (size_t)(end - v - 1);
+		if (end[1] == ':')
+			p = end + 2;
+		else if (end[1])
+			return -EINVAL;
+		v++;
+	} else {
+		const char *colon = strrchr(v, ':');
+		/* A bare IPv6 literal would be ambiguous with its port. */
+		if (colon && strchr(v, ':') != colon)
+			return -EINVAL;
+		n = colon ? (size_t)(colon - v) : strlen(v);
+		if (colon)
+			p = colon + 1;
+	}
+	if (n >= addr_len)
+		return -EINVAL;
+	memcpy(addr, v, n);
+	addr[n] = '\0';
+	if (!pu_is_ip(addr))
+		return -EINVAL;
+	if (p) {
+		long num = 0;
+		if (!*p || strlen(p) > 5)
+			return -EINVAL;
+		for (const char *q = p; *q; q++) {
+			if (!isdigit((unsigned char)*q))
+				return -EINVAL;
+			num = num * 10 + (*q - '0');
+		}
+		if (num < 1 || num > 65535)
+			return -EINVAL;
+		*port = (uint16_t)num;
+	} else {
+		if (!default_port)
+			return -EDESTADDRREQ;
+		*port = default_port;
+	}
+	return 0;
+}
+
 int pu_addr_port(const struct cmsd_host *h, const struct cmsd_conf *c,
 		 const char *key, bool required, uint16_t default_port)
 {
 	const char *v = NULL;
 	char addr[64];
-	const char *port = NULL;
+	uint16_t port;
 	int rc = h->conf->get_string(c, key, NULL, &v);
 
 	if (rc < 0)
 		return 1;
 	if (rc == 1)
 		return required ? (h->conf->require(c, key), 1) : 0;
-	if (v[0] == '[') {
-		const char *end = strchr(v, ']');
-		if (!end || (size_t)(end - v - 1) >= sizeof(addr))
-			goto bad;
-		memcpy(addr, v + 1, (size_t)(end - v - 1));
-		addr[end - v - 1] = '\0';
-		if (end[1] == ':')
-			port = end + 2;
-		else if (end[1])
-			goto bad;
-	} else {
-		const char *colon = strrchr(v, ':');
-		size_t n = colon ? (size_t)(colon - v) : strlen(v);
-		if (n >= sizeof(addr) || (colon && strchr(v, ':') != colon))
-			goto bad;
-		memcpy(addr, v, n);
-		addr[n] = '\0';
-		if (colon)
-			port = colon + 1;
-	}
-	if (!pu_is_ip(addr))
-		goto bad;
-	if (port) {
-		char *end;
-		long p = strtol(port, &end, 10);
-		if (!*port || *end || p < 1 || p > 65535)
-			goto bad;
-	} else if (!default_port) {
+	rc = pu_split_addr_port(v, addr, sizeof(addr), &port, default_port);
+	if (rc == -EDESTADDRREQ) {
 		h->conf->error(c, key, "\"%s\" needs a port (ADDR:PORT)", v);
 		return 1;
 	}
+	if (rc < 0) {
+		h->conf->error(c, key,
+			       "\"%s\" is not ADDR%s (IPv4, or [IPv6] in "
+			       "brackets, port 1..65535)",
+			       v, default_port ? "[:PORT]" : ":PORT");
+		return 1;
+	}
 	return 0;
-bad:
-	h->conf->error(c, key,
-		       "\"%s\" is not ADDR[:PORT] (IPv4, or [IPv6] in "
-		       "brackets, port 1..65535)",
-		       v);
-	return 1;
+}
+
+char **pu_argv_split(const char *cmd)
+{
+	size_t len = strlen(cmd), words = 0;
+	bool in = false;
+	char **argv;
+	char *buf;
+
+	for (const char *p = cmd; *p; p++) {
+		bool sp = *p == ' ' || *p == '\t';
+		if (!sp && !in)
+			words++;
+		in = !sp;
+	}
+	/* One block: the pointers, then a copy of the words, so that one
+	 * free() releases it. */
+	argv = malloc((words + 1) * sizeof(*argv) + len + 1);
+	if (!argv)
+		return NULL;
+	buf = (char *)(argv + words + 1);
+	memcpy(buf, cmd, len + 1);
+	words = 0;
+	for (char *save, *tok = strtok_r(buf, " \t", &save); tok;
+	     tok = strtok_r(NULL, " \t", &save))
+		argv[words++] = tok;
+	argv[words] = NULL;
+	return argv;
 }
 
 int pu_command(const struct cmsd_host *h, const struct cmsd_conf *c,

@@ -24,6 +24,14 @@ int pu_abs_path(const struct cmsd_host *h, const struct cmsd_conf *c,
 /* ADDR:PORT or [V6]:PORT; default_port 0: the port is required. */
 int pu_addr_port(const struct cmsd_host *h, const struct cmsd_conf *c,
 		 const char *key, bool required, uint16_t default_port);
+/* Splits ADDR[:PORT] / [V6][:PORT] into addr and *port (default_port when
+ * absent).  0, -EDESTADDRREQ when the port is missing and default_port is 0,
+ * or -EINVAL. */
+int pu_split_addr_port(const char *v, char *addr, size_t addr_len,
+		       uint16_t *port, uint16_t default_port);
+/* Splits a command line on spaces and tabs into a NULL-terminated argv (no
+ * shell, no quoting).  One allocation: free() the result.  NULL: ENOMEM. */
+char **pu_argv_split(const char *cmd);
 /* An IPv4 or IPv6 literal in the text of conf element e (not a key). */
 bool pu_is_ip(const char *s);
 /* An absolute command line "PATH ARGS..."; a PATH missing on this host is

@@ -3,7 +3,9 @@
 static int crash_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 		      void **inst)
 {
-	volatile int *volatile p = NULL;
+	/* A real fault, not a null store: UBSan would trap that first, and
+	 * third-party plugins are not built with UBSan. */
+	volatile char *volatile p = (volatile char *)16;
 	(void)h;
 	(void)c;
 	*inst = NULL;

@@ -68,6 +68,7 @@ static struct instance *make(const char *mode, const char *delay)
 		 "</cmsd>\n",
 		 dir, mode, delay);
 	char *path = tu_write(dir, "cmsd.xml", xml);
+	conf_free(conf); /* a second instance in one test: the first is gone */
 	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &conf), 0);
 	free(path);
 	instance_set_state_root(conf->state_dir);
