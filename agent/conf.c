@@ -5,9 +5,12 @@
  * it finds; a stage runs only when the ones before it passed, because its
  * checks assume their shape.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/relaxng.h>
 #include <libxml/xmlerror.h>
 #include <stdarg.h>
@@ -30,162 +33,309 @@ struct conf_doc {
 
 /* ---- stage 1: parse ---- */
 
-static void conf_xml_error(void *arg, xmlErrorPtr e)
-{
-	struct conf_ctx *ctx = arg;
-	char msg[512];
-	char line[1024];
+/* The largest cmsd.xml we read: a real one is a few KiB. */
+#define CONF_MAX_FILE (4u << 20)
 
-	if (!e || e->level == XML_ERR_WARNING)
-		return;
-	snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "error");
-	msg[strcspn(msg, "\n")] = '\0';
-	if (e->node && ((xmlNode *)e->node)->type == XML_ELEMENT_NODE) {
-		conf_report(ctx, e->node, "%s", msg);
-		return;
-	}
-	/* Parser errors have no element yet: line and message only. */
-	snprintf(line, sizeof(line), "%s:%d: %s", ctx->path, e->line, msg);
-	ctx->errors++;
-	if (ctx->err)
-		ctx->err(line, ctx->err_arg);
-	else
-		fprintf(stderr, "%s\n", line);
-}
-
-static void conf_file_error(struct conf_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void conf_file_error(struct conf_ctx *ctx, const char *fmt, ...)
+static void conf_line_error(struct conf_ctx *ctx, int line, const char *fmt,
+			    ...) __attribute__((format(printf, 3, 4)));
+static void conf_line_error(struct conf_ctx *ctx, int line, const char *fmt,
+			    ...)
 {
-	char msg[512], line[1024];
+	char msg[512], out[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(line, sizeof(line), "%s: %s", ctx->path, msg);
+	if (line > 0)
+		snprintf(out, sizeof(out), "%s:%d: %s", ctx->path, line, msg);
+	else
+		snprintf(out, sizeof(out), "%s: %s", ctx->path, msg);
 	ctx->errors++;
 	if (ctx->err)
-		ctx->err(line, ctx->err_arg);
+		ctx->err(out, ctx->err_arg);
 	else
-		fprintf(stderr, "%s\n", line);
+		fprintf(stderr, "%s\n", out);
 }
 
-/* libxml2 keeps no line for a DTD node: find the declaration. */
-static int conf_doctype_line(const char *path)
+/* The parser context's structured error handler: libxml2 errors of this
+ * load are reported in our format, never printed by libxml2 itself.  It is
+ * set on the parser context (sax->serror), not globally, so that two loads
+ * (a reload beside the running config) do not share a sink. */
+static void conf_xml_error(void *data, xmlErrorPtr e)
 {
-	FILE *f = fopen(path, "r");
-	char buf[4096];
-	int line = 1;
+	xmlParserCtxtPtr pc = e && e->ctxt ? e->ctxt : data;
+	struct conf_ctx *ctx = pc ? pc->_private : NULL;
+	char msg[512];
 
-	if (!f)
-		return 0;
-	while (fgets(buf, sizeof(buf), f)) {
-		if (strstr(buf, "<!DOCTYPE"))
-			break;
-		if (strchr(buf, '\n'))
-			line++;
+	if (!ctx || !e || e->level == XML_ERR_WARNING)
+		return;
+	/* After a refused DOCTYPE the parser was stopped on purpose: what it
+	 * says about the truncated rest is noise. */
+	if (ctx->doctype)
+		return;
+	snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "error");
+	msg[strcspn(msg, "\n")] = '\0';
+	if (e->node && ((xmlNode *)e->node)->type == XML_ELEMENT_NODE)
+		conf_report(ctx, e->node, "%s", msg);
+	else
+		conf_line_error(ctx, e->line, "%s", msg);
+}
+
+/* SAX internalSubset: called at "<!DOCTYPE name", before the subset is
+ * read.  The format has no use for a DTD, and a DTD is where external
+ * entities (XXE) and entity expansion bombs come from: refuse it and stop
+ * the parser there, so that nothing the DOCTYPE names is ever opened. */
+static void conf_sax_doctype(void *data, const xmlChar *name,
+			     const xmlChar *external_id,
+			     const xmlChar *system_id)
+{
+	xmlParserCtxtPtr pc = data;
+	struct conf_ctx *ctx = pc->_private;
+
+	(void)external_id;
+	(void)system_id;
+	conf_line_error(ctx, pc->input ? pc->input->line : 0,
+			"DOCTYPE <%s> not allowed: cmsd.xml takes no DTD and "
+			"no entities",
+			name ? (const char *)name : "");
+	ctx->doctype = true;
+	xmlStopParser(pc);
+}
+
+/* Belt and braces: should libxml2 ever ask for an external entity, refuse
+ * it rather than let the default resolver open a file or a URL. */
+static xmlParserInputPtr conf_sax_resolve(void *data, const xmlChar *public_id,
+					  const xmlChar *system_id)
+{
+	xmlParserCtxtPtr pc = data;
+	struct conf_ctx *ctx = pc->_private;
+
+	(void)public_id;
+	if (!ctx->doctype)
+		conf_line_error(ctx, pc->input ? pc->input->line : 0,
+				"external entity \"%s\" refused",
+				system_id ? (const char *)system_id : "");
+	ctx->doctype = true;
+	xmlStopParser(pc);
+	return NULL;
+}
+
+static char *conf_read_file(struct conf_ctx *ctx, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	FILE *f;
+
+	/* stat before open: opening a FIFO or a device could block. */
+	if (stat(ctx->path, &st) < 0) {
+		conf_line_error(ctx, 0, "cannot read: %s", strerror(errno));
+		return NULL;
 	}
+	if (!S_ISREG(st.st_mode)) {
+		conf_line_error(ctx, 0, "not a regular file");
+		return NULL;
+	}
+	f = fopen(ctx->path, "re");
+	if (!f) {
+		conf_line_error(ctx, 0, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		conf_line_error(ctx, 0, "not a regular file");
+		goto out;
+	}
+	if ((uintmax_t)st.st_size > CONF_MAX_FILE) {
+		conf_line_error(ctx, 0, "too large (%jd bytes, at most %u)",
+				(intmax_t)st.st_size, CONF_MAX_FILE);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		conf_line_error(ctx, 0, "out of memory");
+		goto out;
+	}
+	*len = fread(buf, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		conf_line_error(ctx, 0, "cannot read: %s", strerror(errno));
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	buf[*len] = '\0';
+out:
 	fclose(f);
-	return line;
+	return buf;
 }
 
 static xmlDoc *conf_parse(struct conf_ctx *ctx)
 {
-	/* NONET: never fetch anything.  No NOENT, DTDLOAD or DTDATTR: entities
-	 * stay unexpanded and no external subset is read.  A DOCTYPE is then
-	 * refused outright: the format has no use for one. */
+	/* NONET: never fetch anything.  No NOENT, DTDLOAD, DTDATTR or
+	 * DTDVALID: entities are not substituted and no external subset is
+	 * read; the DOCTYPE itself is refused by conf_sax_doctype. */
 	const int opts = XML_PARSE_NONET | XML_PARSE_NOCDATA;
-	xmlDoc *doc;
-	struct stat st;
+	xmlParserCtxtPtr pc = NULL;
+	xmlDoc *doc = NULL;
+	size_t len = 0;
+	char *buf;
 
-	if (stat(ctx->path, &st) < 0) {
-		conf_file_error(ctx, "cannot read: %s", strerror(errno));
+	buf = conf_read_file(ctx, &len);
+	if (!buf)
 		return NULL;
+	if (len > INT_MAX || !(pc = xmlCreateMemoryParserCtxt(buf, (int)len))) {
+		conf_line_error(ctx, 0, "out of memory");
+		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		conf_file_error(ctx, "not a regular file");
-		return NULL;
-	}
-	xmlSetStructuredErrorFunc(ctx, conf_xml_error);
-	doc = xmlReadFile(ctx->path, NULL, opts);
-	xmlSetStructuredErrorFunc(NULL, NULL);
-	if (!doc) {
-		if (!ctx->errors)
-			conf_file_error(ctx, "not an XML document");
-		return NULL;
-	}
-	if (doc->intSubset || doc->extSubset) {
-		xmlDtd *dtd = doc->intSubset ? doc->intSubset : doc->extSubset;
-		char line[1024];
-		snprintf(line, sizeof(line),
-			 "%s:%d: DOCTYPE <%s> not allowed: cmsd.xml takes no "
-			 "DTD and no entities",
-			 ctx->path, conf_doctype_line(ctx->path),
-			 dtd->name ? (const char *)dtd->name : "");
-		ctx->errors++;
-		if (ctx->err)
-			ctx->err(line, ctx->err_arg);
-		else
-			fprintf(stderr, "%s\n", line);
+	xmlCtxtUseOptions(pc, opts);
+	pc->_private = ctx;
+	pc->sax->serror = conf_xml_error;
+	pc->sax->internalSubset = conf_sax_doctype;
+	pc->sax->externalSubset = NULL;
+	pc->sax->resolveEntity = conf_sax_resolve;
+	pc->vctxt.error = NULL;
+	pc->vctxt.warning = NULL;
+	xmlParseDocument(pc);
+	doc = pc->myDoc;
+	pc->myDoc = NULL;
+	if (doc && (!pc->wellFormed || ctx->doctype || ctx->errors)) {
 		xmlFreeDoc(doc);
-		return NULL;
+		doc = NULL;
 	}
+	if (!doc && !ctx->errors)
+		conf_line_error(ctx, 0, "not an XML document");
+out:
+	if (pc)
+		xmlFreeParserCtxt(pc);
+	free(buf);
 	return doc;
 }
 
-/* ---- stage 2: structure (names of elements and attributes) ---- */
+/* ---- stage 2: structure (names, counts, order, attribute values) ---- */
 
-/* What may appear where, outside plugin content.  Order of children and
- * their counts are the schema's business. */
+/*
+ * What may appear where, outside plugin content.  The schema says the same
+ * in RelaxNG; this walk exists because libxml2's RelaxNG messages ("Element
+ * cmsd has extra content: storage") name neither the real problem nor, often,
+ * the right line.  The walk catches what operators get wrong and says it in
+ * their terms; the schema stays the reference and the backstop.
+ */
 struct conf_shape {
 	const char *parent;
 	const char *const *children;
 	const char *const *attrs;
-	bool plugin; /* children belong to a plugin */
+	const char *const *required; /* attributes that must be there */
+	const char *const *once;     /* children allowed at most once */
+	bool plugin;		     /* children belong to a plugin */
 };
 
 #define L(...) ((const char *const[]){__VA_ARGS__, NULL})
 static const struct conf_shape conf_shapes[] = {
 	{"cmsd", L("paths", "cluster", "quorum", "storage", "group", "arbiter"),
-	 L("version", "mode", "node"), false},
-	{"paths", L(NULL), L("plugin-dir", "state-dir", "log-file",
-			     "control-socket"), false},
-	{"cluster", L("key-file", "tls", "timers", "node"), L("id"), false},
-	{"key-file", L(NULL), L(NULL), false},
-	{"tls", L(NULL), L("ca", "cert", "key"), false},
+	 L("version", "mode", "node"), L("version"),
+	 L("paths", "cluster", "quorum", "group", "arbiter"), false},
+	{"paths", L(NULL),
+	 L("plugin-dir", "state-dir", "log-file", "control-socket"), L(NULL),
+	 L(NULL), false},
+	{"cluster", L("key-file", "tls", "timers", "node"), L("id"), L("id"),
+	 L("key-file", "tls", "timers"), false},
+	{"key-file", L(NULL), L(NULL), L(NULL), L(NULL), false},
+	{"tls", L(NULL), L("ca", "cert", "key"), L("ca", "cert", "key"),
+	 L(NULL), false},
 	{"timers", L(NULL), L("heartbeat-interval", "deadtime", "lease"),
+	 L(NULL), L(NULL), false},
+	{"node", L("link", "control"), L("id", "name"), L("id"), L("control"),
 	 false},
-	{"node", L("link", "control"), L("id", "name"), false},
-	{"link", L(NULL), L("address", "port"), false},
-	{"control", L(NULL), L("address", "port"), false},
-	{"group", L("resource"), L("id"), false},
-	{"quorum", NULL, L("id", "plugin"), true},
-	{"storage", NULL, L("id", "plugin"), true},
-	{"arbiter", NULL, L("id", "plugin"), true},
+	{"link", L(NULL), L("address", "port"), L("address"), L(NULL), false},
+	{"control", L(NULL), L("address", "port"), L("address"), L(NULL),
+	 false},
+	{"group", L("resource"), L("id"), L("id"), L(NULL), false},
+	{"quorum", NULL, L("id", "plugin"), L("id", "plugin"), NULL, true},
+	{"storage", NULL, L("id", "plugin"), L("id", "plugin"), NULL, true},
+	{"arbiter", NULL, L("id", "plugin"), L("id", "plugin"), NULL, true},
 	{"resource", NULL,
 	 L("id", "plugin", "storage", "optional", "start-timeout",
 	   "stop-timeout", "monitor-interval", "monitor-timeout",
 	   "max-restarts", "restart-window"),
-	 true},
+	 L("id", "plugin"), NULL, true},
+};
+
+/* The children of <cmsd> in each mode, in the order the schema wants. */
+static const char *const *const conf_root_order[] = {
+	[CONF_MODE_NODE] = L("paths", "cluster", "quorum", "storage", "group"),
+	[CONF_MODE_ARBITER] = L("paths", "arbiter"),
 };
 #undef L
 
 /* Types of the agent's attributes, checked in the walk so that a bad value
  * gets its own message instead of the schema's "failed to validate". */
-enum conf_attr_type { AT_DURATION, AT_PORT, AT_YESNO, AT_COUNT };
+enum conf_attr_type {
+	AT_DURATION,
+	AT_PORT,
+	AT_YESNO,
+	AT_COUNT,
+	AT_ID,
+	AT_PLUGIN,
+	AT_PATH,
+	AT_VERSION,
+	AT_MODE,
+};
 
 static const struct {
 	const char *name;
 	enum conf_attr_type type;
 } conf_attr_types[] = {
-	{"heartbeat-interval", AT_DURATION}, {"deadtime", AT_DURATION},
-	{"lease", AT_DURATION},		     {"start-timeout", AT_DURATION},
-	{"stop-timeout", AT_DURATION},	     {"monitor-interval", AT_DURATION},
-	{"monitor-timeout", AT_DURATION},    {"restart-window", AT_DURATION},
-	{"port", AT_PORT},		     {"optional", AT_YESNO},
+	{"heartbeat-interval", AT_DURATION},
+	{"deadtime", AT_DURATION},
+	{"lease", AT_DURATION},
+	{"start-timeout", AT_DURATION},
+	{"stop-timeout", AT_DURATION},
+	{"monitor-interval", AT_DURATION},
+	{"monitor-timeout", AT_DURATION},
+	{"restart-window", AT_DURATION},
+	{"port", AT_PORT},
+	{"optional", AT_YESNO},
 	{"max-restarts", AT_COUNT},
+	{"id", AT_ID},
+	{"node", AT_ID},
+	{"storage", AT_ID},
+	{"plugin", AT_PLUGIN},
+	{"plugin-dir", AT_PATH},
+	{"state-dir", AT_PATH},
+	{"log-file", AT_PATH},
+	{"control-socket", AT_PATH},
+	{"ca", AT_PATH},
+	{"cert", AT_PATH},
+	{"key", AT_PATH},
+	{"version", AT_VERSION},
+	{"mode", AT_MODE},
 };
+
+/* [A-Za-z][A-Za-z0-9_-]{0,62}, as the schema's "id". */
+static bool conf_is_id(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 63 || !isalpha((unsigned char)v[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '_')
+			return false;
+	return true;
+}
+
+/* [a-z0-9_-]{1,64}: a plugin name is a file name, never a path. */
+static bool conf_is_plugin_name(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)v[i]) &&
+		    !isdigit((unsigned char)v[i]) && v[i] != '-' && v[i] != '_')
+			return false;
+	return true;
+}
 
 static void conf_check_attr_value(struct conf_ctx *ctx, xmlNode *n,
 				  const xmlAttr *a)
@@ -210,9 +360,10 @@ static void conf_check_attr_value(struct conf_ctx *ctx, xmlNode *n,
 			break;
 		case AT_PORT:
 			if (conf_parse_int(v, &i) < 0 || i < 1 || i > 65535)
-				conf_report(ctx, n,
-					    "%s=\"%s\" is not a port (1..65535)",
-					    name, v);
+				conf_report(
+					ctx, n,
+					"%s=\"%s\" is not a port (1..65535)",
+					name, v);
 			break;
 		case AT_YESNO:
 			if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
@@ -227,13 +378,50 @@ static void conf_check_attr_value(struct conf_ctx *ctx, xmlNode *n,
 					    "0..1000",
 					    name, v);
 			break;
+		case AT_ID:
+			if (!conf_is_id(v))
+				conf_report(ctx, n,
+					    "%s=\"%s\" is not an id (a letter, "
+					    "then letters, digits, '-' or "
+					    "'_'; at most 63)",
+					    name, v);
+			break;
+		case AT_PLUGIN:
+			if (!conf_is_plugin_name(v))
+				conf_report(ctx, n,
+					    "%s=\"%s\" is not a plugin name "
+					    "(a-z, 0-9, '-' and '_'; no "
+					    "path, no \".so\")",
+					    name, v);
+			break;
+		case AT_PATH:
+			if (v[0] != '/')
+				conf_report(ctx, n,
+					    "%s=\"%s\" is not an absolute path",
+					    name, v);
+			break;
+		case AT_VERSION:
+			if (strcmp(v, "1") != 0)
+				conf_report(ctx, n,
+					    "version=\"%s\" is not supported: "
+					    "this cmsd reads version=\"1\"",
+					    v);
+			break;
+		case AT_MODE:
+			if (strcmp(v, "node") != 0 && strcmp(v, "arbiter") != 0)
+				conf_report(ctx, n,
+					    "mode=\"%s\" is not \"node\" or "
+					    "\"arbiter\"",
+					    v);
+			break;
 		}
 	}
 	xmlFree(raw);
 }
 
 /* Children an element must have (in node mode, for <cmsd>). */
-static void conf_check_required(struct conf_ctx *ctx, xmlNode *n)
+static void conf_check_required(struct conf_ctx *ctx, xmlNode *n,
+				enum conf_mode mode)
 {
 	static const struct {
 		const char *parent, *child;
@@ -245,10 +433,8 @@ static void conf_check_required(struct conf_ctx *ctx, xmlNode *n)
 	const char *name = (const char *)n->name;
 
 	if (strcmp(name, "cmsd") == 0) {
-		xmlChar *mode = xmlGetProp(n, BAD_CAST "mode");
-		bool arb = mode && xmlStrcmp(mode, BAD_CAST "arbiter") == 0;
+		bool arb = mode == CONF_MODE_ARBITER;
 		const char *need = arb ? "arbiter" : "cluster";
-		xmlFree(mode);
 		if (!conf_count_children(n, need))
 			conf_report(ctx, n, "missing required <%s>%s", need,
 				    arb ? " (mode=\"arbiter\")" : "");
@@ -270,51 +456,161 @@ static const struct conf_shape *conf_shape_of(const xmlNode *n)
 	return NULL;
 }
 
-static void conf_check_shape(struct conf_ctx *ctx, xmlNode *n)
+static bool conf_in_list(const xmlChar *name, const char *const *list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		if (xmlStrcmp(name, BAD_CAST list[i]) == 0)
+			return true;
+	return false;
+}
+
+static ssize_t conf_list_index(const xmlChar *name, const char *const *list)
+{
+	for (size_t i = 0; list && list[i]; i++)
+		if (xmlStrcmp(name, BAD_CAST list[i]) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static enum conf_mode conf_mode_of(const xmlNode *root)
+{
+	xmlChar *mode = xmlGetProp(root, BAD_CAST "mode");
+	bool arb = mode && xmlStrcmp(mode, BAD_CAST "arbiter") == 0;
+
+	xmlFree(mode);
+	return arb ? CONF_MODE_ARBITER : CONF_MODE_NODE;
+}
+
+/* <cmsd>'s children: which belong to the mode, and their order. */
+static bool conf_check_root_child(struct conf_ctx *ctx, const xmlNode *root,
+				  xmlNode *k, enum conf_mode mode,
+				  const xmlNode **last)
+{
+	const char *const *order = conf_root_order[mode];
+	const char *join = mode == CONF_MODE_ARBITER
+				   ? "paths, arbiter"
+				   : "paths, cluster, quorum, "
+				     "storage, group";
+	ssize_t rank = conf_list_index(k->name, order);
+
+	(void)root;
+	if (rank < 0) {
+		if (mode == CONF_MODE_ARBITER)
+			conf_report(ctx, k,
+				    "not expected here (in <cmsd "
+				    "mode=\"arbiter\">): an arbiter takes only "
+				    "<paths> and <arbiter>");
+		else
+			conf_report(ctx, k,
+				    "not expected here (in <cmsd "
+				    "mode=\"node\">): <arbiter> needs "
+				    "mode=\"arbiter\"");
+		return false;
+	}
+	if (*last && conf_list_index((*last)->name, order) > rank) {
+		conf_report(ctx, k,
+			    "must come before <%s> (line %ld): the order in "
+			    "<cmsd> is %s",
+			    (const char *)(*last)->name, xmlGetLineNo(*last),
+			    join);
+		return true;
+	}
+	*last = k;
+	return true;
+}
+
+static void conf_check_shape(struct conf_ctx *ctx, xmlNode *n,
+			     enum conf_mode mode)
 {
 	const struct conf_shape *s = conf_shape_of(n);
+	const xmlNode *last = NULL;
 
+	/* The format has no namespaces; a prefixed <y:link> would pass the
+	 * name checks below and then confuse the schema's messages. */
+	if (n->ns) {
+		conf_report(ctx, n,
+			    "XML namespaces are not used in cmsd.xml (this "
+			    "element is in \"%s\")",
+			    n->ns->href ? (const char *)n->ns->href : "");
+		return;
+	}
 	if (!s)
 		return;
 	for (xmlAttr *a = n->properties; a; a = a->next) {
-		bool ok = false;
-		for (size_t i = 0; s->attrs[i]; i++)
-			if (xmlStrcmp(a->name, BAD_CAST s->attrs[i]) == 0)
-				ok = true;
-		if (ok) {
+		if (a->ns) {
+			conf_report(ctx, n,
+				    "attribute %s:%s: XML namespaces are not "
+				    "used in cmsd.xml",
+				    a->ns->prefix ? (const char *)a->ns->prefix
+						  : "",
+				    (const char *)a->name);
+			continue;
+		}
+		if (conf_in_list(a->name, s->attrs)) {
 			conf_check_attr_value(ctx, n, a);
 			continue;
 		}
-		const char *hint = conf_suggest((const char *)a->name, s->attrs);
+		const char *hint =
+			conf_suggest((const char *)a->name, s->attrs);
 		conf_report(ctx, n, "unknown attribute \"%s\"%s%s%s",
-			    (const char *)a->name, hint ? "; did you mean \"" : "",
-			    hint ? hint : "", hint ? "\"?" : "");
+			    (const char *)a->name,
+			    hint ? "; did you mean \"" : "", hint ? hint : "",
+			    hint ? "\"?" : "");
 	}
+	for (size_t i = 0; s->required[i]; i++)
+		if (!xmlHasProp(n, BAD_CAST s->required[i]))
+			conf_report(ctx, n, "missing required attribute \"%s\"",
+				    s->required[i]);
 	if (s->plugin)
 		return; /* the plugin checks its keys */
-	conf_check_required(ctx, n);
+	conf_check_required(ctx, n, mode);
+	if (strcmp(s->parent, "key-file") == 0) {
+		xmlChar *t = xmlNodeGetContent(n);
+		const char *p = t ? (const char *)t : "";
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p != '/')
+			conf_report(ctx, n,
+				    "must hold the absolute path of the key "
+				    "file, not \"%s\"",
+				    p);
+		xmlFree(t);
+	}
 	for (xmlNode *k = n->children; k; k = k->next) {
 		if (k->type == XML_TEXT_NODE) {
-			if (s->children[0] && !xmlIsBlankNode(k))
+			if (strcmp(s->parent, "key-file") != 0 &&
+			    !xmlIsBlankNode(k))
 				conf_report(ctx, n, "unexpected text");
 			continue;
 		}
 		if (k->type != XML_ELEMENT_NODE)
 			continue;
-		bool ok = false;
-		for (size_t i = 0; s->children[i]; i++)
-			if (xmlStrcmp(k->name, BAD_CAST s->children[i]) == 0)
-				ok = true;
-		if (!ok) {
+		if (!conf_in_list(k->name, s->children)) {
 			const char *hint = conf_suggest((const char *)k->name,
 							s->children);
-			conf_report(ctx, k, "not expected in <%s>%s%s%s",
+			conf_report(ctx, k, "not expected here (in <%s>)%s%s%s",
 				    (const char *)n->name,
 				    hint ? "; did you mean <" : "",
 				    hint ? hint : "", hint ? ">?" : "");
 			continue;
 		}
-		conf_check_shape(ctx, k);
+		if (conf_in_list(k->name, s->once)) {
+			xmlNode *first =
+				conf_nth_child(n, (const char *)k->name, 0);
+			if (first != k) {
+				conf_report(ctx, k,
+					    "only one <%s> is allowed in <%s> "
+					    "(the first is at line %ld)",
+					    (const char *)k->name,
+					    (const char *)n->name,
+					    xmlGetLineNo(first));
+				continue;
+			}
+		}
+		if (strcmp(s->parent, "cmsd") == 0 &&
+		    !conf_check_root_child(ctx, n, k, mode, &last))
+			continue;
+		conf_check_shape(ctx, k, mode);
 	}
 }
 
@@ -329,24 +625,71 @@ struct conf_rng_state {
 	size_t n_seen;
 };
 
+/* The child of n named name, for messages that name the parent only. */
+static const xmlNode *conf_child_named(const xmlNode *n, const char *name)
+{
+	xmlNode *k = name ? conf_nth_child(n, name, 0) : NULL;
+
+	return k ? k : n;
+}
+
+/* libxml2's RelaxNG messages rewritten in the operator's terms.  The walk
+ * of stage 2 catches the usual mistakes first; these are the rest. */
 static void conf_rng_error(void *arg, xmlErrorPtr e)
 {
 	struct conf_rng_state *st = arg;
 	const xmlNode *n = e ? e->node : NULL;
+	const char *s1 = e && e->str1 ? e->str1 : "?";
+	const char *s2 = e && e->str2 ? e->str2 : "?";
+	const char *parent;
 	char msg[512];
 
 	if (!e || e->level == XML_ERR_WARNING)
 		return;
 	snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "invalid");
 	msg[strcspn(msg, "\n")] = '\0';
-	if (st->n_seen && strstr(msg, "failed to validate content"))
+	/* Echoes in the ancestors of an element already reported. */
+	if (st->n_seen && (strstr(msg, "failed to validate content") ||
+			   e->code == XML_RELAXNG_ERR_INTERSEQ ||
+			   e->code == XML_RELAXNG_ERR_INTEREXTRA ||
+			   e->code == XML_RELAXNG_ERR_INTERNODATA ||
+			   e->code == XML_RELAXNG_ERR_CONTENTVALID))
 		return;
 	for (size_t i = 0; i < st->n_seen; i++)
 		if (st->seen[i] == n)
 			return;
 	if (st->n_seen < 32)
 		st->seen[st->n_seen++] = n;
-	conf_report(st->ctx, n, "does not match the schema: %s", msg);
+	parent = n && n->parent && n->parent->type == XML_ELEMENT_NODE
+			 ? (const char *)n->parent->name
+			 : "document";
+	switch (e->code) {
+	case XML_RELAXNG_ERR_EXTRACONTENT:
+		conf_report(st->ctx, n, "not expected here (in <%s>)", parent);
+		break;
+	case XML_RELAXNG_ERR_ELEMWRONG:
+		conf_report(st->ctx, conf_child_named(n, s2),
+			    "not expected here (in <%s>): <%s> expected",
+			    n ? (const char *)n->name : "?", s1);
+		break;
+	case XML_RELAXNG_ERR_NOELEM:
+		conf_report(st->ctx, n, "missing <%s>", s1);
+		break;
+	case XML_RELAXNG_ERR_INVALIDATTR:
+		conf_report(st->ctx, n, "attribute %s= not allowed here", s1);
+		break;
+	case XML_RELAXNG_ERR_ATTRVALID:
+		conf_report(st->ctx, n,
+			    "an attribute is missing or has a bad value");
+		break;
+	case XML_RELAXNG_ERR_ELEMNOTEMPTY:
+	case XML_RELAXNG_ERR_TEXTWRONG:
+		conf_report(st->ctx, n, "unexpected text");
+		break;
+	default:
+		conf_report(st->ctx, n, "does not match the schema: %s", msg);
+		break;
+	}
 }
 
 static void conf_check_schema(struct conf_ctx *ctx, xmlDoc *doc)
@@ -358,21 +701,26 @@ static void conf_check_schema(struct conf_ctx *ctx, xmlDoc *doc)
 
 	pc = xmlRelaxNGNewMemParserCtxt(conf_schema_rng,
 					(int)conf_schema_rng_len);
-	if (pc)
+	if (pc) {
+		/* Problems of the built-in schema are ours, never printed
+		 * by libxml2 on stderr. */
+		xmlRelaxNGSetParserStructuredErrors(pc, conf_rng_error, &st);
 		rng = xmlRelaxNGParse(pc);
+	}
 	if (!rng) {
-		conf_file_error(ctx, "internal error: the built-in schema does "
-				     "not parse");
+		conf_line_error(ctx, 0,
+				"internal error: the built-in schema does "
+				"not parse");
 		goto out;
 	}
 	vc = xmlRelaxNGNewValidCtxt(rng);
 	if (!vc) {
-		conf_file_error(ctx, "out of memory");
+		conf_line_error(ctx, 0, "out of memory");
 		goto out;
 	}
 	xmlRelaxNGSetValidStructuredErrors(vc, conf_rng_error, &st);
 	if (xmlRelaxNGValidateDoc(vc, doc) != 0 && ctx->errors == 0)
-		conf_file_error(ctx, "does not match the schema");
+		conf_line_error(ctx, 0, "does not match the schema");
 out:
 	if (vc)
 		xmlRelaxNGFreeValidCtxt(vc);
@@ -454,8 +802,7 @@ static int conf_endpoint(struct conf_ctx *ctx, const xmlNode *n,
 	return 0;
 }
 
-static void conf_nodes(struct conf_ctx *ctx, struct conf *c,
-		       const xmlNode *cl)
+static void conf_nodes(struct conf_ctx *ctx, struct conf *c, const xmlNode *cl)
 {
 	for (xmlNode *n = cl->children; n; n = n->next) {
 		if (n->type != XML_ELEMENT_NODE ||
@@ -477,10 +824,11 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c,
 		nd->control.port = 7789;
 		for (size_t i = 0; i + 1 < c->n_nodes; i++)
 			if (nd->id && strcmp(c->nodes[i].id, nd->id) == 0)
-				conf_report(ctx, n,
-					    "duplicate node id \"%s\" (first at "
-					    "line %d)",
-					    nd->id, c->nodes[i].line);
+				conf_report(
+					ctx, n,
+					"duplicate node id \"%s\" (first at "
+					"line %d)",
+					nd->id, c->nodes[i].line);
 		for (xmlNode *k = n->children; k; k = k->next) {
 			if (k->type != XML_ELEMENT_NODE)
 				continue;
@@ -493,13 +841,12 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c,
 					    CONF_MAX_LINKS);
 				continue;
 			}
-			conf_endpoint(ctx, k, 7788,
-				      &nd->links[nd->n_links++]);
+			conf_endpoint(ctx, k, 7788, &nd->links[nd->n_links++]);
 		}
 		if (!nd->control.address && nd->n_links)
-			nd->control.address = strdup(nd->links[0].address
-							     ? nd->links[0].address
-							     : "");
+			nd->control.address = strdup(
+				nd->links[0].address ? nd->links[0].address
+						     : "");
 	}
 	if (c->n_nodes == 2) {
 		for (size_t i = 0; i < c->nodes[0].n_links; i++)
@@ -507,17 +854,17 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c,
 				const char *a = c->nodes[0].links[i].address;
 				const char *b = c->nodes[1].links[j].address;
 				if (a && b && strcmp(a, b) == 0)
-					conf_report(ctx,
-						    conf_nth_child(cl, "node", 1),
-						    "link address %s is also "
-						    "node \"%s\"'s",
-						    b, c->nodes[0].id);
+					conf_report(
+						ctx,
+						conf_nth_child(cl, "node", 1),
+						"link address %s is also "
+						"node \"%s\"'s",
+						b, c->nodes[0].id);
 			}
 	}
 }
 
-static void conf_timers(struct conf_ctx *ctx, struct conf *c,
-			const xmlNode *t)
+static void conf_timers(struct conf_ctx *ctx, struct conf *c, const xmlNode *t)
 {
 	char a[32], b[32], d[32];
 
@@ -536,22 +883,22 @@ static void conf_timers(struct conf_ctx *ctx, struct conf *c,
 		conf_report(ctx, t, "deadtime %s is below 150ms",
 			    conf_fmt_duration(c->deadtime_ms, a, sizeof(a)));
 	if (c->deadtime_ms < 3 * c->hb_interval_ms)
-		conf_report(ctx, t,
-			    "deadtime %s is less than 3 x heartbeat-interval "
-			    "(3 x %s = %s)",
-			    conf_fmt_duration(c->deadtime_ms, a, sizeof(a)),
-			    conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
-			    conf_fmt_duration(3 * c->hb_interval_ms, d,
-					      sizeof(d)));
+		conf_report(
+			ctx, t,
+			"deadtime %s is less than 3 x heartbeat-interval "
+			"(3 x %s = %s)",
+			conf_fmt_duration(c->deadtime_ms, a, sizeof(a)),
+			conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
+			conf_fmt_duration(3 * c->hb_interval_ms, d, sizeof(d)));
 	if (c->lease_ms < 3 * c->hb_interval_ms)
-		conf_report(ctx, t,
-			    "lease %s is less than 3 x heartbeat-interval "
-			    "(3 x %s = %s): the master renews it every "
-			    "interval",
-			    conf_fmt_duration(c->lease_ms, a, sizeof(a)),
-			    conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
-			    conf_fmt_duration(3 * c->hb_interval_ms, d,
-					      sizeof(d)));
+		conf_report(
+			ctx, t,
+			"lease %s is less than 3 x heartbeat-interval "
+			"(3 x %s = %s): the master renews it every "
+			"interval",
+			conf_fmt_duration(c->lease_ms, a, sizeof(a)),
+			conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
+			conf_fmt_duration(3 * c->hb_interval_ms, d, sizeof(d)));
 	if (c->lease_ms > c->deadtime_ms)
 		conf_report(ctx, t,
 			    "lease %s is longer than deadtime %s: the slave "
@@ -602,7 +949,8 @@ static struct conf_instance *conf_add_instance(struct conf_ctx *ctx,
 			conf_report(ctx, n,
 				    "duplicate id \"%s\" (first used at line "
 				    "%d by <%s>)",
-				    in->id, c->inst[i].line, c->inst[i].element);
+				    in->id, c->inst[i].line,
+				    c->inst[i].element);
 	if (in->kind != CMSD_KIND_RESOURCE)
 		return in;
 
@@ -614,21 +962,23 @@ static struct conf_instance *conf_add_instance(struct conf_ctx *ctx,
 	}
 	conf_duration_attr(ctx, n, "start-timeout", &in->start_timeout_ms);
 	conf_duration_attr(ctx, n, "stop-timeout", &in->stop_timeout_ms);
-	conf_duration_attr(ctx, n, "monitor-interval", &in->monitor_interval_ms);
+	conf_duration_attr(ctx, n, "monitor-interval",
+			   &in->monitor_interval_ms);
 	conf_duration_attr(ctx, n, "monitor-timeout", &in->monitor_timeout_ms);
 	conf_duration_attr(ctx, n, "restart-window", &in->restart_window_ms);
 	if ((v = conf_attr_dup(n, "max-restarts"))) {
 		int64_t r;
 		if (conf_parse_int(v, &r) < 0 || r < 0 || r > 1000)
-			conf_report(ctx, n, "max-restarts \"%s\" is not in 0..1000",
-				    v);
+			conf_report(ctx, n,
+				    "max-restarts \"%s\" is not in 0..1000", v);
 		else
 			in->max_restarts = (int)r;
 		free(v);
 	}
 	if (in->start_timeout_ms == 0 || in->stop_timeout_ms == 0)
-		conf_report(ctx, n, "start-timeout and stop-timeout must not "
-				    "be 0");
+		conf_report(ctx, n,
+			    "start-timeout and stop-timeout must not "
+			    "be 0");
 	if (in->monitor_interval_ms && in->monitor_timeout_ms == 0)
 		conf_report(ctx, n, "monitor-timeout must not be 0");
 	return in;
@@ -664,7 +1014,8 @@ static void conf_build(struct conf_ctx *ctx, struct conf *c, xmlNode *root,
 		else if (xmlStrcmp(n->name, BAD_CAST "group") == 0)
 			group = n;
 		else
-			conf_add_instance(ctx, c, n); /* quorum storage arbiter */
+			conf_add_instance(ctx, c,
+					  n); /* quorum storage arbiter */
 	}
 	if (group) {
 		c->group_id = conf_attr_dup(group, "id");
@@ -676,8 +1027,8 @@ static void conf_build(struct conf_ctx *ctx, struct conf *c, xmlNode *root,
 	c->plugin_dir = paths ? conf_attr_dup(paths, "plugin-dir") : NULL;
 	c->state_dir = paths ? conf_attr_dup(paths, "state-dir") : NULL;
 	c->log_file = paths ? conf_attr_dup(paths, "log-file") : NULL;
-	c->control_socket = paths ? conf_attr_dup(paths, "control-socket")
-				  : NULL;
+	c->control_socket =
+		paths ? conf_attr_dup(paths, "control-socket") : NULL;
 	if (!c->state_dir)
 		c->state_dir = strdup(CONF_DEFAULT_STATE_DIR);
 	if (!c->log_file)
@@ -736,9 +1087,10 @@ static void conf_build(struct conf_ctx *ctx, struct conf *c, xmlNode *root,
 				    "a two-node cluster needs <key-file> (the "
 				    "heartbeat key)");
 		if (!tls)
-			conf_report(ctx, cl,
-				    "a two-node cluster needs <tls ca cert key> "
-				    "(the control channel)");
+			conf_report(
+				ctx, cl,
+				"a two-node cluster needs <tls ca cert key> "
+				"(the control channel)");
 	}
 
 	/* Which node is this one. */
@@ -822,16 +1174,21 @@ static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
 		}
 		const struct cmsd_plugin *d = in->plugin->desc;
 		if (d->kind != in->kind) {
-			conf_report(ctx, n,
-				    "plugin \"%s\" is a %s plugin; <%s> needs a "
-				    "%s plugin",
-				    in->plugin_name, loader_kind_name(d->kind),
-				    in->element, loader_kind_name(in->kind));
+			conf_report(
+				ctx, n,
+				"plugin \"%s\" is a %s plugin; <%s> needs a "
+				"%s plugin",
+				in->plugin_name, loader_kind_name(d->kind),
+				in->element, loader_kind_name(in->kind));
 			continue;
 		}
-		/* At validate time there is no loop yet: only the identity,
-		 * log, clock and config members of the host table are set;
-		 * the rest are NULL (documented in cmsd/host.h). */
+		/* validate() runs at --check, at start and on reload, before
+		 * any instance exists and possibly with no event loop: only
+		 * the ABI and size, identity (plugin_name, instance_id), log,
+		 * now_ms, conf and state_dir are set.  timer_*, watch_*,
+		 * spawn, child_*, op_done and notify are NULL then; a
+		 * validate() must not call them (the lead is asked to say so
+		 * in cmsd/host.h too). */
 		struct cmsd_host h = {
 			.abi_major = CMSD_ABI_MAJOR,
 			.abi_minor = CMSD_ABI_MINOR,
@@ -846,7 +1203,8 @@ static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
 		int before = ctx->errors;
 		rc = d->ops.common->validate(&h, in->section);
 		if (rc < 0 && ctx->errors == before)
-			conf_report(ctx, n, "plugin \"%s\" rejected the section: %s",
+			conf_report(ctx, n,
+				    "plugin \"%s\" rejected the section: %s",
 				    in->plugin_name, strerror(-rc));
 	}
 }
@@ -932,7 +1290,7 @@ int conf_load(const char *path, const struct conf_overrides *ov,
 			    "the root element must be <cmsd version=\"1\">");
 		goto out;
 	}
-	conf_check_shape(&cd->ctx, root);
+	conf_check_shape(&cd->ctx, root, conf_mode_of(root));
 	if (cd->ctx.errors)
 		goto out;
 	conf_check_schema(&cd->ctx, cd->doc);

@@ -48,13 +48,13 @@
 
 struct plugin;
 
-#define CONF_DEFAULT_PATH "/etc/cmsd/cmsd.xml"
+#define CONF_DEFAULT_PATH	"/etc/cmsd/cmsd.xml"
 #define CONF_DEFAULT_PLUGIN_DIR CMSD_PLUGIN_DIR_DEFAULT
-#define CONF_DEFAULT_STATE_DIR "/var/lib/cmsd"
-#define CONF_DEFAULT_LOG_FILE "/var/log/cvm_master.log"
-#define CONF_DEFAULT_SOCKET "/run/cmsd/cmsd.sock"
-#define CONF_MAX_NODES 2
-#define CONF_MAX_LINKS 4
+#define CONF_DEFAULT_STATE_DIR	"/var/lib/cmsd"
+#define CONF_DEFAULT_LOG_FILE	"/var/log/cvm_master.log"
+#define CONF_DEFAULT_SOCKET	"/run/cmsd/cmsd.sock"
+#define CONF_MAX_NODES		2
+#define CONF_MAX_LINKS		4
 
 enum conf_mode { CONF_MODE_NODE, CONF_MODE_ARBITER };
 
@@ -80,17 +80,17 @@ struct conf_instance {
 	enum cmsd_plugin_kind kind;
 	int line;
 	/* resources: */
-	char *storage_ref; /* id of the storage it needs, or NULL */
-	bool optional;     /* a failure does not move the group */
+	char *storage_ref;	      /* id of the storage it needs, or NULL */
+	bool optional;		      /* a failure does not move the group */
 	uint64_t start_timeout_ms;    /* default 60s */
 	uint64_t stop_timeout_ms;     /* default 60s */
 	uint64_t monitor_interval_ms; /* default 10s; 0 = no monitor */
 	uint64_t monitor_timeout_ms;  /* default 20s */
-	int max_restarts;             /* default 3 */
+	int max_restarts;	      /* default 3 */
 	uint64_t restart_window_ms;   /* default 10m */
 
 	struct cmsd_conf *section; /* the element, for the plugin */
-	struct plugin *plugin;     /* loaded and checked */
+	struct plugin *plugin;	   /* loaded and checked */
 };
 
 struct conf {
@@ -107,8 +107,8 @@ struct conf {
 	char *key_file;
 	char *tls_ca, *tls_cert, *tls_key;
 	uint64_t hb_interval_ms; /* default 200, min 50 */
-	uint64_t deadtime_ms;    /* default 1000, min 150, >= 3 x interval */
-	uint64_t lease_ms;       /* default 1000; interval x 3 <= lease <= deadtime */
+	uint64_t deadtime_ms;	 /* default 1000, min 150, >= 3 x interval */
+	uint64_t lease_ms; /* default 1000; interval x 3 <= lease <= deadtime */
 
 	struct conf_node nodes[CONF_MAX_NODES];
 	size_t n_nodes;

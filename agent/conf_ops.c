@@ -146,8 +146,8 @@ int conf_parse_duration(const char *s, uint64_t *ms)
 int conf_parse_size(const char *s, uint64_t *bytes)
 {
 	static const char *const units[] = {"", "K", "M", "G", "T", NULL};
-	static const uint64_t mult[] = {1, 1ull << 10, 1ull << 20,
-					1ull << 30, 1ull << 40};
+	static const uint64_t mult[] = {1, 1ull << 10, 1ull << 20, 1ull << 30,
+					1ull << 40};
 
 	return conf_parse_scaled(s, units, mult, bytes);
 }
@@ -326,8 +326,8 @@ static int ops_get_string(const struct cmsd_conf *c, const char *key,
 	return rc;
 }
 
-static int ops_get_int(const struct cmsd_conf *c, const char *key,
-		       int64_t def, int64_t min, int64_t max, int64_t *out)
+static int ops_get_int(const struct cmsd_conf *c, const char *key, int64_t def,
+		       int64_t min, int64_t max, int64_t *out)
 {
 	const char *s;
 	xmlNode *n;
@@ -411,9 +411,10 @@ static int ops_get_size(const struct cmsd_conf *c, const char *key,
 	if (rc)
 		return rc;
 	if (conf_parse_size(s, &v) < 0) {
-		conf_report(c->ctx, n,
-			    "\"%s\" is not a size (e.g. 512, 64K, 10M, 19G, 1T)",
-			    s);
+		conf_report(
+			c->ctx, n,
+			"\"%s\" is not a size (e.g. 512, 64K, 10M, 19G, 1T)",
+			s);
 		return -EINVAL;
 	}
 	if (v < min || v > max) {

@@ -18,7 +18,8 @@ struct conf_ctx {
 	conf_error_fn err;
 	void *err_arg;
 	int errors;
-	bool live; /* load finished: errors go to the log */
+	bool live;    /* load finished: errors go to the log */
+	bool doctype; /* a DOCTYPE was refused: the parse was stopped */
 };
 
 struct cmsd_conf {

@@ -1,6 +1,7 @@
 /* Configuration: good files pass; each kind of bad file fails with its exact
  * message and line; the accessors plugins use behave as documented. */
 #include <errno.h>
+#include <sys/stat.h>
 
 #include "conf.h"
 #include "conf_priv.h"
@@ -66,9 +67,9 @@ static const char *msg(int i)
 }
 
 #define HEAD "<?xml version=\"1.0\"?>\n"
-#define ONE_NODE                                                              \
-	"  <cluster id=\"c\">\n"                                              \
-	"    <node id=\"n1\"><link address=\"127.0.0.1\"/></node>\n"          \
+#define ONE_NODE                                                               \
+	"  <cluster id=\"c\">\n"                                               \
+	"    <node id=\"n1\"><link address=\"127.0.0.1\"/></node>\n"           \
 	"  </cluster>\n"
 
 static const char *const examples[] = {"arbiter-drbd", "ping-drbd",
@@ -140,44 +141,46 @@ END_TEST
 
 START_TEST(typo_in_element)
 {
-	const char *text = HEAD "<cmsd version=\"1\">\n"
-				"  <cluster id=\"c\">\n"
-				"    <timer deadtime=\"1s\"/>\n"
-				"    <node id=\"n1\"><link address=\"127.0.0.1\"/>"
-				"</node>\n"
-				"  </cluster>\n"
-				"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n"
+		     "  <cluster id=\"c\">\n"
+		     "    <timer deadtime=\"1s\"/>\n"
+		     "    <node id=\"n1\"><link address=\"127.0.0.1\"/>"
+		     "</node>\n"
+		     "  </cluster>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:4: element <timer>: not expected "
-				 "in <cluster>; did you mean <timers>?");
+				 "here (in <cluster>); did you mean <timers>?");
 }
 END_TEST
 
 START_TEST(typo_in_attribute)
 {
-	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
-				"  <group id=\"g\">\n"
-				"    <resource id=\"a\" plugin=\"resource-dummy\" "
-				"monitor-intervall=\"1s\"/>\n"
-				"  </group>\n"
-				"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"resource-dummy\" "
+		     "monitor-intervall=\"1s\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
-	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: unknown "
-				 "attribute \"monitor-intervall\"; did you mean "
-				 "\"monitor-interval\"?");
+	ck_assert_str_eq(msg(0),
+			 "X/cmsd.xml:7: element <resource>: unknown "
+			 "attribute \"monitor-intervall\"; did you mean "
+			 "\"monitor-interval\"?");
 }
 END_TEST
 
 START_TEST(duplicate_id)
 {
-	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
-				"  <group id=\"g\">\n"
-				"    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
-				"    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
-				"  </group>\n"
-				"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
+		     "    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:8: element <resource>: duplicate "
@@ -188,12 +191,12 @@ END_TEST
 
 START_TEST(dangling_reference)
 {
-	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
-				"  <group id=\"g\">\n"
-				"    <resource id=\"a\" plugin=\"resource-dummy\" "
-				"storage=\"db\"/>\n"
-				"  </group>\n"
-				"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"resource-dummy\" "
+		     "storage=\"db\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: "
@@ -203,19 +206,20 @@ END_TEST
 
 START_TEST(deadtime_too_short)
 {
-	const char *text =
-		HEAD "<cmsd version=\"1\">\n"
-		     "  <cluster id=\"c\">\n"
-		     "    <timers heartbeat-interval=\"200ms\" "
-		     "deadtime=\"500ms\" lease=\"500ms\"/>\n"
-		     "    <node id=\"n1\"><link address=\"127.0.0.1\"/></node>\n"
-		     "  </cluster>\n"
-		     "</cmsd>\n";
+	const char *text = HEAD
+		"<cmsd version=\"1\">\n"
+		"  <cluster id=\"c\">\n"
+		"    <timers heartbeat-interval=\"200ms\" "
+		"deadtime=\"500ms\" lease=\"500ms\"/>\n"
+		"    <node id=\"n1\"><link address=\"127.0.0.1\"/></node>\n"
+		"  </cluster>\n"
+		"</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 2);
-	ck_assert_str_eq(msg(0), "X/cmsd.xml:4: element <timers>: deadtime "
-				 "500ms is less than 3 x heartbeat-interval (3 x "
-				 "200ms = 600ms)");
+	ck_assert_str_eq(msg(0),
+			 "X/cmsd.xml:4: element <timers>: deadtime "
+			 "500ms is less than 3 x heartbeat-interval (3 x "
+			 "200ms = 600ms)");
 	ck_assert_str_eq(msg(1), "X/cmsd.xml:4: element <timers>: lease 500ms "
 				 "is less than 3 x heartbeat-interval (3 x "
 				 "200ms = 600ms): the master renews it every "
@@ -225,54 +229,54 @@ END_TEST
 
 START_TEST(unknown_plugin)
 {
-	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
-				"  <group id=\"g\">\n"
-				"    <resource id=\"a\" plugin=\"resource-vipp\"/>\n"
-				"  </group>\n"
-				"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"resource-vipp\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
 	ck_assert_str_eq(msg(0),
 			 "X/cmsd.xml:7: element <resource>: unknown plugin "
 			 "\"resource-vipp\": " BUILD_PLUGIN_DIR
-			 "/resource-vipp.so: no such plugin (plugin directory "
-			 BUILD_PLUGIN_DIR ")");
+			 "/resource-vipp.so: no such plugin (plugin "
+			 "directory " BUILD_PLUGIN_DIR ")");
 }
 END_TEST
 
 START_TEST(wrong_kind_and_abi)
 {
-	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
-				"  <group id=\"g\">\n"
-				"    <resource id=\"a\" plugin=\"fake-storage\"/>\n"
-				"    <resource id=\"b\" plugin=\"fake-abi-major\"/>\n"
-				"  </group>\n"
-				"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"fake-storage\"/>\n"
+		     "    <resource id=\"b\" plugin=\"fake-abi-major\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 2);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: plugin "
 				 "\"fake-storage\" is a storage plugin; "
 				 "<resource> needs a resource plugin");
-	ck_assert_str_eq(msg(1), "X/cmsd.xml:8: element <resource>: plugin "
-				 "\"fake-abi-major\" refused: " FAKE_PLUGIN_DIR
-				 "/fake-abi-major.so: plugin ABI 2.0, agent ABI "
-				 "1.0: major versions differ; rebuild the plugin "
-				 "against this SDK");
+	ck_assert_str_eq(msg(1),
+			 "X/cmsd.xml:8: element <resource>: plugin "
+			 "\"fake-abi-major\" refused: " FAKE_PLUGIN_DIR
+			 "/fake-abi-major.so: plugin ABI 2.0, agent ABI "
+			 "1.0: major versions differ; rebuild the plugin "
+			 "against this SDK");
 }
 END_TEST
 
 START_TEST(plugin_validate_errors)
 {
-	const char *text = HEAD
-		"<cmsd version=\"1\">\n" ONE_NODE
-		"  <group id=\"g\">\n"
-		"    <resource id=\"a\" plugin=\"resource-dummy\">\n"
-		"      <state-file>relative/path</state-file>\n"
-		"      <start-delay>soon</start-delay>\n"
-		"      <start-dealy>1s</start-dealy>\n"
-		"    </resource>\n"
-		"  </group>\n"
-		"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"resource-dummy\">\n"
+		     "      <state-file>relative/path</state-file>\n"
+		     "      <start-delay>soon</start-delay>\n"
+		     "      <start-dealy>1s</start-dealy>\n"
+		     "    </resource>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 3);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:10: element <start-dealy>: "
@@ -288,12 +292,12 @@ END_TEST
 
 START_TEST(bad_duration_attribute)
 {
-	const char *text = HEAD "<cmsd version=\"1\">\n" ONE_NODE
-				"  <group id=\"g\">\n"
-				"    <resource id=\"a\" plugin=\"resource-dummy\" "
-				"start-timeout=\"10 s\"/>\n"
-				"  </group>\n"
-				"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"resource-dummy\" "
+		     "start-timeout=\"10 s\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: "
@@ -304,13 +308,13 @@ END_TEST
 
 START_TEST(two_nodes_need_quorum_key_tls)
 {
-	const char *text = HEAD
-		"<cmsd version=\"1\" node=\"n1\">\n"
-		"  <cluster id=\"c\">\n"
-		"    <node id=\"n1\"><link address=\"10.0.0.1\"/></node>\n"
-		"    <node id=\"n2\"><link address=\"10.0.0.1\"/></node>\n"
-		"  </cluster>\n"
-		"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\" node=\"n1\">\n"
+		     "  <cluster id=\"c\">\n"
+		     "    <node id=\"n1\"><link address=\"10.0.0.1\"/></node>\n"
+		     "    <node id=\"n2\"><link address=\"10.0.0.1\"/></node>\n"
+		     "  </cluster>\n"
+		     "</cmsd>\n";
 
 	ck_assert_int_eq(load_text(text, NULL, NULL), 4);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:5: element <node>: link address "
@@ -319,8 +323,9 @@ START_TEST(two_nodes_need_quorum_key_tls)
 				 "cluster needs a <quorum> (quorum-cmsd or "
 				 "quorum-ping): without one a partition would "
 				 "make two masters");
-	ck_assert_str_eq(msg(2), "X/cmsd.xml:3: element <cluster>: a two-node "
-				 "cluster needs <key-file> (the heartbeat key)");
+	ck_assert_str_eq(msg(2),
+			 "X/cmsd.xml:3: element <cluster>: a two-node "
+			 "cluster needs <key-file> (the heartbeat key)");
 	ck_assert_str_eq(msg(3), "X/cmsd.xml:3: element <cluster>: a two-node "
 				 "cluster needs <tls ca cert key> (the control "
 				 "channel)");
@@ -368,28 +373,35 @@ START_TEST(not_xml_and_missing_file)
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:1: Start tag expected, '<' not "
 				 "found");
 	n_msgs = 0;
-	ck_assert_int_eq(conf_load("/nonexistent/cmsd.xml", NULL, collect, NULL,
-				   &c),
-			 1);
+	ck_assert_int_eq(
+		conf_load("/nonexistent/cmsd.xml", NULL, collect, NULL, &c), 1);
 	ck_assert_ptr_null(c);
 	ck_assert_str_eq(msgs[0], "/nonexistent/cmsd.xml: cannot read: No such "
 				  "file or directory");
+	/* A FIFO in place of the file is refused, not opened (it would
+	 * block). */
+	char fifo[512];
+	snprintf(fifo, sizeof(fifo), "%s/fifo.xml", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	n_msgs = 0;
+	ck_assert_int_eq(conf_load(fifo, NULL, collect, NULL, &c), 1);
+	ck_assert_str_eq(msg(0), "X/fifo.xml: not a regular file");
 }
 END_TEST
 
 START_TEST(every_error_reported)
 {
-	const char *text = HEAD
-		"<cmsd version=\"1\">\n" ONE_NODE
-		"  <storage id=\"a\" plugin=\"storage-drbd\"><resource>r0"
-		"</resource><disk>/dev/sdb1</disk></storage>\n"
-		"  <group id=\"g\">\n"
-		"    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
-		"    <resource id=\"b\" plugin=\"resource-dummy\" "
-		"storage=\"zz\"/>\n"
-		"    <resource id=\"c\" plugin=\"no-such\"/>\n"
-		"  </group>\n"
-		"</cmsd>\n";
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE
+		     "  <storage id=\"a\" plugin=\"storage-drbd\"><resource>r0"
+		     "</resource><disk>/dev/sdb1</disk></storage>\n"
+		     "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"resource-dummy\"/>\n"
+		     "    <resource id=\"b\" plugin=\"resource-dummy\" "
+		     "storage=\"zz\"/>\n"
+		     "    <resource id=\"c\" plugin=\"no-such\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
 
 	/* Semantic errors first (duplicate, dangling); plugins are not
 	 * looked at while the model is wrong. */
@@ -413,8 +425,8 @@ static const struct cmsd_conf *keys_section(const char *keys)
 
 	snprintf(text, sizeof(text),
 		 HEAD "<cmsd version=\"1\">\n" ONE_NODE
-		      "  <storage id=\"s\" plugin=\"fake-storage\">\n%s"
-		      "  </storage>\n"
+		      "  <quorum id=\"s\" plugin=\"conf-quorum\">\n%s"
+		      "  </quorum>\n"
 		      "</cmsd>\n",
 		 keys);
 	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, &acc_conf), 0);
@@ -439,9 +451,9 @@ START_TEST(accessors)
 	uint64_t u;
 	const char *s;
 	static const char *const fs[] = {"ext4", "xfs", NULL};
-	static const char *const known[] = {"n", "big", "neg", "b", "bb", "d",
-					    "dd", "sz", "e", "ee", "t",
-					    "address", NULL};
+	static const char *const known[] = {"n", "big",	    "neg", "b", "bb",
+					    "d", "dd",	    "sz",  "e", "ee",
+					    "t", "address", NULL};
 
 	ck_assert_int_eq(o->get_int(c, "n", 0, 0, 100, &i), 0);
 	ck_assert_int_eq(i, 42);
@@ -464,8 +476,9 @@ START_TEST(accessors)
 	ck_assert_int_eq(e, 1);
 	n_msgs = 0;
 	ck_assert_int_eq(o->get_enum(c, "ee", fs, 0, &e), -EINVAL);
-	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <ee>: \"zfs\" is not one "
-				 "of: ext4, xfs");
+	ck_assert_str_eq(msg(0),
+			 "X/cmsd.xml:7: element <ee>: \"zfs\" is not one "
+			 "of: ext4, xfs");
 	n_msgs = 0;
 	ck_assert_int_eq(o->get_string(c, "t", NULL, &s), -EINVAL);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <t>: appears 2 times; "
@@ -479,8 +492,9 @@ START_TEST(accessors)
 	ck_assert_int_eq(o->line(t), 7);
 	n_msgs = 0;
 	ck_assert_int_eq(o->check_keys(c, known), 1);
-	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <adress>: unknown key in "
-				 "<storage>; did you mean <address>?");
+	ck_assert_str_eq(msg(0),
+			 "X/cmsd.xml:7: element <adress>: unknown key in "
+			 "<quorum>; did you mean <address>?");
 	conf_free(acc_conf);
 }
 END_TEST
@@ -505,6 +519,423 @@ START_TEST(value_parsers)
 	static const char *const k[] = {"timers", "node", "tls", NULL};
 	ck_assert_str_eq(conf_suggest("timer", k), "timers");
 	ck_assert_ptr_null(conf_suggest("quorum", k));
+}
+END_TEST
+
+/* ---- more structure, schema and semantic cases ---- */
+
+/* Loads a file of tests/unit/conf/ with the test plugins. */
+static int load_file(const char *name, const char *node, struct conf **out)
+{
+	char path[512];
+	struct conf_overrides ov = {.plugin_dir = FAKE_PLUGIN_DIR,
+				    .local_node = node};
+	struct conf *c = NULL;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/tests/unit/conf/%s", SOURCE_DIR, name);
+	n = conf_load(path, &ov, collect, NULL, &c);
+	if (out)
+		*out = c;
+	else
+		conf_free(c);
+	return n;
+}
+
+START_TEST(two_node_model)
+{
+	struct conf *c;
+
+	ck_assert_int_eq(load_file("two-node.xml", "node1", &c), 0);
+	ck_assert_int_eq(c->mode, CONF_MODE_NODE);
+	ck_assert_str_eq(c->local_node, "node1");
+	ck_assert_str_eq(c->cluster_id, "vms");
+	ck_assert_str_eq(c->key_file, "/etc/cmsd/cluster.key");
+	ck_assert_str_eq(c->tls_ca, "/etc/cmsd/ca.pem");
+	ck_assert_str_eq(c->tls_key, "/etc/cmsd/node.key");
+	ck_assert_uint_eq(c->hb_interval_ms, 100);
+	ck_assert_uint_eq(c->deadtime_ms, 500);
+	ck_assert_uint_eq(c->lease_ms, 400);
+	ck_assert_uint_eq(c->nodes[0].control.port, 7100);
+	ck_assert_str_eq(c->nodes[1].control.address, "10.0.0.2");
+	ck_assert_uint_eq(c->nodes[1].control.port, 7789);
+	ck_assert_str_eq(c->group_id, "services");
+	ck_assert_uint_eq(c->n_inst, 3);
+	ck_assert_str_eq(c->inst[0].id, "arbiter");
+	ck_assert_int_eq(c->inst[0].kind, CMSD_KIND_QUORUM);
+	const struct conf_instance *w = conf_instance_by_id(c, "webip");
+	ck_assert_ptr_nonnull(w);
+	ck_assert_uint_eq(w->start_timeout_ms, 20000);
+	ck_assert_uint_eq(w->stop_timeout_ms, 10000);
+	ck_assert_uint_eq(w->monitor_timeout_ms, 3000);
+	ck_assert_int_eq(w->max_restarts, 2);
+	ck_assert_uint_eq(w->restart_window_ms, 3600000);
+	ck_assert(!w->optional);
+	ck_assert(conf_instance_by_id(c, "tomcat")->optional);
+	ck_assert_ptr_nonnull(conf_node_by_id(c, "node2"));
+	ck_assert_ptr_null(conf_node_by_id(c, "node3"));
+	ck_assert_str_eq(c->plugin_dir, FAKE_PLUGIN_DIR);
+	conf_free(c);
+}
+END_TEST
+
+START_TEST(local_node_selection)
+{
+	char host[256], text[2048], want[512];
+	struct conf *c;
+
+	/* -n names a node that is not declared. */
+	ck_assert_int_eq(load_file("two-node.xml", "node3", NULL), 1);
+	ck_assert_str_eq(msg(0) + strlen(msg(0)) -
+				 strlen("element <cmsd>: node \"node3\" is not "
+					"declared in <cluster>"),
+			 "element <cmsd>: node \"node3\" is not declared in "
+			 "<cluster>");
+
+	/* No node= and no -n: the host name picks the node... */
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(text, sizeof(text),
+		 HEAD "<cmsd version=\"1\">\n"
+		      "  <cluster id=\"c\">\n"
+		      "    <key-file>/k</key-file><tls ca=\"/a\" cert=\"/b\" "
+		      "key=\"/c\"/>\n"
+		      "    <node id=\"n1\" name=\"%s\"><link "
+		      "address=\"10.0.0.1\"/></node>\n"
+		      "    <node id=\"n2\" name=\"%s-other\"><link "
+		      "address=\"10.0.0.2\"/></node>\n"
+		      "  </cluster>\n"
+		      "  <quorum id=\"q\" plugin=\"conf-quorum\"/>\n"
+		      "</cmsd>\n",
+		 host, host);
+	n_msgs = 0;
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, &c), 0);
+	ck_assert_str_eq(c->local_node, "n1");
+	conf_free(c);
+
+	/* ... and when it matches none of two, that is an error. */
+	snprintf(text, sizeof(text),
+		 HEAD "<cmsd version=\"1\">\n"
+		      "  <cluster id=\"c\">\n"
+		      "    <key-file>/k</key-file><tls ca=\"/a\" cert=\"/b\" "
+		      "key=\"/c\"/>\n"
+		      "    <node id=\"n1\" name=\"%s-a\"><link "
+		      "address=\"10.0.0.1\"/></node>\n"
+		      "    <node id=\"n2\" name=\"%s-b\"><link "
+		      "address=\"10.0.0.2\"/></node>\n"
+		      "  </cluster>\n"
+		      "  <quorum id=\"q\" plugin=\"conf-quorum\"/>\n"
+		      "</cmsd>\n",
+		 host, host);
+	n_msgs = 0;
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 1);
+	snprintf(want, sizeof(want),
+		 "X/cmsd.xml:2: element <cmsd>: this host (\"%s\") matches "
+		 "no <node>; set node=\"ID\" here or run cmsd -n ID",
+		 host);
+	ck_assert_str_eq(msg(0), want);
+}
+END_TEST
+
+START_TEST(structure_messages)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{"<group id=\"g\"><resource id=\"a\" plugin=\"conf-keys\">"
+		 "<address>x</address></resource></group>\n" ONE_NODE,
+		 "X/cmsd.xml:3: element <cluster>: must come before <group> "
+		 "(line 2): the order in <cmsd> is paths, cluster, quorum, "
+		 "storage, group"},
+		{ONE_NODE "<quorum id=\"q\" plugin=\"conf-quorum\"/>\n"
+			  "<quorum id=\"r\" plugin=\"conf-quorum\"/>\n",
+		 "X/cmsd.xml:6: element <quorum>: only one <quorum> is allowed "
+		 "in <cmsd> (the first is at line 5)"},
+		{ONE_NODE "<arbiter id=\"a\" plugin=\"conf-quorum\"/>\n",
+		 "X/cmsd.xml:5: element <arbiter>: not expected here (in <cmsd "
+		 "mode=\"node\">): <arbiter> needs mode=\"arbiter\""},
+		{ONE_NODE "<storage id=\"s\"/>\n",
+		 "X/cmsd.xml:5: element <storage>: missing required attribute "
+		 "\"plugin\""},
+		{ONE_NODE "<quorum id=\"1q\" plugin=\"conf-quorum\"/>\n",
+		 "X/cmsd.xml:5: element <quorum>: id=\"1q\" is not an id (a "
+		 "letter, then letters, digits, '-' or '_'; at most 63)"},
+		{ONE_NODE "<quorum id=\"q\" plugin=\"../evil\"/>\n",
+		 "X/cmsd.xml:5: element <quorum>: plugin=\"../evil\" is not a "
+		 "plugin name (a-z, 0-9, '-' and '_'; no path, no \".so\")"},
+		{"<paths plugin-dir=\"plugins\"/>\n" ONE_NODE,
+		 "X/cmsd.xml:2: element <paths>: plugin-dir=\"plugins\" is not "
+		 "an absolute path"},
+		{"<cluster id=\"c\"><key-file>cluster.key</key-file>\n"
+		 "<node id=\"n1\"><link address=\"127.0.0.1\"/></node>"
+		 "</cluster>\n",
+		 "X/cmsd.xml:2: element <key-file>: must hold the absolute "
+		 "path "
+		 "of the key file, not \"cluster.key\""},
+		{"<cluster id=\"c\"><node id=\"n1\"><link "
+		 "address=\"127.0.0.1\">"
+		 "x</link></node></cluster>\n",
+		 "X/cmsd.xml:2: element <link>: unexpected text"},
+		{"<cluster id=\"c\"><node id=\"n1\"><y:link xmlns:y=\"urn:y\" "
+		 "address=\"127.0.0.1\"/></node></cluster>\n",
+		 "X/cmsd.xml:2: element <link>: XML namespaces are not used in "
+		 "cmsd.xml (this element is in \"urn:y\")"},
+		{"<cluster id=\"c\"><node id=\"n1\"/></cluster>\n",
+		 "X/cmsd.xml:2: element <node>: missing required <link>"},
+	};
+	char text[2048];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 HEAD "<cmsd version=\"1\">%s</cmsd>\n", cases[i].body);
+		n_msgs = 0;
+		ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 1);
+		ck_assert_str_eq(msg(0), cases[i].want);
+	}
+}
+END_TEST
+
+START_TEST(root_attributes)
+{
+	ck_assert_int_eq(
+		load_text(HEAD "<cmsd version=\"2\" mode=\"nod\">\n" ONE_NODE
+			       "</cmsd>\n",
+			  NULL, NULL),
+		2);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:2: element <cmsd>: version=\"2\" "
+				 "is not supported: this cmsd reads "
+				 "version=\"1\"");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:2: element <cmsd>: mode=\"nod\" "
+				 "is not \"node\" or \"arbiter\"");
+	n_msgs = 0;
+	ck_assert_int_eq(
+		load_text(HEAD "<config version=\"1\"/>\n", NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:2: element <config>: the root "
+				 "element must be <cmsd version=\"1\">");
+}
+END_TEST
+
+START_TEST(many_errors_in_one_run)
+{
+	const char *f = SOURCE_DIR "/tests/unit/conf/many-errors.xml";
+
+	ck_assert_int_eq(load_file("many-errors.xml", NULL, NULL), 7);
+	ck_assert_int_eq(n_msgs, 7);
+	static const char *const want[] = {
+		":3: element <paths>: state-dir=\"var/lib/cmsd\" is not an "
+		"absolute path",
+		":4: element <cluster>: unknown attribute \"name\"",
+		":5: element <timer>: not expected here (in <cluster>); did "
+		"you "
+		"mean <timers>?",
+		":6: element <link>: port=\"70000\" is not a port (1..65535)",
+		":9: element <resource>: start-timeout=\"soon\" is not a "
+		"duration (e.g. 200ms, 1s, 2m, 1h)",
+		":10: element <resource>: missing required attribute \"id\"",
+		":12: element <quorum>: must come before <group> (line 8): the "
+		"order in <cmsd> is paths, cluster, quorum, storage, group",
+	};
+	for (int i = 0; i < 7; i++) {
+		char line[1024];
+		snprintf(line, sizeof(line), "%s%s", f, want[i]);
+		ck_assert_str_eq(msgs[i], line);
+	}
+}
+END_TEST
+
+START_TEST(timer_rules)
+{
+	static const struct {
+		const char *timers;
+		int n; /* errors; the first is `want` */
+		const char *want;
+	} cases[] = {
+		{"heartbeat-interval=\"20ms\" deadtime=\"1s\" lease=\"1s\"", 1,
+		 "heartbeat-interval 20ms is below 50ms"},
+		/* Below 150ms is also below 3 x the smallest interval. */
+		{"heartbeat-interval=\"50ms\" deadtime=\"100\" lease=\"100ms\"",
+		 3, "deadtime 100ms is below 150ms"},
+		{"heartbeat-interval=\"100ms\" deadtime=\"500ms\" lease=\"1s\"",
+		 1,
+		 "lease 1s is longer than deadtime 500ms: the slave could not "
+		 "take over until the lease ran out"},
+		{"heartbeat-interval=\"1s\" deadtime=\"1h\" lease=\"2m\"", 0,
+		 NULL},
+	};
+	char text[1024], want[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 HEAD "<cmsd version=\"1\">\n"
+			      "  <cluster id=\"c\">\n"
+			      "    <timers %s/>\n"
+			      "    <node id=\"n1\"><link "
+			      "address=\"127.0.0.1\"/></node>\n"
+			      "  </cluster>\n"
+			      "</cmsd>\n",
+			 cases[i].timers);
+		n_msgs = 0;
+		ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL),
+				 cases[i].n);
+		if (!cases[i].want)
+			continue;
+		snprintf(want, sizeof(want),
+			 "X/cmsd.xml:4: element <timers>: %s", cases[i].want);
+		ck_assert_str_eq(msg(0), want);
+	}
+}
+END_TEST
+
+START_TEST(arbiter_mode)
+{
+	struct conf *c;
+	const char *good =
+		HEAD "<cmsd version=\"1\" mode=\"arbiter\">\n"
+		     "  <arbiter id=\"arb\" plugin=\"conf-quorum\">\n"
+		     "    <cluster id=\"a\"><ca>/x</ca></cluster>\n"
+		     "    <cluster id=\"b\"><ca>/y</ca></cluster>\n"
+		     "  </arbiter>\n"
+		     "</cmsd>\n";
+	const char *wrong =
+		HEAD "<cmsd version=\"1\" mode=\"arbiter\">\n"
+		     "  <arbiter id=\"arb\" plugin=\"conf-keys\"/>\n"
+		     "</cmsd>\n";
+
+	ck_assert_int_eq(load_text(good, FAKE_PLUGIN_DIR, &c), 0);
+	ck_assert_int_eq(c->mode, CONF_MODE_ARBITER);
+	ck_assert_uint_eq(c->n_inst, 1);
+	ck_assert_str_eq(c->inst[0].element, "arbiter");
+	ck_assert_uint_eq(conf_plugin_ops.count(c->inst[0].section, "cluster"),
+			  2);
+	conf_free(c);
+	n_msgs = 0;
+	ck_assert_int_eq(load_text(wrong, FAKE_PLUGIN_DIR, NULL), 1);
+	ck_assert_str_eq(msg(0),
+			 "X/cmsd.xml:3: element <arbiter>: plugin "
+			 "\"conf-keys\" is a resource plugin; <arbiter> "
+			 "needs a quorum plugin");
+}
+END_TEST
+
+START_TEST(plugin_accessor_errors)
+{
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"conf-keys\">\n"
+		     "      <count>11</count>\n"
+		     "      <delay>5ms</delay>\n"
+		     "      <mode>quick</mode>\n"
+		     "      <size>12X</size>\n"
+		     "      <flag>perhaps</flag>\n"
+		     "      <item/>\n"
+		     "      <adress>1.2.3.4</adress>\n"
+		     "    </resource>\n"
+		     "    <resource id=\"b\" plugin=\"conf-keys\"><unchecked/>"
+		     "</resource>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
+	static const char *const want[] = {
+		"X/cmsd.xml:14: element <adress>: unknown key in <resource>; "
+		"did you mean <address>?",
+		"X/cmsd.xml:7: element <resource>: missing required <address>",
+		"X/cmsd.xml:8: element <count>: 11 is out of range 1..10",
+		"X/cmsd.xml:9: element <delay>: 5ms is out of range 10ms..1m",
+		"X/cmsd.xml:10: element <mode>: \"quick\" is not one of: fast, "
+		"safe",
+		"X/cmsd.xml:11: element <size>: \"12X\" is not a size (e.g. "
+		"512, "
+		"64K, 10M, 19G, 1T)",
+		"X/cmsd.xml:12: element <flag>: \"perhaps\" is not yes or no",
+		"X/cmsd.xml:13: element <item>: needs name=",
+		"X/cmsd.xml:16: element <resource>: plugin \"conf-keys\" "
+		"rejected the section: Input/output error",
+	};
+
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 9);
+	for (int i = 0; i < 9; i++)
+		ck_assert_str_eq(msg(i), want[i]);
+}
+END_TEST
+
+START_TEST(reload_beside_running)
+{
+	struct conf *old, *new;
+
+	ck_assert_int_eq(load_file("two-node.xml", "node1", &old), 0);
+	ck_assert_int_eq(load_file("two-node.xml", "node2", &new), 0);
+	/* The same plugins, shared and counted. */
+	ck_assert_ptr_eq(old->inst[1].plugin, new->inst[1].plugin);
+	ck_assert_int_eq(old->inst[1].plugin->refs, 4);
+	ck_assert(conf_instance_equal(&old->inst[1], &new->inst[1]));
+	ck_assert(!conf_instance_equal(&old->inst[1], &new->inst[2]));
+	conf_free(old);
+	ck_assert_int_eq(new->inst[1].plugin->refs, 2);
+	ck_assert_str_eq(new->local_node, "node2");
+	ck_assert_str_eq(conf_plugin_ops.text(conf_plugin_ops.child(
+				 new->inst[1].section, "address", 0)),
+			 "172.16.60.55/24");
+	conf_free(new);
+}
+END_TEST
+
+START_TEST(external_entities_never_opened)
+{
+	/* A FIFO blocks whoever opens it for reading: if the parser tried to
+	 * load the entity or the external subset, the test would hang and
+	 * time out instead of getting the DOCTYPE refusal. */
+	char fifo[512], text[1024];
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	snprintf(text, sizeof(text),
+		 HEAD "<!DOCTYPE cmsd SYSTEM \"file://%s\">\n"
+		      "<cmsd version=\"1\"/>\n",
+		 fifo);
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:2: DOCTYPE <cmsd> not allowed: "
+				 "cmsd.xml takes no DTD and no entities");
+	snprintf(text, sizeof(text),
+		 HEAD "\n<!DOCTYPE cmsd [<!ENTITY x SYSTEM \"%s\">]>\n"
+		      "<cmsd version=\"1\">&x;</cmsd>\n",
+		 fifo);
+	n_msgs = 0;
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:3: DOCTYPE <cmsd> not allowed: "
+				 "cmsd.xml takes no DTD and no entities");
+	/* Without a DOCTYPE an entity reference is simply undefined. */
+	n_msgs = 0;
+	ck_assert_int_eq(
+		load_text(HEAD "<cmsd version=\"1\">&x;</cmsd>\n", NULL, NULL),
+		1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:2: Entity 'x' not defined");
+}
+END_TEST
+
+START_TEST(ops_error_and_require)
+{
+	const struct cmsd_conf_ops *o = &conf_plugin_ops;
+	const struct cmsd_conf *c = keys_section("<k>v</k>\n");
+	static const char *const none[] = {NULL};
+
+	ck_assert_int_eq(o->error(c, "k", "bad %s", "thing"), -EINVAL);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <k>: bad thing");
+	ck_assert_int_eq(o->error(c, NULL, "whole"), -EINVAL);
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:6: element <quorum>: whole");
+	ck_assert_int_eq(o->require(c, "target"), -EINVAL);
+	ck_assert_str_eq(msg(2), "X/cmsd.xml:6: element <quorum>: missing "
+				 "required <target>");
+	ck_assert_int_eq(o->check_keys(c, none), 1);
+	ck_assert_str_eq(msg(3),
+			 "X/cmsd.xml:7: element <k>: unknown key in <quorum>");
+	const char *s;
+	ck_assert_int_eq(o->get_string(c, "k", NULL, &s), 0);
+	ck_assert_str_eq(s, "v");
+	ck_assert_int_eq(o->get_string(c, "z", "def", &s), 1);
+	ck_assert_str_eq(s, "def");
+	ck_assert_uint_eq(o->count(c, NULL), 1);
+	ck_assert_ptr_null(o->child(c, "k", 1));
+	ck_assert_str_eq(o->text(o->child(c, NULL, 0)), "v");
+	conf_free(acc_conf);
 }
 END_TEST
 
@@ -533,6 +964,17 @@ int main(void)
 	tcase_add_test(tc, every_error_reported);
 	tcase_add_test(tc, accessors);
 	tcase_add_test(tc, value_parsers);
+	tcase_add_test(tc, two_node_model);
+	tcase_add_test(tc, local_node_selection);
+	tcase_add_test(tc, structure_messages);
+	tcase_add_test(tc, root_attributes);
+	tcase_add_test(tc, many_errors_in_one_run);
+	tcase_add_test(tc, timer_rules);
+	tcase_add_test(tc, arbiter_mode);
+	tcase_add_test(tc, plugin_accessor_errors);
+	tcase_add_test(tc, reload_beside_running);
+	tcase_add_test(tc, external_entities_never_opened);
+	tcase_add_test(tc, ops_error_and_require);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
