@@ -1,3 +1,7 @@
+/*
+ * The control socket server: one bufferevent per client on the loop, one
+ * request and one reply per connection (protocol in ctlproto.h).
+ */
 #include "ctl.h"
 
 #include <errno.h>
@@ -16,20 +20,36 @@
 #include "log.h"
 #include "loop.h"
 
+struct ctl_client;
+
 struct ctl {
 	int fd;
 	char *path;
 	struct event *accept_ev;
 	ctl_handler_fn fn;
 	void *arg;
+	struct ctl_client *clients; /* so that ctl_close can drop them */
+};
+
+struct ctl_client {
+	struct ctl *ctl;
+	struct bufferevent *bev;
+	struct ctl_client *prev, *next;
 };
 
 /* A client gets this long to send its request. */
 #define CTL_CLIENT_TIMEOUT_S 5
 
-static void ctl_client_free(struct bufferevent *bev)
+static void ctl_client_free(struct ctl_client *cl)
 {
-	bufferevent_free(bev);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		cl->ctl->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	bufferevent_free(cl->bev);
+	free(cl);
 }
 
 static void ctl_event(struct bufferevent *bev, short what, void *arg);
@@ -47,32 +67,33 @@ static void ctl_drain(struct bufferevent *bev, void *arg)
  * and could destroy the reply before the client reads it. */
 static void ctl_write_done(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
 	shutdown(bufferevent_getfd(bev), SHUT_WR);
 	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	bufferevent_setcb(bev, ctl_drain, NULL, ctl_event, NULL);
+	bufferevent_setcb(bev, ctl_drain, NULL, ctl_event, arg);
 	bufferevent_enable(bev, EV_READ);
 }
 
-static void ctl_reply_and_close(struct bufferevent *bev, const char *fmt, ...)
+static void ctl_reply_and_close(struct ctl_client *cl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void ctl_reply_and_close(struct bufferevent *bev, const char *fmt, ...)
+static void ctl_reply_and_close(struct ctl_client *cl, const char *fmt, ...)
 {
+	struct bufferevent *bev = cl->bev;
 	va_list ap;
 
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(bufferevent_get_output(bev), fmt, ap);
 	va_end(ap);
 	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, ctl_write_done, ctl_event, NULL);
+	bufferevent_setcb(bev, NULL, ctl_write_done, ctl_event, cl);
 	bufferevent_enable(bev, EV_WRITE);
 }
 
 static void ctl_read(struct bufferevent *bev, void *arg)
 {
-	struct ctl *c = arg;
+	struct ctl_client *cl = arg;
+	struct ctl *c = cl->ctl;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len;
 	char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
@@ -84,21 +105,16 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 			log_warnx("control: request longer than %d bytes: "
 				  "connection closed",
 				  CTL_REQUEST_MAX);
-			ctl_reply_and_close(bev, "ERR request too long (max %d "
-						 "bytes)\n",
+			ctl_reply_and_close(cl,
+					    "ERR request too long (max %d "
+					    "bytes)\n",
 					    CTL_REQUEST_MAX);
 		}
 		return;
 	}
-	if (len >= CTL_REQUEST_MAX) {
-		free(line);
-		ctl_reply_and_close(bev, "ERR request too long (max %d bytes)\n",
-				    CTL_REQUEST_MAX);
-		return;
-	}
 	if (ctl_parse_request(line, len, &req, err, sizeof(err)) < 0) {
 		log_warnx("control: %s", err);
-		ctl_reply_and_close(bev, "ERR %s\n", err);
+		ctl_reply_and_close(cl, "ERR %s\n", err);
 		free(line);
 		return;
 	}
@@ -106,11 +122,12 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 	struct sbuf body = {0};
 	int rc = c->fn(req, &body, c->arg);
 	if (body.oom)
-		ctl_reply_and_close(bev, "ERR out of memory\n");
+		ctl_reply_and_close(cl, "ERR out of memory\n");
 	else if (rc < 0)
-		ctl_reply_and_close(bev, "ERR %s\n", body.s ? body.s : "failed");
+		ctl_reply_and_close(cl, "ERR %s\n", body.s ? body.s : "failed");
 	else
-		ctl_reply_and_close(bev, "OK\n%s", body.s ? body.s : "");
+		ctl_reply_and_close(cl, "OK %zu\n%s", body.len,
+				    body.s ? body.s : "");
 	sbuf_free(&body);
 }
 
@@ -118,25 +135,25 @@ static void ctl_read(struct bufferevent *bev, void *arg)
  * with unread input would reset the connection and lose the reply. */
 static void ctl_read_denied(struct bufferevent *bev, void *arg)
 {
+	struct ctl_client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len;
 	char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 
-	(void)arg;
 	if (!line && evbuffer_get_length(in) < CTL_REQUEST_MAX)
 		return;
 	free(line);
 	evbuffer_drain(in, evbuffer_get_length(in));
-	ctl_reply_and_close(bev, "ERR permission denied: the control socket "
-				 "is for root only\n");
+	ctl_reply_and_close(cl, "ERR permission denied: the control socket "
+				"is for root only\n");
 }
 
 static void ctl_event(struct bufferevent *bev, short what, void *arg)
 {
-	(void)arg;
+	(void)bev;
 	(void)what;
 	/* EOF, error or timeout: the client is done or gone. */
-	ctl_client_free(bev);
+	ctl_client_free(arg);
 }
 
 static void ctl_accept(evutil_socket_t lfd, short what, void *arg)
@@ -153,12 +170,24 @@ static void ctl_accept(evutil_socket_t lfd, short what, void *arg)
 			log_warn("control: accept");
 		return;
 	}
+	struct ctl_client *cl = calloc(1, sizeof(*cl));
 	struct bufferevent *bev =
 		bufferevent_socket_new(loop_base(), fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
-		close(fd);
+	if (!cl || !bev) {
+		log_warnx("control: out of memory: connection dropped");
+		if (bev)
+			bufferevent_free(bev);
+		else
+			close(fd);
+		free(cl);
 		return;
 	}
+	cl->ctl = c;
+	cl->bev = bev;
+	cl->next = c->clients;
+	if (c->clients)
+		c->clients->prev = cl;
+	c->clients = cl;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
 		cred.uid = (uid_t)-1; /* unknown: refused like any non-root */
 	if (cred.uid != 0) {
@@ -170,22 +199,24 @@ static void ctl_accept(evutil_socket_t lfd, short what, void *arg)
 	struct timeval tv = {.tv_sec = CTL_CLIENT_TIMEOUT_S};
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_READ, 0, CTL_REQUEST_MAX + 1);
-	bufferevent_setcb(bev, cred.uid == 0 ? ctl_read : ctl_read_denied,
-			  NULL, ctl_event, c);
+	bufferevent_setcb(bev, cred.uid == 0 ? ctl_read : ctl_read_denied, NULL,
+			  ctl_event, cl);
 	bufferevent_enable(bev, EV_READ);
 }
 
-/* true when a daemon answers on path. */
+/* true when a daemon answers on path.  Non-blocking: a daemon that hangs
+ * with a full backlog (EAGAIN) is still a daemon, and must not hang us. */
 static bool ctl_in_use(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	bool used;
 
 	if (fd < 0)
 		return false;
 	strcpy(sa.sun_path, path);
-	used = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	used = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+	       errno == EAGAIN;
 	close(fd);
 	return used;
 }
@@ -205,8 +236,8 @@ static int ctl_mkparent(const char *path)
 	return 0;
 }
 
-int ctl_open(const char *path, ctl_handler_fn fn, void *arg,
-	     struct ctl **out, char *err, size_t errlen)
+int ctl_open(const char *path, ctl_handler_fn fn, void *arg, struct ctl **out,
+	     char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct ctl *c;
@@ -286,6 +317,8 @@ void ctl_close(struct ctl *c)
 {
 	if (!c)
 		return;
+	while (c->clients)
+		ctl_client_free(c->clients);
 	event_free(c->accept_ev);
 	close(c->fd);
 	unlink(c->path);

@@ -10,17 +10,16 @@
 
 struct ctl;
 
-/* Answers one parsed request into *reply (the body after "OK\n").
+/* Answers one parsed request into *reply (the body after "OK <n>\n").
  * Returns 0, or -errno with a message in reply for "ERR". */
-typedef int (*ctl_handler_fn)(enum ctl_req req, struct sbuf *reply,
-			      void *arg);
+typedef int (*ctl_handler_fn)(enum ctl_req req, struct sbuf *reply, void *arg);
 
 /*
  * Creates the socket at path.  A stale socket file is replaced; one that a
  * running cmsd answers on is not (-EADDRINUSE, message in err).
  */
-int ctl_open(const char *path, ctl_handler_fn fn, void *arg,
-	     struct ctl **out, char *err, size_t errlen);
+int ctl_open(const char *path, ctl_handler_fn fn, void *arg, struct ctl **out,
+	     char *err, size_t errlen);
 /* Closes the socket, drops the clients and unlinks the file. */
 void ctl_close(struct ctl *c);
 

@@ -97,6 +97,12 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 		{"version", CTL_REQ_VERSION},
 	};
 
+	/* The limit counts the "\n" too, as the server reads it. */
+	if (len >= CTL_REQUEST_MAX) {
+		snprintf(err, errlen, "request too long (max %d bytes)",
+			 CTL_REQUEST_MAX);
+		return -EMSGSIZE;
+	}
 	if (len && line[len - 1] == '\r')
 		len--;
 	if (memchr(line, '\0', len)) {
@@ -120,9 +126,31 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 	return -EINVAL;
 }
 
-void ctl_render_text(const struct status_view *v, struct sbuf *o)
+/* "3d04h05m06s", without the leading zero units. */
+static void ctl_render_uptime(struct sbuf *o, uint64_t s)
 {
-	if (v->mode && strcmp(v->mode, "arbiter") == 0) {
+	uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+
+	if (d)
+		sbuf_printf(o, "%" PRIu64 "d%02" PRIu64 "h%02" PRIu64 "m", d, h,
+			    m);
+	else if (h)
+		sbuf_printf(o, "%" PRIu64 "h%02" PRIu64 "m", h, m);
+	else if (m)
+		sbuf_printf(o, "%" PRIu64 "m", m);
+	sbuf_printf(o, (d || h || m) ? "%02" PRIu64 "s" : "%" PRIu64 "s",
+		    s % 60);
+}
+
+static bool ctl_is_arbiter(const struct status_view *v)
+{
+	return v->mode && strcmp(v->mode, "arbiter") == 0;
+}
+
+/* The reference lines: what an operator of the old product reads. */
+static void ctl_render_reference(const struct status_view *v, struct sbuf *o)
+{
+	if (ctl_is_arbiter(v)) {
 		sbuf_printf(o, "arbiter: %s (Online)\n", v->node_name);
 	} else {
 		if (v->master_name)
@@ -133,9 +161,9 @@ void ctl_render_text(const struct status_view *v, struct sbuf *o)
 		if (v->standalone)
 			sbuf_printf(o, "%-6s : none (standalone)\n", "slave");
 		else if (v->slave_name)
-			sbuf_printf(o, "%-6s : %s (%s)\n", "slave",
-				    v->slave_name,
-				    v->slave_online ? "Online" : "Offline");
+			sbuf_printf(
+				o, "%-6s : %s (%s)\n", "slave", v->slave_name,
+				v->slave_state ? v->slave_state : "Unknown");
 		else
 			sbuf_printf(o, "%-6s : none\n", "slave");
 		sbuf_printf(o, "%-6s : %s\n", "quorum",
@@ -156,14 +184,48 @@ void ctl_render_text(const struct status_view *v, struct sbuf *o)
 			sbuf_printf(o, "%s\n", r->state);
 	}
 	sbuf_printf(o, "-----\n");
-	sbuf_printf(o, "role   : %s: %s\n", v->role, v->role_reason);
+}
+
+void ctl_render_text(const struct status_view *v, struct sbuf *o)
+{
+	ctl_render_reference(v, o);
+	sbuf_printf(o, "role   : %s: %s\n", v->role ? v->role : "unknown",
+		    v->role_reason ? v->role_reason : "");
+	if (v->node_name) {
+		sbuf_printf(o, "node   : ");
+		if (v->node_id)
+			sbuf_printf(o, "%s (%s)", v->node_id, v->node_name);
+		else
+			sbuf_printf(o, "%s", v->node_name);
+		if (v->cluster_id)
+			sbuf_printf(o, ", cluster %s", v->cluster_id);
+		sbuf_printf(o, ", %s mode, cmsd %s, up ",
+			    v->mode ? v->mode : "node",
+			    v->version ? v->version : "?");
+		ctl_render_uptime(o, v->uptime_s);
+		sbuf_printf(o, "\n");
+	}
+	if (v->config)
+		sbuf_printf(o, "config : %s (plugins from %s)\n", v->config,
+			    v->plugin_dir ? v->plugin_dir : "?");
 	for (size_t i = 0; i < v->n_res; i++) {
 		const struct status_res *r = &v->res[i];
-		if (strcmp(r->element, "resource") == 0)
-			continue;
-		sbuf_printf(o, "%-6s : <%s> %s %s%s%s\n", r->id, r->element,
-			    r->state, r->plugin, r->node ? " on " : "",
-			    r->node ? r->node : "");
+		sbuf_printf(o, "%-6s : %s%s %s %s: %s", r->id, r->element,
+			    r->optional ? " (optional)" : "", r->plugin,
+			    r->version ? r->version : "?", r->state);
+		if (r->node)
+			sbuf_printf(o, " on %s", r->node);
+		if (r->health)
+			sbuf_printf(o, ", monitor %s", r->health);
+		sbuf_printf(o, ", %" PRIu64 " op%s", r->ops,
+			    r->ops == 1 ? "" : "s");
+		if (r->failures)
+			sbuf_printf(o, ", %" PRIu64 " failed", r->failures);
+		if (r->timeouts)
+			sbuf_printf(o, ", %" PRIu64 " timed out", r->timeouts);
+		if (r->late)
+			sbuf_printf(o, ", %" PRIu64 " late", r->late);
+		sbuf_printf(o, "\n");
 	}
 	for (size_t i = 0; i < v->n_res; i++)
 		if (v->res[i].last_error && *v->res[i].last_error)
@@ -193,7 +255,11 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 	json_kv_str(o, "role_reason", v->role_reason, true);
 	json_kv_str(o, "master", v->master_name, true);
 	json_kv_str(o, "slave", v->slave_name, true);
-	sbuf_printf(o, "\"slave_online\":%s,", v->slave_online ? "true" : "false");
+	json_kv_str(o, "slave_state",
+		    v->slave_name
+			    ? (v->slave_state ? v->slave_state : "Unknown")
+			    : NULL,
+		    true);
 	sbuf_printf(o, "\"standalone\":%s,", v->standalone ? "true" : "false");
 	json_kv_str(o, "quorum", v->quorum, true);
 	json_kv_str(o, "config", v->config, true);
@@ -221,6 +287,33 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 	sbuf_printf(o, "]}\n");
 }
 
+int ctl_parse_reply(const char *buf, size_t len, char **body)
+{
+	const char *nl = memchr(buf, '\n', len);
+	char *end;
+
+	*body = NULL;
+	if (!nl)
+		return -EPROTO;
+	if (len >= 4 && memcmp(buf, "ERR ", 4) == 0) {
+		/* The message is the rest of the stream. */
+		*body = strndup(buf + 4, len - 4);
+		return *body ? 1 : -ENOMEM;
+	}
+	if (len < 4 || memcmp(buf, "OK ", 3) != 0 || buf[3] < '0' ||
+	    buf[3] > '9')
+		return -EPROTO;
+	errno = 0;
+	unsigned long long n = strtoull(buf + 3, &end, 10);
+	if (errno || end != nl)
+		return -EPROTO;
+	size_t got = len - (size_t)(nl + 1 - buf);
+	if (n != got)
+		return -EPROTO; /* cut short, or trailing bytes */
+	*body = strndup(nl + 1, got);
+	return *body ? 0 : -ENOMEM;
+}
+
 static int64_t ctl_ms_left(const struct timespec *deadline)
 {
 	struct timespec now;
@@ -228,6 +321,59 @@ static int64_t ctl_ms_left(const struct timespec *deadline)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
 	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Connects without blocking past the deadline: a daemon that hangs stops
+ * accepting, its backlog fills up, and a blocking connect would then wait
+ * for ever. */
+static int ctl_client_connect(int fd, const struct sockaddr_un *sa,
+			      const struct timespec *deadline)
+{
+	for (;;) {
+		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (ctl_ms_left(deadline) <= 0)
+			return -ETIMEDOUT;
+		struct timespec pause = {.tv_nsec = 50 * 1000000};
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* Sends the whole request line; -errno when the daemon is gone or refused
+ * us early (the caller still reads: the reply may say why). */
+static int ctl_client_send(int fd, const char *request,
+			   const struct timespec *deadline)
+{
+	struct sbuf req = {0};
+	size_t off = 0;
+	int rc = 0;
+
+	sbuf_printf(&req, "%s\n", request);
+	if (req.oom)
+		return -ENOMEM;
+	while (off < req.len) {
+		ssize_t n = send(fd, req.s + off, req.len - off, MSG_NOSIGNAL);
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			rc = -errno;
+			break;
+		}
+		int64_t left = ctl_ms_left(deadline);
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	sbuf_free(&req);
+	return rc;
 }
 
 int ctl_client_call(const char *socket_path, const char *request,
@@ -242,13 +388,6 @@ int ctl_client_call(const char *socket_path, const char *request,
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		goto out;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += timeout_ms / 1000;
 	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
@@ -256,13 +395,16 @@ int ctl_client_call(const char *socket_path, const char *request,
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000;
 	}
-	/* A failed send is not the end: the daemon may have answered (and
-	 * closed) already, e.g. to refuse us; the reply says why. */
-	size_t len = strlen(request);
-	int send_err = 0;
-	if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
-		send_err = -errno;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if ((rc = ctl_client_connect(fd, &sa, &deadline)) < 0)
+		goto out;
+	int send_err = ctl_client_send(fd, request, &deadline);
+	if (send_err == -ETIMEDOUT || send_err == -ENOMEM) {
+		rc = send_err;
+		goto out;
+	}
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int64_t left = ctl_ms_left(&deadline);
@@ -279,7 +421,7 @@ int ctl_client_call(const char *socket_path, const char *request,
 		}
 		char buf[4096];
 		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0 && in.len == 0 && send_err) {
 			rc = send_err;
@@ -297,15 +439,11 @@ int ctl_client_call(const char *socket_path, const char *request,
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (in.len >= 3 && memcmp(in.s, "OK\n", 3) == 0) {
-		*body = strdup(in.s + 3);
-		rc = *body ? 0 : -ENOMEM;
-	} else if (in.len >= 4 && memcmp(in.s, "ERR ", 4) == 0) {
-		*body = strdup(in.s + 4);
-		rc = *body ? 1 : -ENOMEM;
-	} else {
-		rc = in.len == 0 && send_err ? send_err : -EPROTO;
+	if (in.len == 0 && send_err) {
+		rc = send_err;
+		goto out;
 	}
+	rc = ctl_parse_reply(in.s ? in.s : "", in.len, body);
 out:
 	sbuf_free(&in);
 	close(fd);

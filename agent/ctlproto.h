@@ -4,12 +4,12 @@
  * Over the unix socket the client sends one request line, at most
  * CTL_REQUEST_MAX bytes with its "\n" (a "\r" before it is ignored):
  *     status | status json | version
- * The server answers with "OK\n" followed by the body, or "ERR <message>\n",
- * then shuts down its side: the end of the reply is the end of the stream
- * (EOF), so a reply cannot be cut short without the client noticing that
- * the "OK\n"/"ERR " header is missing.  The server then waits for the
- * client to hang up (or for its timeout) before it closes, because closing
- * with unread input would reset the connection and could lose the reply.
+ * The server answers with "OK <n>\n" followed by exactly n bytes of body,
+ * or "ERR <message>\n", then shuts down its side (EOF ends every reply).
+ * The byte count lets the client tell a complete body from one cut short
+ * by a daemon that died mid-reply.  The server then waits for the client
+ * to hang up (or for its timeout) before it closes, because closing with
+ * unread input would reset the connection and could lose the reply.
  *
  * Refusals, each answered with ERR and a close, never a crash:
  *   - a peer whose SO_PEERCRED uid is not 0 ("permission denied: ...");
@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CTL_REQUEST_MAX 4096
+#define CTL_REQUEST_MAX	   4096
 #define CTL_DEFAULT_SOCKET "/run/cmsd/cmsd.sock"
 
 /* A growable string. */
@@ -41,6 +41,10 @@ void sbuf_json_str(struct sbuf *b, const char *s); /* quoted, escaped */
 void sbuf_free(struct sbuf *b);
 
 enum ctl_req { CTL_REQ_STATUS, CTL_REQ_STATUS_JSON, CTL_REQ_VERSION };
+
+/* Checks a complete reply (the whole stream) and extracts its body, as
+ * ctl_client_call() does: 0 OK, 1 ERR, -EPROTO.  *body is malloc'd. */
+int ctl_parse_reply(const char *buf, size_t len, char **body);
 
 /* Parses one request line (without "\n", len bytes).  0 and *req, or
  * -EINVAL with a message in err. */
@@ -66,10 +70,10 @@ struct status_view {
 	const char *mode; /* node, arbiter */
 	const char *cluster_id;
 	const char *node_id, *node_name;
-	const char *role;        /* master, slave, startup, arbiter */
+	const char *role;	 /* master, slave, startup, arbiter */
 	const char *role_reason; /* why, in words */
 	const char *master_name; /* NULL: none known */
-	const char *slave_name;  /* NULL: none known */
+	const char *slave_name;	 /* NULL: none known */
 	const char *slave_state; /* Online, Offline, Unknown; NULL: Unknown */
 	bool standalone;
 	const char *quorum; /* the quorum line after "quorum : " */
@@ -92,8 +96,9 @@ void ctl_render_json(const struct status_view *v, struct sbuf *out);
 /*
  * Client side: sends `request` to the socket and returns the reply body in
  * *body (malloc'd).  0: OK; 1: the daemon answered ERR (body holds the
- * message); -ECONNREFUSED etc.: could not connect; -ETIMEDOUT: no reply in
- * timeout_ms; -EPROTO: not a reply.
+ * message); -ECONNREFUSED, -ENOENT, -EACCES...: could not connect;
+ * -ETIMEDOUT: no complete reply in timeout_ms; -EPROTO: not a reply, or a
+ * body shorter or longer than its byte count.
  */
 int ctl_client_call(const char *socket_path, const char *request,
 		    int timeout_ms, char **body);

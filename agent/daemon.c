@@ -51,12 +51,22 @@ struct slot {
 	int health; /* last monitor result, -1: none yet */
 	struct event *monitor;
 	char *detail; /* shown in brackets: the VIP address */
+	/* What went wrong last as the daemon saw it: a failed start or stop,
+	 * or a monitor that stopped answering RUNNING.  The instance's own
+	 * last error only knows ops that failed, not a STOPPED answer. */
+	char error[200];
+	/* Its start failed or timed out: it may have done half the work, so
+	 * it is stopped with the others (it stays Failed in status). */
+	bool cleanup;
 };
 
 enum daemon_phase { PH_IDLE, PH_STARTING, PH_STOPPING };
 
 struct daemon {
 	struct conf *conf;
+	/* The tree the running instances point into, when a reload that left
+	 * them alone replaced D.conf; freed with them. */
+	struct conf *inst_conf;
 	struct conf *next_conf; /* a reload waiting for the stop to end */
 	const char *path;
 	struct conf_overrides ov;
@@ -66,6 +76,7 @@ struct daemon {
 	size_t cursor; /* next slot to start / last slot to stop + 1 */
 	bool exiting;
 	bool group_failed;
+	char fail_reason[256]; /* which instance failed to start, and why */
 	const char *role;
 	char role_reason[256];
 	uint64_t started_ms;
@@ -107,10 +118,11 @@ static void daemon_set_role(const char *role, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	if (!D.role || strcmp(D.role, role) != 0 ||
-	    strcmp(D.role_reason, reason) != 0)
+	if (!D.role || strcmp(D.role, role) != 0)
 		log_info("role: %s -> %s: %s", D.role ? D.role : "none", role,
 			 reason);
+	else if (strcmp(D.role_reason, reason) != 0)
+		log_info("role: %s: %s", role, reason);
 	D.role = role;
 	snprintf(D.role_reason, sizeof(D.role_reason), "%s", reason);
 }
@@ -127,20 +139,32 @@ static void daemon_monitor_arm(struct slot *s)
 		evtimer_add(s->monitor, &tv);
 }
 
-static void daemon_monitor_done(struct instance *in, enum op_kind kind,
-				int rc, void *arg)
+static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
+				void *arg)
 {
 	struct slot *s = arg;
 
 	(void)kind;
 	if (rc == -ECANCELED)
 		return; /* a start/stop took over; it re-arms if needed */
-	int h = rc < 0 ? CMSD_UNKNOWN : rc;
-	if (h != s->health)
+	int h = rc < 0 || rc > CMSD_UNKNOWN ? CMSD_UNKNOWN : rc;
+	if (h != s->health) {
 		log_info("%s: monitor: %s -> %s%s%s", instance_id(in),
 			 s->health < 0 ? "none" : health_names[s->health],
 			 health_names[h], rc < 0 ? ": " : "",
 			 rc < 0 ? strerror(-rc) : "");
+		/* Restart and failover are the group policy's job (a later
+		 * issue); here the failure is recorded and shown. */
+		if (h != CMSD_RUNNING && s->state == SLOT_STARTED) {
+			if (rc < 0)
+				snprintf(s->error, sizeof(s->error), "%s",
+					 instance_stats(in)->last_error);
+			else
+				snprintf(s->error, sizeof(s->error),
+					 "monitor: %s while started",
+					 health_names[h]);
+		}
+	}
 	s->health = h;
 	if (s->state == SLOT_STARTED)
 		daemon_monitor_arm(s);
@@ -164,6 +188,19 @@ static void daemon_monitor_fire(evutil_socket_t fd, short what, void *arg)
 
 /* ---- start and stop sequences ---- */
 
+/* Records why an op of s failed, in the instance's words when it has some
+ * ("start: timed out after 500 ms"). */
+static void daemon_slot_error(struct slot *s, int rc)
+{
+	const char *e = instance_stats(s->in)->last_error;
+
+	if (*e)
+		snprintf(s->error, sizeof(s->error), "%s", e);
+	else
+		snprintf(s->error, sizeof(s->error), "%s",
+			 strerror(rc < 0 ? -rc : EIO));
+}
+
 static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 			      void *arg)
 {
@@ -177,17 +214,21 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 		D.cursor++;
 	} else {
 		s->state = SLOT_FAILED;
+		daemon_slot_error(s, rc);
 		log_warnx("%s: start failed: %s; stopping what was started",
-			  instance_id(in),
-			  rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+			  instance_id(in), s->error);
 		D.group_failed = true;
+		snprintf(D.fail_reason, sizeof(D.fail_reason), "%s: %s",
+			 instance_id(in), s->error);
 		if (D.conf->mode == CONF_MODE_ARBITER) {
 			log_warnx("the arbiter cannot run without its service: "
 				  "exiting");
 			D.exit_code = 1;
 			D.exiting = true;
 		}
-		D.phase = PH_STOPPING; /* cursor: the failed one is not started */
+		s->cleanup = true;
+		D.cursor++; /* the stop sequence begins with the failed one */
+		D.phase = PH_STOPPING;
 	}
 	daemon_step();
 }
@@ -198,15 +239,24 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 	struct slot *s = arg;
 
 	(void)kind;
-	if (rc == 0) {
+	if (s->cleanup) {
+		s->cleanup = false;
+		if (rc == 0)
+			log_info("stopped %s (after its failed start)",
+				 instance_id(in));
+		else
+			log_warnx("%s: stop after the failed start failed: %s",
+				  instance_id(in),
+				  instance_stats(in)->last_error);
+	} else if (rc == 0) {
 		s->state = SLOT_STOPPED;
 		log_info("stopped %s", instance_id(in));
 	} else {
 		/* Logged and kept visible; the sequence goes on so that the
 		 * rest of the group is not left running. */
 		s->state = SLOT_FAILED;
-		log_warnx("%s: stop failed: %s", instance_id(in),
-			  rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+		daemon_slot_error(s, rc);
+		log_warnx("%s: stop failed: %s", instance_id(in), s->error);
 	}
 	D.cursor--;
 	daemon_step();
@@ -223,8 +273,9 @@ static void daemon_step(void)
 		if (D.cursor == D.n_slots) {
 			D.phase = PH_IDLE;
 			if (D.conf->mode == CONF_MODE_ARBITER)
-				daemon_set_role("arbiter",
-						"serving the clusters it knows");
+				daemon_set_role(
+					"arbiter",
+					"serving the clusters it knows");
 			else
 				daemon_set_role(
 					"master",
@@ -245,7 +296,15 @@ static void daemon_step(void)
 			log_warnx("%s: cannot start: %s", instance_id(s->in),
 				  strerror(-rc));
 			s->state = SLOT_FAILED;
+			snprintf(s->error, sizeof(s->error), "start: %s",
+				 strerror(-rc));
 			D.group_failed = true;
+			snprintf(D.fail_reason, sizeof(D.fail_reason), "%s: %s",
+				 instance_id(s->in), s->error);
+			if (D.conf->mode == CONF_MODE_ARBITER) {
+				D.exit_code = 1;
+				D.exiting = true;
+			}
 			D.phase = PH_STOPPING;
 			daemon_step();
 		}
@@ -254,21 +313,28 @@ static void daemon_step(void)
 	if (D.phase == PH_STOPPING) {
 		while (D.cursor > 0) {
 			struct slot *s = &D.slots[D.cursor - 1];
-			if (s->state != SLOT_STARTED) {
+			if (s->state != SLOT_STARTED && !s->cleanup) {
 				D.cursor--;
 				continue;
 			}
-			s->state = SLOT_STOPPING;
 			evtimer_del(s->monitor);
-			log_info("stopping %s", instance_id(s->in));
-			rc = instance_call(s->in, OP_STOP,
-					   instance_conf(s->in)->stop_timeout_ms,
-					   NULL, daemon_stop_done, s);
+			if (s->cleanup) {
+				log_info("stopping %s (after its failed start)",
+					 instance_id(s->in));
+			} else {
+				s->state = SLOT_STOPPING;
+				log_info("stopping %s", instance_id(s->in));
+			}
+			rc = instance_call(
+				s->in, OP_STOP,
+				instance_conf(s->in)->stop_timeout_ms, NULL,
+				daemon_stop_done, s);
 			if (rc == 0)
 				return;
 			log_warnx("%s: cannot stop: %s", instance_id(s->in),
 				  strerror(-rc));
 			s->state = SLOT_FAILED;
+			s->cleanup = false;
 			D.cursor--;
 		}
 		D.phase = PH_IDLE;
@@ -281,9 +347,14 @@ static void daemon_step(void)
 			return;
 		}
 		if (D.group_failed)
-			daemon_set_role("master",
-					"standalone cluster: the group failed to "
-					"start; see the errors below");
+			daemon_set_role(
+				"master",
+				"standalone cluster (one node), but the "
+				"group failed to start (%s); what had "
+				"started was stopped in reverse order. "
+				"Restarts are not in this build: fix "
+				"the cause and restart cmsd",
+				D.fail_reason);
 	}
 }
 
@@ -303,7 +374,8 @@ static char *daemon_detail(const struct conf_instance *ci)
 
 	if (!ci->plugin || strcmp(ci->plugin_name, "resource-vip") != 0)
 		return NULL;
-	if (conf_plugin_ops.get_string(ci->section, "address", NULL, &addr) != 0 ||
+	if (conf_plugin_ops.get_string(ci->section, "address", NULL, &addr) !=
+		    0 ||
 	    !addr)
 		return NULL;
 	char *d = strdup(addr);
@@ -341,11 +413,12 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 		rc = instance_new(&c->inst[i], daemon_instance_event, NULL,
 				  &s->in);
 		if (rc < 0) {
-			log_warnx("%s: cannot create the instance of plugin %s: "
-				  "%s",
-				  c->inst[i].id, c->inst[i].plugin_name,
-				  rc == -EFAULT ? "the plugin crashed"
-						: strerror(-rc));
+			log_warnx(
+				"%s: cannot create the instance of plugin %s: "
+				"%s",
+				c->inst[i].id, c->inst[i].plugin_name,
+				rc == -EFAULT ? "the plugin crashed"
+					      : strerror(-rc));
 			break;
 		}
 		s->health = -1;
@@ -370,6 +443,7 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 static void daemon_begin(void)
 {
 	D.group_failed = false;
+	D.fail_reason[0] = '\0';
 	if (daemon_runs_instances(D.conf)) {
 		D.phase = PH_STARTING;
 		D.cursor = 0;
@@ -418,6 +492,8 @@ static void daemon_apply_reload(void)
 	}
 	daemon_free_slots();
 	conf_free(old);
+	conf_free(D.inst_conf);
+	D.inst_conf = NULL;
 	D.slots = slots;
 	D.n_slots = n;
 	log_info("reload: applied");
@@ -427,7 +503,9 @@ static void daemon_apply_reload(void)
 static bool daemon_same_instances(const struct conf *a, const struct conf *b)
 {
 	if (a->n_inst != b->n_inst || a->mode != b->mode ||
-	    a->n_nodes != b->n_nodes)
+	    a->n_nodes != b->n_nodes ||
+	    strcmp(a->plugin_dir, b->plugin_dir) != 0 ||
+	    strcmp(a->state_dir, b->state_dir) != 0)
 		return false;
 	for (size_t i = 0; i < a->n_inst; i++)
 		if (!conf_instance_equal(&a->inst[i], &b->inst[i]))
@@ -442,8 +520,9 @@ static void daemon_reload(void)
 
 	log_info("reload: reading %s", D.path);
 	if (D.phase != PH_IDLE || D.next_conf) {
-		log_warnx("reload refused: a start or stop sequence is running; "
-			  "send SIGHUP again when it ends");
+		log_warnx(
+			"reload refused: a start or stop sequence is running; "
+			"send SIGHUP again when it ends");
 		return;
 	}
 	n = conf_load(D.path, &D.ov, daemon_reload_error, NULL, &c);
@@ -465,9 +544,14 @@ static void daemon_reload(void)
 			log_info("reload: logging to %s", c->log_file);
 	}
 	if (daemon_same_instances(D.conf, c)) {
-		/* Instances keep pointers into the running tree: keep it. */
+		/* The instances keep running and keep pointers into the tree
+		 * they were made from: keep that one alive beside the new. */
+		if (!D.inst_conf)
+			D.inst_conf = D.conf;
+		else
+			conf_free(D.conf);
+		D.conf = c;
 		log_info("reload: applied (instances unchanged)");
-		conf_free(c);
 		return;
 	}
 	/* Refuse before stopping anything if the new instances cannot be
@@ -505,18 +589,27 @@ static void daemon_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	if (D.exiting) {
-		log_warnx("signal %d again: still stopping", (int)sig);
+		log_warnx("%s again: still stopping",
+			  sig == SIGINT ? "SIGINT" : "SIGTERM");
 		return;
 	}
-	log_info("signal %d: stopping", (int)sig);
+	size_t n = 0;
+	for (size_t i = 0; i < D.n_slots; i++)
+		n += D.slots[i].state == SLOT_STARTED ||
+		     D.slots[i].state == SLOT_STARTING;
+	log_info("%s: shutting down; %zu started instance%s to stop in "
+		 "reverse order",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM", n, n == 1 ? "" : "s");
 	D.exiting = true;
 	if (D.next_conf) {
 		conf_free(D.next_conf);
 		D.next_conf = NULL;
 	}
-	if (D.phase == PH_STARTING) {
-		/* The start in flight ends (or times out) first; its callback
-		 * sees `exiting` through the stop sequence. */
+	if (D.phase != PH_IDLE) {
+		/* An op of a sequence is in flight: it ends (or times out)
+		 * first, and its callback goes on with the stop sequence,
+		 * which ends in the exit.  Restarting the sequence here would
+		 * run two ops at once. */
 		D.phase = PH_STOPPING;
 		return;
 	}
@@ -531,10 +624,16 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 {
 	struct status_res *res;
 	struct status_view v = {0};
-	const char *node = daemon_node_name();
+	bool arb = D.conf->mode == CONF_MODE_ARBITER;
+	char hostname[256] = "arbiter";
 	char quorum[256] = "none";
 
 	(void)arg;
+	/* An arbiter is no cluster node: it goes by its host name. */
+	if (arb && gethostname(hostname, sizeof(hostname)) < 0)
+		snprintf(hostname, sizeof(hostname), "arbiter");
+	hostname[sizeof(hostname) - 1] = '\0';
+	const char *node = arb ? hostname : daemon_node_name();
 	if (req == CTL_REQ_VERSION) {
 		sbuf_printf(reply, "cmsd %s (plugin ABI %d.%d)\n", CMSD_VERSION,
 			    CMSD_ABI_MAJOR, CMSD_ABI_MINOR);
@@ -562,28 +661,24 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 					? node
 					: NULL,
 			.detail = s->detail,
-			.health = s->health >= 0 ? health_names[s->health]
-						 : NULL,
-			.last_error = st->last_error,
+			.health =
+				s->health >= 0 ? health_names[s->health] : NULL,
+			.last_error = *s->error ? s->error : st->last_error,
 			.optional = ci->optional,
 			.ops = st->ops,
 			.timeouts = st->timeouts,
 			.failures = st->failures,
 			.late = st->late_completions,
 		};
-		if (ci->kind == CMSD_KIND_QUORUM && D.conf->mode == CONF_MODE_NODE)
-			snprintf(quorum, sizeof(quorum), "[%s] %s (%s)", p->name,
-				 ci->id, slot_state_names[s->state]);
+		if (ci->kind == CMSD_KIND_QUORUM &&
+		    D.conf->mode == CONF_MODE_NODE)
+			snprintf(quorum, sizeof(quorum), "[%s] %s (%s)",
+				 p->name, ci->id, slot_state_names[s->state]);
 	}
-	bool arb = D.conf->mode == CONF_MODE_ARBITER;
 	const char *peer = NULL;
 	for (size_t i = 0; i < D.conf->n_nodes; i++)
 		if (strcmp(D.conf->nodes[i].id, D.conf->local_node) != 0)
 			peer = D.conf->nodes[i].name;
-	char hostname[256] = "arbiter";
-	if (arb && gethostname(hostname, sizeof(hostname)) < 0)
-		snprintf(hostname, sizeof(hostname), "arbiter");
-	hostname[sizeof(hostname) - 1] = '\0';
 	v = (struct status_view){
 		.version = CMSD_VERSION,
 		.mode = arb ? "arbiter" : "node",
@@ -592,12 +687,13 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		.node_name = arb ? hostname : node,
 		.role = D.role,
 		.role_reason = D.role_reason,
-		.master_name = !arb && strcmp(D.role, "master") == 0 ? node
-								     : NULL,
+		.master_name =
+			!arb && strcmp(D.role, "master") == 0 ? node : NULL,
 		.slave_name = peer,
-		.slave_online = false,
+		/* No heartbeats in this build: nothing is known of the peer. */
+		.slave_state = "Unknown",
 		.standalone = !arb && daemon_standalone(D.conf),
-		.quorum = quorum,
+		.quorum = arb ? NULL : quorum,
 		.config = D.path,
 		.plugin_dir = D.conf->plugin_dir,
 		.uptime_s = (loop_now_ms() - D.started_ms) / 1000,
@@ -644,8 +740,8 @@ int daemon_run(struct conf *conf, const char *path,
 		return 1;
 	}
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		D.sig[i] = evsignal_new(loop_base(), sigs[i], daemon_signal,
-					NULL);
+		D.sig[i] =
+			evsignal_new(loop_base(), sigs[i], daemon_signal, NULL);
 		evsignal_add(D.sig[i], NULL);
 	}
 	log_info("cmsd %s running: %s mode, config %s, %zu instance%s",
@@ -664,6 +760,7 @@ int daemon_run(struct conf *conf, const char *path,
 	spawn_shutdown();
 	conf_free(D.next_conf);
 	conf_free(D.conf);
+	conf_free(D.inst_conf);
 	log_info("cmsd stopped");
 	return D.exit_code;
 }

@@ -80,6 +80,7 @@ b=$(grep -n "started second" "$tmp/log" | head -1 | cut -d: -f1)
 
 echo "== status --json"
 "$CMSADM_BIN" -s "$sock" status --json >"$tmp/json"
+python3 -m json.tool "$tmp/json" >/dev/null || fail "status --json does not parse"
 python3 - "$tmp/json" <<'PY' || fail "json"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -94,16 +95,24 @@ echo "== monitor notices a failure"
 rm "$tmp/second.run"
 for _ in $(seq 50); do grep -q "second: monitor: RUNNING -> STOPPED" "$tmp/log" && break; sleep 0.1; done
 grep -q "second: monitor: RUNNING -> STOPPED" "$tmp/log" || fail "monitor did not notice"
+"$CMSADM_BIN" -s "$sock" status >"$tmp/status"
+grep -qx "error  : second: monitor: STOPPED while started" "$tmp/status" || fail "no error shown: $(cat "$tmp/status")"
 touch "$tmp/second.run"
+for _ in $(seq 50); do grep -q "second: monitor: STOPPED -> RUNNING" "$tmp/log" && break; sleep 0.1; done
+grep -q "second: monitor: STOPPED -> RUNNING" "$tmp/log" || fail "monitor did not see the recovery"
+[ "$(grep -c "second: monitor: RUNNING -> STOPPED" "$tmp/log")" = 1 ] || fail "state change logged more than once"
 
 echo "== reload: broken config refused"
+"$CMSADM_BIN" -s "$sock" status | awk '/^-----$/ {n++} n < 2' >"$tmp/before"
 cp "$tmp/cmsd.xml" "$tmp/good.xml"
 sed 's|<resource id="second"|<resource id="first"|' "$tmp/good.xml" >"$tmp/cmsd.xml"
 kill -HUP "$pid"
 for _ in $(seq 50); do grep -q "reload refused" "$tmp/log" && break; sleep 0.1; done
 grep -q "reload refused: 1 error; keeping the running configuration" "$tmp/log" || fail "reload not refused"
 grep -q 'duplicate id \\"first\\"\|duplicate id "first"' "$tmp/log" || fail "reload error not logged"
-"$CMSADM_BIN" -s "$sock" status | grep -qx "second : Started testhost" || fail "lost the running config"
+"$CMSADM_BIN" -s "$sock" status | awk '/^-----$/ {n++} n < 2' >"$tmp/after"
+cmp -s "$tmp/before" "$tmp/after" || fail "status changed: $(diff "$tmp/before" "$tmp/after")"
+grep -qx "second : Started testhost" "$tmp/after" || fail "lost the running config"
 
 echo "== reload: valid change applied"
 write_conf "$tmp/cmsd.xml" "

@@ -2,6 +2,8 @@
  * cmsadm: the operator's command line, a client of cmsd's control socket.
  */
 #include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +14,17 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cmsadm [-s SOCKET] COMMAND\n"
-		   "commands:\n"
-		   "  status [--json]   the cluster, its nodes and resources\n"
-		   "  version           the versions of cmsadm and cmsd\n"
-		   "  help              this text\n"
-		   "SOCKET defaults to $CMSD_SOCKET, else %s\n",
+	fprintf(f,
+		"usage: cmsadm [-s SOCKET] COMMAND\n"
+		"commands:\n"
+		"  status [--json]   the cluster, its nodes and resources\n"
+		"  version           the versions of cmsadm and cmsd\n"
+		"  help              this text\n"
+		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
 		CTL_DEFAULT_SOCKET);
 }
 
-static int call(const char *sock, const char *request)
+static int cmsadm_call(const char *sock, const char *request)
 {
 	char *body = NULL;
 	int rc = ctl_client_call(sock, request, CMSADM_TIMEOUT_MS, &body);
@@ -55,22 +58,37 @@ static int call(const char *sock, const char *request)
 
 int main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	const char *sock = getenv("CMSD_SOCKET");
-	int i = 1;
+	int c;
 
 	if (!sock || !*sock)
 		sock = CTL_DEFAULT_SOCKET;
-	if (i + 1 < argc && strcmp(argv[i], "-s") == 0) {
-		sock = argv[i + 1];
-		i += 2;
+	/* "+": options end at the command, whose own options follow it. */
+	while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
 	}
-	if (i >= argc) {
+	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	const char *cmd = argv[i++];
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 ||
-	    strcmp(cmd, "--help") == 0) {
+	const char *cmd = argv[optind];
+	int i = optind + 1;
+	if (strcmp(cmd, "help") == 0 && i == argc) {
 		usage(stdout);
 		return 0;
 	}
@@ -81,16 +99,17 @@ int main(int argc, char **argv)
 				json = true;
 				continue;
 			}
-			fprintf(stderr, "cmsadm: status: unknown option \"%s\"\n",
+			fprintf(stderr,
+				"cmsadm: status: unknown option \"%s\"\n",
 				argv[i]);
 			usage(stderr);
 			return 2;
 		}
-		return call(sock, json ? "status json" : "status");
+		return cmsadm_call(sock, json ? "status json" : "status");
 	}
 	if (strcmp(cmd, "version") == 0 && i == argc) {
 		printf("cmsadm %s\n", CMSD_VERSION);
-		return call(sock, "version");
+		return cmsadm_call(sock, "version");
 	}
 	fprintf(stderr, "cmsadm: unknown command \"%s\"\n", cmd);
 	usage(stderr);

@@ -1,0 +1,248 @@
+#!/bin/bash
+# The daemon in the cases daemon.test.sh does not cover: a standalone group
+# whose second resource fails to start (what started is stopped in reverse,
+# the daemon stays up and status explains), a two-node cluster (everything
+# initialised, nothing started, no faked mastership), arbiter mode, SIGTERM
+# while a start is in flight, a reload that only moves the log file, bad
+# options, --check output and cmsadm's usage errors.
+set -euo pipefail
+: "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}" "${FAKE_PLUGIN_DIR:?}"
+export CMSD_PLUGIN_DIR
+
+tmp=$(mktemp -d /tmp/cmsd-modes-test.XXXXXX)
+pid=""
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- log:" >&2
+	cat "$tmp/log" >&2 2>/dev/null || true
+	exit 1
+}
+sock=$tmp/cmsd.sock
+
+paths="<paths state-dir=\"$tmp/state\" log-file=\"$tmp/log\" control-socket=\"$sock\"/>"
+
+start_cmsd() { # $1: config
+	: >"$tmp/log"
+	"$CMSD_BIN" -c "$1" 2>"$tmp/stderr" &
+	pid=$!
+	for _ in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$pid" 2>/dev/null || fail "cmsd died: $(cat "$tmp/stderr")"
+		sleep 0.05
+	done
+	fail "no socket"
+}
+
+stop_cmsd() {
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	pid=""
+	[ "$rc" = 0 ] || fail "exit code $rc"
+	[ ! -e "$sock" ] || fail "socket left behind"
+}
+
+wait_log() { # $1: fixed string
+	for _ in $(seq 100); do
+		grep -qF -- "$1" "$tmp/log" && return 0
+		sleep 0.05
+	done
+	fail "log never said: $1"
+}
+
+echo "== bad options: usage, exit 2"
+rc=0
+"$CMSD_BIN" --no-such-option 2>"$tmp/err" || rc=$?
+[ "$rc" = 2 ] || fail "exit $rc for a bad option"
+grep -q "^usage: cmsd" "$tmp/err" || fail "no usage: $(cat "$tmp/err")"
+rc=0
+"$CMSD_BIN" stray 2>"$tmp/err" || rc=$?
+[ "$rc" = 2 ] || fail "exit $rc for a stray argument"
+"$CMSD_BIN" --version | grep -q "^cmsd .*plugin ABI 1\.0" || fail "--version"
+
+echo "== standalone: a start failure stops what started, in reverse"
+cat >"$tmp/fail.xml" <<XML
+<?xml version="1.0"?>
+<cmsd version="1" node="t1">
+  $paths
+  <cluster id="test"><node id="t1" name="testhost"><link address="127.0.0.1"/></node></cluster>
+  <group id="g">
+    <resource id="first" plugin="resource-dummy"><state-file>$tmp/first.run</state-file></resource>
+    <resource id="second" plugin="resource-dummy" start-timeout="300ms">
+      <state-file>$tmp/second.run</state-file><start-delay>5s</start-delay>
+    </resource>
+    <resource id="third" plugin="resource-dummy"><state-file>$tmp/third.run</state-file></resource>
+  </group>
+</cmsd>
+XML
+"$CMSD_BIN" --check -c "$tmp/fail.xml" >"$tmp/out"
+[ "$(cat "$tmp/out")" = "$tmp/fail.xml: configuration valid" ] || fail "--check output: $(cat "$tmp/out")"
+start_cmsd "$tmp/fail.xml"
+wait_log "stopped first"
+kill -0 "$pid" || fail "cmsd exited after a failed start"
+"$CMSADM_BIN" -s "$sock" status >"$tmp/status"
+grep -qx "first  : Stopped" "$tmp/status" || fail "first: $(cat "$tmp/status")"
+grep -qx "second : Failed" "$tmp/status" || fail "second: $(cat "$tmp/status")"
+grep -qx "third  : Configured" "$tmp/status" || fail "third: $(cat "$tmp/status")"
+grep -q "^role   : master: .*failed to start (second: start: timed out after 300 ms)" "$tmp/status" ||
+	fail "role reason: $(cat "$tmp/status")"
+grep -qx "error  : second: start: timed out after 300 ms" "$tmp/status" || fail "error line"
+[ ! -e "$tmp/first.run" ] || fail "first still running"
+[ ! -e "$tmp/third.run" ] || fail "third was started"
+grep -q "starting third" "$tmp/log" && fail "third was started after the failure"
+"$CMSADM_BIN" -s "$sock" status --json >"$tmp/json"
+python3 -m json.tool "$tmp/json" >/dev/null || fail "json does not parse"
+python3 - "$tmp/json" <<'PY' || fail "json facts"
+import json, sys
+d = json.load(open(sys.argv[1]))
+st = {i["id"]: i for i in d["instances"]}
+assert st["second"]["state"] == "Failed", st
+assert st["second"]["last_error"] == "start: timed out after 300 ms", st
+assert st["second"]["timeouts"] == 1, st
+assert st["first"]["state"] == "Stopped", st
+PY
+stop_cmsd
+
+echo "== a stale socket file (nobody answers) is replaced"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$sock"
+[ -S "$sock" ] || fail "no stale socket made"
+start_cmsd "$tmp/fail.xml"
+for _ in $(seq 100); do
+	"$CMSADM_BIN" -s "$sock" version >"$tmp/out" 2>/dev/null && break
+	kill -0 "$pid" 2>/dev/null || fail "cmsd refused a stale socket: $(cat "$tmp/stderr")"
+	sleep 0.05
+done
+grep -q "^cmsd " "$tmp/out" || fail "version: $(cat "$tmp/out")"
+stop_cmsd
+
+echo "== SIGTERM while a start is in flight"
+start_cmsd "$tmp/fail.xml"
+wait_log "starting second"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=""
+[ "$rc" = 0 ] || fail "exit code $rc"
+[ ! -e "$tmp/first.run" ] || fail "first left running"
+grep -q "stopping first" "$tmp/log" || fail "first not stopped"
+
+echo "== reload: a new log file and node name, the instances left alone"
+sed -e 's/ start-timeout="300ms"//' -e 's|<start-delay>5s</start-delay>||' "$tmp/fail.xml" >"$tmp/ok.xml"
+start_cmsd "$tmp/ok.xml"
+wait_log "started third"
+sed -e 's/name="testhost"/name="renamed"/' -e "s|log-file=\"$tmp/log\"|log-file=\"$tmp/log2\"|" "$tmp/ok.xml" >"$tmp/ok2.xml"
+cp "$tmp/ok2.xml" "$tmp/ok.xml"
+kill -HUP "$pid"
+for _ in $(seq 100); do grep -qs "reload: applied (instances unchanged)" "$tmp/log2" && break; sleep 0.05; done
+grep -qs "reload: applied (instances unchanged)" "$tmp/log2" || fail "not applied to the new log"
+"$CMSADM_BIN" -s "$sock" status >"$tmp/status"
+grep -qx "master : renamed (Online)" "$tmp/status" || fail "new name not shown: $(cat "$tmp/status")"
+grep -qx "third  : Started renamed" "$tmp/status" || fail "third: $(cat "$tmp/status")"
+grep -q "stopping" "$tmp/log2" && fail "instances restarted for a log-file change"
+stop_cmsd
+grep -q "stopping first" "$tmp/log2" || fail "the stop was not logged to the new file"
+rm -f "$tmp/log2"
+
+echo "== two nodes: initialised, not started, no mastership"
+head -c 32 /dev/urandom >"$tmp/cluster.key"
+touch "$tmp/ca.pem" "$tmp/node.pem" "$tmp/node.key"
+chmod 600 "$tmp/cluster.key" "$tmp/node.key"
+cat >"$tmp/two.xml" <<XML
+<?xml version="1.0"?>
+<cmsd version="1" node="t1">
+  $paths
+  <cluster id="test">
+    <key-file>$tmp/cluster.key</key-file>
+    <tls ca="$tmp/ca.pem" cert="$tmp/node.pem" key="$tmp/node.key"/>
+    <node id="t1" name="hostone"><link address="127.0.0.1"/></node>
+    <node id="t2" name="hosttwo"><link address="127.0.0.2"/></node>
+  </cluster>
+  <quorum id="ping" plugin="quorum-ping"><target>127.0.0.1</target><target>127.0.0.2</target></quorum>
+  <group id="g">
+    <resource id="first" plugin="resource-dummy"><state-file>$tmp/first.run</state-file></resource>
+  </group>
+</cmsd>
+XML
+start_cmsd "$tmp/two.xml"
+wait_log "role: none -> startup"
+"$CMSADM_BIN" -s "$sock" status >"$tmp/status"
+grep -qx "master : none" "$tmp/status" || fail "master: $(cat "$tmp/status")"
+grep -qx "slave  : hosttwo (Unknown)" "$tmp/status" || fail "slave: $(cat "$tmp/status")"
+grep -qx "first  : Configured" "$tmp/status" || fail "first: $(cat "$tmp/status")"
+grep -q "^role   : startup: waiting for the cluster core (heartbeats and election are not in this build)" "$tmp/status" ||
+	fail "role: $(cat "$tmp/status")"
+[ ! -e "$tmp/first.run" ] || fail "a two-node cluster started its group"
+"$CMSADM_BIN" -s "$sock" status --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["role"] == "startup" and d["master"] is None, d
+assert d["standalone"] is False and d["slave_state"] == "Unknown", d
+' || fail "json of a two-node cluster"
+stop_cmsd
+grep -q "stopping [a-z]" "$tmp/log" && fail "stopped instances that never started"
+
+echo "== arbiter mode: the arbiter instance starts"
+if [ -e "$FAKE_PLUGIN_DIR/conf-quorum.so" ]; then
+	cat >"$tmp/arb.xml" <<XML
+<?xml version="1.0"?>
+<cmsd version="1" mode="arbiter">
+  $paths
+  <arbiter id="arbiter" plugin="conf-quorum"><listen>127.0.0.1:1</listen></arbiter>
+</cmsd>
+XML
+	: >"$tmp/log"
+	"$CMSD_BIN" -c "$tmp/arb.xml" -p "$FAKE_PLUGIN_DIR" 2>"$tmp/stderr" &
+	pid=$!
+	wait_log "started arbiter"
+	"$CMSADM_BIN" -s "$sock" status >"$tmp/status"
+	grep -qx "arbiter: $(hostname) (Online)" "$tmp/status" || fail "arbiter line: $(cat "$tmp/status")"
+	grep -qx "arbiter : Started $(hostname)" "$tmp/status" || fail "arbiter instance: $(cat "$tmp/status")"
+	grep -q "^role   : arbiter: " "$tmp/status" || fail "arbiter role"
+	stop_cmsd
+	grep -q "stopping arbiter" "$tmp/log" || fail "arbiter not stopped"
+else
+	echo "(skipped: no conf-quorum fake plugin in $FAKE_PLUGIN_DIR)"
+fi
+
+echo "== cmsadm: usage errors"
+rc=0
+"$CMSADM_BIN" -s "$sock" frobnicate 2>"$tmp/err" || rc=$?
+[ "$rc" = 2 ] || fail "cmsadm exit $rc for an unknown command"
+grep -q "^usage: cmsadm" "$tmp/err" || fail "cmsadm usage"
+rc=0
+"$CMSADM_BIN" 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "cmsadm exit $rc with no command"
+"$CMSADM_BIN" help | grep -q "^usage: cmsadm" || fail "cmsadm help"
+rc=0
+CMSD_SOCKET=$sock "$CMSADM_BIN" status 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] || fail "exit $rc with no daemon"
+[ "$(cat "$tmp/err")" = "cmsadm: failed to connect to cmsd" ] || fail "message: $(cat "$tmp/err")"
+
+echo "== cmsadm: a hung daemon (accepts, never answers) is reported after 10 s"
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(4)
+c, _ = s.accept()
+time.sleep(30)
+' "$tmp/hung.sock" &
+hung=$!
+for _ in $(seq 100); do [ -S "$tmp/hung.sock" ] && break; sleep 0.05; done
+rc=0
+start=$(date +%s)
+"$CMSADM_BIN" -s "$tmp/hung.sock" status 2>"$tmp/err" || rc=$?
+took=$(($(date +%s) - start))
+kill "$hung" 2>/dev/null || true
+wait "$hung" 2>/dev/null || true
+[ "$rc" = 1 ] || fail "exit $rc for a hung daemon"
+grep -qx "cmsadm: cmsd did not answer within 10 s ($tmp/hung.sock)" "$tmp/err" || fail "hung: $(cat "$tmp/err")"
+[ "$took" -ge 9 ] && [ "$took" -le 13 ] || fail "gave up after ${took}s"
+echo PASS
