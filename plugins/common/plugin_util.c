@@ -12,7 +12,8 @@ bool pu_is_ip(const char *s)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
 
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	       inet_pton(AF_INET6, s, buf) == 1;
 }
 
 int pu_abs_path(const struct cmsd_host *h, const struct cmsd_conf *c,
@@ -38,9 +39,10 @@ int pu_split_addr_port(const char *v, char *addr, size_t addr_len,
 		       uint16_t *port, uint16_t default_port)
 {
 	const char *p = NULL;
+	bool bracket = v[0] == '[';
 	size_t n;
 
-	if (v[0] == '[') {
+	if (bracket) {
 		const char *end = strchr(v, ']');
 		if (!end)
 			return -EINVAL;
@@ -63,7 +65,8 @@ int pu_split_addr_port(const char *v, char *addr, size_t addr_len,
 		return -EINVAL;
 	memcpy(addr, v, n);
 	addr[n] = '\0';
-	if (!pu_is_ip(addr))
+	/* Brackets are for IPv6 only, as in URLs (RFC 3986). */
+	if (!pu_is_ip(addr) || bracket != (strchr(addr, ':') != NULL))
 		return -EINVAL;
 	if (p) {
 		long num = 0;

@@ -14,7 +14,7 @@
 /* Every bundled plugin's instance starts with this. */
 struct pu_base {
 	const struct cmsd_host *host;
-	unsigned warned; /* ops already reported as not implemented */
+	unsigned warned;   /* ops already reported as not implemented */
 	const char *issue; /* where the runtime is planned, for the log */
 };
 

@@ -16,7 +16,7 @@
 
 struct vip {
 	struct pu_base base; /* first: the pu_unimpl_* ops use it */
-	int family;          /* AF_INET or AF_INET6 */
+	int family;	     /* AF_INET or AF_INET6 */
 	unsigned char addr[16];
 	unsigned prefix;
 	char *interface;
