@@ -252,7 +252,8 @@ static void instance_queue_drain(evutil_socket_t fd, short what, void *arg)
 			in->host.log(&in->host, CMSD_LOG_ERR,
 				     "%s: plugin %s returned %d, which the op "
 				     "contract does not allow",
-				     op_kind_name(op->kind), in->desc->name, rc);
+				     op_kind_name(op->kind), in->desc->name,
+				     rc);
 			rc = -EPROTO;
 		}
 		op->state = OP_ENDED;
@@ -654,7 +655,8 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 			     ci->id, &in->state_dir);
 	if (rc < 0) {
 		log_warnx("%s: cannot create its state directory under %s: %s",
-			  ci->id, state_root ? state_root : CONF_DEFAULT_STATE_DIR,
+			  ci->id,
+			  state_root ? state_root : CONF_DEFAULT_STATE_DIR,
 			  strerror(-rc));
 		goto fail;
 	}
@@ -788,7 +790,8 @@ static int instance_dispatch(struct instance *in, struct cmsd_op *op,
 	const struct cmsd_common_ops *c = d->ops.common;
 	const struct cmsd_storage_ops *s = d->ops.storage;
 	const struct cmsd_quorum_ops *q = d->ops.quorum;
-	bool st = d->kind == CMSD_KIND_STORAGE, qu = d->kind == CMSD_KIND_QUORUM;
+	bool st = d->kind == CMSD_KIND_STORAGE,
+	     qu = d->kind == CMSD_KIND_QUORUM;
 	struct instance_vote_args *va = args;
 
 	switch (op->kind) {
@@ -806,23 +809,27 @@ static int instance_dispatch(struct instance *in, struct cmsd_op *op,
 	case OP_STATUS:
 		return st ? s->status(in->priv, op, args) : -EOPNOTSUPP;
 	case OP_FENCE_PEER:
-		if (!st || s->size <= offsetof(struct cmsd_storage_ops, fence_peer) ||
+		if (!st ||
+		    s->size <= offsetof(struct cmsd_storage_ops, fence_peer) ||
 		    !s->fence_peer)
 			return -EOPNOTSUPP;
 		return s->fence_peer(in->priv, op, args);
 	case OP_RESYNC:
-		if (!st || s->size <= offsetof(struct cmsd_storage_ops, resync) ||
+		if (!st ||
+		    s->size <= offsetof(struct cmsd_storage_ops, resync) ||
 		    !s->resync)
 			return -EOPNOTSUPP;
 		return s->resync(in->priv, op, args ? *(int *)args : 0);
 	case OP_REQUEST_VOTE:
-		return qu && va ? q->request_vote(in->priv, op, va->req, va->out)
-				: -EOPNOTSUPP;
+		return qu && va
+			       ? q->request_vote(in->priv, op, va->req, va->out)
+			       : -EOPNOTSUPP;
 	case OP_RENEW_LEASE:
 		return qu && va ? q->renew_lease(in->priv, op, va->req, va->out)
 				: -EOPNOTSUPP;
 	case OP_RELEASE:
-		if (!qu || q->size <= offsetof(struct cmsd_quorum_ops, release) ||
+		if (!qu ||
+		    q->size <= offsetof(struct cmsd_quorum_ops, release) ||
 		    !q->release)
 			return -EOPNOTSUPP;
 		return q->release(in->priv, op);

@@ -31,14 +31,14 @@ enum op_kind {
 	OP_START,
 	OP_STOP,
 	OP_MONITOR,
-	OP_PROMOTE,      /* storage; args: int *force */
-	OP_DEMOTE,       /* storage */
-	OP_STATUS,       /* storage; args: struct cmsd_storage_status * */
-	OP_FENCE_PEER,   /* storage; args: const char *peer_id */
-	OP_RESYNC,       /* storage; args: int *discard_local */
+	OP_PROMOTE,	 /* storage; args: int *force */
+	OP_DEMOTE,	 /* storage */
+	OP_STATUS,	 /* storage; args: struct cmsd_storage_status * */
+	OP_FENCE_PEER,	 /* storage; args: const char *peer_id */
+	OP_RESYNC,	 /* storage; args: int *discard_local */
 	OP_REQUEST_VOTE, /* quorum; args: struct instance_vote_args * */
-	OP_RENEW_LEASE,  /* quorum; args: struct instance_vote_args * */
-	OP_RELEASE,      /* quorum */
+	OP_RENEW_LEASE,	 /* quorum; args: struct instance_vote_args * */
+	OP_RELEASE,	 /* quorum */
 };
 
 struct instance_vote_args {
@@ -46,17 +46,17 @@ struct instance_vote_args {
 	struct cmsd_vote *out;
 };
 
-typedef void (*instance_op_cb)(struct instance *in, enum op_kind kind,
-			       int rc, void *arg);
+typedef void (*instance_op_cb)(struct instance *in, enum op_kind kind, int rc,
+			       void *arg);
 /* Events the plugin reports with host->notify(). */
 typedef void (*instance_event_cb)(struct instance *in, enum cmsd_event ev,
 				  const char *detail, void *arg);
 
 struct instance_stats {
 	uint64_t ops, timeouts, late_completions, failures;
-	int last_rc;            /* of the last op that ended */
+	int last_rc; /* of the last op that ended */
 	enum op_kind last_kind;
-	char last_error[160];   /* "start: timed out after 20000 ms", "" */
+	char last_error[160]; /* "start: timed out after 20000 ms", "" */
 };
 
 /* Where instances get their state directories (<dir>/<id>, mode 0700).

@@ -65,7 +65,8 @@ static int loader_check_desc(const char *path, const char *name,
 			 CMSD_ABI_MINOR);
 		return -EPROTO;
 	}
-	/* Fields up to ops are ABI 1.0; anything smaller is not a descriptor. */
+	/* Fields up to ops are ABI 1.0; anything smaller is not a descriptor.
+	 */
 	if (d->size < offsetof(struct cmsd_plugin, reserved)) {
 		snprintf(err, errlen,
 			 "%s: descriptor size %zu is smaller than ABI %u.0 "
@@ -97,10 +98,10 @@ static int loader_check_desc(const char *path, const char *name,
 			 path, loader_kind_name(d->kind));
 		return -ELIBBAD;
 	}
-	const char *missing = !ops->validate ? "validate"
-			      : !ops->init   ? "init"
-			      : !ops->start  ? "start"
-			      : !ops->stop   ? "stop"
+	const char *missing = !ops->validate  ? "validate"
+			      : !ops->init    ? "init"
+			      : !ops->start   ? "start"
+			      : !ops->stop    ? "stop"
 			      : !ops->monitor ? "monitor"
 			      : !ops->destroy ? "destroy"
 					      : NULL;
@@ -162,8 +163,8 @@ int loader_get(const char *dir, const char *name, struct plugin **out,
 	}
 	snprintf(path, sizeof(path), "%s/%s.so", dir, name);
 	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "%s: no such plugin (plugin directory %s)",
-			 path, dir);
+		snprintf(err, errlen,
+			 "%s: no such plugin (plugin directory %s)", path, dir);
 		return -ENOENT;
 	}
 	if (!lt_ready) {
@@ -181,12 +182,12 @@ int loader_get(const char *dir, const char *name, struct plugin **out,
 	lt_dlhandle h = lt_dlopenadvise(path, adv);
 	lt_dladvise_destroy(&adv);
 	if (!h) {
-		snprintf(err, errlen, "%s: cannot load: %s", path, lt_dlerror());
+		snprintf(err, errlen, "%s: cannot load: %s", path,
+			 lt_dlerror());
 		return -ELIBBAD;
 	}
-	cmsd_plugin_entry_fn entry =
-		(cmsd_plugin_entry_fn)(uintptr_t)lt_dlsym(h,
-			CMSD_PLUGIN_ENTRY_SYMBOL);
+	cmsd_plugin_entry_fn entry = (cmsd_plugin_entry_fn)(uintptr_t)lt_dlsym(
+		h, CMSD_PLUGIN_ENTRY_SYMBOL);
 	if (!entry) {
 		snprintf(err, errlen,
 			 "%s: no entry symbol %s (agent ABI %u.%u): not a cmsd "

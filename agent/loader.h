@@ -10,8 +10,8 @@
 #include <cmsd/plugin.h>
 
 struct plugin {
-	char *name;  /* as named in the config */
-	char *path;  /* the file loaded */
+	char *name; /* as named in the config */
+	char *path; /* the file loaded */
 	const struct cmsd_plugin *desc;
 	void *handle; /* lt_dlhandle */
 	int refs;

@@ -12,11 +12,11 @@
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 struct log_options {
-	const char *ident;  /* syslog ident, e.g. "cmsd" */
-	const char *file;   /* log file path or NULL */
+	const char *ident; /* syslog ident, e.g. "cmsd" */
+	const char *file;  /* log file path or NULL */
 	bool to_syslog;
 	bool to_stderr;
-	int verbosity;      /* 0: info and up; 1: debug */
+	int verbosity; /* 0: info and up; 1: debug */
 };
 
 /* Opens the log sinks.  Returns 0 or -errno (the file could not be opened;

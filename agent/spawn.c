@@ -17,8 +17,8 @@
 struct spawn_child {
 	struct spawn_child *next;
 	pid_t pid;
-	int out_fd;          /* read end of stdout+stderr */
-	int in_fd;           /* write end of stdin, or -1 */
+	int out_fd;	     /* read end of stdout+stderr */
+	int in_fd;	     /* write end of stdin, or -1 */
 	const char *in_data; /* what is left to write */
 	size_t in_left;
 	char *in_copy;
@@ -225,7 +225,8 @@ void spawn_shutdown(void)
 	for (int i = 0; children && i < 40; i++) {
 		for (struct spawn_child *c = children; c; c = c->next) {
 			int st;
-			if (!c->exited && waitpid(c->pid, &st, WNOHANG) == c->pid)
+			if (!c->exited &&
+			    waitpid(c->pid, &st, WNOHANG) == c->pid)
 				c->exited = true;
 		}
 		bool all = true;
@@ -249,8 +250,7 @@ void spawn_shutdown(void)
 	sigchld_ev = NULL;
 }
 
-static void spawn_child_exec(const struct cmsd_spawn *req, int in_r,
-			     int out_w)
+static void spawn_child_exec(const struct cmsd_spawn *req, int in_r, int out_w)
 {
 	static const char *const safe_env[] = {
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
@@ -263,7 +263,7 @@ static void spawn_child_exec(const struct cmsd_spawn *req, int in_r,
 	signal(SIGCHLD, SIG_DFL);
 	if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
 		_exit(127);
-	/* Nothing of the agent leaks into the child. */
+		/* Nothing of the agent leaks into the child. */
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3, ~0u, 0) < 0)
 #endif
@@ -327,8 +327,10 @@ int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out)
 	c->out_fd = out_p[0];
 	fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
 	fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
-	c->out_ev = event_new(b, c->out_fd, EV_READ | EV_PERSIST, spawn_out_cb, c);
-	c->in_ev = event_new(b, c->in_fd, EV_WRITE | EV_PERSIST, spawn_in_cb, c);
+	c->out_ev =
+		event_new(b, c->out_fd, EV_READ | EV_PERSIST, spawn_out_cb, c);
+	c->in_ev =
+		event_new(b, c->in_fd, EV_WRITE | EV_PERSIST, spawn_in_cb, c);
 	c->timeout_ev = evtimer_new(b, spawn_timeout_cb, c);
 	c->grace_ev = evtimer_new(b, spawn_grace_cb, c);
 	event_add(c->out_ev, NULL);

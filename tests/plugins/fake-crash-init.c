@@ -13,8 +13,11 @@ static int crash_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 	return 0;
 }
 FAKE_OPS(ops, .init = crash_init);
-static const struct cmsd_plugin desc = {
-	.abi_major = CMSD_ABI_MAJOR, .abi_minor = CMSD_ABI_MINOR,
-	.size = sizeof(struct cmsd_plugin), .name = "fake-crash-init",
-	.version = "1", .kind = CMSD_KIND_RESOURCE, .ops.resource = &ops};
+static const struct cmsd_plugin desc = {.abi_major = CMSD_ABI_MAJOR,
+					.abi_minor = CMSD_ABI_MINOR,
+					.size = sizeof(struct cmsd_plugin),
+					.name = "fake-crash-init",
+					.version = "1",
+					.kind = CMSD_KIND_RESOURCE,
+					.ops.resource = &ops};
 CMSD_PLUGIN_DEFINE(desc)

@@ -56,8 +56,8 @@ static int fake_validate(const struct cmsd_host *h, const struct cmsd_conf *c)
 	if (!c)
 		return 0;
 	return h->conf->check_keys(c, keys) ||
-			       h->conf->get_duration_ms(c, "delay", 100, 0, 60000,
-						       &d) < 0
+			       h->conf->get_duration_ms(c, "delay", 100, 0,
+							60000, &d) < 0
 		       ? -EINVAL
 		       : 0;
 }

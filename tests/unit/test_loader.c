@@ -87,9 +87,9 @@ START_TEST(missing_garbage_and_bad_names)
 	char *f = tu_write(dir, "junk.so", "this is not an ELF file\n");
 
 	ck_assert_int_eq(load("no-such-plugin", &p), -ENOENT);
-	ck_assert_str_eq(err, FAKE_PLUGIN_DIR "/no-such-plugin.so: no such "
-					      "plugin (plugin directory "
-					      FAKE_PLUGIN_DIR ")");
+	ck_assert_str_eq(err, FAKE_PLUGIN_DIR
+			 "/no-such-plugin.so: no such "
+			 "plugin (plugin directory " FAKE_PLUGIN_DIR ")");
 	ck_assert_int_eq(loader_get(dir, "junk", &p, err, sizeof(err)),
 			 -ELIBBAD);
 	ck_assert_ptr_nonnull(strstr(err, "/junk.so: cannot load: "));
@@ -119,7 +119,8 @@ END_TEST
 
 START_TEST(crash_in_init_refused)
 {
-	struct conf_instance ci = {.id = "crashy", .element = "resource",
+	struct conf_instance ci = {.id = "crashy",
+				   .element = "resource",
 				   .kind = CMSD_KIND_RESOURCE};
 	struct instance *in = NULL;
 	char *dir = tu_tmpdir();

@@ -61,7 +61,8 @@ static struct instance *make(const char *mode, const char *delay)
 	snprintf(xml, sizeof(xml),
 		 "<cmsd version=\"1\">\n"
 		 "<paths state-dir=\"%s/state\"/>\n"
-		 "<cluster id=\"t\"><node id=\"n1\"><link address=\"127.0.0.1\"/>"
+		 "<cluster id=\"t\"><node id=\"n1\"><link "
+		 "address=\"127.0.0.1\"/>"
 		 "</node></cluster>\n"
 		 "<group id=\"g\"><resource id=\"r\" plugin=\"fake-op\">"
 		 "<mode>%s</mode><delay>%s</delay></resource></group>\n"
@@ -117,7 +118,8 @@ START_TEST(sync_result_deferred)
 	struct instance *in = make("sync-ok", "0");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r),
+			 0);
 	/* Finished at once, yet the callback waits for the loop. */
 	ck_assert_int_eq(r.calls, 0);
 	run_until(&r, 1000);
@@ -133,7 +135,8 @@ START_TEST(sync_failure)
 	struct instance *in = make("fail", "0");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r),
+			 0);
 	run_until(&r, 1000);
 	ck_assert_int_eq(r.rc, -EIO);
 	ck_assert_str_eq(instance_stats(in)->last_error,
@@ -148,7 +151,8 @@ START_TEST(pending_from_timer)
 	struct result r = {0};
 	uint64_t t0 = loop_now_ms();
 
-	ck_assert_int_eq(instance_call(in, OP_START, 2000, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 2000, NULL, on_done, &r),
+			 0);
 	run_until(&r, 2000);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_int_eq(r.rc, 0);
@@ -162,7 +166,8 @@ START_TEST(pending_from_thread)
 	struct instance *in = make("thread", "100ms");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 2000, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 2000, NULL, on_done, &r),
+			 0);
 	run_until(&r, 2000);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_int_eq(r.rc, 0);
@@ -176,7 +181,8 @@ START_TEST(deadline_cancels)
 	struct result r = {0};
 	uint64_t t0 = loop_now_ms();
 
-	ck_assert_int_eq(instance_call(in, OP_START, 200, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 200, NULL, on_done, &r),
+			 0);
 	run_until(&r, 2000);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_int_eq(r.rc, -ETIMEDOUT);
@@ -194,7 +200,8 @@ START_TEST(late_completion_ignored)
 	struct instance *in = make("late", "400ms");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 100, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 100, NULL, on_done, &r),
+			 0);
 	run_until(&r, 2000);
 	ck_assert_int_eq(r.rc, -ETIMEDOUT);
 	run_for(600); /* the plugin answers anyway at 400 ms */
@@ -209,7 +216,8 @@ START_TEST(double_completion_ignored)
 	struct instance *in = make("double", "50ms");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 2000, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 2000, NULL, on_done, &r),
+			 0);
 	run_until(&r, 2000);
 	run_for(100);
 	ck_assert_int_eq(r.calls, 1);
@@ -224,7 +232,8 @@ START_TEST(stubborn_child_killed)
 	struct instance *in = make("stubborn", "0");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 200, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 200, NULL, on_done, &r),
+			 0);
 	run_for(100);
 	pid_t pid = child_pid();
 	ck_assert_int_eq(kill(pid, 0), 0);
@@ -249,7 +258,8 @@ START_TEST(polite_child_ends_on_term)
 	struct instance *in = make("polite", "0");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 200, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 200, NULL, on_done, &r),
+			 0);
 	run_for(100);
 	pid_t pid = child_pid();
 	run_until(&r, 2000);
@@ -268,7 +278,8 @@ START_TEST(contract_violation_is_eproto)
 	struct instance *in = make("bad-return", "0");
 	struct result r = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r),
+			 0);
 	run_until(&r, 1000);
 	ck_assert_int_eq(r.rc, -EPROTO);
 	instance_free(in);
@@ -280,7 +291,8 @@ START_TEST(monitor_results_and_busy)
 	struct instance *in = make("monitor-failed", "0");
 	struct result m = {0}, s = {0};
 
-	ck_assert_int_eq(instance_call(in, OP_MONITOR, 1000, NULL, on_done, &m), 0);
+	ck_assert_int_eq(instance_call(in, OP_MONITOR, 1000, NULL, on_done, &m),
+			 0);
 	run_until(&m, 1000);
 	ck_assert_int_eq(m.rc, CMSD_FAILED);
 	ck_assert_int_eq(instance_call(in, OP_PROMOTE, 1000, NULL, on_done, &s),
@@ -289,7 +301,8 @@ START_TEST(monitor_results_and_busy)
 
 	in = make("never", "0");
 	memset(&m, 0, sizeof(m));
-	ck_assert_int_eq(instance_call(in, OP_START, 5000, NULL, on_done, &s), 0);
+	ck_assert_int_eq(instance_call(in, OP_START, 5000, NULL, on_done, &s),
+			 0);
 	ck_assert_int_eq(instance_call(in, OP_STOP, 1000, NULL, on_done, &m),
 			 -EBUSY);
 	instance_free(in); /* the running start ends with -ECANCELED */
@@ -305,8 +318,8 @@ START_TEST(monitor_cancelled_by_stop)
 
 	/* The monitor's answer is still queued when stop comes: stop wins,
 	 * the monitor ends with -ECANCELED and its answer is ignored. */
-	ck_assert_int_eq(instance_call(in, OP_MONITOR, 1000, NULL, on_done, &mon),
-			 0);
+	ck_assert_int_eq(
+		instance_call(in, OP_MONITOR, 1000, NULL, on_done, &mon), 0);
 	ck_assert_int_eq(instance_call(in, OP_STOP, 1000, NULL, on_done, &stop),
 			 0);
 	run_until(&stop, 1000);

@@ -41,7 +41,8 @@ static int dummy_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 	if (cf->get_string(c, "state-file", NULL, state_file) < 0)
 		bad++;
 	else if (*state_file && (*state_file)[0] != '/')
-		bad += cf->error(c, "state-file", "must be an absolute path") < 0;
+		bad += cf->error(c, "state-file", "must be an absolute path") <
+		       0;
 	if (cf->get_duration_ms(c, "start-delay", 0, 0, 600000, delay) < 0)
 		bad++;
 	return bad ? -EINVAL : 0;

@@ -53,8 +53,8 @@ struct cmsd_conf_ops {
 	int (*get_string)(const struct cmsd_conf *c, const char *key,
 			  const char *def, const char **out);
 	/* A decimal integer in [min, max]. */
-	int (*get_int)(const struct cmsd_conf *c, const char *key,
-		       int64_t def, int64_t min, int64_t max, int64_t *out);
+	int (*get_int)(const struct cmsd_conf *c, const char *key, int64_t def,
+		       int64_t min, int64_t max, int64_t *out);
 	/* yes/no, true/false, on/off, 1/0. */
 	int (*get_bool)(const struct cmsd_conf *c, const char *key, int def,
 			int *out);

@@ -4,6 +4,11 @@
  * events.  One struct cmsd_host is handed to validate() and init(); it stays
  * valid until destroy() returns.  All calls are made on the agent's event
  * loop thread, except op_done() and log(), which any thread may call.
+ *
+ * At validate() time there is no instance and no loop yet: only the ABI
+ * fields, size, plugin_name, instance_id, log, now_ms, conf and state_dir
+ * are set.  timer_*, watch_*, spawn, child_*, op_done and notify are NULL
+ * then and must not be called.
  */
 #ifndef CMSD_HOST_H
 #define CMSD_HOST_H
@@ -20,7 +25,7 @@ struct cmsd_conf;
 struct cmsd_conf_ops;
 
 /* Opaque handles owned by the agent. */
-struct cmsd_op;    /* one call of an op, completed by op_done() */
+struct cmsd_op;	   /* one call of an op, completed by op_done() */
 struct cmsd_timer; /* a one-shot timer */
 struct cmsd_watch; /* an fd watch */
 struct cmsd_child; /* a spawned child process */
@@ -35,13 +40,13 @@ enum cmsd_log_level {
 };
 
 /* fd watch events (bit mask). */
-#define CMSD_WATCH_READ 0x1u
+#define CMSD_WATCH_READ	 0x1u
 #define CMSD_WATCH_WRITE 0x2u
 
 /* Events a plugin reports outside any op (see notify). */
 enum cmsd_event {
 	CMSD_EV_STATE_CHANGED = 1, /* re-read status: something changed */
-	CMSD_EV_FAILED = 2,        /* the managed thing failed on its own */
+	CMSD_EV_FAILED = 2,	   /* the managed thing failed on its own */
 	CMSD_EV_SPLIT_BRAIN = 3,   /* storage detected a split brain */
 	CMSD_EV_QUORUM_LOST = 4,   /* the quorum provider lost its source */
 	CMSD_EV_QUORUM_GAINED = 5,
@@ -49,10 +54,10 @@ enum cmsd_event {
 
 /* How a spawned child ended. */
 struct cmsd_child_result {
-	int exited;     /* 1: exited with exit_code */
+	int exited; /* 1: exited with exit_code */
 	int exit_code;
-	int signal;     /* when killed: the signal number */
-	int timed_out;  /* 1: killed by the agent after timeout_ms */
+	int signal;	    /* when killed: the signal number */
+	int timed_out;	    /* 1: killed by the agent after timeout_ms */
 	const char *output; /* stdout+stderr, NUL-terminated, truncated at
 			       output_max bytes; valid during the callback */
 	size_t output_len;
@@ -60,20 +65,19 @@ struct cmsd_child_result {
 
 typedef void (*cmsd_timer_cb)(void *arg);
 typedef void (*cmsd_watch_cb)(int fd, unsigned events, void *arg);
-typedef void (*cmsd_child_cb)(const struct cmsd_child_result *res,
-			      void *arg);
+typedef void (*cmsd_child_cb)(const struct cmsd_child_result *res, void *arg);
 
 /* A child to spawn: argv[0] is a path (no PATH search, no shell). */
 struct cmsd_spawn {
-	size_t size;              /* sizeof(struct cmsd_spawn) */
-	const char *const *argv;  /* NULL-terminated */
-	const char *const *envp;  /* NULL: a minimal safe environment */
-	const char *cwd;          /* NULL: "/" */
-	const char *stdin_data;   /* written to the child's stdin, or NULL */
-	uint32_t timeout_ms;      /* 0: no limit (avoid) */
-	uint32_t kill_grace_ms;   /* SIGTERM to SIGKILL delay; 0: 2000 */
-	size_t output_max;        /* bytes of output kept; 0: 64 KiB */
-	cmsd_child_cb done;       /* called once, on the loop */
+	size_t size;		 /* sizeof(struct cmsd_spawn) */
+	const char *const *argv; /* NULL-terminated */
+	const char *const *envp; /* NULL: a minimal safe environment */
+	const char *cwd;	 /* NULL: "/" */
+	const char *stdin_data;	 /* written to the child's stdin, or NULL */
+	uint32_t timeout_ms;	 /* 0: no limit (avoid) */
+	uint32_t kill_grace_ms;	 /* SIGTERM to SIGKILL delay; 0: 2000 */
+	size_t output_max;	 /* bytes of output kept; 0: 64 KiB */
+	cmsd_child_cb done;	 /* called once, on the loop */
 	void *arg;
 };
 
@@ -131,7 +135,8 @@ struct cmsd_host {
 	 */
 	int (*spawn)(const struct cmsd_host *h, const struct cmsd_spawn *req,
 		     struct cmsd_child **out);
-	/* Kills a running child's group now (TERM then KILL); done() follows. */
+	/* Kills a running child's group now (TERM then KILL); done() follows.
+	 */
 	void (*child_kill)(struct cmsd_child *c);
 	/* Process id of a child (for logs). */
 	pid_t (*child_pid)(const struct cmsd_child *c);
@@ -151,7 +156,8 @@ struct cmsd_host {
 	/* Typed access to this instance's configuration (see conf.h). */
 	const struct cmsd_conf_ops *conf;
 
-	/* Directory for the plugin's persistent state (created by the agent). */
+	/* Directory for the plugin's persistent state (created by the agent).
+	 */
 	const char *state_dir;
 
 	void *reserved[8];

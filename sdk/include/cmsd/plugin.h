@@ -125,22 +125,22 @@ struct cmsd_resource_ops {
 
 /* What a quorum provider answered about mastership. */
 struct cmsd_vote {
-	size_t size;          /* set by the agent */
-	int granted;          /* 1: this node may be master until expires_ms */
-	uint64_t expires_ms;  /* host->now_ms() time the lease ends; 0: none */
-	uint64_t epoch;       /* epoch the provider knows; may raise ours */
-	char holder[64];      /* node id the provider considers master, or "" */
-	char reason[128];     /* why, in words, for status and logs */
+	size_t size;	     /* set by the agent */
+	int granted;	     /* 1: this node may be master until expires_ms */
+	uint64_t expires_ms; /* host->now_ms() time the lease ends; 0: none */
+	uint64_t epoch;	     /* epoch the provider knows; may raise ours */
+	char holder[64];     /* node id the provider considers master, or "" */
+	char reason[128];    /* why, in words, for status and logs */
 };
 
 /* Facts the agent hands to a quorum provider with a request. */
 struct cmsd_vote_request {
 	size_t size;
-	const char *node_id;     /* this node */
-	uint64_t epoch;          /* this node's epoch */
-	uint64_t generation;     /* this node's data generation (storage) */
-	int data_usable;         /* storage says the data can be promoted */
-	int peer_alive;          /* heartbeats from the peer arrive */
+	const char *node_id; /* this node */
+	uint64_t epoch;	     /* this node's epoch */
+	uint64_t generation; /* this node's data generation (storage) */
+	int data_usable;     /* storage says the data can be promoted */
+	int peer_alive;	     /* heartbeats from the peer arrive */
 };
 
 /*
@@ -175,18 +175,18 @@ enum cmsd_storage_role {
 
 /* Replicated or shared storage state, as the agent and status show it. */
 struct cmsd_storage_status {
-	size_t size;                /* set by the agent */
+	size_t size; /* set by the agent */
 	enum cmsd_storage_role role;
 	enum cmsd_storage_role peer_role;
-	char disk[32];              /* e.g. "UpToDate" */
+	char disk[32]; /* e.g. "UpToDate" */
 	char peer_disk[32];
-	char connection[32];        /* e.g. "Connected", "StandAlone" */
-	int data_usable;            /* promotable: local data current */
-	uint64_t generation;        /* data generation (DRBD current UUID) */
-	int sync_percent;           /* -1 when not syncing */
-	int sync_eta_s;             /* -1 when unknown */
-	char holder[64];            /* reservation holder (shared LUNs), or "" */
-	char detail[128];           /* free text for status */
+	char connection[32]; /* e.g. "Connected", "StandAlone" */
+	int data_usable;     /* promotable: local data current */
+	uint64_t generation; /* data generation (DRBD current UUID) */
+	int sync_percent;    /* -1 when not syncing */
+	int sync_eta_s;	     /* -1 when unknown */
+	char holder[64];     /* reservation holder (shared LUNs), or "" */
+	char detail[128];    /* free text for status */
 };
 
 /*
@@ -216,11 +216,11 @@ struct cmsd_storage_ops {
 
 /* The descriptor.  All pointers point at static storage of the plugin. */
 struct cmsd_plugin {
-	uint32_t abi_major;   /* CMSD_ABI_MAJOR the plugin was built with */
-	uint32_t abi_minor;   /* CMSD_ABI_MINOR the plugin was built with */
-	size_t size;          /* sizeof(struct cmsd_plugin) when built */
-	const char *name;     /* must equal the file name without ".so" */
-	const char *version;  /* the plugin's own version, free form */
+	uint32_t abi_major;  /* CMSD_ABI_MAJOR the plugin was built with */
+	uint32_t abi_minor;  /* CMSD_ABI_MINOR the plugin was built with */
+	size_t size;	     /* sizeof(struct cmsd_plugin) when built */
+	const char *name;    /* must equal the file name without ".so" */
+	const char *version; /* the plugin's own version, free form */
 	enum cmsd_plugin_kind kind;
 	const char *description;
 	union {
