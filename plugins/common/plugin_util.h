@@ -44,6 +44,11 @@ int pu_word(const struct cmsd_host *h, const struct cmsd_conf *c,
 /* An iSCSI name: iqn.YYYY-MM.reverse.domain[:anything] */
 bool pu_is_iqn(const char *s);
 
+/* <key>: a SCSI-3 reservation key, 0x and 1..16 hex digits, not zero;
+ * *key = 0 when absent.  Returns the number of errors reported (0 or 1). */
+int pu_pr_key(const struct cmsd_host *h, const struct cmsd_conf *c,
+	      uint64_t *key);
+
 /* init for plugins whose instance is only a pu_base. */
 int pu_base_init(const struct cmsd_host *h, const char *issue, void **inst);
 void pu_base_destroy(void *inst);

@@ -67,41 +67,6 @@ static int fc_parse_wwn(const char *w, char *out)
 	return 0;
 }
 
-/* A reservation key: 0x and 1..16 hex digits, not zero (SPC: a zero key
- * means "unregister"). */
-static int fc_read_key(const struct cmsd_host *h, const struct cmsd_conf *c,
-		       uint64_t *key)
-{
-	const char *k = NULL;
-	uint64_t v = 0;
-	size_t n;
-	int rc = h->conf->get_string(c, "key", NULL, &k);
-
-	*key = 0;
-	if (rc)
-		return rc < 0;
-	n = strlen(k);
-	if (n < 3 || n > 18 || k[0] != '0' || (k[1] != 'x' && k[1] != 'X'))
-		goto bad;
-	for (size_t i = 2; i < n; i++) {
-		int d = k[i];
-		if (!isxdigit(d))
-			goto bad;
-		v = v << 4 |
-		    (uint64_t)(isdigit(d) ? d - '0' : tolower(d) - 'a' + 10);
-	}
-	if (v == 0)
-		goto bad;
-	*key = v;
-	return 0;
-bad:
-	h->conf->error(c, "key",
-		       "\"%s\" is not a non-zero reservation key (0x and 1 to "
-		       "16 hex digits)",
-		       k);
-	return 1;
-}
-
 static int fc_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 		   struct fc *f, const char **dev, const char **mount)
 {
@@ -137,7 +102,7 @@ static int fc_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 	bad += cf->get_enum(c, "reservation", fc_reservations, FC_PR_WE_RO,
 			    &e) < 0;
 	f->reservation = (enum fc_pr_type)e;
-	bad += fc_read_key(h, c, &f->key);
+	bad += pu_pr_key(h, c, &f->key);
 	return bad;
 }
 

@@ -57,41 +57,6 @@ static const char *const iscsi_reservations[] = {
 	"write-exclusive-registrants-only", "exclusive-access",
 	"write-exclusive", "exclusive-access-registrants-only", NULL};
 
-/* A reservation key: 0x and 1..16 hex digits, not zero (SPC: a zero key
- * means "unregister"). */
-static int iscsi_read_key(const struct cmsd_host *h, const struct cmsd_conf *c,
-			  uint64_t *key)
-{
-	const char *k = NULL;
-	uint64_t v = 0;
-	size_t n;
-	int rc = h->conf->get_string(c, "key", NULL, &k);
-
-	*key = 0;
-	if (rc)
-		return rc < 0;
-	n = strlen(k);
-	if (n < 3 || n > 18 || k[0] != '0' || (k[1] != 'x' && k[1] != 'X'))
-		goto bad;
-	for (size_t i = 2; i < n; i++) {
-		int d = k[i];
-		if (!isxdigit(d))
-			goto bad;
-		v = v << 4 |
-		    (uint64_t)(isdigit(d) ? d - '0' : tolower(d) - 'a' + 10);
-	}
-	if (v == 0)
-		goto bad;
-	*key = v;
-	return 0;
-bad:
-	h->conf->error(c, "key",
-		       "\"%s\" is not a non-zero reservation key (0x and 1 to "
-		       "16 hex digits)",
-		       k);
-	return 1;
-}
-
 static int iscsi_read_iqn(const struct cmsd_host *h, const struct cmsd_conf *c,
 			  const char *key, const char **out)
 {
@@ -189,7 +154,7 @@ static int iscsi_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 	bad += cf->get_enum(c, "reservation", iscsi_reservations,
 			    ISCSI_PR_WE_RO, &e) < 0;
 	s->reservation = (enum iscsi_pr_type)e;
-	bad += iscsi_read_key(h, c, &s->key);
+	bad += pu_pr_key(h, c, &s->key);
 	return bad;
 }
 
