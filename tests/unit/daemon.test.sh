@@ -6,17 +6,7 @@
 set -euo pipefail
 : "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}" "${FAKE_PLUGIN_DIR:?}"
 
-tmp=$(mktemp -d /tmp/cmsd-daemon-test.XXXXXX)
-pid=""
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; echo "--- log:" >&2; cat "$tmp/log" >&2 2>/dev/null || true; exit 1; }
+. "$(dirname "$0")/lib.sh" daemon
 sock=$tmp/cmsd.sock
 
 write_conf() { # $1: file, $2: extra resource xml
