@@ -29,18 +29,31 @@
 #include "loop.h"
 #include "spawn.h"
 
-/* Ended ops kept to recognise late and double completions. */
+/* Ended ops kept per instance to attribute late and double completions. */
 #define INSTANCE_GRAVEYARD 32
+
+/* Largest errno a plugin may return; anything below -4095 is garbage. */
+#define INSTANCE_MAX_ERRNO 4095
 
 enum op_state { OP_RUNNING, OP_ENDED };
 
-struct cmsd_op {
-	struct cmsd_op *next_all; /* every op alive, for lookups */
-	struct cmsd_op *next_grave;
+/*
+ * The handle a plugin holds is not a pointer to this struct but its
+ * generation number (globally unique, never reused) cast to a pointer.  A
+ * plugin may answer long after the op was freed, or from a thread while the
+ * instance goes away; looking the number up on the loop means such an
+ * answer can never reach freed or reused memory (no ABA on malloc reuse).
+ */
+struct op {
+	struct op *next_all; /* every op alive, for lookups */
+	struct op *next_grave;
 	struct instance *in;
 	uint64_t gen;
 	enum op_kind kind;
 	enum op_state state;
+	bool cb_due;	  /* ended, its cb still queued */
+	bool late_logged; /* one warning per op is enough */
+	bool deadline_hit;
 	uint64_t started_ms, timeout_ms;
 	struct event *deadline;
 	instance_op_cb cb;
@@ -73,16 +86,32 @@ struct cmsd_child {
 	void *arg;
 };
 
+/*
+ * Log rate limit.  A plugin that fails in a loop tends to alternate a few
+ * lines ("probe failed", "completion ignored", ...): comparing with the
+ * last line only would let all of them through, so the last few distinct
+ * lines are tracked, each with its own 10 s window.
+ */
+#define INSTANCE_LOG_SLOTS  8
+#define INSTANCE_LOG_BURST  5
+#define INSTANCE_LOG_WINDOW 10000
+
+struct instance_log_slot {
+	char line[256]; /* compared on the first 255 bytes */
+	uint64_t since; /* start of the window; 0: slot free */
+	unsigned count; /* lines in the window, logged or not */
+};
+
 struct instance {
 	const struct conf_instance *ci;
 	const struct cmsd_plugin *desc;
 	struct cmsd_host host;
 	void *priv;
 	char *state_dir;
-	struct cmsd_op *op; /* running, or NULL */
-	struct cmsd_op *grave;
+	struct op *op; /* running, or NULL */
+	struct op *grave;
 	size_t n_grave;
-	uint64_t next_gen;
+	bool freeing;
 	struct cmsd_timer *timers;
 	struct cmsd_watch *watches;
 	struct cmsd_child *children;
@@ -91,15 +120,13 @@ struct instance {
 	struct instance_stats stats;
 	/* log rate limit: identical lines */
 	pthread_mutex_t log_lock;
-	char last_line[256];
-	uint64_t last_window_ms;
-	unsigned repeats;
+	struct instance_log_slot log_slots[INSTANCE_LOG_SLOTS];
 };
 
 /* ---- the completion queue ---- */
 
 struct op_done_entry {
-	struct cmsd_op *op;
+	uint64_t gen;
 	int rc;
 	bool forced; /* the agent ended it already: deliver rc regardless */
 };
@@ -108,10 +135,16 @@ static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct op_done_entry *queue;
 static size_t queue_len, queue_cap;
 static struct event *queue_ev;
-static struct cmsd_op *all_ops; /* loop thread only */
+static struct op *all_ops;	 /* loop thread only */
+static uint64_t op_next_gen = 1; /* loop thread only; 0 is no op */
 static char *state_root;
 
 static void instance_queue_drain(evutil_socket_t fd, short what, void *arg);
+
+static struct cmsd_op *op_handle(const struct op *op)
+{
+	return (struct cmsd_op *)(uintptr_t)op->gen;
+}
 
 static int instance_queue_init(void)
 {
@@ -121,7 +154,7 @@ static int instance_queue_init(void)
 	return queue_ev ? 0 : -ENOMEM;
 }
 
-static void instance_enqueue(struct cmsd_op *op, int rc, bool forced)
+static void instance_enqueue(uint64_t gen, int rc, bool forced)
 {
 	pthread_mutex_lock(&queue_lock);
 	if (queue_len == queue_cap) {
@@ -135,23 +168,26 @@ static void instance_enqueue(struct cmsd_op *op, int rc, bool forced)
 		queue = q;
 		queue_cap = cap;
 	}
-	queue[queue_len++] = (struct op_done_entry){op, rc, forced};
+	queue[queue_len++] = (struct op_done_entry){gen, rc, forced};
+	/* Thread-safe: the base was made with evthread locking.  Under the
+	 * lock, so that a worker answering during instance_shutdown() finds
+	 * either the event or NULL, never a freed one. */
+	if (queue_ev)
+		event_active(queue_ev, 0, 0);
 	pthread_mutex_unlock(&queue_lock);
-	/* Thread-safe: the base was made with evthread locking. */
-	event_active(queue_ev, 0, 0);
 }
 
-static bool instance_op_known(const struct cmsd_op *op)
+static struct op *instance_op_find(uint64_t gen)
 {
-	for (struct cmsd_op *o = all_ops; o; o = o->next_all)
-		if (o == op)
-			return true;
-	return false;
+	for (struct op *o = all_ops; o; o = o->next_all)
+		if (o->gen == gen)
+			return o;
+	return NULL;
 }
 
-static void instance_op_forget(struct cmsd_op *op)
+static void instance_op_forget(struct op *op)
 {
-	for (struct cmsd_op **p = &all_ops; *p; p = &(*p)->next_all)
+	for (struct op **p = &all_ops; *p; p = &(*p)->next_all)
 		if (*p == op) {
 			*p = op->next_all;
 			break;
@@ -161,8 +197,9 @@ static void instance_op_forget(struct cmsd_op *op)
 	free(op);
 }
 
-/* Moves an op that ended to the graveyard, freeing the oldest. */
-static void instance_bury(struct instance *in, struct cmsd_op *op)
+/* Moves an op that ended to the graveyard, freeing the oldest one whose
+ * callback has run (one still due must stay findable). */
+static void instance_bury(struct instance *in, struct op *op)
 {
 	if (in->op == op)
 		in->op = NULL;
@@ -170,23 +207,27 @@ static void instance_bury(struct instance *in, struct cmsd_op *op)
 		evtimer_del(op->deadline);
 	op->next_grave = in->grave;
 	in->grave = op;
-	if (++in->n_grave > INSTANCE_GRAVEYARD) {
-		struct cmsd_op **p = &in->grave;
-		while ((*p)->next_grave)
-			p = &(*p)->next_grave;
-		instance_op_forget(*p);
-		*p = NULL;
+	if (++in->n_grave <= INSTANCE_GRAVEYARD)
+		return;
+	struct op **victim = NULL;
+	for (struct op **p = &in->grave; *p; p = &(*p)->next_grave)
+		if (!(*p)->cb_due)
+			victim = p;
+	if (victim) {
+		struct op *v = *victim;
+		*victim = v->next_grave;
+		instance_op_forget(v);
 		in->n_grave--;
 	}
 }
 
-static void instance_record(struct instance *in, struct cmsd_op *op, int rc)
+static void instance_record(struct instance *in, struct op *op, int rc)
 {
 	struct instance_stats *s = &in->stats;
 
 	s->last_rc = rc;
 	s->last_kind = op->kind;
-	if (rc == -ETIMEDOUT) {
+	if (op->deadline_hit) {
 		s->timeouts++;
 		snprintf(s->last_error, sizeof(s->last_error),
 			 "%s: timed out after %llu ms", op_kind_name(op->kind),
@@ -201,64 +242,120 @@ static void instance_record(struct instance *in, struct cmsd_op *op, int rc)
 	}
 }
 
-static void instance_deliver(struct cmsd_op *op, int rc)
+/* Runs the op's callback.  The callback may free the instance: nothing of
+ * op or in is touched afterwards. */
+static void instance_deliver(struct op *op, int rc)
 {
 	struct instance *in = op->in;
 
+	op->cb_due = false;
 	instance_record(in, op, rc);
 	if (op->cb)
 		op->cb(in, op->kind, rc, op->arg);
 }
 
+/* Maps what the plugin answered onto the contract: 0 (or a monitor's
+ * health) and -errno pass, anything else is the plugin's bug. */
+static int instance_check_rc(struct instance *in, struct op *op, int rc)
+{
+	int max = op->kind == OP_MONITOR ? CMSD_UNKNOWN : 0;
+
+	if (rc <= max && rc >= -INSTANCE_MAX_ERRNO)
+		return rc;
+	in->host.log(&in->host, CMSD_LOG_ERR,
+		     "%s: plugin %s returned %d, which the op contract does "
+		     "not allow",
+		     op_kind_name(op->kind), in->desc->name, rc);
+	return -EPROTO;
+}
+
+static void instance_late(struct op *op)
+{
+	struct instance *in = op->in;
+
+	in->stats.late_completions++;
+	if (op->late_logged)
+		return;
+	op->late_logged = true;
+	in->host.log(&in->host, CMSD_LOG_WARNING,
+		     "%s: completion after the op ended (timed out, cancelled "
+		     "or completed twice): ignored",
+		     op_kind_name(op->kind));
+}
+
+static bool instance_queue_pop(struct op_done_entry *e)
+{
+	bool got = false;
+
+	pthread_mutex_lock(&queue_lock);
+	if (queue_len) {
+		*e = queue[0];
+		memmove(queue, queue + 1, --queue_len * sizeof(*queue));
+		got = true;
+	}
+	pthread_mutex_unlock(&queue_lock);
+	return got;
+}
+
 static void instance_queue_drain(evutil_socket_t fd, short what, void *arg)
 {
+	struct op_done_entry e;
+
 	(void)fd;
 	(void)what;
 	(void)arg;
-	for (;;) {
-		struct op_done_entry e;
-		pthread_mutex_lock(&queue_lock);
-		if (!queue_len) {
-			pthread_mutex_unlock(&queue_lock);
-			return;
-		}
-		e = queue[0];
-		memmove(queue, queue + 1, --queue_len * sizeof(*queue));
-		pthread_mutex_unlock(&queue_lock);
-
-		if (!instance_op_known(e.op)) {
+	while (instance_queue_pop(&e)) {
+		struct op *op = instance_op_find(e.gen);
+		if (!op) {
 			log_warnx("op_done for an unknown or long-ended op "
 				  "ignored");
 			continue;
 		}
-		struct cmsd_op *op = e.op;
-		struct instance *in = op->in;
 		if (e.forced) {
-			instance_deliver(op, e.rc);
+			if (op->cb_due)
+				instance_deliver(op, e.rc);
 			continue;
 		}
 		if (op->state != OP_RUNNING) {
-			in->stats.late_completions++;
-			in->host.log(&in->host, CMSD_LOG_WARNING,
-				     "%s: completion after the op ended "
-				     "(timed out, cancelled or completed "
-				     "twice): ignored",
-				     op_kind_name(op->kind));
+			instance_late(op);
 			continue;
 		}
-		int rc = e.rc;
-		int max = op->kind == OP_MONITOR ? CMSD_UNKNOWN : 0;
-		if (rc > max) {
-			in->host.log(&in->host, CMSD_LOG_ERR,
-				     "%s: plugin %s returned %d, which the op "
-				     "contract does not allow",
-				     op_kind_name(op->kind), in->desc->name,
-				     rc);
-			rc = -EPROTO;
-		}
+		int rc = instance_check_rc(op->in, op, e.rc);
 		op->state = OP_ENDED;
-		instance_bury(in, op);
+		instance_bury(op->in, op);
 		instance_deliver(op, rc);
+	}
+}
+
+/* Delivers now the callbacks still queued for in's ops, and drops the
+ * plugin's answers for them (instance_free: the caller must not hear of
+ * them after the instance is gone). */
+static void instance_queue_flush(struct instance *in)
+{
+	for (;;) {
+		struct op_done_entry e = {0};
+		bool found = false;
+		size_t kept = 0;
+
+		pthread_mutex_lock(&queue_lock);
+		for (size_t i = 0; i < queue_len; i++) {
+			struct op *op = instance_op_find(queue[i].gen);
+			if (op && op->in == in) {
+				if (!found && queue[i].forced) {
+					e = queue[i];
+					found = true;
+				}
+				continue;
+			}
+			queue[kept++] = queue[i];
+		}
+		queue_len = kept;
+		pthread_mutex_unlock(&queue_lock);
+		if (!found)
+			return;
+		struct op *op = instance_op_find(e.gen);
+		if (op && op->cb_due)
+			instance_deliver(op, e.rc);
 	}
 }
 
@@ -269,41 +366,63 @@ static struct instance *host_instance(const struct cmsd_host *h)
 	return (struct instance *)((char *)h - offsetof(struct instance, host));
 }
 
+/* Lines a closed window swallowed, to report once. */
+static unsigned host_log_close(struct instance_log_slot *sl)
+{
+	unsigned n = sl->count > INSTANCE_LOG_BURST
+			     ? sl->count - INSTANCE_LOG_BURST
+			     : 0;
+
+	sl->since = 0;
+	sl->count = 0;
+	sl->line[0] = '\0';
+	return n;
+}
+
 static void host_log(const struct cmsd_host *h, enum cmsd_log_level level,
 		     const char *fmt, ...)
 {
 	struct instance *in = host_instance(h);
+	struct instance_log_slot *hit = NULL, *victim = NULL;
 	char line[1024];
 	va_list ap;
 	unsigned suppressed = 0;
+	bool drop = false;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 
-	/* The same line more than 5 times in 10 s is counted, not logged. */
 	uint64_t now = loop_now_ms();
 	pthread_mutex_lock(&in->log_lock);
-	if (strncmp(in->last_line, line, sizeof(in->last_line) - 1) == 0 &&
-	    now - in->last_window_ms < 10000) {
-		if (++in->repeats > 5) {
-			pthread_mutex_unlock(&in->log_lock);
-			return;
-		}
+	for (int i = 0; i < INSTANCE_LOG_SLOTS; i++) {
+		struct instance_log_slot *sl = &in->log_slots[i];
+		if (sl->since && now - sl->since >= INSTANCE_LOG_WINDOW)
+			suppressed += host_log_close(sl);
+		if (sl->since && !hit &&
+		    strncmp(sl->line, line, sizeof(sl->line) - 1) == 0)
+			hit = sl;
+		/* A free slot, else the oldest window. */
+		if (!victim || (victim->since &&
+				(!sl->since || sl->since < victim->since)))
+			victim = sl;
+	}
+	if (hit) {
+		drop = ++hit->count > INSTANCE_LOG_BURST;
 	} else {
-		if (in->repeats > 5)
-			suppressed = in->repeats - 5;
-		/* Lines are compared on their first 255 bytes. */
-		memcpy(in->last_line, line, sizeof(in->last_line) - 1);
-		in->last_line[sizeof(in->last_line) - 1] = '\0';
-		in->last_window_ms = now;
-		in->repeats = 1;
+		/* The oldest window makes room; what it swallowed is told. */
+		suppressed += host_log_close(victim);
+		memcpy(victim->line, line, sizeof(victim->line) - 1);
+		victim->line[sizeof(victim->line) - 1] = '\0';
+		victim->since = now ? now : 1;
+		victim->count = 1;
 	}
 	pthread_mutex_unlock(&in->log_lock);
 	if (suppressed)
 		log_msg(LOG_NOTICE, "%s: %u similar lines suppressed",
 			h->instance_id, suppressed);
-	log_msg((int)level, "%s: %s", h->instance_id, line);
+	if (!drop)
+		log_msg((int)level, "%s: %s", h->instance_id, line);
 }
 
 static uint64_t host_now_ms(const struct cmsd_host *h)
@@ -474,16 +593,22 @@ static int host_spawn(const struct cmsd_host *h, const struct cmsd_spawn *req,
 
 	if (out)
 		*out = NULL;
-	if (!req || req->size < offsetof(struct cmsd_spawn, arg))
+	/* A plugin's struct may be shorter (an older minor) or longer (a
+	 * newer one): take the fields both know, up to done at least. */
+	if (!req ||
+	    req->size < offsetof(struct cmsd_spawn, done) + sizeof(req->done))
 		return -EINVAL;
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, req, req->size < sizeof(r) ? req->size : sizeof(r));
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->in = in;
-	c->done = req->done;
-	c->arg = req->arg;
+	c->done = r.done;
+	c->arg = r.arg;
+	/* Children of the running op die with it when it times out. */
 	c->op_gen = in->op ? in->op->gen : 0;
-	r = *req;
+	r.size = sizeof(r);
 	r.done = host_child_done;
 	r.arg = c;
 	rc = spawn_start(&r, &c->sc);
@@ -510,9 +635,10 @@ static pid_t host_child_pid(const struct cmsd_child *c)
 
 static void host_op_done(struct cmsd_op *op, int rc)
 {
+	/* Any thread: only the number travels; the loop looks it up. */
 	if (!op)
 		return;
-	instance_enqueue(op, rc, false);
+	instance_enqueue((uint64_t)(uintptr_t)op, rc, false);
 }
 
 static void host_notify(const struct cmsd_host *h, enum cmsd_event ev,
@@ -524,9 +650,26 @@ static void host_notify(const struct cmsd_host *h, enum cmsd_event ev,
 		in->ev_cb(in, ev, detail, in->ev_arg);
 }
 
+/* Releases what the plugin left of the host's services. */
+static void instance_release_host(struct instance *in)
+{
+	while (in->timers)
+		host_timer_free(in->timers);
+	while (in->watches)
+		host_watch_free(in->watches);
+	while (in->children) {
+		struct cmsd_child *c = in->children;
+		in->children = c->next;
+		/* No callback into a plugin that is gone; the child is
+		 * still killed and reaped. */
+		spawn_abandon(c->sc);
+		free(c);
+	}
+}
+
 /* ---- crash guard ---- */
 
-static const char *instance_sig_name(int sig)
+const char *instance_sig_name(int sig)
 {
 	switch (sig) {
 	case SIGSEGV:
@@ -557,9 +700,17 @@ int instance_guard_call(int (*fn)(void *), void *arg, int *crash_sig)
 	int rc;
 
 	*crash_sig = 0;
+	/* A plugin that overflows its stack faults with no stack left for
+	 * the handler: it runs on a stack of its own. */
+	stack_t alt = {0}, old_alt;
+	volatile bool have_alt = false;
+	alt.ss_size = 64 * 1024;
+	alt.ss_sp = malloc(alt.ss_size);
+	if (alt.ss_sp && sigaltstack(&alt, &old_alt) == 0)
+		have_alt = true;
 	sa.sa_handler = guard_handler;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_NODEFER;
+	sa.sa_flags = SA_NODEFER | (have_alt ? SA_ONSTACK : 0);
 	for (int i = 0; i < 4; i++)
 		sigaction(sigs[i], &sa, &old[i]);
 	guard_sig = 0;
@@ -571,6 +722,9 @@ int instance_guard_call(int (*fn)(void *), void *arg, int *crash_sig)
 	}
 	for (int i = 0; i < 4; i++)
 		sigaction(sigs[i], &old[i], NULL);
+	if (have_alt)
+		sigaltstack(&old_alt, NULL);
+	free(alt.ss_sp);
 	return rc;
 }
 
@@ -616,14 +770,29 @@ const char *op_kind_name(enum op_kind kind)
 	return "?";
 }
 
+/* Creates <root>/<id> mode 0700.  The id comes from the configuration; it
+ * must not lead out of the root. */
 static int instance_mkdirs(const char *root, const char *id, char **out)
 {
 	char path[4096];
+	struct stat st;
 
+	if (!*id || strchr(id, '/') || !strcmp(id, ".") || !strcmp(id, ".."))
+		return -EINVAL;
 	if (mkdir(root, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	snprintf(path, sizeof(path), "%s/%s", root, id);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", root, id) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	/* An old directory may carry wider modes (or be a planted link):
+	 * plugins keep secrets and state there. */
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
 		return -errno;
 	*out = strdup(path);
 	return *out ? 0 : -ENOMEM;
@@ -650,7 +819,6 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 	in->desc = ci->plugin->desc;
 	in->ev_cb = ev;
 	in->ev_arg = ev_arg;
-	in->next_gen = 1;
 	rc = instance_mkdirs(state_root ? state_root : CONF_DEFAULT_STATE_DIR,
 			     ci->id, &in->state_dir);
 	if (rc < 0) {
@@ -691,10 +859,8 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 			ci->id, in->desc->name, instance_sig_name(sig));
 		/* The plugin's state is unknown: do not call destroy. */
 		in->priv = NULL;
-		free(in->state_dir);
-		pthread_mutex_destroy(&in->log_lock);
-		free(in);
-		return -EFAULT;
+		rc = -EFAULT;
+		goto fail;
 	}
 	if (rc < 0) {
 		log_warnx("%s: plugin %s: init failed: %s", ci->id,
@@ -704,6 +870,8 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 	*out = in;
 	return 0;
 fail:
+	/* What init made before it failed is released for it. */
+	instance_release_host(in);
 	free(in->state_dir);
 	pthread_mutex_destroy(&in->log_lock);
 	free(in);
@@ -715,26 +883,27 @@ fail:
  * `defer`, for calls from inside instance_call). */
 static void instance_end_op(struct instance *in, int rc, bool defer)
 {
-	struct cmsd_op *op = in->op;
+	struct op *op = in->op;
 
 	if (!op)
 		return;
 	op->state = OP_ENDED;
+	op->cb_due = true;
 	if (in->desc->ops.common->cancel)
-		in->desc->ops.common->cancel(in->priv, op);
+		in->desc->ops.common->cancel(in->priv, op_handle(op));
 	for (struct cmsd_child *c = in->children; c; c = c->next)
 		if (c->op_gen == op->gen)
 			spawn_kill(c->sc);
 	instance_bury(in, op);
 	if (defer)
-		instance_enqueue(op, rc, true);
+		instance_enqueue(op->gen, rc, true);
 	else
 		instance_deliver(op, rc);
 }
 
 static void instance_deadline(evutil_socket_t fd, short what, void *arg)
 {
-	struct cmsd_op *op = arg;
+	struct op *op = arg;
 	struct instance *in = op->in;
 
 	(void)fd;
@@ -745,6 +914,7 @@ static void instance_deadline(evutil_socket_t fd, short what, void *arg)
 		     "%s: no answer within %llu ms: cancelled",
 		     op_kind_name(op->kind),
 		     (unsigned long long)op->timeout_ms);
+	op->deadline_hit = true;
 	instance_end_op(in, -ETIMEDOUT, false);
 }
 
@@ -753,121 +923,163 @@ void instance_cancel(struct instance *in)
 	instance_end_op(in, -ECANCELED, true);
 }
 
+/* Reports lines the rate limit swallowed and nobody reported yet. */
+static void instance_log_flush(struct instance *in)
+{
+	unsigned suppressed = 0;
+
+	pthread_mutex_lock(&in->log_lock);
+	for (int i = 0; i < INSTANCE_LOG_SLOTS; i++)
+		suppressed += host_log_close(&in->log_slots[i]);
+	pthread_mutex_unlock(&in->log_lock);
+	if (suppressed)
+		log_msg(LOG_NOTICE, "%s: %u similar lines suppressed",
+			in->host.instance_id, suppressed);
+}
+
 void instance_free(struct instance *in)
 {
-	if (!in)
+	/* A callback run from here may call instance_free again. */
+	if (!in || in->freeing)
 		return;
+	in->freeing = true;
 	if (in->op) {
 		/* The caller is going away: deliver now, not later. */
 		instance_end_op(in, -ECANCELED, false);
 	}
+	instance_queue_flush(in);
 	in->desc->ops.common->destroy(in->priv);
-	while (in->timers)
-		host_timer_free(in->timers);
-	while (in->watches)
-		host_watch_free(in->watches);
-	while (in->children) {
-		struct cmsd_child *c = in->children;
-		in->children = c->next;
-		spawn_abandon(c->sc);
-		free(c);
-	}
-	/* Queued completions for these ops find them unknown. */
+	instance_release_host(in);
+	/* Answers still to come for these ops find them unknown. */
 	while (in->grave) {
-		struct cmsd_op *op = in->grave;
+		struct op *op = in->grave;
 		in->grave = op->next_grave;
 		instance_op_forget(op);
 	}
+	instance_log_flush(in);
 	free(in->state_dir);
 	pthread_mutex_destroy(&in->log_lock);
 	free(in);
 }
 
-static int instance_dispatch(struct instance *in, struct cmsd_op *op,
-			     void *args)
+void instance_shutdown(void)
+{
+	pthread_mutex_lock(&queue_lock);
+	if (queue_ev)
+		event_free(queue_ev);
+	queue_ev = NULL;
+	free(queue);
+	queue = NULL;
+	queue_len = queue_cap = 0;
+	pthread_mutex_unlock(&queue_lock);
+	free(state_root);
+	state_root = NULL;
+}
+
+/* The plugin's function for op `kind`, or NULL when its kind or its ops
+ * table (an older minor, or an optional op left NULL) lacks it. */
+static bool instance_has_op(const struct instance *in, enum op_kind kind)
+{
+	const struct cmsd_plugin *d = in->desc;
+	const struct cmsd_storage_ops *s = d->ops.storage;
+	const struct cmsd_quorum_ops *q = d->ops.quorum;
+	bool st = d->kind == CMSD_KIND_STORAGE,
+	     qu = d->kind == CMSD_KIND_QUORUM;
+
+#define HAS(t, tbl, f)                                                         \
+	((tbl)->size >= offsetof(t, f) + sizeof((tbl)->f) && (tbl)->f)
+	switch (kind) {
+	case OP_START:
+	case OP_STOP:
+	case OP_MONITOR:
+		/* The loader checked these. */
+		return true;
+	case OP_PROMOTE:
+		return st && HAS(struct cmsd_storage_ops, s, promote);
+	case OP_DEMOTE:
+		return st && HAS(struct cmsd_storage_ops, s, demote);
+	case OP_STATUS:
+		return st && HAS(struct cmsd_storage_ops, s, status);
+	case OP_FENCE_PEER:
+		return st && HAS(struct cmsd_storage_ops, s, fence_peer);
+	case OP_RESYNC:
+		return st && HAS(struct cmsd_storage_ops, s, resync);
+	case OP_REQUEST_VOTE:
+		return qu && HAS(struct cmsd_quorum_ops, q, request_vote);
+	case OP_RENEW_LEASE:
+		return qu && HAS(struct cmsd_quorum_ops, q, renew_lease);
+	case OP_RELEASE:
+		return qu && HAS(struct cmsd_quorum_ops, q, release);
+	}
+#undef HAS
+	return false;
+}
+
+/* Ops whose args are required (instance.h lists them). */
+static bool instance_args_ok(enum op_kind kind, const void *args)
+{
+	switch (kind) {
+	case OP_STATUS:
+	case OP_FENCE_PEER:
+		return args != NULL;
+	case OP_REQUEST_VOTE:
+	case OP_RENEW_LEASE: {
+		const struct instance_vote_args *va = args;
+		return va && va->req && va->out;
+	}
+	default:
+		return true;
+	}
+}
+
+static int instance_dispatch(struct instance *in, struct op *op, void *args)
 {
 	const struct cmsd_plugin *d = in->desc;
 	const struct cmsd_common_ops *c = d->ops.common;
 	const struct cmsd_storage_ops *s = d->ops.storage;
 	const struct cmsd_quorum_ops *q = d->ops.quorum;
-	bool st = d->kind == CMSD_KIND_STORAGE,
-	     qu = d->kind == CMSD_KIND_QUORUM;
 	struct instance_vote_args *va = args;
+	struct cmsd_op *h = op_handle(op);
 
 	switch (op->kind) {
 	case OP_START:
-		return c->start(in->priv, op);
+		return c->start(in->priv, h);
 	case OP_STOP:
-		return c->stop(in->priv, op);
+		return c->stop(in->priv, h);
 	case OP_MONITOR:
-		return c->monitor(in->priv, op);
+		return c->monitor(in->priv, h);
 	case OP_PROMOTE:
-		return st ? s->promote(in->priv, op, args ? *(int *)args : 0)
-			  : -EOPNOTSUPP;
+		return s->promote(in->priv, h, args ? *(int *)args : 0);
 	case OP_DEMOTE:
-		return st ? s->demote(in->priv, op) : -EOPNOTSUPP;
+		return s->demote(in->priv, h);
 	case OP_STATUS:
-		return st ? s->status(in->priv, op, args) : -EOPNOTSUPP;
+		return s->status(in->priv, h, args);
 	case OP_FENCE_PEER:
-		if (!st ||
-		    s->size <= offsetof(struct cmsd_storage_ops, fence_peer) ||
-		    !s->fence_peer)
-			return -EOPNOTSUPP;
-		return s->fence_peer(in->priv, op, args);
+		return s->fence_peer(in->priv, h, args);
 	case OP_RESYNC:
-		if (!st ||
-		    s->size <= offsetof(struct cmsd_storage_ops, resync) ||
-		    !s->resync)
-			return -EOPNOTSUPP;
-		return s->resync(in->priv, op, args ? *(int *)args : 0);
+		return s->resync(in->priv, h, args ? *(int *)args : 0);
 	case OP_REQUEST_VOTE:
-		return qu && va
-			       ? q->request_vote(in->priv, op, va->req, va->out)
-			       : -EOPNOTSUPP;
+		return q->request_vote(in->priv, h, va->req, va->out);
 	case OP_RENEW_LEASE:
-		return qu && va ? q->renew_lease(in->priv, op, va->req, va->out)
-				: -EOPNOTSUPP;
+		return q->renew_lease(in->priv, h, va->req, va->out);
 	case OP_RELEASE:
-		if (!qu ||
-		    q->size <= offsetof(struct cmsd_quorum_ops, release) ||
-		    !q->release)
-			return -EOPNOTSUPP;
-		return q->release(in->priv, op);
+		return q->release(in->priv, h);
 	}
 	return -EOPNOTSUPP;
-}
-
-static bool instance_supports(const struct instance *in, enum op_kind kind)
-{
-	enum cmsd_plugin_kind k = in->desc->kind;
-
-	switch (kind) {
-	case OP_START:
-	case OP_STOP:
-	case OP_MONITOR:
-		return true;
-	case OP_PROMOTE:
-	case OP_DEMOTE:
-	case OP_STATUS:
-	case OP_FENCE_PEER:
-	case OP_RESYNC:
-		return k == CMSD_KIND_STORAGE;
-	case OP_REQUEST_VOTE:
-	case OP_RENEW_LEASE:
-	case OP_RELEASE:
-		return k == CMSD_KIND_QUORUM;
-	}
-	return false;
 }
 
 int instance_call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 		  void *args, instance_op_cb cb, void *arg)
 {
-	struct cmsd_op *op;
+	struct op *op;
 	int rc;
 
-	if (!instance_supports(in, kind))
+	if (!instance_has_op(in, kind))
 		return -EOPNOTSUPP;
+	if (!instance_args_ok(kind, args))
+		return -EINVAL;
+	if (in->freeing)
+		return -ECANCELED;
 	if (in->op) {
 		if (in->op->kind != OP_MONITOR || kind == OP_MONITOR)
 			return -EBUSY;
@@ -877,7 +1089,7 @@ int instance_call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 	if (!op)
 		return -ENOMEM;
 	op->in = in;
-	op->gen = in->next_gen++;
+	op->gen = op_next_gen++;
 	op->kind = kind;
 	op->state = OP_RUNNING;
 	op->cb = cb;
@@ -900,8 +1112,16 @@ int instance_call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 		evtimer_add(op->deadline, &tv);
 	}
 	rc = instance_dispatch(in, op, args);
-	if (rc != CMSD_PENDING)
-		instance_enqueue(op, rc, false);
+	if (rc == CMSD_PENDING || in->op != op)
+		return 0;
+	/* Answered at once: that answer is final, whatever the deadline does
+	 * before the loop runs the callback (an op_done the plugin also made
+	 * counts as a second completion). */
+	rc = instance_check_rc(in, op, rc);
+	op->state = OP_ENDED;
+	op->cb_due = true;
+	instance_bury(in, op);
+	instance_enqueue(op->gen, rc, true);
 	return 0;
 }
 

@@ -71,6 +71,9 @@ void instance_set_state_root(const char *dir);
  */
 int instance_guard_call(int (*fn)(void *), void *arg, int *crash_sig);
 
+/* "SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", else "signal". */
+const char *instance_sig_name(int sig);
+
 /*
  * Creates the host table and calls the plugin's init().  Returns 0 and *out,
  * or -errno (the plugin's init failed, or out of memory); the error is logged
@@ -78,8 +81,16 @@ int instance_guard_call(int (*fn)(void *), void *arg, int *crash_sig);
  */
 int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 		 void *ev_arg, struct instance **out);
-/* Cancels a running op (its cb gets -ECANCELED), calls destroy(), frees. */
+/*
+ * Cancels a running op (its cb gets -ECANCELED, before instance_free
+ * returns), runs any callback still queued for the instance's ops, calls
+ * destroy(), then releases the timers, fd watches and children the plugin
+ * left (children are killed: TERM, KILL after their grace).
+ */
 void instance_free(struct instance *in);
+/* At exit, after every instance_free() and before loop_free(): frees the
+ * completion queue and its event. */
+void instance_shutdown(void);
 
 /*
  * Calls op `kind` with a deadline of timeout_ms (0: none).  `args` as listed

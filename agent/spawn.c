@@ -1,8 +1,15 @@
+/*
+ * Children of the agent (see spawn.h).  Every child is in the `children`
+ * list from spawn_start() until its done() has run; the SIGCHLD event
+ * reaps only the pids in that list, so that other parts of the process may
+ * fork and wait for their own children.
+ */
 #include "spawn.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -158,8 +165,12 @@ static void spawn_finish(struct spawn_child *c)
 	struct cmsd_child_result res = {0};
 
 	spawn_unlink(c);
-	/* The group may hold grandchildren: they go with the child. */
-	kill(-c->pid, SIGKILL);
+	/* A child we were killing may have left grandchildren in its group
+	 * that ignore SIGTERM: they go with it.  A child that ended on its
+	 * own may have started a service in the background on purpose; its
+	 * group is left alone. */
+	if (c->killing)
+		kill(-c->pid, SIGKILL);
 	c->output[c->output_len] = '\0';
 	res.exited = WIFEXITED(c->status);
 	res.exit_code = res.exited ? WEXITSTATUS(c->status) : -1;
@@ -210,8 +221,14 @@ static void spawn_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 
 int spawn_init(void)
 {
+	struct sigaction sa;
+
 	if (sigchld_ev)
 		return 0;
+	/* Writing stdin_data to a child that exited early must give EPIPE,
+	 * not kill the agent. */
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
 	sigchld_ev = evsignal_new(loop_base(), SIGCHLD, spawn_sigchld_cb, NULL);
 	if (!sigchld_ev || evsignal_add(sigchld_ev, NULL) < 0)
 		return -ENOMEM;
@@ -250,35 +267,63 @@ void spawn_shutdown(void)
 	sigchld_ev = NULL;
 }
 
-static void spawn_child_exec(const struct cmsd_spawn *req, int in_r, int out_w)
+/* In the child, between fork and execve: async-signal-safe calls only.
+ * On failure the errno goes to the parent through err_w. */
+static void spawn_child_exec(const struct cmsd_spawn *req, int in_r, int out_w,
+			     int err_w)
 {
 	static const char *const safe_env[] = {
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
+	struct sigaction dfl = {0};
 	sigset_t none;
+	int e;
 
 	setpgid(0, 0);
+	/* Handlers are reset by execve, ignored signals are not; the parent
+	 * blocked everything around fork so that no handler of the agent
+	 * runs here. */
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
-		_exit(127);
-		/* Nothing of the agent leaks into the child. */
+	/* The pipes may have got fds 0-2 when the agent's stdio was closed:
+	 * lift them above 2 before dup2 so none overwrites another (dup2 of
+	 * an fd onto itself would also keep its CLOEXEC). */
+	in_r = fcntl(in_r, F_DUPFD_CLOEXEC, 3);
+	out_w = fcntl(out_w, F_DUPFD_CLOEXEC, 3);
+	if (in_r < 0 || out_w < 0 || dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 ||
+	    dup2(out_w, 2) < 0)
+		goto fail;
+	/* Nothing of the agent leaks into the child but the error pipe,
+	 * which closes on exec. */
+	if (err_w != 3) {
+		if (dup3(err_w, 3, O_CLOEXEC) < 0)
+			goto fail;
+		err_w = 3;
+	}
 #ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3, ~0u, 0) < 0)
+	if (syscall(SYS_close_range, 4, ~0u, 0) < 0)
 #endif
-		for (int fd = 3; fd < 65536; fd++)
+		for (int fd = 4; fd < 65536; fd++)
 			close(fd);
 	if (chdir(req->cwd ? req->cwd : "/") < 0)
-		_exit(127);
+		goto fail;
 	execve(req->argv[0], (char *const *)req->argv,
 	       (char *const *)(req->envp ? req->envp : safe_env));
+fail:
+	e = errno;
+	if (write(err_w, &e, sizeof(e)) < 0) {
+		/* nothing more to tell */
+	}
 	_exit(127);
 }
 
 int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out)
 {
-	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1};
+	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
+	sigset_t all, old;
+	int fork_errno;
 	struct spawn_child *c;
 	struct event_base *b = loop_base();
 	int rc;
@@ -307,22 +352,46 @@ int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0) {
+	if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0 ||
+	    pipe2(err_p, O_CLOEXEC) < 0) {
 		rc = -errno;
 		goto fail;
 	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	c->pid = fork();
+	if (c->pid == 0)
+		spawn_child_exec(req, in_p[0], out_p[1], err_p[1]);
+	fork_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (c->pid < 0) {
-		rc = -errno;
+		rc = -fork_errno;
 		goto fail;
 	}
-	if (c->pid == 0)
-		spawn_child_exec(req, in_p[0], out_p[1]);
 	/* Both sides set the group: whichever runs first, kill(-pid) works
 	 * as soon as fork returns. */
 	setpgid(c->pid, c->pid);
 	close(in_p[0]);
 	close(out_p[1]);
+	close(err_p[1]);
+	in_p[0] = out_p[1] = err_p[1] = -1;
+	/* Blocks only until the child has exec'd or failed to: a missing or
+	 * non-executable program is an error of spawn_start, not an exit
+	 * code 127 that looks like the program's own. */
+	ssize_t n;
+	int child_errno;
+	do
+		n = read(err_p[0], &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	close(err_p[0]);
+	err_p[0] = -1;
+	if (n == (ssize_t)sizeof(child_errno)) {
+		/* Not in the list yet: the SIGCHLD handler leaves it alone. */
+		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		rc = -child_errno;
+		goto fail;
+	}
 	c->in_fd = in_p[1];
 	c->out_fd = out_p[0];
 	fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
@@ -356,6 +425,8 @@ fail:
 			close(in_p[i]);
 		if (out_p[i] >= 0)
 			close(out_p[i]);
+		if (err_p[i] >= 0)
+			close(err_p[i]);
 	}
 	spawn_free(c);
 	return rc;

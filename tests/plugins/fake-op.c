@@ -11,6 +11,10 @@
  *   polite         start spawns a child that ends on SIGTERM, never completes
  *   bad-return     start returns 7, which the contract does not allow
  *   monitor-failed monitor returns CMSD_FAILED
+ *   monitor-pending monitor answers CMSD_STOPPED after <delay> (timer)
+ *   log-spam       start logs one line 12 times, then another line
+ *   leak-host      start arms a timer and an fd watch and never frees
+ *                  them: the agent must release them at instance_free
  * It writes "<state dir>/cancelled" when cancel() is called and
  * "<state dir>/child.pid" with the pid of a spawned child.
  */
@@ -33,7 +37,15 @@ struct fake {
 	struct cmsd_op *op;
 	pthread_t thread;
 	bool thread_started;
+	int pipe[2];
 };
+
+static void fake_watch(int fd, unsigned events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+}
 
 static void fake_note(struct fake *f, const char *name, const char *text)
 {
@@ -72,6 +84,7 @@ static int fake_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 		return -ENOMEM;
 	f->h = h;
 	f->delay = 100;
+	f->pipe[0] = f->pipe[1] = -1;
 	if (c) {
 		h->conf->get_string(c, "mode", "sync-ok", &mode);
 		h->conf->get_duration_ms(c, "delay", 100, 0, 60000, &f->delay);
@@ -85,7 +98,9 @@ static void fake_timer(void *arg)
 {
 	struct fake *f = arg;
 
-	f->h->op_done(f->op, 0);
+	f->h->op_done(f->op, strcmp(f->mode, "monitor-pending") == 0
+				     ? CMSD_STOPPED
+				     : 0);
 	if (strcmp(f->mode, "double") == 0)
 		f->h->op_done(f->op, 0);
 }
@@ -127,6 +142,23 @@ static int fake_start(void *inst, struct cmsd_op *op)
 		return -EIO;
 	if (strcmp(f->mode, "bad-return") == 0)
 		return 7;
+	if (strcmp(f->mode, "leak-host") == 0) {
+		struct cmsd_timer *t = f->h->timer_new(f->h, fake_timer, f);
+		if (pipe(f->pipe) < 0 || !t)
+			return -errno;
+		f->h->timer_arm(t, 60000);
+		if (!f->h->watch_new(f->h, f->pipe[0], CMSD_WATCH_READ,
+				     fake_watch, f))
+			return -ENOMEM;
+		return 0;
+	}
+	if (strcmp(f->mode, "log-spam") == 0) {
+		for (int i = 0; i < 12; i++)
+			f->h->log(f->h, CMSD_LOG_WARNING, "probe %s failed",
+				  "x");
+		f->h->log(f->h, CMSD_LOG_INFO, "something else");
+		return 0;
+	}
 	if (strcmp(f->mode, "never") == 0)
 		return CMSD_PENDING;
 	if (strcmp(f->mode, "stubborn") == 0)
@@ -160,7 +192,13 @@ static int fake_monitor(void *inst, struct cmsd_op *op)
 {
 	struct fake *f = inst;
 
-	(void)op;
+	if (strcmp(f->mode, "monitor-pending") == 0) {
+		f->op = op;
+		if (!f->timer)
+			f->timer = f->h->timer_new(f->h, fake_timer, f);
+		f->h->timer_arm(f->timer, f->delay);
+		return CMSD_PENDING;
+	}
 	return strcmp(f->mode, "monitor-failed") == 0 ? CMSD_FAILED
 						      : CMSD_RUNNING;
 }
@@ -184,6 +222,10 @@ static void fake_destroy(void *inst)
 		pthread_join(f->thread, NULL);
 	if (f->timer)
 		f->h->timer_free(f->timer);
+	/* The agent never closes a watched fd; the plugin does. */
+	for (int i = 0; i < 2; i++)
+		if (f->pipe[i] >= 0)
+			close(f->pipe[i]);
 	free(f);
 }
 

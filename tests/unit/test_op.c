@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "conf.h"
 #include "instance.h"
 #include "loader.h"
+#include "log.h"
 #include "loop.h"
 #include "spawn.h"
 #include "testutil.h"
@@ -107,6 +109,7 @@ static void setup(void)
 static void teardown(void)
 {
 	spawn_shutdown();
+	instance_shutdown();
 	conf_free(conf);
 	conf = NULL;
 	tu_rmdir(dir);
@@ -313,22 +316,358 @@ END_TEST
 
 START_TEST(monitor_cancelled_by_stop)
 {
-	struct instance *in = make("timer", "300ms");
+	struct instance *in = make("monitor-pending", "300ms");
 	struct result mon = {0}, stop = {0};
 
-	/* The monitor's answer is still queued when stop comes: stop wins,
-	 * the monitor ends with -ECANCELED and its answer is ignored. */
+	/* A monitor still waiting for its answer when stop comes: stop
+	 * wins, the monitor ends with -ECANCELED (never inside
+	 * instance_call) and the plugin was told to cancel. */
 	ck_assert_int_eq(
 		instance_call(in, OP_MONITOR, 1000, NULL, on_done, &mon), 0);
+	ck_assert_int_eq(
+		instance_call(in, OP_MONITOR, 1000, NULL, on_done, &stop),
+		-EBUSY);
 	ck_assert_int_eq(instance_call(in, OP_STOP, 1000, NULL, on_done, &stop),
 			 0);
+	ck_assert_int_eq(mon.calls, 0);
+	ck_assert(note_exists("cancelled"));
 	run_until(&stop, 1000);
-	run_for(50);
+	run_for(400);
 	ck_assert_int_eq(mon.calls, 1);
 	ck_assert_int_eq(mon.rc, -ECANCELED);
 	ck_assert_int_eq(stop.calls, 1);
 	ck_assert_int_eq(stop.rc, 0);
 	instance_free(in);
+}
+END_TEST
+
+START_TEST(monitor_typed_pending_result)
+{
+	struct instance *in = make("monitor-pending", "50ms");
+	struct result m = {0};
+
+	ck_assert_int_eq(instance_call(in, OP_MONITOR, 1000, NULL, on_done, &m),
+			 0);
+	run_until(&m, 1000);
+	ck_assert_int_eq(m.calls, 1);
+	ck_assert_int_eq(m.rc, CMSD_STOPPED);
+	ck_assert_int_eq(instance_stats(in)->failures, 0);
+	instance_free(in);
+
+	in = make("sync-ok", "0");
+	memset(&m, 0, sizeof(m));
+	ck_assert_int_eq(instance_call(in, OP_MONITOR, 1000, NULL, on_done, &m),
+			 0);
+	run_until(&m, 1000);
+	ck_assert_int_eq(m.rc, CMSD_RUNNING);
+	instance_free(in);
+}
+END_TEST
+
+START_TEST(sync_result_delivered_by_free)
+{
+	struct instance *in = make("sync-ok", "0");
+	struct result r = {0};
+
+	/* The answer is in, its callback still queued: instance_free runs
+	 * it with the plugin's answer instead of losing it. */
+	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r),
+			 0);
+	ck_assert_int_eq(r.calls, 0);
+	instance_free(in);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.rc, 0);
+	run_for(50);
+	ck_assert_int_eq(r.calls, 1);
+}
+END_TEST
+
+START_TEST(answer_after_free_ignored)
+{
+	struct instance *in = make("thread", "100ms");
+	struct result r = {0};
+
+	/* The worker answers after the instance and its op are gone (the
+	 * plugin's destroy joins it): the answer is looked up by number and
+	 * dropped, never touching freed memory (ASan checks). */
+	ck_assert_int_eq(instance_call(in, OP_START, 5000, NULL, on_done, &r),
+			 0);
+	instance_free(in);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.rc, -ECANCELED);
+	run_for(100);
+	ck_assert_int_eq(r.calls, 1);
+}
+END_TEST
+
+START_TEST(many_sync_ops_each_called_once)
+{
+	struct instance *in = make("sync-ok", "0");
+	struct result r[80] = {0};
+
+	/* More ops than the graveyard keeps end before the loop runs: none
+	 * of their callbacks may be lost. */
+	for (int i = 0; i < 80; i++)
+		ck_assert_int_eq(instance_call(in, OP_MONITOR, 1000, NULL,
+					       on_done, &r[i]),
+				 0);
+	run_for(50);
+	for (int i = 0; i < 80; i++) {
+		ck_assert_int_eq(r[i].calls, 1);
+		ck_assert_int_eq(r[i].rc, CMSD_RUNNING);
+	}
+	ck_assert_uint_eq(instance_stats(in)->ops, 80);
+	instance_free(in);
+}
+END_TEST
+
+START_TEST(host_resources_released_at_free)
+{
+	struct instance *in = make("leak-host", "0");
+	struct result r = {0};
+	struct stat st;
+	char path[512];
+
+	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r),
+			 0);
+	run_until(&r, 1000);
+	ck_assert_int_eq(r.rc, 0);
+	/* The state directory is private. */
+	snprintf(path, sizeof(path), "%s/state/r", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0700);
+	/* The timer and the watch the plugin left are freed here (ASan's
+	 * leak check fails the test otherwise). */
+	instance_free(in);
+}
+END_TEST
+
+START_TEST(repeated_log_lines_suppressed)
+{
+	struct log_options lo = {.ident = "t"};
+	char *log = NULL, line[1024];
+	int same = 0, other = 0, summary = 0;
+
+	ck_assert_int_ge(asprintf(&log, "%s/log", dir), 0);
+	lo.file = log;
+	ck_assert_int_eq(log_open(&lo), 0);
+	struct instance *in = make("log-spam", "0");
+	struct result r = {0};
+	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r),
+			 0);
+	run_until(&r, 1000);
+	instance_free(in);
+	log_close();
+
+	FILE *f = fopen(log, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		same += strstr(line, ": r: probe x failed") != NULL;
+		other += strstr(line, ": r: something else") != NULL;
+		summary +=
+			strstr(line, ": r: 7 similar lines suppressed") != NULL;
+	}
+	fclose(f);
+	ck_assert_int_eq(same, 5);
+	ck_assert_int_eq(summary, 1);
+	ck_assert_int_eq(other, 1);
+	free(log);
+}
+END_TEST
+
+/* A storage plugin without fence_peer, built by hand without any
+ * configuration (section NULL): optional ops and foreign kinds are refused
+ * at once, present ones run. */
+START_TEST(optional_and_foreign_ops)
+{
+	struct conf_instance ci = {
+		.id = "st", .element = "storage", .kind = CMSD_KIND_STORAGE};
+	char err[512];
+	struct instance *in;
+	struct result r = {0};
+	struct cmsd_storage_status status = {.size = sizeof(status)};
+	struct instance_vote_args va = {0};
+	int force = 0;
+
+	ck_assert_int_eq(loader_get(FAKE_PLUGIN_DIR, "fake-storage", &ci.plugin,
+				    err, sizeof(err)),
+			 0);
+	instance_set_state_root(dir);
+	ck_assert_int_eq(instance_new(&ci, NULL, NULL, &in), 0);
+	ck_assert_int_eq(
+		instance_call(in, OP_FENCE_PEER, 1000, "n2", on_done, &r),
+		-EOPNOTSUPP);
+	ck_assert_int_eq(
+		instance_call(in, OP_RESYNC, 1000, &force, on_done, &r),
+		-EOPNOTSUPP);
+	ck_assert_int_eq(
+		instance_call(in, OP_REQUEST_VOTE, 1000, &va, on_done, &r),
+		-EOPNOTSUPP);
+	ck_assert_int_eq(instance_call(in, OP_STATUS, 1000, NULL, on_done, &r),
+			 -EINVAL);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(
+		instance_call(in, OP_STATUS, 1000, &status, on_done, &r), 0);
+	run_until(&r, 1000);
+	ck_assert_int_eq(r.rc, 0);
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(
+		instance_call(in, OP_PROMOTE, 1000, &force, on_done, &r), 0);
+	run_until(&r, 1000);
+	ck_assert_int_eq(r.rc, 0);
+	instance_free(in);
+	loader_put(ci.plugin);
+}
+END_TEST
+
+/* An instance of a plugin that reads no configuration, built by hand. */
+static struct instance *make_bare(const char *plugin, const char *id,
+				  struct conf_instance *ci)
+{
+	char err[512];
+	struct instance *in = NULL;
+
+	*ci = (struct conf_instance){.id = (char *)id,
+				     .element = "resource",
+				     .kind = CMSD_KIND_RESOURCE};
+	ck_assert_int_eq(loader_get(FAKE_PLUGIN_DIR, plugin, &ci->plugin, err,
+				    sizeof(err)),
+			 0);
+	instance_set_state_root(dir);
+	ck_assert_int_eq(instance_new(ci, NULL, NULL, &in), 0);
+	return in;
+}
+
+START_TEST(alternating_log_lines_limited)
+{
+	struct log_options lo = {.ident = "t"};
+	struct conf_instance ci;
+	char *log = NULL, line[512];
+	int a = 0, b = 0, once = 0, summary = 0;
+	struct result r = {0};
+
+	/* A plugin failing in a loop alternates its lines: each is limited
+	 * on its own, and what was swallowed is told once. */
+	ck_assert_int_ge(asprintf(&log, "%s/log", dir), 0);
+	lo.file = log;
+	ck_assert_int_eq(log_open(&lo), 0);
+	struct instance *in = make_bare("fake-logmix", "mix", &ci);
+	ck_assert_int_eq(instance_call(in, OP_START, 1000, NULL, on_done, &r),
+			 0);
+	run_until(&r, 1000);
+	ck_assert_int_eq(r.rc, 0);
+	instance_free(in);
+	loader_put(ci.plugin);
+	log_close();
+	FILE *f = fopen(log, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		a += strstr(line, ": mix: probe a failed") != NULL;
+		b += strstr(line, ": mix: probe b failed") != NULL;
+		once += strstr(line, ": mix: once") != NULL;
+		summary += strstr(line, ": mix: 30 similar lines suppressed") !=
+			   NULL;
+	}
+	fclose(f);
+	ck_assert_int_eq(a, 5);
+	ck_assert_int_eq(b, 5);
+	ck_assert_int_eq(once, 1);
+	ck_assert_int_eq(summary, 1);
+	free(log);
+}
+END_TEST
+
+/* Thread answers (each op answered twice, after 0-3 ms) racing 1-3 ms
+ * deadlines, cancels, the next op and instance_free. */
+enum { STRESS_NI = 4, STRESS_NOPS = 300 };
+
+struct stress_slot {
+	struct instance *in;
+	struct conf_instance ci;
+	char id[16];
+	int issued, called, bad;
+};
+
+static struct stress_slot stress[STRESS_NI];
+
+static void stress_done(struct instance *in, enum op_kind kind, int rc,
+			void *arg)
+{
+	struct stress_slot *s = arg;
+
+	(void)kind;
+	if (in != s->in)
+		s->bad++;
+	if (!(rc == 0 || rc == -EIO || rc == -ETIMEDOUT || rc == -ECANCELED ||
+	      rc == -EPROTO || rc == CMSD_STOPPED || rc == CMSD_FAILED))
+		s->bad++;
+	s->called++;
+}
+
+static void stress_tick(evutil_socket_t fd, short what, void *arg)
+{
+	static const enum op_kind kinds[] = {OP_START, OP_STOP, OP_MONITOR};
+	static unsigned seed = 1;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (int i = 0; i < STRESS_NI; i++) {
+		struct stress_slot *s = &stress[i];
+		if (!s->in || s->issued >= STRESS_NOPS)
+			continue;
+		int rc = instance_call(s->in, kinds[rand_r(&seed) % 3],
+				       1 + rand_r(&seed) % 3, NULL, stress_done,
+				       s);
+		if (rc == 0)
+			s->issued++;
+		else
+			ck_assert_int_eq(rc, -EBUSY);
+		if (rand_r(&seed) % 50 == 0)
+			instance_cancel(s->in);
+	}
+}
+
+START_TEST(thread_answers_race_everything)
+{
+	for (int i = 0; i < STRESS_NI; i++) {
+		snprintf(stress[i].id, sizeof(stress[i].id), "s%d", i);
+		stress[i].in =
+			make_bare("fake-stress", stress[i].id, &stress[i].ci);
+	}
+	struct event *ev =
+		event_new(loop_base(), -1, EV_PERSIST, stress_tick, NULL);
+	struct timeval tv = {0, 500};
+	event_add(ev, &tv);
+	uint64_t end = loop_now_ms() + 20000;
+	bool all = false;
+	while (!all && loop_now_ms() < end) {
+		event_base_loop(loop_base(), EVLOOP_ONCE);
+		all = true;
+		for (int i = 1; i < STRESS_NI; i++)
+			all = all && stress[i].issued >= STRESS_NOPS;
+		/* One instance goes midway, with answers in flight: every op
+		 * it had got its callback by the time instance_free returns. */
+		if (stress[0].in && stress[0].issued >= STRESS_NOPS / 2) {
+			instance_free(stress[0].in);
+			stress[0].in = NULL;
+			ck_assert_int_eq(stress[0].called, stress[0].issued);
+		}
+	}
+	event_free(ev);
+	for (int i = 1; i < STRESS_NI; i++) {
+		instance_free(stress[i].in);
+		stress[i].in = NULL;
+	}
+	/* Stragglers from the plugin's threads find their ops unknown. */
+	run_for(100);
+	for (int i = 0; i < STRESS_NI; i++) {
+		ck_assert_int_eq(stress[i].bad, 0);
+		ck_assert_int_eq(stress[i].called, stress[i].issued);
+		loader_put(stress[i].ci.plugin);
+	}
+	for (int i = 1; i < STRESS_NI; i++)
+		ck_assert_int_eq(stress[i].issued, STRESS_NOPS);
 }
 END_TEST
 
@@ -351,6 +690,15 @@ int main(void)
 	tcase_add_test(tc, contract_violation_is_eproto);
 	tcase_add_test(tc, monitor_results_and_busy);
 	tcase_add_test(tc, monitor_cancelled_by_stop);
+	tcase_add_test(tc, monitor_typed_pending_result);
+	tcase_add_test(tc, sync_result_delivered_by_free);
+	tcase_add_test(tc, answer_after_free_ignored);
+	tcase_add_test(tc, many_sync_ops_each_called_once);
+	tcase_add_test(tc, host_resources_released_at_free);
+	tcase_add_test(tc, repeated_log_lines_suppressed);
+	tcase_add_test(tc, optional_and_foreign_ops);
+	tcase_add_test(tc, alternating_log_lines_limited);
+	tcase_add_test(tc, thread_answers_race_everything);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -11,8 +11,10 @@
  *     agent refuses a plugin built against another major.
  *   - CMSD_ABI_MINOR grows when fields are appended at the end of a struct;
  *     every struct carries its own `size` so that both sides can tell which
- *     fields the other knows.  An agent accepts plugins of its major and any
- *     minor: fields beyond the plugin's `size` are treated as NULL/0.
+ *     fields the other knows.  An agent accepts plugins of its major and a
+ *     minor up to its own (a plugin built against a newer minor may rely on
+ *     host fields this agent lacks, so it is refused); fields beyond an
+ *     older plugin's `size` are treated as NULL/0.
  *
  * The non-blocking contract (every op below unless it says otherwise)
  *   - An op never blocks the agent's event loop.
