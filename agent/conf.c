@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "conf_priv.h"
+#include "instance.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -172,8 +173,11 @@ static xmlDoc *conf_parse(struct conf_ctx *ctx)
 {
 	/* NONET: never fetch anything.  No NOENT, DTDLOAD, DTDATTR or
 	 * DTDVALID: entities are not substituted and no external subset is
-	 * read; the DOCTYPE itself is refused by conf_sax_doctype. */
-	const int opts = XML_PARSE_NONET | XML_PARSE_NOCDATA;
+	 * read; the DOCTYPE itself is refused by conf_sax_doctype.
+	 * BIG_LINES: without it libxml2 caps line numbers at 65535, and a
+	 * message would point at the wrong line of a long file. */
+	const int opts =
+		XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES;
 	xmlParserCtxtPtr pc = NULL;
 	xmlDoc *doc = NULL;
 	size_t len = 0;
@@ -616,95 +620,183 @@ static void conf_check_shape(struct conf_ctx *ctx, xmlNode *n,
 
 /* ---- stage 3: schema ---- */
 
-/* libxml2 reports a bad child several times over: at the child, then
- * "failed to validate content" at each ancestor.  Keep the first message
- * per element and drop the ancestors' echoes. */
-struct conf_rng_state {
-	struct conf_ctx *ctx;
-	const xmlNode *seen[32];
-	size_t n_seen;
+/*
+ * libxml2 reports one bad element several times over and often not where
+ * the mistake is: "Invalid sequence in interleave" at the culprit, then
+ * "Expecting an element node, got nothing" or "failed to validate content"
+ * at each ancestor.  So the messages are collected first, those on an
+ * ancestor of another message's element are dropped (the deepest one names
+ * the real problem), and the rest are rewritten in the operator's terms,
+ * one per element.
+ */
+#define CONF_RNG_MAX 64
+
+struct conf_rng_err {
+	const xmlNode *node;
+	int code;
+	char str1[64];
+	char str2[64];
+	char msg[256];
 };
 
-/* The child of n named name, for messages that name the parent only. */
-static const xmlNode *conf_child_named(const xmlNode *n, const char *name)
-{
-	xmlNode *k = name ? conf_nth_child(n, name, 0) : NULL;
+struct conf_rng_state {
+	struct conf_ctx *ctx;
+	struct conf_rng_err errs[CONF_RNG_MAX];
+	size_t n;
+	size_t dropped; /* beyond CONF_RNG_MAX */
+};
 
-	return k ? k : n;
-}
-
-/* libxml2's RelaxNG messages rewritten in the operator's terms.  The walk
- * of stage 2 catches the usual mistakes first; these are the rest. */
-static void conf_rng_error(void *arg, xmlErrorPtr e)
+static void conf_rng_collect(void *arg, xmlErrorPtr e)
 {
 	struct conf_rng_state *st = arg;
-	const xmlNode *n = e ? e->node : NULL;
-	const char *s1 = e && e->str1 ? e->str1 : "?";
-	const char *s2 = e && e->str2 ? e->str2 : "?";
-	const char *parent;
-	char msg[512];
+	struct conf_rng_err *r;
 
 	if (!e || e->level == XML_ERR_WARNING)
 		return;
-	snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "invalid");
-	msg[strcspn(msg, "\n")] = '\0';
-	/* Echoes in the ancestors of an element already reported. */
-	if (st->n_seen && (strstr(msg, "failed to validate content") ||
-			   e->code == XML_RELAXNG_ERR_INTERSEQ ||
-			   e->code == XML_RELAXNG_ERR_INTEREXTRA ||
-			   e->code == XML_RELAXNG_ERR_INTERNODATA ||
-			   e->code == XML_RELAXNG_ERR_CONTENTVALID))
+	if (st->n == CONF_RNG_MAX) {
+		st->dropped++;
 		return;
-	for (size_t i = 0; i < st->n_seen; i++)
-		if (st->seen[i] == n)
-			return;
-	if (st->n_seen < 32)
-		st->seen[st->n_seen++] = n;
-	parent = n && n->parent && n->parent->type == XML_ELEMENT_NODE
-			 ? (const char *)n->parent->name
-			 : "document";
-	switch (e->code) {
+	}
+	r = &st->errs[st->n++];
+	r->node = e->node;
+	r->code = e->code;
+	snprintf(r->str1, sizeof(r->str1), "%s", e->str1 ? e->str1 : "");
+	snprintf(r->str2, sizeof(r->str2), "%s", e->str2 ? e->str2 : "");
+	snprintf(r->msg, sizeof(r->msg), "%s",
+		 e->message ? e->message : "invalid");
+	r->msg[strcspn(r->msg, "\n")] = '\0';
+}
+
+/* Errors in the built-in schema itself: ours, never libxml2's stderr. */
+static void conf_rng_schema_error(void *arg, xmlErrorPtr e)
+{
+	struct conf_rng_state *st = arg;
+
+	if (!e || e->level == XML_ERR_WARNING)
+		return;
+	conf_line_error(st->ctx, 0, "internal error: built-in schema: %s",
+			e->message ? e->message : "invalid");
+}
+
+static bool conf_is_ancestor(const xmlNode *a, const xmlNode *n)
+{
+	for (n = n ? n->parent : NULL; n; n = n->parent)
+		if (n == a)
+			return true;
+	return false;
+}
+
+/* An element whose name its parent allows: the schema refused something
+ * else about it (an attribute value, its content or its position). */
+static bool conf_allowed_in_parent(const xmlNode *n)
+{
+	const struct conf_shape *ps;
+
+	if (!n || !n->parent || n->parent->type != XML_ELEMENT_NODE)
+		return false;
+	ps = conf_shape_of(n->parent);
+	return ps && (ps->plugin || conf_in_list(n->name, ps->children));
+}
+
+static void conf_rng_report(struct conf_ctx *ctx, const struct conf_rng_err *r)
+{
+	const xmlNode *n = r->node;
+	const xmlNode *p = n && n->parent && n->parent->type == XML_ELEMENT_NODE
+				   ? n->parent
+				   : NULL;
+	const char *parent = p ? (const char *)p->name : "document";
+	const struct conf_shape *ps = p ? conf_shape_of(p) : NULL;
+	const char *hint = NULL;
+
+	switch (r->code) {
 	case XML_RELAXNG_ERR_EXTRACONTENT:
-		conf_report(st->ctx, n, "not expected here (in <%s>)", parent);
-		break;
+	case XML_RELAXNG_ERR_INTERSEQ:
+	case XML_RELAXNG_ERR_INTEREXTRA:
 	case XML_RELAXNG_ERR_ELEMWRONG:
-		conf_report(st->ctx, conf_child_named(n, s2),
-			    "not expected here (in <%s>): <%s> expected",
-			    n ? (const char *)n->name : "?", s1);
+	case XML_RELAXNG_ERR_ELEMEXTRANS:
+		if (conf_allowed_in_parent(n)) {
+			conf_report(ctx, n,
+				    "does not match the schema here (in <%s>): "
+				    "check its attributes, its content and its "
+				    "position",
+				    parent);
+			break;
+		}
+		if (ps && n)
+			hint = conf_suggest((const char *)n->name,
+					    ps->children);
+		conf_report(ctx, n, "not expected here (in <%s>)%s%s%s", parent,
+			    hint ? "; did you mean <" : "", hint ? hint : "",
+			    hint ? ">?" : "");
 		break;
+	case XML_RELAXNG_ERR_ELEMNAME: {
+		/* "Expecting element A, got B", reported on the parent. */
+		const xmlNode *got =
+			r->str2[0] ? conf_nth_child(n, r->str2, 0) : NULL;
+		if (got && r->str1[0])
+			conf_report(ctx, got,
+				    "not expected here (in <%s>): <%s> "
+				    "expected",
+				    (const char *)n->name, r->str1);
+		else
+			conf_report(ctx, n, "does not match the schema: %s",
+				    r->msg);
+		break;
+	}
 	case XML_RELAXNG_ERR_NOELEM:
-		conf_report(st->ctx, n, "missing <%s>", s1);
+		if (r->str1[0])
+			conf_report(ctx, n, "missing required <%s>", r->str1);
+		else
+			conf_report(ctx, n, "a required element is missing");
 		break;
-	case XML_RELAXNG_ERR_INVALIDATTR:
-		conf_report(st->ctx, n, "attribute %s= not allowed here", s1);
+	case XML_RELAXNG_ERR_INVALIDATTR: {
+		xmlChar *v = n && r->str1[0] ? xmlGetProp(n, BAD_CAST r->str1)
+					     : NULL;
+		if (v)
+			conf_report(ctx, n,
+				    "attribute %s=\"%s\" has a bad value or is "
+				    "not allowed here",
+				    r->str1, (const char *)v);
+		else
+			conf_report(ctx, n, "attribute %s= not allowed here",
+				    r->str1);
+		xmlFree(v);
 		break;
+	}
 	case XML_RELAXNG_ERR_ATTRVALID:
-		conf_report(st->ctx, n,
+		conf_report(ctx, n,
 			    "an attribute is missing or has a bad value");
 		break;
 	case XML_RELAXNG_ERR_ELEMNOTEMPTY:
+	case XML_RELAXNG_ERR_NOTELEM:
 	case XML_RELAXNG_ERR_TEXTWRONG:
-		conf_report(st->ctx, n, "unexpected text");
+		conf_report(ctx, n, "unexpected text");
 		break;
 	default:
-		conf_report(st->ctx, n, "does not match the schema: %s", msg);
+		conf_report(ctx, n, "does not match the schema: %s", r->msg);
 		break;
 	}
 }
 
-static void conf_check_schema(struct conf_ctx *ctx, xmlDoc *doc)
+void conf_check_schema(struct conf_ctx *ctx, xmlDoc *doc)
 {
 	xmlRelaxNGParserCtxtPtr pc;
 	xmlRelaxNGPtr rng = NULL;
 	xmlRelaxNGValidCtxtPtr vc = NULL;
-	struct conf_rng_state st = {.ctx = ctx};
+	struct conf_rng_state *st;
+	int before = ctx->errors;
 
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		conf_line_error(ctx, 0, "out of memory");
+		return;
+	}
+	st->ctx = ctx;
 	pc = xmlRelaxNGNewMemParserCtxt(conf_schema_rng,
 					(int)conf_schema_rng_len);
 	if (pc) {
-		/* Problems of the built-in schema are ours, never printed
-		 * by libxml2 on stderr. */
-		xmlRelaxNGSetParserStructuredErrors(pc, conf_rng_error, &st);
+		xmlRelaxNGSetParserStructuredErrors(pc, conf_rng_schema_error,
+						    st);
 		rng = xmlRelaxNGParse(pc);
 	}
 	if (!rng) {
@@ -718,8 +810,22 @@ static void conf_check_schema(struct conf_ctx *ctx, xmlDoc *doc)
 		conf_line_error(ctx, 0, "out of memory");
 		goto out;
 	}
-	xmlRelaxNGSetValidStructuredErrors(vc, conf_rng_error, &st);
-	if (xmlRelaxNGValidateDoc(vc, doc) != 0 && ctx->errors == 0)
+	xmlRelaxNGSetValidStructuredErrors(vc, conf_rng_collect, st);
+	int rc = xmlRelaxNGValidateDoc(vc, doc);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct conf_rng_err *r = &st->errs[i];
+		bool skip = false;
+		for (size_t j = 0; j < st->n && !skip; j++)
+			skip = conf_is_ancestor(r->node, st->errs[j].node);
+		for (size_t j = 0; j < i && !skip; j++)
+			skip = st->errs[j].node == r->node;
+		if (!skip)
+			conf_rng_report(ctx, r);
+	}
+	if (st->dropped)
+		conf_line_error(ctx, 0, "%zu more schema errors not shown",
+				st->dropped);
+	if (rc != 0 && ctx->errors == before)
 		conf_line_error(ctx, 0, "does not match the schema");
 out:
 	if (vc)
@@ -728,6 +834,7 @@ out:
 		xmlRelaxNGFree(rng);
 	if (pc)
 		xmlRelaxNGFreeParserCtxt(pc);
+	free(st);
 }
 
 /* ---- stage 4: the model and its semantic checks ---- */
@@ -867,6 +974,7 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c, const xmlNode *cl)
 static void conf_timers(struct conf_ctx *ctx, struct conf *c, const xmlNode *t)
 {
 	char a[32], b[32], d[32];
+	uint64_t hb3;
 
 	c->hb_interval_ms = 200;
 	c->deadtime_ms = 1000;
@@ -882,23 +990,24 @@ static void conf_timers(struct conf_ctx *ctx, struct conf *c, const xmlNode *t)
 	if (c->deadtime_ms < 150)
 		conf_report(ctx, t, "deadtime %s is below 150ms",
 			    conf_fmt_duration(c->deadtime_ms, a, sizeof(a)));
-	if (c->deadtime_ms < 3 * c->hb_interval_ms)
-		conf_report(
-			ctx, t,
-			"deadtime %s is less than 3 x heartbeat-interval "
-			"(3 x %s = %s)",
-			conf_fmt_duration(c->deadtime_ms, a, sizeof(a)),
-			conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
-			conf_fmt_duration(3 * c->hb_interval_ms, d, sizeof(d)));
-	if (c->lease_ms < 3 * c->hb_interval_ms)
-		conf_report(
-			ctx, t,
-			"lease %s is less than 3 x heartbeat-interval "
-			"(3 x %s = %s): the master renews it every "
-			"interval",
-			conf_fmt_duration(c->lease_ms, a, sizeof(a)),
-			conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
-			conf_fmt_duration(3 * c->hb_interval_ms, d, sizeof(d)));
+	/* Saturated: "99999999999999999ms" must not wrap into a pass. */
+	hb3 = c->hb_interval_ms > UINT64_MAX / 3 ? UINT64_MAX
+						 : 3 * c->hb_interval_ms;
+	if (c->deadtime_ms < hb3)
+		conf_report(ctx, t,
+			    "deadtime %s is less than 3 x heartbeat-interval "
+			    "(3 x %s = %s)",
+			    conf_fmt_duration(c->deadtime_ms, a, sizeof(a)),
+			    conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
+			    conf_fmt_duration(hb3, d, sizeof(d)));
+	if (c->lease_ms < hb3)
+		conf_report(ctx, t,
+			    "lease %s is less than 3 x heartbeat-interval "
+			    "(3 x %s = %s): the master renews it every "
+			    "interval",
+			    conf_fmt_duration(c->lease_ms, a, sizeof(a)),
+			    conf_fmt_duration(c->hb_interval_ms, b, sizeof(b)),
+			    conf_fmt_duration(hb3, d, sizeof(d)));
 	if (c->lease_ms > c->deadtime_ms)
 		conf_report(ctx, t,
 			    "lease %s is longer than deadtime %s: the slave "
@@ -933,6 +1042,16 @@ static struct conf_instance *conf_add_instance(struct conf_ctx *ctx,
 	in->plugin_name = conf_attr_dup(n, "plugin");
 	in->line = (int)xmlGetLineNo(n);
 	in->section = conf_wrap(ctx, n);
+	if (!in->section || !in->id || !in->plugin_name) {
+		/* The schema made id and plugin required: only memory can
+		 * be short here.  Drop the entry so later stages need not
+		 * check. */
+		conf_report(ctx, n, "out of memory");
+		free(in->id);
+		free(in->plugin_name);
+		c->n_inst--;
+		return NULL;
+	}
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (xmlStrcmp(n->name, BAD_CAST kinds[i].element) == 0) {
 			in->element = kinds[i].element;
@@ -1148,6 +1267,19 @@ static void conf_validate_log(const struct cmsd_host *h,
 	log_msg((int)level, "%s: %s", h->instance_id, buf);
 }
 
+struct conf_validate_call {
+	const struct cmsd_plugin *desc;
+	const struct cmsd_host *host;
+	const struct cmsd_conf *section;
+};
+
+static int conf_call_validate(void *arg)
+{
+	struct conf_validate_call *vc = arg;
+
+	return vc->desc->ops.common->validate(vc->host, vc->section);
+}
+
 static uint64_t conf_validate_now(const struct cmsd_host *h)
 {
 	(void)h;
@@ -1187,8 +1319,8 @@ static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
 		 * the ABI and size, identity (plugin_name, instance_id), log,
 		 * now_ms, conf and state_dir are set.  timer_*, watch_*,
 		 * spawn, child_*, op_done and notify are NULL then; a
-		 * validate() must not call them (the lead is asked to say so
-		 * in cmsd/host.h too). */
+		 * validate() must not call them (cmsd/host.h says so in its
+		 * header comment). */
 		struct cmsd_host h = {
 			.abi_major = CMSD_ABI_MAJOR,
 			.abi_minor = CMSD_ABI_MINOR,
@@ -1200,8 +1332,15 @@ static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
 			.conf = &conf_plugin_ops,
 			.state_dir = c->state_dir,
 		};
-		int before = ctx->errors;
-		rc = d->ops.common->validate(&h, in->section);
+		int before = ctx->errors, sig;
+		struct conf_validate_call vc = {d, &h, in->section};
+		rc = instance_guard_call(conf_call_validate, &vc, &sig);
+		if (sig) {
+			conf_report(ctx, n,
+				    "plugin \"%s\" crashed in validate (%s)",
+				    in->plugin_name, instance_sig_name(sig));
+			continue;
+		}
 		if (rc < 0 && ctx->errors == before)
 			conf_report(ctx, n,
 				    "plugin \"%s\" rejected the section: %s",
@@ -1296,9 +1435,10 @@ int conf_load(const char *path, const struct conf_overrides *ov,
 	conf_check_schema(&cd->ctx, cd->doc);
 	if (cd->ctx.errors)
 		goto out;
+	/* The plugins run even when a semantic check failed: the schema
+	 * passed, so every section has its shape, and an operator should see
+	 * a typo in a plugin key in the same run as a dangling reference. */
 	conf_build(&cd->ctx, c, root, ov);
-	if (cd->ctx.errors)
-		goto out;
 	conf_plugins(&cd->ctx, c);
 out:
 	if (cd->ctx.errors) {

@@ -38,6 +38,12 @@ void conf_report(struct conf_ctx *ctx, const xmlNode *node, const char *fmt,
 void conf_vreport(struct conf_ctx *ctx, const xmlNode *node, const char *fmt,
 		  va_list ap) __attribute__((format(printf, 3, 0)));
 
+/* Validates doc against the built-in RelaxNG schema, reporting each
+ * problem in our format.  conf_load runs it after its own structure walk,
+ * which catches the usual mistakes first; the unit tests call it directly
+ * to check the rewritten schema messages. */
+void conf_check_schema(struct conf_ctx *ctx, xmlDoc *doc);
+
 /* Value parsers: 0 or -EINVAL, nothing reported. */
 int conf_parse_duration(const char *s, uint64_t *ms);
 int conf_parse_size(const char *s, uint64_t *bytes);

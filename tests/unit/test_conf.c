@@ -1,11 +1,13 @@
 /* Configuration: good files pass; each kind of bad file fails with its exact
  * message and line; the accessors plugins use behave as documented. */
 #include <errno.h>
+#include <libxml/parser.h>
 #include <sys/stat.h>
 
 #include "conf.h"
 #include "conf_priv.h"
 #include "loader.h"
+#include "log.h"
 #include "testutil.h"
 
 static char *dir;
@@ -266,6 +268,27 @@ START_TEST(wrong_kind_and_abi)
 }
 END_TEST
 
+/* A plugin that faults in validate() is named; the agent lives on to
+ * report the other errors (and, on reload, to keep the running config). */
+START_TEST(crash_in_validate_named)
+{
+	const char *text =
+		HEAD "<cmsd version=\"1\">\n" ONE_NODE "  <group id=\"g\">\n"
+		     "    <resource id=\"a\" plugin=\"fake-crash-validate\"/>\n"
+		     "    <resource id=\"b\" plugin=\"fake-storage\"/>\n"
+		     "  </group>\n"
+		     "</cmsd>\n";
+
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 2);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:7: element <resource>: plugin "
+				 "\"fake-crash-validate\" crashed in validate "
+				 "(SIGSEGV)");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:8: element <resource>: plugin "
+				 "\"fake-storage\" is a storage plugin; "
+				 "<resource> needs a resource plugin");
+}
+END_TEST
+
 START_TEST(plugin_validate_errors)
 {
 	const char *text =
@@ -403,14 +426,20 @@ START_TEST(every_error_reported)
 		     "  </group>\n"
 		     "</cmsd>\n";
 
-	/* Semantic errors first (duplicate, dangling); plugins are not
-	 * looked at while the model is wrong. */
-	ck_assert_int_eq(load_text(text, NULL, NULL), 2);
+	/* Semantic errors first (duplicate, dangling), then the plugins'
+	 * in the same run: the schema passed, so every section is shaped. */
+	ck_assert_int_eq(load_text(text, NULL, NULL), 3);
+	ck_assert_int_eq(n_msgs, 3);
 	ck_assert_str_eq(msg(0), "X/cmsd.xml:8: element <resource>: duplicate "
 				 "id \"a\" (first used at line 6 by "
 				 "<storage>)");
 	ck_assert_str_eq(msg(1), "X/cmsd.xml:9: element <resource>: "
 				 "storage=\"zz\" names no <storage>");
+	ck_assert_str_eq(msg(2),
+			 "X/cmsd.xml:10: element <resource>: unknown plugin "
+			 "\"no-such\": " BUILD_PLUGIN_DIR
+			 "/no-such.so: no such plugin (plugin "
+			 "directory " BUILD_PLUGIN_DIR ")");
 }
 END_TEST
 
@@ -761,6 +790,12 @@ START_TEST(timer_rules)
 		 "take over until the lease ran out"},
 		{"heartbeat-interval=\"1s\" deadtime=\"1h\" lease=\"2m\"", 0,
 		 NULL},
+		/* 3 x this wraps to 2ms in 64 bits: it must still fail. */
+		{"heartbeat-interval=\"6148914691236517206\" deadtime=\"1h\" "
+		 "lease=\"1h\"",
+		 2,
+		 "deadtime 1h is less than 3 x heartbeat-interval (3 x "
+		 "6148914691236517206ms = 18446744073709551615ms)"},
 	};
 	char text[1024], want[512];
 
@@ -878,6 +913,114 @@ START_TEST(reload_beside_running)
 }
 END_TEST
 
+/* After conf_load returned, the load's error callback (and its argument)
+ * may be gone: an accessor error on the live config goes to the log. */
+START_TEST(live_config_errors_logged)
+{
+	struct conf *c;
+	char logpath[512], line[2048];
+	struct log_options lo = {.ident = "cmsd", .file = logpath};
+	bool found = false;
+	int64_t v;
+
+	snprintf(logpath, sizeof(logpath), "%s/cmsd.log", dir);
+	ck_assert_int_eq(log_open(&lo), 0);
+	ck_assert_int_eq(load_file("two-node.xml", "node1", &c), 0);
+	ck_assert_int_eq(n_msgs, 0);
+	ck_assert_int_eq(conf_plugin_ops.get_int(c->inst[1].section, "count", 0,
+						 0, 2, &v),
+			 -EINVAL);
+	ck_assert_int_eq(n_msgs, 0);
+	log_close();
+	FILE *f = fopen(logpath, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "warning: " SOURCE_DIR "/tests/unit/conf/"
+				 "two-node.xml:25: element <count>: 3 is out "
+				 "of range 0..2"))
+			found = true;
+	fclose(f);
+	ck_assert(found);
+	conf_free(c);
+}
+END_TEST
+
+/* Line numbers past 65535 are exact (libxml2 caps them unless asked). */
+START_TEST(line_numbers_past_65535)
+{
+	size_t pad = 70000;
+	size_t len = strlen(HEAD) + pad + 256;
+	char *text = malloc(len);
+
+	ck_assert_ptr_nonnull(text);
+	int n = snprintf(text, len, HEAD "<cmsd version=\"1\">");
+	memset(text + n, '\n', pad);
+	snprintf(text + n + pad, len - (size_t)n - pad,
+		 "<paths log-file=\"relative\"/>" ONE_NODE "</cmsd>\n");
+	ck_assert_int_eq(load_text(text, NULL, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:70002: element <paths>: "
+				 "log-file=\"relative\" is not an absolute "
+				 "path");
+	free(text);
+}
+END_TEST
+
+/* The schema's own messages, rewritten, for what the structure walk lets
+ * through (it catches these first in conf_load). */
+START_TEST(schema_messages)
+{
+#define NODE_N "<node id=\"n\"><link address=\"1.2.3.4\"/></node>"
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{"<cluster id=\"c\">\n<timer/>\n" NODE_N "</cluster>\n",
+		 "X:3: element <timer>: not expected here (in <cluster>); did "
+		 "you mean <timers>?"},
+		{"<cluster id=\"c\">\n<node id=\"n\"><link address=\"1.2.3.4\" "
+		 "port=\"99999\"/></node></cluster>\n",
+		 "X:3: element <link>: attribute port=\"99999\" has a bad "
+		 "value "
+		 "or is not allowed here"},
+		{"<cluster id=\"c\">\n<node id=\"n\"><link "
+		 "address=\"1.2.3.4\"/>"
+		 "<x/></node></cluster>\n",
+		 "X:3: element <x>: not expected here (in <node>)"},
+		{"<cluster id=\"c\">\n" NODE_N "</cluster>\n<bogus/>\n",
+		 "X:4: element <bogus>: not expected here (in <cmsd>)"},
+		{"<cluster id=\"c\">\n<key-file>/k</key-file></cluster>\n",
+		 "X:2: element <cluster>: missing required <node>"},
+		{"<group id=\"g\"><resource id=\"r\" plugin=\"p\"/></group>\n"
+		 "<cluster id=\"c\">\n" NODE_N "</cluster>\n",
+		 "X:2: element <group>: not expected here (in <cmsd>): "
+		 "<cluster> expected"},
+		{"<cluster id=\"c\">\n" NODE_N "</cluster>\n<group id=\"g\">"
+		 "<resource id=\"r\" plugin=\"p\" "
+		 "optional=\"maybe\"/></group>\n",
+		 "X:4: element <group>: does not match the schema here (in "
+		 "<cmsd>): check its attributes, its content and its "
+		 "position"},
+	};
+#undef NODE_N
+	char text[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf_ctx ctx = {.path = "X", .err = collect};
+		snprintf(text, sizeof(text),
+			 "<cmsd version=\"1\">\n%s</cmsd>\n", cases[i].body);
+		xmlDoc *doc = xmlReadMemory(text, (int)strlen(text), "x.xml",
+					    NULL, XML_PARSE_NONET);
+		ck_assert_ptr_nonnull(doc);
+		n_msgs = 0;
+		conf_check_schema(&ctx, doc);
+		ck_assert_msg(ctx.errors == 1 && n_msgs == 1,
+			      "case %zu: %d errors, first: %s", i, ctx.errors,
+			      n_msgs ? msgs[0] : "");
+		ck_assert_str_eq(msgs[0], cases[i].want);
+		xmlFreeDoc(doc);
+	}
+}
+END_TEST
+
 START_TEST(external_entities_never_opened)
 {
 	/* A FIFO blocks whoever opens it for reading: if the parser tried to
@@ -973,8 +1116,12 @@ int main(void)
 	tcase_add_test(tc, arbiter_mode);
 	tcase_add_test(tc, plugin_accessor_errors);
 	tcase_add_test(tc, reload_beside_running);
+	tcase_add_test(tc, live_config_errors_logged);
+	tcase_add_test(tc, line_numbers_past_65535);
+	tcase_add_test(tc, schema_messages);
 	tcase_add_test(tc, external_entities_never_opened);
 	tcase_add_test(tc, ops_error_and_require);
+	tcase_add_test(tc, crash_in_validate_named);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
