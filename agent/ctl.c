@@ -29,6 +29,7 @@ struct ctl {
 	ctl_handler_fn fn;
 	void *arg;
 	struct ctl_client *clients; /* so that ctl_close can drop them */
+	size_t n_clients;
 };
 
 struct ctl_client {
@@ -39,6 +40,9 @@ struct ctl_client {
 
 /* A client gets this long to send its request. */
 #define CTL_CLIENT_TIMEOUT_S 5
+/* Each client costs a bufferevent and up to CTL_REQUEST_MAX bytes; a runaway
+ * script must not grow the daemon without bound. */
+#define CTL_MAX_CLIENTS 64
 
 static void ctl_client_free(struct ctl_client *cl)
 {
@@ -48,6 +52,7 @@ static void ctl_client_free(struct ctl_client *cl)
 		cl->ctl->clients = cl->next;
 	if (cl->next)
 		cl->next->prev = cl->prev;
+	cl->ctl->n_clients--;
 	bufferevent_free(cl->bev);
 	free(cl);
 }
@@ -170,6 +175,12 @@ static void ctl_accept(evutil_socket_t lfd, short what, void *arg)
 			log_warn("control: accept");
 		return;
 	}
+	if (c->n_clients >= CTL_MAX_CLIENTS) {
+		log_warnx("control: %d clients already: connection dropped",
+			  CTL_MAX_CLIENTS);
+		close(fd);
+		return;
+	}
 	struct ctl_client *cl = calloc(1, sizeof(*cl));
 	struct bufferevent *bev =
 		bufferevent_socket_new(loop_base(), fd, BEV_OPT_CLOSE_ON_FREE);
@@ -188,6 +199,7 @@ static void ctl_accept(evutil_socket_t lfd, short what, void *arg)
 	if (c->clients)
 		c->clients->prev = cl;
 	c->clients = cl;
+	c->n_clients++;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
 		cred.uid = (uid_t)-1; /* unknown: refused like any non-root */
 	if (cred.uid != 0) {

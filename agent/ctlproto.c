@@ -45,6 +45,32 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	}
 }
 
+void sbuf_add(struct sbuf *b, const void *data, size_t len)
+{
+	if (b->oom)
+		return;
+	if (b->cap - b->len <= len) {
+		size_t cap = b->cap ? b->cap : 512;
+		while (cap - b->len <= len) {
+			if (cap > SIZE_MAX / 2) {
+				b->oom = true;
+				return;
+			}
+			cap *= 2;
+		}
+		char *s = realloc(b->s, cap);
+		if (!s) {
+			b->oom = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, data, len);
+	b->len += len;
+	b->s[b->len] = '\0';
+}
+
 void sbuf_json_str(struct sbuf *b, const char *s)
 {
 	if (!s) {
@@ -433,7 +459,8 @@ int ctl_client_call(const char *socket_path, const char *request,
 		}
 		if (r == 0)
 			break;
-		sbuf_printf(&in, "%.*s", (int)r, buf);
+		/* Raw: a body is counted in bytes, whatever they are. */
+		sbuf_add(&in, buf, (size_t)r);
 	}
 	if (in.oom) {
 		rc = -ENOMEM;

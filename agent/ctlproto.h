@@ -37,6 +37,8 @@ struct sbuf {
 };
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Appends len raw bytes (NULs included), keeping the string terminated. */
+void sbuf_add(struct sbuf *b, const void *data, size_t len);
 void sbuf_json_str(struct sbuf *b, const char *s); /* quoted, escaped */
 void sbuf_free(struct sbuf *b);
 

@@ -360,12 +360,36 @@ static void daemon_step(void)
 
 /* ---- instances ---- */
 
+static const char *daemon_event_name(enum cmsd_event ev)
+{
+	switch (ev) {
+	case CMSD_EV_STATE_CHANGED:
+		return "state changed";
+	case CMSD_EV_FAILED:
+		return "failed";
+	case CMSD_EV_SPLIT_BRAIN:
+		return "split brain";
+	case CMSD_EV_QUORUM_LOST:
+		return "quorum lost";
+	case CMSD_EV_QUORUM_GAINED:
+		return "quorum gained";
+	}
+	return "unknown event";
+}
+
+/* A plugin's own report.  A failure of a started instance is kept as its
+ * last error so that status shows it before the next monitor; acting on it
+ * (restart, failover) is the group policy's job, which this build lacks. */
 static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
 				  const char *detail, void *arg)
 {
-	(void)arg;
-	log_info("%s: event %d%s%s", instance_id(in), (int)ev,
+	struct slot *s = arg;
+
+	log_info("%s: event: %s%s%s", instance_id(in), daemon_event_name(ev),
 		 detail ? ": " : "", detail ? detail : "");
+	if (ev == CMSD_EV_FAILED && s && s->state == SLOT_STARTED)
+		snprintf(s->error, sizeof(s->error), "failed: %s",
+			 detail ? detail : "reported by the plugin");
 }
 
 static char *daemon_detail(const struct conf_instance *ci)
@@ -410,7 +434,7 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 	instance_set_state_root(c->state_dir);
 	for (i = 0; i < c->n_inst; i++) {
 		struct slot *s = &slots[i];
-		rc = instance_new(&c->inst[i], daemon_instance_event, NULL,
+		rc = instance_new(&c->inst[i], daemon_instance_event, s,
 				  &s->in);
 		if (rc < 0) {
 			log_warnx(
@@ -455,9 +479,9 @@ static void daemon_begin(void)
 		daemon_step();
 	} else {
 		daemon_set_role("startup",
-				"waiting for the cluster core (heartbeats and "
-				"election are not in this build): nothing is "
-				"started");
+				"cluster core not built yet: waiting "
+				"(heartbeats and election decide mastership; "
+				"nothing is started)");
 	}
 }
 
@@ -511,6 +535,41 @@ static bool daemon_same_instances(const struct conf *a, const struct conf *b)
 		if (!conf_instance_equal(&a->inst[i], &b->inst[i]))
 			return false;
 	return true;
+}
+
+/* Logs what a reload changes, instance by instance, so that the log says
+ * why the group is restarted. */
+static void daemon_log_changes(const struct conf *a, const struct conf *b)
+{
+	if (a->mode != b->mode || a->n_nodes != b->n_nodes)
+		log_info("reload: cluster shape changed (%s, %zu node%s -> %s, "
+			 "%zu node%s)",
+			 a->mode == CONF_MODE_ARBITER ? "arbiter" : "node",
+			 a->n_nodes, a->n_nodes == 1 ? "" : "s",
+			 b->mode == CONF_MODE_ARBITER ? "arbiter" : "node",
+			 b->n_nodes, b->n_nodes == 1 ? "" : "s");
+	if (strcmp(a->plugin_dir, b->plugin_dir) != 0)
+		log_info("reload: plugin-dir %s -> %s", a->plugin_dir,
+			 b->plugin_dir);
+	if (strcmp(a->state_dir, b->state_dir) != 0)
+		log_info("reload: state-dir %s -> %s", a->state_dir,
+			 b->state_dir);
+	for (size_t i = 0; i < a->n_inst; i++) {
+		const struct conf_instance *o = &a->inst[i];
+		const struct conf_instance *n = conf_instance_by_id(b, o->id);
+		if (!n)
+			log_info("reload: %s %s removed", o->element, o->id);
+		else if (!conf_instance_equal(o, n))
+			log_info("reload: %s %s changed", o->element, o->id);
+		else if (i >= b->n_inst || &b->inst[i] != n)
+			log_info("reload: %s %s moved in the start order",
+				 o->element, o->id);
+	}
+	for (size_t i = 0; i < b->n_inst; i++)
+		if (!conf_instance_by_id(a, b->inst[i].id))
+			log_info("reload: %s %s added (plugin %s)",
+				 b->inst[i].element, b->inst[i].id,
+				 b->inst[i].plugin_name);
 }
 
 static void daemon_reload(void)
@@ -571,8 +630,10 @@ static void daemon_reload(void)
 		free(probe[i].detail);
 	}
 	free(probe);
+	daemon_log_changes(D.conf, c);
 	D.next_conf = c;
-	log_info("reload: instances changed: stopping the running ones");
+	log_info("reload: instances changed: stopping the running ones in "
+		 "reverse order, then starting the new configuration");
 	D.phase = PH_STOPPING;
 	D.cursor = D.n_slots;
 	daemon_step();
@@ -714,53 +775,66 @@ int daemon_run(struct conf *conf, const char *path,
 	       const struct conf_overrides *ov)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	bool spawn_up = false;
 	char err[512];
 	int rc;
 
-	D = (struct daemon){.conf = conf, .path = path, .exit_code = 0};
+	D = (struct daemon){.conf = conf, .path = path, .exit_code = 1};
 	if (ov)
 		D.ov = *ov;
 	D.started_ms = loop_now_ms();
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = loop_init()) < 0 || (rc = spawn_init()) < 0) {
 		log_warnx("cannot set up the event loop: %s", strerror(-rc));
-		return 1;
+		goto out;
 	}
+	spawn_up = true;
 	rc = ctl_open(conf->control_socket, daemon_ctl, NULL, &D.ctl, err,
 		      sizeof(err));
 	if (rc < 0) {
 		log_warnx("%s", err);
-		return 1;
+		goto out;
 	}
 	rc = daemon_make_slots(conf, &D.slots, &D.n_slots);
 	if (rc < 0) {
 		log_warnx("refusing to start: not every instance could be "
 			  "created (cmsd never runs half-configured)");
-		ctl_close(D.ctl);
-		return 1;
+		goto out;
 	}
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		D.sig[i] =
 			evsignal_new(loop_base(), sigs[i], daemon_signal, NULL);
-		evsignal_add(D.sig[i], NULL);
+		if (!D.sig[i] || evsignal_add(D.sig[i], NULL) < 0) {
+			log_warnx("cannot watch signal %d", sigs[i]);
+			goto out;
+		}
 	}
 	log_info("cmsd %s running: %s mode, config %s, %zu instance%s",
 		 CMSD_VERSION,
 		 conf->mode == CONF_MODE_ARBITER ? "arbiter" : "node", path,
 		 D.n_slots, D.n_slots == 1 ? "" : "s");
+	/* From here the exit code is the run's: 0 unless a start that the
+	 * mode cannot live without (the arbiter) sets 1. */
+	D.exit_code = 0;
 	daemon_begin();
 	if (!D.exiting || D.phase != PH_IDLE)
 		event_base_dispatch(loop_base());
-
+	log_info("cmsd stopped");
+out:
 	daemon_free_slots();
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (D.sig[i])
 			event_free(D.sig[i]);
 	ctl_close(D.ctl);
-	spawn_shutdown();
+	if (spawn_up)
+		spawn_shutdown();
 	conf_free(D.next_conf);
 	conf_free(D.conf);
 	conf_free(D.inst_conf);
-	log_info("cmsd stopped");
-	return D.exit_code;
+	/* The loop base stays: a plugin's worker thread may still call
+	 * op_done() on its way out, which activates the completion event on
+	 * it; the process ends right after this. */
+	rc = D.exit_code;
+	D = (struct daemon){0};
+	return rc;
 }

@@ -18,24 +18,31 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cmsd [-c FILE] [-p PLUGIN_DIR] [-n NODE_ID] [-d] "
+		"usage: cmsd [-c FILE] [-p PLUGIN_DIR] [-n NODE_ID] [-f] [-d] "
 		"[--check]\n"
-		"       cmsd --version\n"
+		"       cmsd --version | -h\n"
 		"  -c, --config FILE      configuration (default %s)\n"
 		"  -p, --plugin-dir DIR   plugin directory (overrides "
 		"$CMSD_PLUGIN_DIR and the config)\n"
 		"  -n, --node ID          this node's id (overrides node= in "
 		"the config)\n"
+		"  -f, --foreground       accepted for compatibility: cmsd "
+		"always runs\n"
+		"                         in the foreground (systemd "
+		"Type=simple)\n"
 		"  -d, --debug            debug logging\n"
 		"      --check            validate the configuration and exit: "
 		"0 valid, 1 errors\n",
 		CONF_DEFAULT_PATH);
 }
 
+/* arg: non-NULL when starting (not --check), so that the errors also reach
+ * syslog: the log file is named by the very configuration that failed. */
 static void print_error(const char *msg, void *arg)
 {
-	(void)arg;
 	fprintf(stderr, "%s\n", msg);
+	if (arg)
+		syslog(LOG_ERR, "%s", msg);
 }
 
 int main(int argc, char **argv)
@@ -44,6 +51,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"plugin-dir", required_argument, NULL, 'p'},
 		{"node", required_argument, NULL, 'n'},
+		{"foreground", no_argument, NULL, 'f'},
 		{"debug", no_argument, NULL, 'd'},
 		{"check", no_argument, NULL, 'C'},
 		{"version", no_argument, NULL, 'V'},
@@ -59,7 +67,7 @@ int main(int argc, char **argv)
 	char *abspath = NULL;
 	int c, n, rc;
 
-	while ((c = getopt_long(argc, argv, "c:p:n:dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:n:fdh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -69,6 +77,11 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			ov.local_node = optarg;
+			break;
+		case 'f':
+			/* Always foreground: systemd supervises the process
+			 * (Type=simple), and a fork would only hide the exit
+			 * code of a refused start. */
 			break;
 		case 'd':
 			lo.verbosity = 1;
@@ -100,14 +113,19 @@ int main(int argc, char **argv)
 	}
 	/* Until the config names the log file, only stderr. */
 	log_open(&lo);
-	n = conf_load(path, &ov, print_error, NULL, &conf);
+	if (!check)
+		openlog("cmsd", LOG_PID, LOG_DAEMON);
+	n = conf_load(path, &ov, print_error, check ? NULL : &ov, &conf);
 	if (n) {
 		/* --check prints the errors and nothing else, one per line,
 		 * for scripts and editors that parse FILE:LINE. */
-		if (!check)
+		if (!check) {
 			fprintf(stderr,
 				"cmsd: %d error%s in %s: not starting\n", n,
 				n == 1 ? "" : "s", path);
+			syslog(LOG_ERR, "%d error%s in %s: not starting", n,
+			       n == 1 ? "" : "s", path);
+		}
 		loader_shutdown();
 		return 1;
 	}

@@ -110,6 +110,7 @@ write_conf "$tmp/cmsd.xml" "
 kill -HUP "$pid"
 wait_status "third  : Started testhost"
 grep -q "reload: applied" "$tmp/log" || fail "reload not applied"
+grep -q "reload: resource third added (plugin resource-dummy)" "$tmp/log" || fail "reload did not say what changed"
 [ -e "$tmp/third.run" ] || fail "third not started"
 
 echo "== non-root clients refused"

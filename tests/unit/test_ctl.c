@@ -1,9 +1,14 @@
 /* The control protocol's request parser and the status renderings. */
 #include <errno.h>
+#include <event2/event.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
+#include "ctl.h"
 #include "ctlproto.h"
+#include "loop.h"
 #include "testutil.h"
 
 START_TEST(requests)
@@ -329,6 +334,202 @@ START_TEST(client_cannot_connect)
 }
 END_TEST
 
+START_TEST(sbuf_raw_bytes)
+{
+	struct sbuf b = {0};
+	char big[3000];
+
+	sbuf_add(&b, "a\0b", 3);
+	ck_assert_uint_eq(b.len, 3);
+	ck_assert_int_eq(memcmp(b.s, "a\0b", 4), 0); /* kept terminated */
+	memset(big, 'z', sizeof(big));
+	sbuf_add(&b, big, sizeof(big));
+	sbuf_printf(&b, "%s", "!");
+	ck_assert_uint_eq(b.len, 3 + sizeof(big) + 1);
+	ck_assert_int_eq(b.s[b.len - 1], '!');
+	ck_assert_int_eq(b.s[b.len], '\0');
+	ck_assert(!b.oom);
+	sbuf_free(&b);
+	ck_assert_ptr_null(b.s);
+}
+END_TEST
+
+/* The server side on a real loop: the handler's body framed with its byte
+ * count, a handler error as ERR, garbage refused without harm. */
+static int srv_handler(enum ctl_req req, struct sbuf *reply, void *arg)
+{
+	(void)arg;
+	if (req == CTL_REQ_VERSION) {
+		sbuf_printf(reply, "handler broke");
+		return -EIO;
+	}
+	sbuf_printf(reply, "status body %s\n",
+		    req == CTL_REQ_STATUS_JSON ? "json" : "text");
+	return 0;
+}
+
+/* Raw exchange: sends data and half-closes, as `printf ... | socat` does;
+ * returns everything until EOF (malloc'd).  The server must neither lose a
+ * reply to the early EOF nor wait for a line that cannot come. */
+static char *srv_raw(const char *path, const void *data, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sbuf in = {0};
+	char buf[512];
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sa.sun_path, path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return NULL;
+	if (len && send(fd, data, len, MSG_NOSIGNAL) < 0)
+		return NULL;
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		sbuf_add(&in, buf, (size_t)n);
+	close(fd);
+	if (!in.s)
+		sbuf_add(&in, "", 0);
+	return in.s;
+}
+
+/* Runs in a child: the client side.  Exit 0 when every answer is right. */
+static int srv_client(const char *path)
+{
+	char *body = NULL, *raw;
+	char big[CTL_REQUEST_MAX + 100];
+	int bad = 0;
+
+#define SRV_CHECK(cond)                                                        \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "client: failed: %s\n", #cond);        \
+			bad++;                                                 \
+		}                                                              \
+	} while (0)
+	SRV_CHECK(ctl_client_call(path, "status", 5000, &body) == 0);
+	SRV_CHECK(body && strcmp(body, "status body text\n") == 0);
+	free(body);
+	SRV_CHECK(ctl_client_call(path, "status json", 5000, &body) == 0);
+	SRV_CHECK(body && strcmp(body, "status body json\n") == 0);
+	free(body);
+	SRV_CHECK(ctl_client_call(path, "version", 5000, &body) == 1);
+	SRV_CHECK(body && strcmp(body, "handler broke\n") == 0);
+	free(body);
+	SRV_CHECK(ctl_client_call(path, "frob", 5000, &body) == 1);
+	SRV_CHECK(body && strcmp(body, "unknown command \"frob\"\n") == 0);
+	free(body);
+	raw = srv_raw(path, "stat\0us\n", 8);
+	SRV_CHECK(raw && strcmp(raw, "ERR request contains a NUL byte\n") == 0);
+	free(raw);
+	memset(big, 'A', sizeof(big));
+	raw = srv_raw(path, big, sizeof(big));
+	SRV_CHECK(raw && strncmp(raw, "ERR request too long", 20) == 0);
+	free(raw);
+	/* Two requests in one write: one answer, then EOF. */
+	raw = srv_raw(path, "status\nstatus\n", 14);
+	SRV_CHECK(raw && strcmp(raw, "OK 17\nstatus body text\n") == 0);
+	free(raw);
+	/* Hang up at once, and hang up mid-line: the server drops them. */
+	free(srv_raw(path, "", 0));
+	free(srv_raw(path, "sta", 3));
+	SRV_CHECK(ctl_client_call(path, "status", 5000, &body) == 0);
+	free(body);
+	/* 64 idle clients: the next is dropped, not queued without end; once
+	 * they hang up, service resumes. */
+	int idle[64];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, path);
+	for (int i = 0; i < 64; i++) {
+		idle[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+		SRV_CHECK(connect(idle[i], (struct sockaddr *)&sa,
+				  sizeof(sa)) == 0);
+	}
+	SRV_CHECK(ctl_client_call(path, "status", 5000, &body) < 0);
+	for (int i = 0; i < 64; i++)
+		close(idle[i]);
+	int rc = -1;
+	for (int i = 0; i < 50 && rc != 0; i++) {
+		usleep(20000);
+		free(body);
+		body = NULL;
+		rc = ctl_client_call(path, "status", 5000, &body);
+	}
+	SRV_CHECK(rc == 0);
+	free(body);
+#undef SRV_CHECK
+	return bad ? 1 : 0;
+}
+
+struct srv_wait {
+	pid_t pid;
+	int status;
+	bool done;
+	struct event *ev;
+};
+
+static void srv_poll_child(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv_wait *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (waitpid(w->pid, &w->status, WNOHANG) == w->pid) {
+		w->done = true;
+		event_base_loopbreak(loop_base());
+	}
+}
+
+START_TEST(server_roundtrip)
+{
+	char *dir = tu_tmpdir();
+	char path[256], err[256];
+	struct ctl *c = NULL, *c2 = (struct ctl *)1;
+	struct stat st;
+	struct timeval tick = {.tv_usec = 20000};
+	struct srv_wait w = {0};
+
+	ck_assert_int_eq(loop_init(), 0);
+	/* The parent directory is made when missing. */
+	snprintf(path, sizeof(path), "%s/run/cmsd.sock", dir);
+	ck_assert_int_eq(
+		ctl_open(path, srv_handler, NULL, &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* Someone answers there: a second server refuses. */
+	ck_assert_int_eq(
+		ctl_open(path, srv_handler, NULL, &c2, err, sizeof(err)),
+		-EADDRINUSE);
+	ck_assert_ptr_null(c2);
+	ck_assert_ptr_nonnull(strstr(err, "another cmsd is running on "));
+
+	w.pid = fork();
+	ck_assert_int_ge(w.pid, 0);
+	if (w.pid == 0)
+		_exit(srv_client(path));
+	w.ev = event_new(loop_base(), -1, EV_PERSIST, srv_poll_child, &w);
+	event_add(w.ev, &tick);
+	event_base_dispatch(loop_base());
+	event_free(w.ev);
+	ck_assert(w.done);
+	ck_assert(WIFEXITED(w.status));
+	ck_assert_int_eq(WEXITSTATUS(w.status), 0);
+
+	ctl_close(c);
+	ck_assert_int_eq(lstat(path, &st), -1); /* unlinked */
+
+	/* Not a socket where the socket goes: left alone, refused. */
+	free(tu_write(dir, "run/cmsd.sock", "precious\n"));
+	ck_assert_int_eq(
+		ctl_open(path, srv_handler, NULL, &c2, err, sizeof(err)),
+		-EEXIST);
+	ck_assert_ptr_nonnull(strstr(err, "is not a socket"));
+	tu_rmdir(dir);
+	free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ctl");
@@ -343,6 +544,8 @@ int main(void)
 	tcase_add_test(tc, text_standalone_explains);
 	tcase_add_test(tc, client_cannot_connect);
 	tcase_add_test(tc, client_hung_daemon);
+	tcase_add_test(tc, sbuf_raw_bytes);
+	tcase_add_test(tc, server_roundtrip);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
