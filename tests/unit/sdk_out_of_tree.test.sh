@@ -18,6 +18,11 @@ incdir=$(pkg-config --cflags-only-I cmsd-plugin | sed 's/^-I//; s/ *$//')
 [ "$(realpath "$incdir")" = "$(realpath "$tmp/prefix/include")" ] || fail "pkg-config cflags: $incdir"
 [ "$(realpath -m "$(pkg-config --variable=plugindir cmsd-plugin)")" = "$(realpath -m "$tmp/prefix/lib/cmsd/plugins")" ] ||
 	fail "plugindir: $(pkg-config --variable=plugindir cmsd-plugin)"
+# The bundled plugins follow the prefix (not the configured absolute path),
+# and the SDK example is built for tests only, never installed as a plugin.
+plugindir=$(pkg-config --variable=plugindir cmsd-plugin)
+[ -f "$plugindir/resource-vip.so" ] || fail "bundled plugins not installed under the prefix ($plugindir)"
+[ ! -e "$plugindir/resource-dummy.so" ] || fail "resource-dummy.so installed as a plugin"
 # The SDK must not drag libxml2 or libevent into plugins.
 if grep -rE "libxml|event2|xmlNode|event_base" "$tmp/prefix/include/cmsd"; then
 	fail "an agent library type leaks into the SDK headers"
@@ -35,11 +40,16 @@ echo "== build with make"
 make -s -C "$tmp/src" >/dev/null
 [ -f "$tmp/src/resource-dummy.so" ] || fail "make build"
 
-exported=$(nm -D --defined-only "$tmp/src/resource-dummy.so" | awk '{print $3}' | grep -v '^_' | sort | tr '\n' ' ')
-[ "$exported" = "cmsd_plugin_entry " ] || fail "exports: $exported"
+# Hidden visibility from the .pc Cflags / the CMake property: the entry
+# point is the only symbol a plugin exports.
+for so in "$tmp/build-cmake/resource-dummy.so" "$tmp/src/resource-dummy.so"; do
+	exported=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^_' | sort | tr '\n' ' ')
+	[ "$exported" = "cmsd_plugin_entry " ] || fail "$so exports: $exported"
+done
 
-mkdir -p "$tmp/plugins"
+mkdir -p "$tmp/plugins" "$tmp/plugins-cmake"
 cp "$tmp/src/resource-dummy.so" "$tmp/plugins/"
+cp "$tmp/build-cmake/resource-dummy.so" "$tmp/plugins-cmake/"
 
 cat >"$tmp/dummy.xml" <<XML
 <?xml version="1.0"?>
@@ -56,7 +66,8 @@ cat >"$tmp/dummy.xml" <<XML
 XML
 
 echo "== cmsd --check with the out-of-tree plugin"
-"$CMSD_BIN" --check -c "$tmp/dummy.xml" -p "$tmp/plugins" || fail "--check"
+"$CMSD_BIN" --check -c "$tmp/dummy.xml" -p "$tmp/plugins" || fail "--check (make build)"
+"$CMSD_BIN" --check -c "$tmp/dummy.xml" -p "$tmp/plugins-cmake" || fail "--check (cmake build)"
 
 echo "== run it"
 "$CMSD_BIN" -c "$tmp/dummy.xml" -p "$tmp/plugins" 2>/dev/null &
