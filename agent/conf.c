@@ -1331,6 +1331,12 @@ static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
 			.now_ms = conf_validate_now,
 			.conf = &conf_plugin_ops,
 			.state_dir = c->state_dir,
+			.node_id = c->mode == CONF_MODE_ARBITER ? "arbiter"
+								: c->local_node,
+			.cluster_id = c->cluster_id,
+			.tls_ca = c->tls_ca,
+			.tls_cert = c->tls_cert,
+			.tls_key = c->tls_key,
 		};
 		int before = ctx->errors, sig;
 		struct conf_validate_call vc = {d, &h, in->section};

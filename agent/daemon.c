@@ -432,6 +432,7 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 	if (!slots)
 		return -ENOMEM;
 	instance_set_state_root(c->state_dir);
+	instance_set_identity(c);
 	for (i = 0; i < c->n_inst; i++) {
 		struct slot *s = &slots[i];
 		rc = instance_new(&c->inst[i], daemon_instance_event, s,
@@ -622,6 +623,7 @@ static void daemon_reload(void)
 			  "created; keeping the running configuration");
 		conf_free(c);
 		instance_set_state_root(D.conf->state_dir);
+		instance_set_identity(D.conf);
 		return;
 	}
 	for (size_t i = np; i-- > 0;) {

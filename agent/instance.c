@@ -108,6 +108,7 @@ struct instance {
 	struct cmsd_host host;
 	void *priv;
 	char *state_dir;
+	char *ident[5]; /* node, cluster, tls ca, cert, key (host table) */
 	struct op *op; /* running, or NULL */
 	struct op *grave;
 	size_t n_grave;
@@ -743,6 +744,35 @@ static int instance_call_init(void *arg)
 
 /* ---- public ---- */
 
+/* The identity every new host table carries (copied per instance, since a
+ * reload frees the config the strings came from). */
+static char *identity[5];
+
+void instance_set_identity(const struct conf *c)
+{
+	const char *v[5] = {NULL};
+
+	if (c && c->mode == CONF_MODE_ARBITER)
+		v[0] = "arbiter";
+	else if (c) {
+		v[0] = c->local_node;
+		v[1] = c->cluster_id;
+		v[2] = c->tls_ca;
+		v[3] = c->tls_cert;
+		v[4] = c->tls_key;
+	}
+	for (int i = 0; i < 5; i++) {
+		free(identity[i]);
+		identity[i] = v[i] ? strdup(v[i]) : NULL;
+	}
+}
+
+static void instance_free_ident(struct instance *in)
+{
+	for (int i = 0; i < 5; i++)
+		free(in->ident[i]);
+}
+
 void instance_set_state_root(const char *dir)
 {
 	free(state_root);
@@ -851,6 +881,13 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 		.conf = &conf_plugin_ops,
 		.state_dir = in->state_dir,
 	};
+	for (int i = 0; i < 5; i++)
+		in->ident[i] = identity[i] ? strdup(identity[i]) : NULL;
+	in->host.node_id = in->ident[0];
+	in->host.cluster_id = in->ident[1];
+	in->host.tls_ca = in->ident[2];
+	in->host.tls_cert = in->ident[3];
+	in->host.tls_key = in->ident[4];
 	ic.in = in;
 	rc = instance_guard_call(instance_call_init, &ic, &sig);
 	if (sig) {
@@ -872,6 +909,7 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 fail:
 	/* What init made before it failed is released for it. */
 	instance_release_host(in);
+	instance_free_ident(in);
 	free(in->state_dir);
 	pthread_mutex_destroy(&in->log_lock);
 	free(in);
@@ -957,6 +995,7 @@ void instance_free(struct instance *in)
 		instance_op_forget(op);
 	}
 	instance_log_flush(in);
+	instance_free_ident(in);
 	free(in->state_dir);
 	pthread_mutex_destroy(&in->log_lock);
 	free(in);
@@ -974,6 +1013,7 @@ void instance_shutdown(void)
 	pthread_mutex_unlock(&queue_lock);
 	free(state_root);
 	state_root = NULL;
+	instance_set_identity(NULL);
 }
 
 /* The plugin's function for op `kind`, or NULL when its kind or its ops

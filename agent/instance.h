@@ -24,6 +24,7 @@
 
 #include <cmsd/plugin.h>
 
+struct conf;
 struct conf_instance;
 struct instance;
 
@@ -62,6 +63,10 @@ struct instance_stats {
 /* Where instances get their state directories (<dir>/<id>, mode 0700).
  * Call once before instance_new(); default /var/lib/cmsd. */
 void instance_set_state_root(const char *dir);
+
+/* The node and cluster identity and TLS files that new host tables carry
+ * (ABI 1.1 fields); NULL clears.  Copied. */
+void instance_set_identity(const struct conf *c);
 
 /*
  * Calls fn(arg) with SIGSEGV, SIGBUS, SIGILL and SIGFPE turned into a

@@ -160,7 +160,16 @@ struct cmsd_host {
 	 */
 	const char *state_dir;
 
-	void *reserved[8];
+	/* ABI 1.1 (taken from the spare slots; NULL under a 1.0 agent).
+	 * Identity of this node and its cluster, and the cluster's TLS files
+	 * (<cluster><tls>), for plugins that talk to other hosts.  In arbiter
+	 * mode node_id is "arbiter" and the cluster fields are NULL.  Set at
+	 * validate time too. */
+	const char *node_id;
+	const char *cluster_id;
+	const char *tls_ca, *tls_cert, *tls_key;
+
+	void *reserved[3];
 };
 
 #ifdef __cplusplus

@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define CMSD_ABI_MAJOR 1
-#define CMSD_ABI_MINOR 0
+#define CMSD_ABI_MINOR 1
 
 /* Returned by an op that will complete through host->op_done(). */
 #define CMSD_PENDING 0x100
@@ -143,6 +143,9 @@ struct cmsd_vote_request {
 	uint64_t generation; /* this node's data generation (storage) */
 	int data_usable;     /* storage says the data can be promoted */
 	int peer_alive;	     /* heartbeats from the peer arrive */
+	/* ABI 1.1 (check size before reading): */
+	uint64_t lease_ms;   /* lease length the agent asks for */
+	const char *peer_id; /* the other node's id */
 };
 
 /*
