@@ -5,7 +5,7 @@ set -eu
 what=${1:-test}
 build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
        libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev"
-test="$build iproute2 procps psmisc openssl"
+test="$build iproute2 procps psmisc openssl python3"
 case "$what" in
 build) pkgs=$build ;;
 test) pkgs=$test ;;
