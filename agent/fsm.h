@@ -21,16 +21,19 @@
  *   S1 START_GROUP is emitted only on VOTE_GRANTED in TAKING_OVER, never
  *      when the peer is alive and MASTER with an epoch >= ours.
  *   S2 MASTER is entered only from TAKING_OVER on GROUP_STARTED.
- *   S3 After any step that leaves the role MASTER or TAKING_OVER, the node
- *      has quorum: arbiter mode: lease_valid, or peer_alive && peer_acks_me;
- *      ping mode: quorum_ok.  Otherwise the step goes to STEPPING_DOWN with
- *      STOP_GROUP | VIP_FIRST.
+ *   S3 After any step that leaves the role MASTER, or TAKING_OVER once the
+ *      vote is granted (starting), the node has quorum: arbiter mode:
+ *      lease_valid, or peer_alive && peer_acks_me; ping mode: quorum_ok.
+ *      Otherwise the step goes to STEPPING_DOWN with STOP_GROUP | VIP_FIRST.
+ *      While the vote is pending there is no lease yet: TAKING_OVER then
+ *      needs quorum_ok and data_usable, or it backs off.
  *   S4 A node without data_usable never requests a vote.
  *   S5 Two masters that see each other (split brain healed) decide the
  *      same winner from mirrored facts: exactly one stays MASTER
  *      (REANNOUNCE | RAISE_EPOCH | SPLIT_BRAIN), the other steps down with
  *      VIP_FIRST and then RESYNC.
- *   S6 A vote is requested only when vote_retry_ok (the owner's backoff).
+ *   S6 A vote is requested only when vote_retry_ok (the owner's backoff),
+ *      except on HANDOVER: the master released for us.
  */
 #ifndef CMSD_AGENT_FSM_H
 #define CMSD_AGENT_FSM_H
@@ -136,6 +139,8 @@ struct fsm {
 	bool handover;	     /* STEPPING_DOWN for a switchover/move */
 	bool split_loser;    /* STEPPING_DOWN after losing a split brain */
 	bool stop_failed;    /* STEPPING_DOWN: a stop failed, retrying */
+	bool split_reported; /* MASTER: reported a split brain it won; kept
+				while the peer is master or stepping down */
 };
 
 struct fsm_out {
