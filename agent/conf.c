@@ -240,8 +240,10 @@ static const struct conf_shape conf_shapes[] = {
 	{"paths", L(NULL),
 	 L("plugin-dir", "state-dir", "log-file", "control-socket"), L(NULL),
 	 L(NULL), false},
-	{"cluster", L("key-file", "tls", "timers", "node"), L("id"), L("id"),
-	 L("key-file", "tls", "timers"), false},
+	{"cluster", L("key-file", "tls", "timers", "split-brain", "node"),
+	 L("id"), L("id"), L("key-file", "tls", "timers", "split-brain"),
+	 false},
+	{"split-brain", L(NULL), L("prefer"), L(NULL), L(NULL), false},
 	{"key-file", L(NULL), L(NULL), L(NULL), L(NULL), false},
 	{"tls", L(NULL), L("ca", "cert", "key"), L("ca", "cert", "key"),
 	 L(NULL), false},
@@ -928,7 +930,7 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c, const xmlNode *cl)
 		if (!nd->name)
 			nd->name = strdup(nd->id ? nd->id : "");
 		nd->line = (int)xmlGetLineNo(n);
-		nd->control.port = 7789;
+		nd->control.port = 7787;
 		for (size_t i = 0; i + 1 < c->n_nodes; i++)
 			if (nd->id && strcmp(c->nodes[i].id, nd->id) == 0)
 				conf_report(
@@ -940,7 +942,7 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c, const xmlNode *cl)
 			if (k->type != XML_ELEMENT_NODE)
 				continue;
 			if (xmlStrcmp(k->name, BAD_CAST "control") == 0) {
-				conf_endpoint(ctx, k, 7789, &nd->control);
+				conf_endpoint(ctx, k, 7787, &nd->control);
 				continue;
 			}
 			if (nd->n_links == CONF_MAX_LINKS) {
@@ -955,6 +957,16 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c, const xmlNode *cl)
 				nd->links[0].address ? nd->links[0].address
 						     : "");
 	}
+	if (c->n_nodes == 2 && c->nodes[0].n_links != c->nodes[1].n_links)
+		conf_report(ctx, conf_nth_child(cl, "node", 1),
+			    "node \"%s\" has %zu link%s and node \"%s\" %zu: "
+			    "link N of one node talks to link N of the other, "
+			    "so both need the same number",
+			    c->nodes[1].id ? c->nodes[1].id : "?",
+			    c->nodes[1].n_links,
+			    c->nodes[1].n_links == 1 ? "" : "s",
+			    c->nodes[0].id ? c->nodes[0].id : "?",
+			    c->nodes[0].n_links);
 	if (c->n_nodes == 2) {
 		for (size_t i = 0; i < c->nodes[0].n_links; i++)
 			for (size_t j = 0; j < c->nodes[1].n_links; j++) {
@@ -969,6 +981,57 @@ static void conf_nodes(struct conf_ctx *ctx, struct conf *c, const xmlNode *cl)
 						b, c->nodes[0].id);
 			}
 	}
+}
+
+/* <split-brain prefer="last-granted newer-data lower-id">: the order in
+ * which the criteria decide who stays master after a healed partition;
+ * lower-id always decides, so it ends the list whether written or not. */
+static void conf_split_brain(struct conf_ctx *ctx, struct conf *c,
+			     const xmlNode *n)
+{
+	static const char *const names[] = {NULL, "last-granted", "newer-data",
+					    "lower-id"};
+	xmlChar *v = n ? xmlGetProp(n, BAD_CAST "prefer") : NULL;
+	size_t k = 0;
+
+	memset(c->split_brain, 0, sizeof(c->split_brain));
+	if (!v) {
+		c->split_brain[0] = CONF_SB_LAST_GRANTED;
+		c->split_brain[1] = CONF_SB_NEWER_DATA;
+		c->split_brain[2] = CONF_SB_LOWER_ID;
+		return;
+	}
+	char *save = NULL, *copy = strdup((const char *)v);
+	for (char *w = copy ? strtok_r(copy, " \t\n,", &save) : NULL; w;
+	     w = strtok_r(NULL, " \t\n,", &save)) {
+		int found = 0;
+		for (int i = 1; i <= CONF_SB_LOWER_ID; i++)
+			if (strcmp(w, names[i]) == 0)
+				found = i;
+		if (!found) {
+			conf_report(ctx, n,
+				    "prefer: \"%s\" is not a criterion (use "
+				    "last-granted, newer-data, lower-id)",
+				    w);
+			continue;
+		}
+		for (size_t j = 0; j < k; j++)
+			if ((int)c->split_brain[j] == found) {
+				conf_report(ctx, n,
+					    "prefer: \"%s\" is listed twice",
+					    w);
+				found = 0;
+			}
+		if (found && k < CONF_SB_MAX - 1)
+			c->split_brain[k++] = (enum conf_sb)found;
+	}
+	free(copy);
+	xmlFree(v);
+	bool lower = false;
+	for (size_t j = 0; j < k; j++)
+		lower |= c->split_brain[j] == CONF_SB_LOWER_ID;
+	if (!lower && k < CONF_SB_MAX)
+		c->split_brain[k] = CONF_SB_LOWER_ID;
 }
 
 static void conf_timers(struct conf_ctx *ctx, struct conf *c, const xmlNode *t)
@@ -1180,6 +1243,7 @@ static void conf_build(struct conf_ctx *ctx, struct conf *c, xmlNode *root,
 		c->tls_key = conf_attr_dup(tls, "key");
 	}
 	conf_timers(ctx, c, conf_nth_child(cl, "timers", 0));
+	conf_split_brain(ctx, c, conf_nth_child(cl, "split-brain", 0));
 	conf_nodes(ctx, c, cl);
 
 	/* Node ids and instance ids share the status namespace. */

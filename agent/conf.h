@@ -12,9 +12,10 @@
  *       <key-file>/etc/cmsd/cluster.key</key-file>
  *       <tls ca=".." cert=".." key=".."/>
  *       <timers heartbeat-interval="200ms" deadtime="1s" lease="1s"/>
+ *       <split-brain prefer="last-granted newer-data lower-id"/>
  *       <node id="node1" name="cvknode1">
  *         <link address="10.0.0.1" port="7788"/>   (one or more)
- *         <control address="10.0.0.1" port="7789"/>
+ *         <control address="10.0.0.1" port="7787"/>
  *       </node>
  *       <node id="node2" ...> ... </node>
  *     </cluster>
@@ -57,6 +58,15 @@ struct plugin;
 #define CONF_MAX_LINKS		4
 
 enum conf_mode { CONF_MODE_NODE, CONF_MODE_ARBITER };
+
+/* Split-brain criteria, same values as enum fsm_criterion. */
+enum conf_sb {
+	CONF_SB_END = 0,
+	CONF_SB_LAST_GRANTED = 1,
+	CONF_SB_NEWER_DATA = 2,
+	CONF_SB_LOWER_ID = 3,
+};
+#define CONF_SB_MAX 4
 
 struct conf_endpoint {
 	char *address; /* IPv4 or IPv6 literal */
@@ -109,6 +119,9 @@ struct conf {
 	uint64_t hb_interval_ms; /* default 200, min 50 */
 	uint64_t deadtime_ms;	 /* default 1000, min 150, >= 3 x interval */
 	uint64_t lease_ms; /* default 1000; interval x 3 <= lease <= deadtime */
+	/* <split-brain prefer="...">: default last-granted, newer-data,
+	 * lower-id; lower-id always ends the list; CONF_SB_END after. */
+	enum conf_sb split_brain[CONF_SB_MAX];
 
 	struct conf_node nodes[CONF_MAX_NODES];
 	size_t n_nodes;

@@ -108,7 +108,8 @@ START_TEST(model_and_defaults)
 		"    <node id=\"node1\" name=\"cvknode1\"><link "
 		"address=\"10.0.0.1\"/><link address=\"10.1.0.1\" "
 		"port=\"7000\"/></node>\n"
-		"    <node id=\"node2\"><link address=\"10.0.0.2\"/></node>\n"
+		"    <node id=\"node2\"><link address=\"10.0.0.2\"/><link "
+		"address=\"10.1.0.2\"/></node>\n"
 		"  </cluster>\n"
 		"  <quorum id=\"q\" plugin=\"quorum-ping\"><target>10.0.0.254"
 		"</target><target>10.0.0.253</target></quorum>\n"
@@ -286,6 +287,62 @@ START_TEST(crash_in_validate_named)
 	ck_assert_str_eq(msg(1), "X/cmsd.xml:8: element <resource>: plugin "
 				 "\"fake-storage\" is a storage plugin; "
 				 "<resource> needs a resource plugin");
+}
+END_TEST
+
+/* Link N of one node talks to link N of the other; the split-brain
+ * policy is a list of known criteria ending in lower-id. */
+START_TEST(links_and_split_brain_policy)
+{
+	const char *head =
+		HEAD "<cmsd version=\"1\" node=\"n1\">\n"
+		     "  <cluster id=\"c\">\n"
+		     "    <key-file>/k</key-file><tls ca=\"/a\" cert=\"/b\" "
+		     "key=\"/c\"/>\n";
+	const char *tail =
+		"  </cluster>\n"
+		"  <quorum id=\"q\" plugin=\"conf-quorum\"/>\n"
+		"</cmsd>\n";
+	char text[2048];
+	struct conf *c;
+
+	snprintf(text, sizeof(text),
+		 "%s    <node id=\"n1\"><link address=\"10.0.0.1\"/><link "
+		 "address=\"10.1.0.1\"/></node>\n"
+		 "    <node id=\"n2\"><link address=\"10.0.0.2\"/></node>\n%s",
+		 head, tail);
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 1);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:6: element <node>: node \"n2\" "
+				 "has 1 link and node \"n1\" 2: link N of one "
+				 "node talks to link N of the other, so both "
+				 "need the same number");
+
+	n_msgs = 0;
+	snprintf(text, sizeof(text),
+		 "%s    <split-brain prefer=\"newer-data, last-granted\"/>\n"
+		 "    <node id=\"n1\"><link address=\"10.0.0.1\"/></node>\n"
+		 "    <node id=\"n2\"><link address=\"10.0.0.2\"/></node>\n%s",
+		 head, tail);
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, &c), 0);
+	ck_assert_int_eq(c->split_brain[0], CONF_SB_NEWER_DATA);
+	ck_assert_int_eq(c->split_brain[1], CONF_SB_LAST_GRANTED);
+	ck_assert_int_eq(c->split_brain[2], CONF_SB_LOWER_ID);
+	ck_assert_int_eq(c->split_brain[3], CONF_SB_END);
+	ck_assert_int_eq(c->nodes[0].control.port, 7787);
+	conf_free(c);
+
+	n_msgs = 0;
+	snprintf(text, sizeof(text),
+		 "%s    <split-brain prefer=\"newest lower-id lower-id\"/>\n"
+		 "    <node id=\"n1\"><link address=\"10.0.0.1\"/></node>\n"
+		 "    <node id=\"n2\"><link address=\"10.0.0.2\"/></node>\n%s",
+		 head, tail);
+	ck_assert_int_eq(load_text(text, FAKE_PLUGIN_DIR, NULL), 2);
+	ck_assert_str_eq(msg(0), "X/cmsd.xml:5: element <split-brain>: "
+				 "prefer: \"newest\" is not a criterion (use "
+				 "last-granted, newer-data, lower-id)");
+	ck_assert_str_eq(msg(1), "X/cmsd.xml:5: element <split-brain>: "
+				 "prefer: \"lower-id\" is listed twice");
 }
 END_TEST
 
@@ -587,7 +644,7 @@ START_TEST(two_node_model)
 	ck_assert_uint_eq(c->lease_ms, 400);
 	ck_assert_uint_eq(c->nodes[0].control.port, 7100);
 	ck_assert_str_eq(c->nodes[1].control.address, "10.0.0.2");
-	ck_assert_uint_eq(c->nodes[1].control.port, 7789);
+	ck_assert_uint_eq(c->nodes[1].control.port, 7787);
 	ck_assert_str_eq(c->group_id, "services");
 	ck_assert_uint_eq(c->n_inst, 3);
 	ck_assert_str_eq(c->inst[0].id, "arbiter");
@@ -936,7 +993,7 @@ START_TEST(live_config_errors_logged)
 	ck_assert_ptr_nonnull(f);
 	while (fgets(line, sizeof(line), f))
 		if (strstr(line, "warning: " SOURCE_DIR "/tests/unit/conf/"
-				 "two-node.xml:25: element <count>: 3 is out "
+				 "two-node.xml:26: element <count>: 3 is out "
 				 "of range 0..2"))
 			found = true;
 	fclose(f);
@@ -1122,6 +1179,7 @@ int main(void)
 	tcase_add_test(tc, external_entities_never_opened);
 	tcase_add_test(tc, ops_error_and_require);
 	tcase_add_test(tc, crash_in_validate_named);
+	tcase_add_test(tc, links_and_split_brain_policy);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
