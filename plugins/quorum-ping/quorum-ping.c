@@ -735,14 +735,14 @@ static void ping_eval(struct ping *p, uint64_t now)
 	}
 	if (q == old_q)
 		return;
-	/* LOST whenever no target answers any more, even at the first
-	 * decision after start; GAINED only after a LOST ("again"). */
+	/* Both are news at the first decision after start too: the agent
+	 * counts on the first GAINED to know its quorum is there. */
 	if (q == PQ_NONE) {
 		h->log(h, CMSD_LOG_WARNING,
 		       "quorum lost: no target answers within %llu ms",
 		       (unsigned long long)p->timeout_ms);
 		h->notify(h, CMSD_EV_QUORUM_LOST, "no ping target answers");
-	} else if (q == PQ_HAVE && old_q == PQ_NONE) {
+	} else if (q == PQ_HAVE) {
 		h->log(h, CMSD_LOG_NOTICE, "quorum gained: a target answers");
 		h->notify(h, CMSD_EV_QUORUM_GAINED, "a ping target answers");
 	}
