@@ -121,6 +121,9 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 		{"status", CTL_REQ_STATUS},
 		{"status json", CTL_REQ_STATUS_JSON},
 		{"version", CTL_REQ_VERSION},
+		{"role", CTL_REQ_ROLE},
+		{"events", CTL_REQ_EVENTS},
+		{"switchover", CTL_REQ_SWITCHOVER},
 	};
 
 	/* The limit counts the "\n" too, as the server reads it. */
@@ -173,6 +176,22 @@ static bool ctl_is_arbiter(const struct status_view *v)
 	return v->mode && strcmp(v->mode, "arbiter") == 0;
 }
 
+/* "Master/Slave Set: [/var/lib/mysql-share]" and its two lines, for each
+ * storage shown with a mount point (two-node clusters). */
+static void ctl_render_sets(const struct status_view *v, struct sbuf *o)
+{
+	for (size_t i = 0; i < v->n_res; i++) {
+		const struct status_res *r = &v->res[i];
+		if (strcmp(r->element, "storage") != 0 || !r->detail ||
+		    !v->set_master)
+			continue;
+		sbuf_printf(o, "Master/Slave Set: [%s]\n", r->detail);
+		sbuf_printf(o, "  Master: [%s]\n", v->set_master);
+		sbuf_printf(o, "  Slave  : [%s]\n",
+			    v->set_slave ? v->set_slave : "Unknown");
+	}
+}
+
 /* The reference lines: what an operator of the old product reads. */
 static void ctl_render_reference(const struct status_view *v, struct sbuf *o)
 {
@@ -196,6 +215,9 @@ static void ctl_render_reference(const struct status_view *v, struct sbuf *o)
 			    v->quorum ? v->quorum : "none");
 	}
 	sbuf_printf(o, "-----\n");
+	/* As the reference prints them: the first resource (the VIP), then
+	 * each replicated storage as a Master/Slave Set, then the rest. */
+	size_t shown = 0;
 	for (size_t i = 0; i < v->n_res; i++) {
 		const struct status_res *r = &v->res[i];
 		if (strcmp(r->element, "resource") != 0 &&
@@ -208,7 +230,11 @@ static void ctl_render_reference(const struct status_view *v, struct sbuf *o)
 			sbuf_printf(o, "%s %s\n", r->state, r->node);
 		else
 			sbuf_printf(o, "%s\n", r->state);
+		if (++shown == 1)
+			ctl_render_sets(v, o);
 	}
+	if (!shown)
+		ctl_render_sets(v, o);
 	sbuf_printf(o, "-----\n");
 }
 
@@ -310,7 +336,10 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 			    r->optional ? "true" : "false", r->ops, r->timeouts,
 			    r->failures, r->late);
 	}
-	sbuf_printf(o, "]}\n");
+	sbuf_printf(o, "]");
+	if (v->cluster_json)
+		sbuf_printf(o, ",\"cluster\":%s", v->cluster_json);
+	sbuf_printf(o, "}\n");
 }
 
 int ctl_parse_reply(const char *buf, size_t len, char **body)

@@ -42,7 +42,14 @@ void sbuf_add(struct sbuf *b, const void *data, size_t len);
 void sbuf_json_str(struct sbuf *b, const char *s); /* quoted, escaped */
 void sbuf_free(struct sbuf *b);
 
-enum ctl_req { CTL_REQ_STATUS, CTL_REQ_STATUS_JSON, CTL_REQ_VERSION };
+enum ctl_req {
+	CTL_REQ_STATUS,
+	CTL_REQ_STATUS_JSON,
+	CTL_REQ_VERSION,
+	CTL_REQ_ROLE,	    /* "node1 master 7 serving": for scripts, cheap */
+	CTL_REQ_EVENTS,	    /* recent state changes, one per line */
+	CTL_REQ_SWITCHOVER, /* hand mastership to the other node */
+};
 
 /* Checks a complete reply (the whole stream) and extracts its body, as
  * ctl_client_call() does: 0 OK, 1 ERR, -EPROTO.  *body is malloc'd. */
@@ -77,6 +84,11 @@ struct status_view {
 	const char *master_name; /* NULL: none known */
 	const char *slave_name;	 /* NULL: none known */
 	const char *slave_state; /* Online, Offline, Unknown; NULL: Unknown */
+	/* Two-node clusters: the Master/Slave Set lines' names ("Unknown"
+	 * when the slave is offline) and the cluster's own JSON object
+	 * (epoch, lease, failover, links, peer), added as "cluster". */
+	const char *set_master, *set_slave;
+	const char *cluster_json;
 	bool standalone;
 	const char *quorum; /* the quorum line after "quorum : " */
 	const char *config, *plugin_dir;

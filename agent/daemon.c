@@ -5,9 +5,9 @@
  * What runs depends on the configuration:
  *   - one node (standalone): this node is master; everything starts in
  *     configuration order and stops in reverse;
- *   - two nodes: instances are created, but mastership is the cluster
- *     core's decision (heartbeats, arbiter), which this build does not have
- *     yet: the node stays in "startup" and starts nothing;
+ *   - two nodes: the quorum and storage instances start (the "base"), then
+ *     the cluster core (cluster.c) decides mastership and asks for the
+ *     group (storage promote, resources in order) to start or stop;
  *   - arbiter mode: the arbiter instance starts.
  */
 #include "daemon.h"
@@ -21,6 +21,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "conf.h"
 #include "ctl.h"
 #include "instance.h"
@@ -58,7 +59,16 @@ struct slot {
 	/* Its start failed or timed out: it may have done half the work, so
 	 * it is stopped with the others (it stays Failed in status). */
 	bool cleanup;
+	bool group;    /* two-node: started by takeover (resources) */
+	bool storage;  /* a storage: promoted with the group */
+	bool vip;      /* resource-vip: stopped first when urgent */
+	bool promoted; /* storage promoted (or promoting) */
 };
+
+/* Which slots a sequence walks: all of them (standalone, arbiter), the
+ * base of a two-node cluster (quorum, storage attach), or its group
+ * (storage promote/demote, resources). */
+enum daemon_seq { SEQ_ALL, SEQ_BASE, SEQ_GROUP };
 
 enum daemon_phase { PH_IDLE, PH_STARTING, PH_STOPPING };
 
@@ -73,6 +83,11 @@ struct daemon {
 	struct slot *slots;
 	size_t n_slots;
 	enum daemon_phase phase;
+	enum daemon_seq seq;
+	bool vip_first;	     /* this group stop removes the VIP first */
+	bool stop_pending;   /* a group stop asked for during a start */
+	bool stop_pending_vip;
+	bool group_stop_failed;
 	size_t cursor; /* next slot to start / last slot to stop + 1 */
 	bool exiting;
 	bool group_failed;
@@ -82,6 +97,8 @@ struct daemon {
 	uint64_t started_ms;
 	struct ctl *ctl;
 	struct event *sig[4];
+	char q_line[256];	  /* the quorum plugin's status line */
+	enum cmsd_event q_state; /* its last QUORUM_GAINED/LOST, or 0 */
 	int exit_code;
 };
 
@@ -201,35 +218,110 @@ static void daemon_slot_error(struct slot *s, int rc)
 			 strerror(rc < 0 ? -rc : EIO));
 }
 
+static bool daemon_two_node(void)
+{
+	return D.conf->mode == CONF_MODE_NODE && D.conf->n_nodes == 2;
+}
+
+/* Does sequence D.seq include slot s? */
+static bool daemon_in_seq(const struct slot *s)
+{
+	switch (D.seq) {
+	case SEQ_BASE:
+		return !s->group;
+	case SEQ_GROUP:
+		return s->group || s->storage;
+	default:
+		return true;
+	}
+}
+
+/* The op that starts or stops s in the current sequence. */
+static enum op_kind daemon_seq_op(const struct slot *s, bool start)
+{
+	if (D.seq == SEQ_GROUP && s->storage)
+		return start ? OP_PROMOTE : OP_DEMOTE;
+	return start ? OP_START : OP_STOP;
+}
+
+/* Something of the group is up (or on its way up or down). */
+static bool daemon_serving(void)
+{
+	for (size_t i = 0; i < D.n_slots; i++) {
+		const struct slot *s = &D.slots[i];
+		if (s->promoted || s->cleanup)
+			return true;
+		if (s->group && (s->state == SLOT_STARTED ||
+				 s->state == SLOT_STARTING ||
+				 s->state == SLOT_STOPPING))
+			return true;
+	}
+	return false;
+}
+
+static void daemon_group_stop(bool vip_first);
+
 static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 			      void *arg)
 {
 	struct slot *s = arg;
 
-	(void)kind;
 	if (rc == 0) {
-		s->state = SLOT_STARTED;
-		log_info("started %s", instance_id(in));
-		daemon_monitor_arm(s);
+		if (kind == OP_PROMOTE) {
+			log_info("promoted %s", instance_id(in));
+		} else {
+			s->state = SLOT_STARTED;
+			log_info("started %s", instance_id(in));
+			daemon_monitor_arm(s);
+		}
 		D.cursor++;
-	} else {
-		s->state = SLOT_FAILED;
-		daemon_slot_error(s, rc);
-		log_warnx("%s: start failed: %s; stopping what was started",
-			  instance_id(in), s->error);
-		D.group_failed = true;
+		if (D.stop_pending) {
+			D.phase = PH_IDLE;
+			daemon_group_stop(D.stop_pending_vip);
+			return;
+		}
+		daemon_step();
+		return;
+	}
+	if (kind == OP_PROMOTE)
+		s->promoted = false;
+	s->state = SLOT_FAILED;
+	daemon_slot_error(s, rc);
+	s->cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT ||
+		     rc == -ECANCELED;
+	if (kind == OP_PROMOTE && s->cleanup) {
+		s->cleanup = false;
+		s->promoted = true; /* half promoted: demote with the stop */
+	}
+	D.cursor++;
+	if (D.seq == SEQ_GROUP) {
+		D.phase = PH_IDLE;
+		if (D.stop_pending) {
+			log_warnx("%s: %s abandoned (%s): stopping the group",
+				  instance_id(in), op_kind_name(kind),
+				  s->error);
+			daemon_group_stop(D.stop_pending_vip);
+			return;
+		}
+		log_warnx("%s: %s failed: %s", instance_id(in),
+			  op_kind_name(kind), s->error);
 		snprintf(D.fail_reason, sizeof(D.fail_reason), "%s: %s",
 			 instance_id(in), s->error);
-		if (D.conf->mode == CONF_MODE_ARBITER) {
-			log_warnx("the arbiter cannot run without its service: "
-				  "exiting");
-			D.exit_code = 1;
-			D.exiting = true;
-		}
-		s->cleanup = true;
-		D.cursor++; /* the stop sequence begins with the failed one */
-		D.phase = PH_STOPPING;
+		cluster_group_done(FSM_EV_GROUP_START_FAILED);
+		return;
 	}
+	log_warnx("%s: start failed: %s; stopping what was started",
+		  instance_id(in), s->error);
+	D.group_failed = true;
+	snprintf(D.fail_reason, sizeof(D.fail_reason), "%s: %s",
+		 instance_id(in), s->error);
+	if (D.conf->mode == CONF_MODE_ARBITER || D.seq == SEQ_BASE) {
+		log_warnx("cmsd cannot run without %s: exiting",
+			  instance_id(in));
+		D.exit_code = 1;
+		D.exiting = true;
+	}
+	D.phase = PH_STOPPING;
 	daemon_step();
 }
 
@@ -238,16 +330,27 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 {
 	struct slot *s = arg;
 
-	(void)kind;
-	if (s->cleanup) {
+	if (kind == OP_DEMOTE) {
+		if (rc == 0) {
+			s->promoted = false;
+			log_info("demoted %s", instance_id(in));
+		} else {
+			daemon_slot_error(s, rc);
+			D.group_stop_failed = true;
+			log_warnx("%s: demote failed: %s", instance_id(in),
+				  s->error);
+		}
+	} else if (s->cleanup) {
 		s->cleanup = false;
 		if (rc == 0)
 			log_info("stopped %s (after its failed start)",
 				 instance_id(in));
-		else
+		else {
+			D.group_stop_failed = true;
 			log_warnx("%s: stop after the failed start failed: %s",
 				  instance_id(in),
 				  instance_stats(in)->last_error);
+		}
 	} else if (rc == 0) {
 		s->state = SLOT_STOPPED;
 		log_info("stopped %s", instance_id(in));
@@ -255,14 +358,56 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 		/* Logged and kept visible; the sequence goes on so that the
 		 * rest of the group is not left running. */
 		s->state = SLOT_FAILED;
+		D.group_stop_failed = true;
 		daemon_slot_error(s, rc);
 		log_warnx("%s: stop failed: %s", instance_id(in), s->error);
 	}
-	D.cursor--;
 	daemon_step();
 }
 
 static void daemon_apply_reload(void);
+
+static bool daemon_needs_stop(const struct slot *s)
+{
+	if (!daemon_in_seq(s))
+		return false;
+	if (D.seq == SEQ_GROUP && s->storage)
+		return s->promoted;
+	return s->state == SLOT_STARTED || s->cleanup;
+}
+
+/* Calls the stop op of s; false when it could not be called. */
+static bool daemon_stop_slot(struct slot *s)
+{
+	enum op_kind k = daemon_seq_op(s, false);
+
+	evtimer_del(s->monitor);
+	if (k == OP_DEMOTE)
+		log_info("demoting %s", instance_id(s->in));
+	else if (s->cleanup)
+		log_info("stopping %s (after its failed start)",
+			 instance_id(s->in));
+	else {
+		s->state = SLOT_STOPPING;
+		log_info("stopping %s", instance_id(s->in));
+	}
+	int rc = instance_call(s->in, k, instance_conf(s->in)->stop_timeout_ms,
+			       NULL, daemon_stop_done, s);
+	if (rc == 0)
+		return true;
+	log_warnx("%s: cannot %s: %s", instance_id(s->in), op_kind_name(k),
+		  strerror(-rc));
+	if (k == OP_DEMOTE) {
+		D.group_stop_failed = true;
+	} else {
+		s->state = SLOT_FAILED;
+		s->cleanup = false;
+		D.group_stop_failed = true;
+	}
+	return false;
+}
+
+static void daemon_sequence_end(bool started);
 
 /* Runs the next step of the current sequence, or finishes it. */
 static void daemon_step(void)
@@ -270,92 +415,273 @@ static void daemon_step(void)
 	int rc;
 
 	if (D.phase == PH_STARTING) {
+		while (D.cursor < D.n_slots && !daemon_in_seq(&D.slots[D.cursor]))
+			D.cursor++;
 		if (D.cursor == D.n_slots) {
 			D.phase = PH_IDLE;
-			if (D.conf->mode == CONF_MODE_ARBITER)
-				daemon_set_role(
-					"arbiter",
-					"serving the clusters it knows");
-			else
-				daemon_set_role(
-					"master",
-					"standalone cluster (one node): this "
-					"node runs the group; there is no "
-					"failover");
+			daemon_sequence_end(true);
 			return;
 		}
 		struct slot *s = &D.slots[D.cursor];
-		s->state = SLOT_STARTING;
-		log_info("starting %s", instance_id(s->in));
-		rc = instance_call(s->in, OP_START,
-				   instance_conf(s->in)->start_timeout_ms, NULL,
+		enum op_kind k = daemon_seq_op(s, true);
+		static int no_force;
+		if (k == OP_PROMOTE) {
+			s->promoted = true;
+			log_info("promoting %s", instance_id(s->in));
+		} else {
+			s->state = SLOT_STARTING;
+			log_info("starting %s", instance_id(s->in));
+		}
+		rc = instance_call(s->in, k,
+				   instance_conf(s->in)->start_timeout_ms,
+				   k == OP_PROMOTE ? &no_force : NULL,
 				   daemon_start_done, s);
 		if (rc < 0) {
-			/* Only -EBUSY here, from a monitor that just began:
-			 * instance_call cancels monitors, so this is a bug. */
-			log_warnx("%s: cannot start: %s", instance_id(s->in),
-				  strerror(-rc));
-			s->state = SLOT_FAILED;
-			snprintf(s->error, sizeof(s->error), "start: %s",
-				 strerror(-rc));
-			D.group_failed = true;
-			snprintf(D.fail_reason, sizeof(D.fail_reason), "%s: %s",
-				 instance_id(s->in), s->error);
-			if (D.conf->mode == CONF_MODE_ARBITER) {
-				D.exit_code = 1;
-				D.exiting = true;
-			}
-			D.phase = PH_STOPPING;
-			daemon_step();
+			/* -EBUSY cannot happen (instance_call cancels
+			 * monitors); -EOPNOTSUPP: a plugin without the op. */
+			log_warnx("%s: cannot %s: %s", instance_id(s->in),
+				  op_kind_name(k), strerror(-rc));
+			daemon_start_done(s->in, k, rc, s);
 		}
 		return;
 	}
 	if (D.phase == PH_STOPPING) {
+		/* An urgent group stop removes the VIP before anything. */
+		if (D.vip_first) {
+			for (size_t i = 0; i < D.n_slots; i++) {
+				struct slot *s = &D.slots[i];
+				if (s->vip && daemon_needs_stop(s) &&
+				    s->state != SLOT_STOPPING) {
+					if (daemon_stop_slot(s))
+						return;
+				}
+			}
+			D.vip_first = false;
+		}
 		while (D.cursor > 0) {
 			struct slot *s = &D.slots[D.cursor - 1];
-			if (s->state != SLOT_STARTED && !s->cleanup) {
-				D.cursor--;
-				continue;
-			}
-			evtimer_del(s->monitor);
-			if (s->cleanup) {
-				log_info("stopping %s (after its failed start)",
-					 instance_id(s->in));
-			} else {
-				s->state = SLOT_STOPPING;
-				log_info("stopping %s", instance_id(s->in));
-			}
-			rc = instance_call(
-				s->in, OP_STOP,
-				instance_conf(s->in)->stop_timeout_ms, NULL,
-				daemon_stop_done, s);
-			if (rc == 0)
-				return;
-			log_warnx("%s: cannot stop: %s", instance_id(s->in),
-				  strerror(-rc));
-			s->state = SLOT_FAILED;
-			s->cleanup = false;
 			D.cursor--;
+			if (!daemon_needs_stop(s))
+				continue;
+			if (daemon_stop_slot(s))
+				return;
 		}
 		D.phase = PH_IDLE;
-		if (D.exiting) {
-			event_base_loopbreak(loop_base());
+		daemon_sequence_end(false);
+	}
+}
+
+static void daemon_exit_base(void);
+static const struct cluster_group_ops daemon_group_ops;
+
+/* A sequence finished: a start when `started`, else a stop. */
+static void daemon_sequence_end(bool started)
+{
+	char err[512];
+
+	if (D.seq == SEQ_GROUP) {
+		if (D.exiting && !cluster_running()) {
+			if (daemon_serving())
+				daemon_group_stop(true);
+			else
+				daemon_exit_base();
 			return;
 		}
-		if (D.next_conf) {
-			daemon_apply_reload();
-			return;
+		if (started) {
+			cluster_group_done(FSM_EV_GROUP_STARTED);
+		} else {
+			bool failed = D.group_stop_failed;
+			D.group_stop_failed = false;
+			cluster_group_done(failed ? FSM_EV_GROUP_STOP_FAILED
+						  : FSM_EV_GROUP_STOPPED);
 		}
+		return;
+	}
+	if (D.exiting) {
+		event_base_loopbreak(loop_base());
+		return;
+	}
+	if (D.next_conf) {
+		daemon_apply_reload();
+		return;
+	}
+	if (D.seq == SEQ_BASE) {
 		if (D.group_failed)
-			daemon_set_role(
-				"master",
+			return;
+		const struct slot *q = NULL;
+		for (size_t i = 0; i < D.n_slots; i++)
+			if (instance_conf(D.slots[i].in)->kind ==
+			    CMSD_KIND_QUORUM)
+				q = &D.slots[i];
+		int rc = cluster_start(D.conf, q ? q->in : NULL,
+				       &daemon_group_ops, err,
+				       sizeof(err));
+		if (rc == 0 && *D.q_line)
+			cluster_quorum_event(CMSD_EV_STATE_CHANGED, D.q_line);
+		if (rc == 0 && D.q_state)
+			cluster_quorum_event(D.q_state, NULL);
+		if (rc < 0) {
+			log_warnx("cannot start the cluster core: %s", err);
+			D.exit_code = 1;
+			D.exiting = true;
+			D.phase = PH_STOPPING;
+			D.cursor = D.n_slots;
+			daemon_step();
+		}
+		return;
+	}
+	if (started && !D.group_failed) {
+		if (D.conf->mode == CONF_MODE_ARBITER)
+			daemon_set_role("arbiter",
+					"serving the clusters it knows");
+		else
+			daemon_set_role("master",
+					"standalone cluster (one node): this "
+					"node runs the group; there is no "
+					"failover");
+		return;
+	}
+	if (D.group_failed)
+		daemon_set_role("master",
 				"standalone cluster (one node), but the "
 				"group failed to start (%s); what had "
 				"started was stopped in reverse order. "
 				"Restarts are not in this build: fix "
 				"the cause and restart cmsd",
 				D.fail_reason);
+}
+
+/* ---- the group, for the cluster core ---- */
+
+static void daemon_group_start(void)
+{
+	if (D.phase != PH_IDLE) {
+		log_warnx("group start asked while a sequence runs; ignored");
+		return;
 	}
+	D.stop_pending = false;
+	D.fail_reason[0] = '\0';
+	D.seq = SEQ_GROUP;
+	D.phase = PH_STARTING;
+	D.cursor = 0;
+	daemon_step();
+}
+
+static void daemon_group_cancel_start(void)
+{
+	if (D.phase != PH_STARTING || D.seq != SEQ_GROUP)
+		return;
+	D.stop_pending = true;
+	for (size_t i = 0; i < D.n_slots; i++)
+		if (instance_busy(D.slots[i].in) &&
+		    (D.slots[i].state == SLOT_STARTING || D.slots[i].promoted))
+			instance_cancel(D.slots[i].in);
+}
+
+static void daemon_group_stop(bool vip_first)
+{
+	if (D.phase == PH_STARTING && D.seq == SEQ_GROUP) {
+		/* Finish or abandon the op in flight first. */
+		D.stop_pending = true;
+		D.stop_pending_vip |= vip_first;
+		return;
+	}
+	if (D.phase == PH_STOPPING)
+		return; /* already on its way down */
+	D.stop_pending = false;
+	D.stop_pending_vip = false;
+	D.group_stop_failed = false;
+	D.seq = SEQ_GROUP;
+	D.vip_first = vip_first;
+	D.phase = PH_STOPPING;
+	D.cursor = D.n_slots;
+	daemon_step();
+}
+
+static void daemon_group_reannounce(void)
+{
+	/* The VIP plugin announces again when started again; a started
+	 * resource-vip takes start as "re-announce". */
+	for (size_t i = 0; i < D.n_slots; i++) {
+		struct slot *s = &D.slots[i];
+		if (s->vip && s->state == SLOT_STARTED &&
+		    !instance_busy(s->in))
+			instance_call(s->in, OP_START,
+				      instance_conf(s->in)->start_timeout_ms,
+				      NULL, daemon_monitor_done, s);
+	}
+}
+
+static void daemon_group_summary(char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < D.n_slots && off < len; i++) {
+		const struct slot *s = &D.slots[i];
+		if (!s->group)
+			continue;
+		int n = snprintf(buf + off, len - off, "%s%s:%s",
+				 off ? ";" : "", instance_id(s->in),
+				 slot_state_names[s->state]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static const struct cluster_group_ops daemon_group_ops = {
+	.start = daemon_group_start,
+	.cancel_start = daemon_group_cancel_start,
+	.stop = daemon_group_stop,
+	.reannounce = daemon_group_reannounce,
+	.serving = daemon_serving,
+	.summary = daemon_group_summary,
+};
+
+/* Two-node exit: the cluster stepped down; stop the base. */
+static void daemon_exit_base(void)
+{
+	cluster_stop();
+	D.seq = SEQ_BASE;
+	D.phase = PH_STOPPING;
+	D.cursor = D.n_slots;
+	daemon_step();
+}
+
+static void daemon_cluster_down(void);
+
+static void daemon_cluster_down_fire(evutil_socket_t fd, short what,
+				     void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	daemon_cluster_down();
+}
+
+/* From inside the cluster core's callback: act after it returned. */
+static void daemon_cluster_down_soon(void)
+{
+	struct timeval tv = {0, 0};
+
+	event_base_once(loop_base(), -1, EV_TIMEOUT, daemon_cluster_down_fire,
+			NULL, &tv);
+}
+
+static void daemon_cluster_down(void)
+{
+	if (D.phase != PH_IDLE) {
+		/* A group stop runs; its end calls daemon_exit_base. */
+		cluster_stop();
+		return;
+	}
+	if (daemon_serving()) {
+		cluster_stop();
+		daemon_group_stop(true);
+		return;
+	}
+	daemon_exit_base();
 }
 
 /* ---- instances ---- */
@@ -387,6 +713,15 @@ static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
 
 	log_info("%s: event: %s%s%s", instance_id(in), daemon_event_name(ev),
 		 detail ? ": " : "", detail ? detail : "");
+	if (instance_conf(in)->kind == CMSD_KIND_QUORUM &&
+	    D.conf->mode == CONF_MODE_NODE) {
+		/* Kept for the cluster core, which may start after it. */
+		if (ev == CMSD_EV_STATE_CHANGED && detail)
+			snprintf(D.q_line, sizeof(D.q_line), "%s", detail);
+		if (ev == CMSD_EV_QUORUM_GAINED || ev == CMSD_EV_QUORUM_LOST)
+			D.q_state = ev;
+		cluster_quorum_event(ev, detail);
+	}
 	if (ev == CMSD_EV_FAILED && s && s->state == SLOT_STARTED)
 		snprintf(s->error, sizeof(s->error), "failed: %s",
 			 detail ? detail : "reported by the plugin");
@@ -396,6 +731,14 @@ static char *daemon_detail(const struct conf_instance *ci)
 {
 	const char *addr = NULL;
 
+	/* A storage shows its mount point (the Master/Slave Set line). */
+	if (ci->plugin && ci->kind == CMSD_KIND_STORAGE) {
+		if (conf_plugin_ops.get_string(ci->section, "mount", NULL,
+					       &addr) != 0 ||
+		    !addr)
+			return NULL;
+		return strdup(addr);
+	}
 	if (!ci->plugin || strcmp(ci->plugin_name, "resource-vip") != 0)
 		return NULL;
 	if (conf_plugin_ops.get_string(ci->section, "address", NULL, &addr) !=
@@ -448,6 +791,11 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 		}
 		s->health = -1;
 		s->monitor = evtimer_new(loop_base(), daemon_monitor_fire, s);
+		if (c->mode == CONF_MODE_NODE && c->n_nodes == 2) {
+			s->group = c->inst[i].kind == CMSD_KIND_RESOURCE;
+			s->storage = c->inst[i].kind == CMSD_KIND_STORAGE;
+		}
+		s->vip = strcmp(c->inst[i].plugin_name, "resource-vip") == 0;
 		s->detail = daemon_detail(&c->inst[i]);
 	}
 	if (rc < 0) {
@@ -469,7 +817,16 @@ static void daemon_begin(void)
 {
 	D.group_failed = false;
 	D.fail_reason[0] = '\0';
+	if (daemon_two_node()) {
+		D.seq = SEQ_BASE;
+		D.phase = PH_STARTING;
+		D.cursor = 0;
+		daemon_set_role("startup", "starting the quorum and storage");
+		daemon_step();
+		return;
+	}
 	if (daemon_runs_instances(D.conf)) {
+		D.seq = SEQ_ALL;
 		D.phase = PH_STARTING;
 		D.cursor = 0;
 		daemon_set_role(D.conf->mode == CONF_MODE_ARBITER ? "arbiter"
@@ -603,6 +960,19 @@ static void daemon_reload(void)
 		else
 			log_info("reload: logging to %s", c->log_file);
 	}
+	if (daemon_two_node() && (c->hb_interval_ms != D.conf->hb_interval_ms ||
+				  c->deadtime_ms != D.conf->deadtime_ms ||
+				  c->lease_ms != D.conf->lease_ms))
+		log_warnx("reload: cluster timers take effect at the next "
+			  "start of cmsd");
+	if (daemon_two_node() && !daemon_same_instances(D.conf, c)) {
+		log_warnx("reload refused: the instances of a running two-node "
+			  "cluster change only with a restart of cmsd (run "
+			  "`cmsadm switchover` first on the master); keeping "
+			  "the running configuration");
+		conf_free(c);
+		return;
+	}
 	if (daemon_same_instances(D.conf, c)) {
 		/* The instances keep running and keep pointers into the tree
 		 * they were made from: keep that one alive beside the new. */
@@ -668,6 +1038,12 @@ static void daemon_signal(evutil_socket_t sig, short what, void *arg)
 		conf_free(D.next_conf);
 		D.next_conf = NULL;
 	}
+	if (cluster_running()) {
+		/* A master hands over to the peer (or stops the group), then
+		 * the base stops. */
+		cluster_shutdown(daemon_cluster_down_soon);
+		return;
+	}
 	if (D.phase != PH_IDLE) {
 		/* An op of a sequence is in flight: it ends (or times out)
 		 * first, and its callback goes on with the stop sequence,
@@ -687,6 +1063,8 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 {
 	struct status_res *res;
 	struct status_view v = {0};
+	char(*peer_states)[32] = NULL;
+	struct sbuf cj = {0};
 	bool arb = D.conf->mode == CONF_MODE_ARBITER;
 	char hostname[256] = "arbiter";
 	char quorum[256] = "none";
@@ -702,8 +1080,46 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 			    CMSD_ABI_MAJOR, CMSD_ABI_MINOR);
 		return 0;
 	}
+	if (req == CTL_REQ_ROLE) {
+		if (cluster_running())
+			cluster_render_role(reply);
+		else
+			sbuf_printf(reply, "%s %s 0 %s\n",
+				    arb ? "arbiter" : D.conf->local_node,
+				    D.role ? D.role : "startup",
+				    daemon_serving() ? "serving" : "idle");
+		return 0;
+	}
+	if (req == CTL_REQ_EVENTS) {
+		if (!cluster_running()) {
+			sbuf_printf(reply, "no cluster events: %s",
+				    arb ? "this is the arbiter"
+				    : daemon_two_node()
+					    ? "the cluster core is not running"
+					    : "a standalone node has no "
+					      "failover");
+			return -EINVAL;
+		}
+		cluster_render_events(reply);
+		return 0;
+	}
+	if (req == CTL_REQ_SWITCHOVER) {
+		char msg[256];
+		if (!cluster_running()) {
+			sbuf_printf(reply, "switchover needs a running "
+					   "two-node cluster");
+			return -EINVAL;
+		}
+		int rc = cluster_switchover(msg, sizeof(msg));
+		log_info("control: switchover: %s", msg);
+		sbuf_printf(reply, "%s%s", msg, rc < 0 ? "" : "\n");
+		return rc;
+	}
 	res = calloc(D.n_slots ? D.n_slots : 1, sizeof(*res));
-	if (!res) {
+	peer_states = calloc(D.n_slots ? D.n_slots : 1, sizeof(*peer_states));
+	if (!res || !peer_states) {
+		free(peer_states);
+		free(res);
 		sbuf_printf(reply, "out of memory");
 		return -ENOMEM;
 	}
@@ -737,6 +1153,19 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		    D.conf->mode == CONF_MODE_NODE)
 			snprintf(quorum, sizeof(quorum), "[%s] %s (%s)",
 				 p->name, ci->id, slot_state_names[s->state]);
+		/* A slave shows the group where it runs: on the master,
+		 * as the master's last state message said. */
+		if (s->group && cluster_running() && !daemon_serving()) {
+			const char *ps = cluster_peer_res_state(
+				ci->id, peer_states[i], sizeof(peer_states[i]));
+			if (ps && strcmp(ps, "Stopped") != 0 &&
+			    strcmp(ps, "Configured") != 0) {
+				res[i].state = ps;
+				res[i].node = cluster_peer_name();
+			} else if (s->state == SLOT_CONFIGURED) {
+				res[i].state = "Stopped";
+			}
+		}
 	}
 	const char *peer = NULL;
 	for (size_t i = 0; i < D.conf->n_nodes; i++)
@@ -763,10 +1192,21 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		.res = res,
 		.n_res = D.n_slots,
 	};
+	if (cluster_running()) {
+		cluster_fill_view(&v);
+		v.role = fsm_role_name(cluster_role());
+		v.role_reason = cluster_role_reason();
+		if (req == CTL_REQ_STATUS_JSON) {
+			cluster_render_json(&cj);
+			v.cluster_json = cj.oom ? NULL : cj.s;
+		}
+	}
 	if (req == CTL_REQ_STATUS_JSON)
 		ctl_render_json(&v, reply);
 	else
 		ctl_render_text(&v, reply);
+	sbuf_free(&cj);
+	free(peer_states);
 	free(res);
 	return 0;
 }
@@ -823,6 +1263,7 @@ int daemon_run(struct conf *conf, const char *path,
 		event_base_dispatch(loop_base());
 	log_info("cmsd stopped");
 out:
+	cluster_stop();
 	daemon_free_slots();
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (D.sig[i])

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The daemon in the cases daemon.test.sh does not cover: a standalone group
 # whose second resource fails to start (what started is stopped in reverse,
-# the daemon stays up and status explains), a two-node cluster (everything
-# initialised, nothing started, no faked mastership), arbiter mode, SIGTERM
+# the daemon stays up and status explains), a two-node cluster whose peer
+# never shows (it waits the deadtime, then takes over on the ping quorum),
+# arbiter mode, SIGTERM
 # while a start is in flight, a reload that only moves the log file, bad
 # options, --check output and cmsadm's usage errors.
 set -euo pipefail
@@ -136,10 +137,12 @@ stop_cmsd
 grep -q "stopping first" "$tmp/log2" || fail "the stop was not logged to the new file"
 rm -f "$tmp/log2"
 
-echo "== two nodes: initialised, not started, no mastership"
-head -c 32 /dev/urandom >"$tmp/cluster.key"
-touch "$tmp/ca.pem" "$tmp/node.pem" "$tmp/node.key"
-chmod 600 "$tmp/cluster.key" "$tmp/node.key"
+echo "== two nodes, the peer absent: waits the deadtime, then the ping quorum lets it take over"
+"$CMSD_SOURCE_DIR/tests/tools/mkcerts.sh" "$tmp/pki" t1 t2
+cp "$tmp/pki/ca.pem" "$tmp/ca.pem"
+cp "$tmp/pki/t1.pem" "$tmp/node.pem"
+cp "$tmp/pki/t1.key" "$tmp/node.key"
+cp "$tmp/pki/cluster.key" "$tmp/cluster.key"
 cat >"$tmp/two.xml" <<XML
 <?xml version="1.0"?>
 <cmsd version="1" node="t1">
@@ -147,32 +150,50 @@ cat >"$tmp/two.xml" <<XML
   <cluster id="test">
     <key-file>$tmp/cluster.key</key-file>
     <tls ca="$tmp/ca.pem" cert="$tmp/node.pem" key="$tmp/node.key"/>
-    <node id="t1" name="hostone"><link address="127.0.0.1"/></node>
-    <node id="t2" name="hosttwo"><link address="127.0.0.2"/></node>
+    <node id="t1" name="hostone"><link address="127.0.0.1" port="17788"/><control address="127.0.0.1" port="17787"/></node>
+    <node id="t2" name="hosttwo"><link address="127.0.0.2" port="17788"/><control address="127.0.0.2" port="17787"/></node>
   </cluster>
-  <quorum id="ping" plugin="quorum-ping"><target>127.0.0.1</target><target>127.0.0.2</target></quorum>
+  <quorum id="ping" plugin="quorum-ping"><target>127.0.0.1</target><target>127.0.0.3</target></quorum>
   <group id="g">
     <resource id="first" plugin="resource-dummy"><state-file>$tmp/first.run</state-file></resource>
   </group>
 </cmsd>
 XML
 start_cmsd "$tmp/two.xml"
-wait_log "role: none -> startup"
+"$CMSADM_BIN" -s "$sock" role >"$tmp/role"
+grep -Eq "^t1 (startup|isolated) 0 idle$" "$tmp/role" || fail "role at start: $(cat "$tmp/role")"
+[ ! -e "$tmp/first.run" ] || fail "started the group before the deadtime"
+for _ in $(seq 100); do
+	"$CMSADM_BIN" -s "$sock" role >"$tmp/role"
+	grep -q " master " "$tmp/role" && break
+	sleep 0.1
+done
+grep -Eq "^t1 master [1-9][0-9]* serving$" "$tmp/role" || fail "never master: $(cat "$tmp/role")"
+[ -e "$tmp/first.run" ] || fail "master without its group"
 "$CMSADM_BIN" -s "$sock" status >"$tmp/status"
-grep -qx "master : none" "$tmp/status" || fail "master: $(cat "$tmp/status")"
-grep -qx "slave  : hosttwo (Unknown)" "$tmp/status" || fail "slave: $(cat "$tmp/status")"
-grep -qx "first  : Configured" "$tmp/status" || fail "first: $(cat "$tmp/status")"
-grep -q "^role   : startup: cluster core not built yet: waiting" "$tmp/status" ||
-	fail "role: $(cat "$tmp/status")"
-[ ! -e "$tmp/first.run" ] || fail "a two-node cluster started its group"
+grep -qx "master : hostone (Online)" "$tmp/status" || fail "master: $(cat "$tmp/status")"
+grep -qx "slave  : hosttwo (Offline)" "$tmp/status" || fail "slave: $(cat "$tmp/status")"
+grep -qx "first  : Started hostone" "$tmp/status" || fail "first: $(cat "$tmp/status")"
+grep -q "^quorum : \[ping\] 127.0.0.1 (Online), 127.0.0.3 (Online)$" "$tmp/status" || fail "quorum: $(cat "$tmp/status")"
+"$CMSADM_BIN" -s "$sock" events >"$tmp/events"
+grep -q "role startup -> taking over" "$tmp/events" || fail "events: $(cat "$tmp/events")"
+grep -q "role taking over -> master" "$tmp/events" || fail "events: $(cat "$tmp/events")"
 "$CMSADM_BIN" -s "$sock" status --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["role"] == "startup" and d["master"] is None, d
-assert d["standalone"] is False and d["slave_state"] == "Unknown", d
+c = d["cluster"]
+assert d["role"] == "master" and d["slave_state"] == "Offline", d
+assert c["epoch"] >= 1 and c["quorum_mode"] == "ping", c
+assert c["peer"]["alive"] is False and len(c["links"]) == 1, c
+assert c["last_failover"]["serving_after_ms"] is not None, c
 ' || fail "json of a two-node cluster"
+rc=0
+"$CMSADM_BIN" -s "$sock" switchover 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] || fail "switchover without a peer: exit $rc"
+grep -q "switchover refused" "$tmp/err" || fail "switchover refusal: $(cat "$tmp/err")"
 stop_cmsd
-grep -q "stopping [a-z]" "$tmp/log" && fail "stopped instances that never started"
+[ ! -e "$tmp/first.run" ] || fail "the group was not stopped at exit"
+grep -q "epoch" "$tmp/state/cluster.state" || fail "epoch not persisted"
 
 echo "== arbiter mode: the arbiter instance starts"
 if [ -e "$FAKE_PLUGIN_DIR/conf-quorum.so" ]; then
@@ -216,14 +237,14 @@ rc=0
 timeout 30 "$CMSD_BIN" -c "$tmp/arbfail.xml" 2>"$tmp/err" || rc=$?
 [ "$rc" = 1 ] || fail "exit $rc when the arbiter cannot start: $(cat "$tmp/err")"
 grep -q "arbiter: start failed" "$tmp/log" || fail "start failure not logged"
-grep -q "the arbiter cannot run without its service: exiting" "$tmp/log" || fail "exit reason not logged"
+grep -q "cmsd cannot run without arbiter: exiting" "$tmp/log" || fail "exit reason not logged"
 [ ! -e "$sock" ] || fail "socket left by the arbiter"
 
 echo "== -f is accepted (always foreground)"
 : >"$tmp/log"
 "$CMSD_BIN" -f -c "$tmp/two.xml" 2>"$tmp/stderr" &
 pid=$!
-wait_log "role: none -> startup"
+sleep 0.3
 stop_cmsd
 
 echo "== cmsadm: usage errors"

@@ -23,6 +23,17 @@ START_TEST(requests)
 		ctl_parse_request("status json\r", 12, &r, err, sizeof(err)),
 		0);
 	ck_assert_int_eq(r, CTL_REQ_STATUS_JSON);
+	ck_assert_int_eq(ctl_parse_request("role", 4, &r, err, sizeof(err)), 0);
+	ck_assert_int_eq(r, CTL_REQ_ROLE);
+	ck_assert_int_eq(ctl_parse_request("events", 6, &r, err, sizeof(err)),
+			 0);
+	ck_assert_int_eq(r, CTL_REQ_EVENTS);
+	ck_assert_int_eq(
+		ctl_parse_request("switchover", 10, &r, err, sizeof(err)), 0);
+	ck_assert_int_eq(r, CTL_REQ_SWITCHOVER);
+	ck_assert_int_eq(
+		ctl_parse_request("switchover now", 14, &r, err, sizeof(err)),
+		-EINVAL);
 	ck_assert_int_eq(ctl_parse_request("version", 7, &r, err, sizeof(err)),
 			 0);
 	ck_assert_int_eq(ctl_parse_request("rm -rf /", 8, &r, err, sizeof(err)),
@@ -120,6 +131,73 @@ START_TEST(text_reference_lines)
 			      "-----\n"
 			      "-----\n"
 			      "role   : master: holds the lease\n");
+	sbuf_free(&b);
+}
+END_TEST
+
+/* DESIGN.md section 2, character for character: both nodes up, then
+ * node1 failed. */
+START_TEST(text_reference_states_with_set)
+{
+	struct status_res res[] = {
+		{.id = "db", .element = "storage", .state = "Started",
+		 .detail = "/var/lib/mysql-share", .last_error = ""},
+		{.id = "webip", .element = "resource", .state = "Started",
+		 .node = "cvknode1", .detail = "172.16.60.55",
+		 .last_error = ""},
+		{.id = "mysql", .element = "resource", .state = "Started",
+		 .node = "cvknode1", .last_error = ""},
+		{.id = "tomcat", .element = "resource", .state = "Started",
+		 .node = "cvknode1", .last_error = ""},
+	};
+	struct status_view v = {
+		.mode = "node",
+		.role = "master",
+		.master_name = "cvknode1",
+		.slave_name = "cvknode2",
+		.slave_state = "Online",
+		.set_master = "cvknode1",
+		.set_slave = "cvknode2",
+		.quorum = "[controller] cvknode3 (Online)",
+		.res = res,
+		.n_res = 4,
+	};
+	struct sbuf b = {0};
+
+	ctl_render_text(&v, &b);
+	const char *up = "master : cvknode1 (Online)\n"
+			 "slave  : cvknode2 (Online)\n"
+			 "quorum : [controller] cvknode3 (Online)\n"
+			 "-----\n"
+			 "webip  : [172.16.60.55] Started cvknode1\n"
+			 "Master/Slave Set: [/var/lib/mysql-share]\n"
+			 "  Master: [cvknode1]\n"
+			 "  Slave  : [cvknode2]\n"
+			 "mysql  : Started cvknode1\n"
+			 "tomcat : Started cvknode1\n"
+			 "-----\n";
+	ck_assert_int_eq(strncmp(b.s, up, strlen(up)), 0);
+	sbuf_free(&b);
+
+	for (int i = 1; i < 4; i++)
+		res[i].node = "cvknode2";
+	v.master_name = v.set_master = "cvknode2";
+	v.slave_name = "cvknode1";
+	v.slave_state = "Offline";
+	v.set_slave = "Unknown";
+	ctl_render_text(&v, &b);
+	const char *failed = "master : cvknode2 (Online)\n"
+			     "slave  : cvknode1 (Offline)\n"
+			     "quorum : [controller] cvknode3 (Online)\n"
+			     "-----\n"
+			     "webip  : [172.16.60.55] Started cvknode2\n"
+			     "Master/Slave Set: [/var/lib/mysql-share]\n"
+			     "  Master: [cvknode2]\n"
+			     "  Slave  : [Unknown]\n"
+			     "mysql  : Started cvknode2\n"
+			     "tomcat : Started cvknode2\n"
+			     "-----\n";
+	ck_assert_int_eq(strncmp(b.s, failed, strlen(failed)), 0);
 	sbuf_free(&b);
 }
 END_TEST
@@ -538,6 +616,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, requests);
 	tcase_add_test(tc, text_reference_lines);
+	tcase_add_test(tc, text_reference_states_with_set);
 	tcase_add_test(tc, json_escaping);
 	tcase_add_test(tc, oversized_request);
 	tcase_add_test(tc, replies);

@@ -18,6 +18,11 @@ static void usage(FILE *f)
 		"usage: cmsadm [-s SOCKET] COMMAND\n"
 		"commands:\n"
 		"  status [--json]   the cluster, its nodes and resources\n"
+		"  switchover        hand mastership to the other node (run on\n"
+		"                    either node; the master stops the group,\n"
+		"                    releases its lease, the slave takes over)\n"
+		"  events            recent role changes, with times and reasons\n"
+		"  role              one line: node role epoch serving|idle\n"
 		"  version           the versions of cmsadm and cmsd\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
@@ -107,6 +112,19 @@ int main(int argc, char **argv)
 		}
 		return cmsadm_call(sock, json ? "status json" : "status");
 	}
+	static const char *const simple[] = {"switchover", "events", "role"};
+	for (size_t k = 0; k < sizeof(simple) / sizeof(simple[0]); k++)
+		if (strcmp(cmd, simple[k]) == 0) {
+			if (i != argc) {
+				fprintf(stderr,
+					"cmsadm: %s: unexpected argument "
+					"\"%s\"\n",
+					cmd, argv[i]);
+				usage(stderr);
+				return 2;
+			}
+			return cmsadm_call(sock, cmd);
+		}
 	if (strcmp(cmd, "version") == 0 && i == argc) {
 		printf("cmsadm %s\n", CMSD_VERSION);
 		return cmsadm_call(sock, "version");

@@ -1,0 +1,1109 @@
+/*
+ * The cluster core (see cluster.h): the facts the role state machine
+ * decides on are gathered here from heartbeats, the control channel, the
+ * quorum provider and the clock, and its actions are carried out here.
+ *
+ * Quorum, in arbiter mode: the master holds a lease from the arbiter,
+ * renewed every heartbeat interval and measured on this node's monotonic
+ * clock from the moment the request was sent (the plugin computes
+ * expires_ms so).  While the arbiter is unreachable the master may go on
+ * only as long as the slave acknowledges it in its heartbeats: the slave
+ * stops acknowledging the moment it declares the master dead, and waits an
+ * interval and a half more before asking the arbiter, so that a master that
+ * still hears the slave has stepped down first.  Two of three, as in any
+ * majority: the master needs the arbiter or the peer.
+ */
+#include "cluster.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "epoch.h"
+#include "hb.h"
+#include "instance.h"
+#include "log.h"
+#include "loop.h"
+#include "peer.h"
+#include "wire.h"
+
+#define CLUSTER_EVENTS 128
+
+struct cluster_event {
+	uint64_t wall_ms;
+	char text[240];
+};
+
+/* The peer as last heard: heartbeats for the role and epoch, the control
+ * channel for its group summary. */
+struct cluster_peer {
+	bool seen;
+	uint64_t last_rx_ms;
+	struct hb_msg hb;
+	char summary[512];
+	bool channel_up;
+};
+
+struct cluster_failover {
+	bool valid;
+	char reason[200];
+	uint64_t wall_ms;	 /* when the takeover began */
+	uint64_t peer_silent_ms; /* peer last heard, ms before detection */
+	int64_t detected_ms, granted_ms, serving_ms; /* since began; -1 */
+	uint64_t epoch;
+};
+
+struct cluster {
+	const struct conf *conf;
+	const struct conf_node *self, *peer_node;
+	const struct cluster_group_ops *ops;
+	struct instance *quorum;
+	struct fsm fsm;
+	enum fsm_quorum_mode mode;
+	struct epoch_state es;
+	uint8_t key[HB_KEY_MAX];
+	size_t keylen;
+	struct hb *hb;
+	struct peer *ch;
+	struct cluster_peer p;
+	char reason[256];
+	uint64_t start_ms, role_since_ms;
+
+	/* quorum */
+	struct cmsd_vote_request vreq;
+	struct cmsd_vote vote;
+	struct instance_vote_args vargs;
+	enum op_kind q_op; /* running quorum op, or OP_START when idle */
+	bool q_busy;
+	bool want_vote, want_release, want_renew;
+	uint64_t lease_expires_ms;
+	uint64_t last_q_reply_ms;
+	bool q_reachable;
+	enum fsm_granted last_granted;
+	uint64_t next_vote_ms;
+	uint64_t peer_lost_ms;
+	char quorum_line[256];
+	char last_vote_reason[160];
+
+	/* timers */
+	struct event *hb_timer, *dead_timer, *lease_timer, *eval_timer;
+
+	unsigned ticks;
+	bool shutting_down;
+	void (*shutdown_done)(void);
+
+	struct cluster_failover fo;
+	struct cluster_event ev[CLUSTER_EVENTS];
+	size_t n_ev, ev_head;
+};
+
+static struct cluster *C;
+
+static void cluster_eval(enum fsm_event ev);
+static void cluster_quorum_next(void);
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void timer_in(struct event *e, uint64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(e, &tv);
+}
+
+/* ---- events ---- */
+
+static void cluster_event(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void cluster_event(const char *fmt, ...)
+{
+	struct cluster_event *e = &C->ev[C->ev_head];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	va_end(ap);
+	e->wall_ms = wall_ms();
+	C->ev_head = (C->ev_head + 1) % CLUSTER_EVENTS;
+	if (C->n_ev < CLUSTER_EVENTS)
+		C->n_ev++;
+	log_info("cluster: %s", e->text);
+}
+
+/* ---- epoch ---- */
+
+static void cluster_store_epoch(void)
+{
+	char err[256];
+
+	if (epoch_store(C->conf->state_dir, &C->es, err, sizeof(err)) < 0)
+		log_warnx("%s", err); /* the next store may succeed */
+}
+
+static void cluster_adopt_epoch(uint64_t e, const char *from)
+{
+	if (e <= C->es.epoch)
+		return;
+	log_info("cluster: epoch %" PRIu64 " -> %" PRIu64 " (from %s)",
+		 C->es.epoch, e, from);
+	C->es.epoch = e;
+	cluster_store_epoch();
+}
+
+/* ---- facts ---- */
+
+static bool cluster_peer_alive(void)
+{
+	return C->p.seen &&
+	       loop_now_ms() - C->p.last_rx_ms < C->conf->deadtime_ms;
+}
+
+static uint64_t cluster_lease_margin(void)
+{
+	uint64_t m = C->conf->hb_interval_ms;
+
+	return m < C->conf->lease_ms / 4 ? m : C->conf->lease_ms / 4;
+}
+
+static bool cluster_quorum_ok(void)
+{
+	uint64_t now = loop_now_ms();
+
+	if (C->mode == FSM_Q_PING)
+		return C->q_reachable;
+	return C->q_reachable ||
+	       (C->last_q_reply_ms &&
+		now - C->last_q_reply_ms < C->conf->lease_ms * 2);
+}
+
+static void cluster_facts(struct fsm_facts *f)
+{
+	uint64_t now = loop_now_ms();
+	bool alive = cluster_peer_alive();
+
+	*f = (struct fsm_facts){
+		.mode = C->mode,
+		.self_lower_id = strcmp(C->self->id, C->peer_node->id) < 0,
+		.epoch = C->es.epoch,
+		.generation = C->es.generation,
+		.data_usable = true,
+		.peer_alive = alive,
+		.peer_role = alive ? (enum fsm_role)C->p.hb.role : FSM_STARTUP,
+		.peer_epoch = C->p.hb.epoch,
+		.peer_generation = C->p.hb.generation,
+		.peer_data_usable = C->p.hb.flags & WIRE_FL_DATA_USABLE,
+		.peer_quorum_ok = C->p.hb.flags & WIRE_FL_QUORUM_OK,
+		.peer_acks_me = alive && (C->p.hb.flags & WIRE_FL_ACK_MASTER) &&
+				C->p.hb.epoch == C->es.epoch,
+		.quorum_ok = cluster_quorum_ok(),
+		.lease_valid =
+			C->mode == FSM_Q_ARBITER &&
+			now + cluster_lease_margin() < C->lease_expires_ms,
+		.last_granted = C->last_granted,
+		.startup_wait_over =
+			now - C->start_ms >=
+			C->conf->deadtime_ms + C->conf->hb_interval_ms,
+		.vote_retry_ok = now >= C->next_vote_ms && !C->q_busy,
+	};
+	for (size_t i = 0; i < CONF_SB_MAX && i < FSM_MAX_CRITERIA; i++)
+		f->policy[i] = (enum fsm_criterion)C->conf->split_brain[i];
+	/* Arbiter mode: the peer that declared us dead withdrew its ack;
+	 * give a master that still hears it time to step down before
+	 * asking the arbiter. */
+	if (C->mode == FSM_Q_ARBITER && !alive && C->peer_lost_ms &&
+	    now < C->peer_lost_ms + C->conf->hb_interval_ms * 3 / 2)
+		f->vote_retry_ok = false;
+}
+
+static unsigned cluster_flags(void)
+{
+	unsigned fl = WIRE_FL_DATA_USABLE;
+	enum fsm_role r = C->fsm.role;
+
+	if (cluster_peer_alive())
+		fl |= WIRE_FL_PEER_ALIVE;
+	if (cluster_quorum_ok())
+		fl |= WIRE_FL_QUORUM_OK;
+	/* The ack that lets the master ride out an arbiter outage: only a
+	 * slave that hears the master gives it. */
+	if (r == FSM_SLAVE && cluster_peer_alive() &&
+	    (C->p.hb.role == FSM_MASTER || C->p.hb.role == FSM_TAKING_OVER))
+		fl |= WIRE_FL_ACK_MASTER;
+	return fl;
+}
+
+/* ---- sending ---- */
+
+static void cluster_send_hb(void)
+{
+	struct hb_msg m = {
+		.role = (uint8_t)C->fsm.role,
+		.flags = (uint8_t)cluster_flags(),
+		.epoch = C->es.epoch,
+		.generation = C->es.generation,
+	};
+
+	hb_send(C->hb, &m);
+}
+
+static void cluster_send_state(void)
+{
+	uint8_t buf[2048];
+	char summary[512] = "";
+	struct wire_buf b;
+
+	if (!C->ch || !peer_up(C->ch))
+		return;
+	if (C->ops->summary)
+		C->ops->summary(summary, sizeof(summary));
+	wire_begin(&b, buf, sizeof(buf), WIRE_T_STATE);
+	wire_put_str(&b, F_NODE, C->self->id);
+	wire_put_u64(&b, F_EPOCH, C->es.epoch);
+	wire_put_u64(&b, F_GENERATION, C->es.generation);
+	wire_put_u64(&b, F_ROLE, C->fsm.role);
+	wire_put_u64(&b, F_FLAGS, cluster_flags());
+	wire_put_str(&b, F_SUMMARY, summary);
+	int n = wire_end(&b);
+	if (n > 0)
+		peer_send(C->ch, buf, (size_t)n);
+}
+
+static void cluster_send_cmd(enum wire_cmd cmd)
+{
+	uint8_t buf[256];
+	struct wire_buf b;
+
+	if (!C->ch || !peer_up(C->ch)) {
+		log_warnx("cluster: cannot send %s: the control channel to %s "
+			  "is down",
+			  cmd == WIRE_CMD_HANDOVER ? "handover" : "switchover",
+			  C->peer_node->id);
+		return;
+	}
+	wire_begin(&b, buf, sizeof(buf), WIRE_T_CMD);
+	wire_put_str(&b, F_NODE, C->self->id);
+	wire_put_u64(&b, F_CMD, cmd);
+	wire_put_u64(&b, F_EPOCH, C->es.epoch);
+	int n = wire_end(&b);
+	if (n > 0)
+		peer_send(C->ch, buf, (size_t)n);
+}
+
+/* ---- quorum ---- */
+
+static void cluster_vote_request_fill(void)
+{
+	C->vreq = (struct cmsd_vote_request){
+		.size = sizeof(struct cmsd_vote_request),
+		.node_id = C->self->id,
+		.epoch = C->es.epoch,
+		.generation = C->es.generation,
+		.data_usable = 1,
+		.peer_alive = cluster_peer_alive(),
+		.lease_ms = C->conf->lease_ms,
+		.peer_id = C->peer_node->id,
+	};
+	C->vote = (struct cmsd_vote){.size = sizeof(struct cmsd_vote)};
+	C->vargs =
+		(struct instance_vote_args){.req = &C->vreq, .out = &C->vote};
+}
+
+static void cluster_lease_timer_arm(void)
+{
+	uint64_t now = loop_now_ms(), m = cluster_lease_margin();
+
+	if (C->lease_expires_ms > now + m)
+		timer_in(C->lease_timer, C->lease_expires_ms - m - now);
+	else
+		timer_in(C->lease_timer, 0);
+}
+
+static void cluster_quorum_done(struct instance *in, enum op_kind kind, int rc,
+				void *arg)
+{
+	uint64_t now = loop_now_ms();
+
+	(void)in;
+	(void)arg;
+	C->q_busy = false;
+	if (rc >= 0 && kind != OP_RELEASE) {
+		C->last_q_reply_ms = now;
+		if (C->vote.epoch)
+			cluster_adopt_epoch(C->vote.epoch, "the quorum");
+		if (*C->vote.holder)
+			C->last_granted =
+				strcmp(C->vote.holder, C->self->id) == 0
+					? FSM_G_SELF
+				: strcmp(C->vote.holder, C->peer_node->id) == 0
+					? FSM_G_PEER
+					: C->last_granted;
+		snprintf(C->last_vote_reason, sizeof(C->last_vote_reason), "%s",
+			 C->vote.reason);
+	}
+	switch (kind) {
+	case OP_REQUEST_VOTE:
+		if (rc >= 0 && C->vote.granted &&
+		    C->fsm.role != FSM_TAKING_OVER) {
+			/* Granted after the machine backed off: give it back
+			 * so that the peer need not wait for it to lapse. */
+			log_info("cluster: a grant came after this node backed "
+				 "off; releasing it");
+			if (C->mode == FSM_Q_ARBITER)
+				C->want_release = true;
+			cluster_quorum_next();
+			return;
+		}
+		if (rc >= 0 && C->vote.granted) {
+			C->lease_expires_ms = C->vote.expires_ms;
+			if (C->mode == FSM_Q_ARBITER) {
+				C->last_granted = FSM_G_SELF;
+				cluster_lease_timer_arm();
+			}
+			cluster_quorum_next();
+			cluster_eval(FSM_EV_VOTE_GRANTED);
+		} else {
+			/* Ask again after an interval or two, not in a loop. */
+			C->next_vote_ms = now + C->conf->hb_interval_ms * 2;
+			if (rc < 0)
+				snprintf(C->last_vote_reason,
+					 sizeof(C->last_vote_reason),
+					 "no answer: %s", strerror(-rc));
+			cluster_quorum_next();
+			cluster_eval(FSM_EV_VOTE_DENIED);
+		}
+		return;
+	case OP_RENEW_LEASE:
+		if (rc >= 0 && C->vote.granted) {
+			C->lease_expires_ms = C->vote.expires_ms;
+			cluster_lease_timer_arm();
+		} else if (rc >= 0) {
+			/* Refused: someone else holds it, or the arbiter
+			 * forgot us.  The lease is gone now, not later. */
+			log_warnx("cluster: lease renewal refused: %s",
+				  C->vote.reason);
+			C->lease_expires_ms = 0;
+			cluster_quorum_next();
+			cluster_eval(FSM_EV_TICK);
+			return;
+		}
+		break;
+	case OP_RELEASE:
+		C->lease_expires_ms = 0;
+		break;
+	default:
+		break;
+	}
+	cluster_quorum_next();
+}
+
+/* Runs the next wanted quorum op: the instance takes one at a time. */
+static void cluster_quorum_next(void)
+{
+	enum op_kind k;
+	void *args = &C->vargs;
+	uint64_t timeout = C->conf->lease_ms * 2;
+
+	if (C->q_busy || !C->quorum)
+		return;
+	if (C->want_release) {
+		C->want_release = false;
+		k = OP_RELEASE;
+		args = NULL;
+	} else if (C->want_vote) {
+		C->want_vote = false;
+		k = OP_REQUEST_VOTE;
+		/* The arbiter may make us wait for the old lease + margin. */
+		timeout = C->conf->lease_ms * 4 + C->conf->deadtime_ms;
+	} else if (C->want_renew) {
+		C->want_renew = false;
+		k = OP_RENEW_LEASE;
+		timeout = C->conf->lease_ms;
+	} else {
+		return;
+	}
+	if (k != OP_RELEASE)
+		cluster_vote_request_fill();
+	C->q_busy = true;
+	C->q_op = k;
+	int rc = instance_call(C->quorum, k, timeout, args, cluster_quorum_done,
+			       NULL);
+	if (rc < 0) {
+		C->q_busy = false;
+		if (rc != -EOPNOTSUPP)
+			log_warnx("cluster: quorum %s: %s", op_kind_name(k),
+				  strerror(-rc));
+		if (k == OP_REQUEST_VOTE) {
+			C->next_vote_ms =
+				loop_now_ms() + C->conf->hb_interval_ms * 2;
+			cluster_eval(FSM_EV_VOTE_DENIED);
+		}
+	}
+}
+
+void cluster_quorum_event(enum cmsd_event ev, const char *detail)
+{
+	if (!C)
+		return;
+	if (ev == CMSD_EV_STATE_CHANGED && detail)
+		snprintf(C->quorum_line, sizeof(C->quorum_line), "%s", detail);
+	if (ev == CMSD_EV_QUORUM_LOST || ev == CMSD_EV_QUORUM_GAINED) {
+		bool ok = ev == CMSD_EV_QUORUM_GAINED;
+		if (ok != C->q_reachable)
+			cluster_event("quorum %s%s%s",
+				      ok ? "reachable" : "unreachable",
+				      detail ? ": " : "", detail ? detail : "");
+		C->q_reachable = ok;
+		cluster_eval(FSM_EV_TICK);
+	}
+}
+
+/* ---- actions ---- */
+
+static void cluster_failover_begin(const char *why)
+{
+	uint64_t now = loop_now_ms();
+
+	C->fo = (struct cluster_failover){
+		.valid = true,
+		.wall_ms = wall_ms(),
+		.peer_silent_ms = C->p.seen ? now - C->p.last_rx_ms : 0,
+		.detected_ms = 0,
+		.granted_ms = -1,
+		.serving_ms = -1,
+	};
+	snprintf(C->fo.reason, sizeof(C->fo.reason), "%s", why);
+	C->fo.epoch = C->es.epoch;
+	/* fo.wall_ms is wall time; timeline offsets from the monotonic clock
+	 * at the same moment. */
+	C->fo.detected_ms = (int64_t)now;
+}
+
+static int64_t cluster_fo_since(void)
+{
+	return (int64_t)loop_now_ms() - C->fo.detected_ms;
+}
+
+static void cluster_split_brain_event(void)
+{
+	const char *why = "";
+	struct fsm_facts f;
+
+	cluster_facts(&f);
+	bool win = fsm_split_brain_winner(&f, &why);
+	cluster_event("split brain healed: both nodes were master; %s "
+		      "(epoch %" PRIu64 ", generation %" PRIu64
+		      ") and %s (epoch %" PRIu64 ", generation %" PRIu64
+		      "); arbiter last granted %s; %s stays master (%s)",
+		      C->self->id, C->es.epoch, C->es.generation,
+		      C->peer_node->id, C->p.hb.epoch, C->p.hb.generation,
+		      C->last_granted == FSM_G_SELF   ? C->self->id
+		      : C->last_granted == FSM_G_PEER ? C->peer_node->id
+						      : "unknown",
+		      win ? C->self->id : C->peer_node->id, why);
+}
+
+static void cluster_act(unsigned a)
+{
+	if (a & FSM_A_CANCEL_START && C->ops->cancel_start)
+		C->ops->cancel_start();
+	if (a & FSM_A_STOP_GROUP)
+		C->ops->stop(a & FSM_A_VIP_FIRST);
+	if (a & FSM_A_SPLIT_BRAIN)
+		cluster_split_brain_event();
+	if (a & FSM_A_RELEASE_LEASE && C->mode == FSM_Q_ARBITER) {
+		C->want_release = true;
+		C->want_renew = false;
+	}
+	if (a & FSM_A_SEND_HANDOVER) {
+		/* This node released for the peer: it must not ask for the
+		 * vote itself before the peer acted on the handover, or the
+		 * switchover bounces back. */
+		C->next_vote_ms = loop_now_ms() + C->conf->deadtime_ms;
+		cluster_send_cmd(WIRE_CMD_HANDOVER);
+	}
+	if (a & FSM_A_RESYNC)
+		cluster_event("this node lost the split brain: its data is to "
+			      "be resynced from %s (no replicated storage "
+			      "is configured: nothing to resync)",
+			      C->peer_node->id);
+	if (a & FSM_A_REQUEST_VOTE) {
+		C->want_vote = true;
+		if (!C->fo.valid || C->fo.serving_ms >= 0 ||
+		    C->fo.granted_ms >= 0)
+			cluster_failover_begin(C->reason);
+	}
+	if (a & FSM_A_RAISE_EPOCH) {
+		uint64_t e = C->es.epoch > C->p.hb.epoch ? C->es.epoch
+							 : C->p.hb.epoch;
+		C->es.epoch = e + 1;
+		cluster_store_epoch();
+	}
+	if (a & FSM_A_START_GROUP) {
+		/* Without replicated storage the data this node serves is
+		 * born in this epoch. */
+		C->es.generation = C->es.epoch;
+		cluster_store_epoch();
+		if (C->fo.valid && C->fo.granted_ms < 0)
+			C->fo.granted_ms = cluster_fo_since();
+		C->fo.epoch = C->es.epoch;
+		C->ops->start();
+	}
+	if (a & FSM_A_REANNOUNCE && C->ops->reannounce)
+		C->ops->reannounce();
+	cluster_quorum_next();
+}
+
+static void cluster_eval(enum fsm_event ev)
+{
+	struct fsm_facts f;
+	enum fsm_role before = C->fsm.role;
+
+	cluster_facts(&f);
+	struct fsm_out out = fsm_step(&C->fsm, &f, ev);
+	if (out.reason)
+		snprintf(C->reason, sizeof(C->reason), "%s", out.reason);
+	if (out.role != before) {
+		uint64_t now = loop_now_ms();
+		cluster_event(
+			"role %s -> %s after %" PRIu64 " ms: %s%s%s",
+			fsm_role_name(before), fsm_role_name(out.role),
+			now - C->role_since_ms,
+			out.reason ? out.reason : fsm_event_name(ev),
+			*C->last_vote_reason && (ev == FSM_EV_VOTE_GRANTED ||
+						 ev == FSM_EV_VOTE_DENIED)
+				? "; quorum: "
+				: "",
+			*C->last_vote_reason && (ev == FSM_EV_VOTE_GRANTED ||
+						 ev == FSM_EV_VOTE_DENIED)
+				? C->last_vote_reason
+				: "");
+		C->role_since_ms = now;
+		if (out.role == FSM_MASTER && C->fo.valid &&
+		    C->fo.serving_ms < 0)
+			C->fo.serving_ms = cluster_fo_since();
+	}
+	if (out.actions)
+		cluster_act(out.actions);
+	if (out.role != before) {
+		cluster_send_hb();
+		cluster_send_state();
+	}
+	if (C->shutting_down && !C->ops->serving() &&
+	    out.role != FSM_TAKING_OVER && out.role != FSM_STEPPING_DOWN &&
+	    out.role != FSM_MASTER && C->shutdown_done) {
+		void (*done)(void) = C->shutdown_done;
+		C->shutdown_done = NULL;
+		done();
+	}
+}
+
+void cluster_group_done(enum fsm_event ev)
+{
+	if (C)
+		cluster_eval(ev);
+}
+
+/* ---- timers and input ---- */
+
+static void cluster_hb_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	cluster_send_hb();
+	/* The group summary changes without role changes (a monitor): the
+	 * peer's status is refreshed every few intervals. */
+	if (++C->ticks % 5 == 0)
+		cluster_send_state();
+	enum fsm_role r = C->fsm.role;
+	if (C->mode == FSM_Q_ARBITER &&
+	    (r == FSM_MASTER || (r == FSM_TAKING_OVER && C->fsm.starting) ||
+	     (r == FSM_STEPPING_DOWN && C->fsm.stop_failed)))
+		C->want_renew = true;
+	cluster_quorum_next();
+	cluster_eval(FSM_EV_TICK);
+	timer_in(C->hb_timer, C->conf->hb_interval_ms);
+}
+
+static void cluster_dead_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (cluster_peer_alive()) {
+		timer_in(C->dead_timer, C->p.last_rx_ms + C->conf->deadtime_ms -
+						loop_now_ms());
+		return;
+	}
+	C->peer_lost_ms = loop_now_ms();
+	cluster_event("peer %s silent for %" PRIu64 " ms (deadtime %" PRIu64
+		      " ms); it was %s",
+		      C->peer_node->id, loop_now_ms() - C->p.last_rx_ms,
+		      C->conf->deadtime_ms,
+		      fsm_role_name((enum fsm_role)C->p.hb.role));
+	cluster_send_hb(); /* the ack is withdrawn now */
+	cluster_eval(FSM_EV_TICK);
+	/* Re-evaluate once the ack withdrawal had time to reach the peer. */
+	timer_in(C->eval_timer, C->conf->hb_interval_ms * 3 / 2 + 1);
+}
+
+static void cluster_eval_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	cluster_eval(FSM_EV_TICK);
+}
+
+static void cluster_lease_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* The lease is within its margin of the end: the machine decides
+	 * whether the peer's acknowledgement still carries this node. */
+	cluster_eval(FSM_EV_TICK);
+}
+
+static void cluster_hb_recv(const struct hb_msg *m, void *arg)
+{
+	bool was_alive = cluster_peer_alive();
+	bool changed = !C->p.seen || m->role != C->p.hb.role ||
+		       m->flags != C->p.hb.flags || m->epoch != C->p.hb.epoch;
+
+	(void)arg;
+	C->p.hb = *m;
+	C->p.seen = true;
+	C->p.last_rx_ms = loop_now_ms();
+	timer_in(C->dead_timer, C->conf->deadtime_ms);
+	if (!was_alive) {
+		C->peer_lost_ms = 0;
+		cluster_event("peer %s heard (%s, epoch %" PRIu64 ")",
+			      C->peer_node->id,
+			      fsm_role_name((enum fsm_role)m->role), m->epoch);
+	}
+	/* A slave follows the master's epoch. */
+	if (C->fsm.role != FSM_MASTER && C->fsm.role != FSM_TAKING_OVER &&
+	    (m->role == FSM_MASTER || m->role == FSM_TAKING_OVER))
+		cluster_adopt_epoch(m->epoch, C->peer_node->id);
+	if (changed || !was_alive)
+		cluster_eval(FSM_EV_TICK);
+}
+
+/* ---- control channel ---- */
+
+static void cluster_peer_hello(struct wire_buf *b, void *arg)
+{
+	(void)arg;
+	wire_put_u64(b, F_EPOCH, C->es.epoch);
+	wire_put_u64(b, F_GENERATION, C->es.generation);
+	wire_put_u64(b, F_ROLE, C->fsm.role);
+}
+
+static void cluster_peer_link(const struct wire_msg *hello, void *arg)
+{
+	(void)arg;
+	C->p.channel_up = hello != NULL;
+	cluster_event("control channel to %s %s", C->peer_node->id,
+		      hello ? "up" : "down");
+	if (hello)
+		cluster_send_state();
+}
+
+static void cluster_peer_msg(const struct wire_msg *m, void *arg)
+{
+	uint64_t v;
+
+	(void)arg;
+	switch (m->type) {
+	case WIRE_T_STATE:
+		if (wire_get_str(m, F_SUMMARY, C->p.summary,
+				 sizeof(C->p.summary)) < 0)
+			C->p.summary[0] = '\0';
+		return;
+	case WIRE_T_CMD:
+		if (wire_get_u64(m, F_CMD, &v) < 0)
+			return;
+		if (v == WIRE_CMD_HANDOVER) {
+			cluster_event("%s handed mastership over",
+				      C->peer_node->id);
+			cluster_eval(FSM_EV_HANDOVER);
+		} else if (v == WIRE_CMD_SWITCHOVER) {
+			cluster_event("%s asked for a switchover",
+				      C->peer_node->id);
+			cluster_eval(FSM_EV_SWITCHOVER);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---- public ---- */
+
+int cluster_start(const struct conf *c, struct instance *quorum,
+		  const struct cluster_group_ops *ops, char *err, size_t errlen)
+{
+	int rc;
+
+	if (C)
+		return -EALREADY;
+	C = calloc(1, sizeof(*C));
+	if (!C)
+		return -ENOMEM;
+	C->conf = c;
+	C->ops = ops;
+	C->quorum = quorum;
+	C->self = conf_node_by_id(c, c->local_node);
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (&c->nodes[i] != C->self)
+			C->peer_node = &c->nodes[i];
+	if (!C->self || !C->peer_node) {
+		snprintf(err, errlen,
+			 "a two-node cluster needs this node and "
+			 "its peer in <cluster>");
+		rc = -EINVAL;
+		goto fail;
+	}
+	C->mode = quorum && strcmp(instance_plugin(quorum)->name,
+				   "quorum-ping") == 0
+			  ? FSM_Q_PING
+			  : FSM_Q_ARBITER;
+	snprintf(C->quorum_line, sizeof(C->quorum_line), "[%s] %s",
+		 quorum ? instance_plugin(quorum)->name : "none",
+		 quorum ? instance_id(quorum) : "");
+	rc = epoch_load(c->state_dir, &C->es, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = hb_key_load(c->key_file, C->key, &C->keylen, err, errlen);
+	if (rc < 0)
+		goto fail;
+	fsm_init(&C->fsm);
+	C->start_ms = C->role_since_ms = loop_now_ms();
+	C->hb_timer = evtimer_new(loop_base(), cluster_hb_fire, NULL);
+	C->dead_timer = evtimer_new(loop_base(), cluster_dead_fire, NULL);
+	C->lease_timer = evtimer_new(loop_base(), cluster_lease_fire, NULL);
+	C->eval_timer = evtimer_new(loop_base(), cluster_eval_fire, NULL);
+	if (!C->hb_timer || !C->dead_timer || !C->lease_timer ||
+	    !C->eval_timer) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	rc = hb_open(c, C->key, C->keylen, cluster_hb_recv, NULL, &C->hb, err,
+		     errlen);
+	if (rc < 0)
+		goto fail;
+	static const struct peer_cb cb = {
+		.link = cluster_peer_link,
+		.msg = cluster_peer_msg,
+		.hello = cluster_peer_hello,
+	};
+	rc = peer_open(c, &cb, &C->ch, err, errlen);
+	if (rc < 0)
+		goto fail;
+	snprintf(C->reason, sizeof(C->reason),
+		 "waiting for %s or, after %" PRIu64 " ms, the quorum",
+		 C->peer_node->id, c->deadtime_ms + c->hb_interval_ms);
+	cluster_event("started: epoch %" PRIu64 ", generation %" PRIu64
+		      ", %s mode, heartbeat %" PRIu64 " ms, deadtime %" PRIu64
+		      " ms, lease %" PRIu64 " ms",
+		      C->es.epoch, C->es.generation,
+		      C->mode == FSM_Q_PING ? "ping" : "arbiter",
+		      c->hb_interval_ms, c->deadtime_ms, c->lease_ms);
+	cluster_send_hb();
+	timer_in(C->hb_timer, c->hb_interval_ms);
+	/* The start-up wait: the peer had its deadtime to show itself. */
+	timer_in(C->eval_timer, c->deadtime_ms + c->hb_interval_ms + 1);
+	return 0;
+fail:
+	cluster_stop();
+	return rc;
+}
+
+bool cluster_running(void)
+{
+	return C != NULL;
+}
+
+void cluster_stop(void)
+{
+	if (!C)
+		return;
+	if (C->ch)
+		peer_close(C->ch);
+	if (C->hb)
+		hb_close(C->hb);
+	struct event *t[] = {C->hb_timer, C->dead_timer, C->lease_timer,
+			     C->eval_timer};
+	for (size_t i = 0; i < 4; i++)
+		if (t[i])
+			event_free(t[i]);
+	memset(C->key, 0, sizeof(C->key));
+	free(C);
+	C = NULL;
+}
+
+void cluster_shutdown(void (*done)(void))
+{
+	if (!C) {
+		done();
+		return;
+	}
+	C->shutting_down = true;
+	C->shutdown_done = done;
+	if (C->fsm.role == FSM_MASTER) {
+		struct fsm_facts f;
+		cluster_facts(&f);
+		/* Hand over when the peer can take over; else just stop. */
+		struct fsm_out o = fsm_step(&C->fsm, &f, FSM_EV_SWITCHOVER);
+		if (o.result == 0) {
+			cluster_event("shutting down: handing over to %s",
+				      C->peer_node->id);
+			cluster_act(o.actions);
+			return;
+		}
+		cluster_event("shutting down as master; %s cannot take over "
+			      "(%s): stopping the group",
+			      C->peer_node->id, o.reason ? o.reason : "?");
+		cluster_eval(FSM_EV_LEASE_LOST);
+		return;
+	}
+	cluster_eval(FSM_EV_TICK);
+}
+
+int cluster_switchover(char *msg, size_t len)
+{
+	if (!C) {
+		snprintf(msg, len, "not a two-node cluster");
+		return -EINVAL;
+	}
+	if (C->fsm.role == FSM_SLAVE && cluster_peer_alive() &&
+	    C->p.hb.role == FSM_MASTER) {
+		if (!C->ch || !peer_up(C->ch)) {
+			snprintf(msg, len,
+				 "switchover refused: the control channel to "
+				 "%s is down",
+				 C->peer_node->id);
+			return -ENOTCONN;
+		}
+		cluster_send_cmd(WIRE_CMD_SWITCHOVER);
+		snprintf(msg, len,
+			 "switchover asked of %s: it steps down and hands "
+			 "over to %s",
+			 C->peer_node->id, C->self->id);
+		return 0;
+	}
+	struct fsm_facts f;
+	cluster_facts(&f);
+	enum fsm_role before = C->fsm.role;
+	struct fsm_out o = fsm_step(&C->fsm, &f, FSM_EV_SWITCHOVER);
+	if (o.result < 0) {
+		snprintf(msg, len, "switchover refused: %s",
+			 o.reason ? o.reason : "not possible now");
+		return o.result;
+	}
+	if (o.role != before) {
+		cluster_event("role %s -> %s: switchover asked by the operator",
+			      fsm_role_name(before), fsm_role_name(o.role));
+		C->role_since_ms = loop_now_ms();
+	}
+	cluster_act(o.actions);
+	cluster_send_hb();
+	snprintf(msg, len,
+		 "switchover: %s stops the group and hands over to %s",
+		 C->self->id, C->peer_node->id);
+	return 0;
+}
+
+enum fsm_role cluster_role(void)
+{
+	return C ? C->fsm.role : FSM_STARTUP;
+}
+
+const char *cluster_role_reason(void)
+{
+	return C ? C->reason : "";
+}
+
+void cluster_render_role(struct sbuf *o)
+{
+	static const char *const names[] = {"startup",	     "slave",
+					    "taking_over",   "master",
+					    "stepping_down", "isolated"};
+
+	sbuf_printf(o, "%s %s %" PRIu64 " %s\n", C->self->id,
+		    names[C->fsm.role], C->es.epoch,
+		    C->ops->serving() ? "serving" : "idle");
+}
+
+void cluster_render_events(struct sbuf *o)
+{
+	size_t first = (C->ev_head + CLUSTER_EVENTS - C->n_ev) % CLUSTER_EVENTS;
+
+	for (size_t i = 0; i < C->n_ev; i++) {
+		const struct cluster_event *e =
+			&C->ev[(first + i) % CLUSTER_EVENTS];
+		time_t t = (time_t)(e->wall_ms / 1000);
+		struct tm tm;
+		char ts[32];
+		localtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+		sbuf_printf(o, "%s.%03u %s\n", ts,
+			    (unsigned)(e->wall_ms % 1000), e->text);
+	}
+}
+
+void cluster_fill_view(struct status_view *v)
+{
+	static char master[128], slave[128];
+	const char *self = C->self->name, *peer = C->peer_node->name;
+	bool alive = cluster_peer_alive();
+	bool self_master =
+		C->fsm.role == FSM_MASTER || C->fsm.role == FSM_TAKING_OVER ||
+		(C->fsm.role == FSM_STEPPING_DOWN && C->ops->serving());
+	bool peer_master = alive && (C->p.hb.role == FSM_MASTER ||
+				     C->p.hb.role == FSM_TAKING_OVER ||
+				     C->p.hb.role == FSM_STEPPING_DOWN);
+
+	v->quorum = C->quorum_line;
+	if (self_master) {
+		snprintf(master, sizeof(master), "%s", self);
+		snprintf(slave, sizeof(slave), "%s", peer);
+		v->master_name = master;
+		v->slave_name = slave;
+		v->slave_state = alive ? "Online" : "Offline";
+		v->set_master = master;
+		v->set_slave = alive ? slave : "Unknown";
+	} else if (peer_master) {
+		snprintf(master, sizeof(master), "%s", peer);
+		snprintf(slave, sizeof(slave), "%s", self);
+		v->master_name = master;
+		v->slave_name = slave;
+		v->slave_state = "Online";
+		v->set_master = master;
+		v->set_slave = slave;
+	} else {
+		v->master_name = NULL;
+		v->slave_name = alive ? peer : self;
+		v->slave_state = "Online";
+		v->set_master = NULL;
+	}
+}
+
+/* The peer's state of resource id from its last STATE summary, or NULL. */
+const char *cluster_peer_res_state(const char *id, char *buf, size_t len)
+{
+	if (!C || !cluster_peer_alive() || !*C->p.summary)
+		return NULL;
+	size_t n = strlen(id);
+	for (const char *s = C->p.summary; s && *s;) {
+		const char *e = strchr(s, ';');
+		size_t l = e ? (size_t)(e - s) : strlen(s);
+		if (l > n && strncmp(s, id, n) == 0 && s[n] == ':') {
+			snprintf(buf, len, "%.*s", (int)(l - n - 1), s + n + 1);
+			return buf;
+		}
+		s = e ? e + 1 : NULL;
+	}
+	return NULL;
+}
+
+const char *cluster_peer_name(void)
+{
+	return C ? C->peer_node->name : NULL;
+}
+
+void cluster_render_json(struct sbuf *o)
+{
+	uint64_t now = loop_now_ms();
+	struct hb_link_stats ls[CONF_MAX_LINKS];
+	size_t nl = hb_stats(C->hb, ls, CONF_MAX_LINKS);
+	struct peer_stats ps;
+
+	peer_get_stats(C->ch, &ps);
+	sbuf_printf(o, "{\"epoch\":%" PRIu64 ",\"generation\":%" PRIu64 ",",
+		    C->es.epoch, C->es.generation);
+	sbuf_printf(o, "\"quorum_mode\":\"%s\",\"quorum_reachable\":%s,",
+		    C->mode == FSM_Q_PING ? "ping" : "arbiter",
+		    cluster_quorum_ok() ? "true" : "false");
+	if (C->lease_expires_ms > now)
+		sbuf_printf(o, "\"lease_remaining_ms\":%" PRIu64 ",",
+			    C->lease_expires_ms - now);
+	else
+		sbuf_printf(o, "\"lease_remaining_ms\":null,");
+	sbuf_printf(o, "\"last_quorum_answer\":");
+	sbuf_json_str(o, C->last_vote_reason);
+	sbuf_printf(o, ",\"role_since_ms\":%" PRIu64 ",",
+		    now - C->role_since_ms);
+	sbuf_printf(o, "\"peer\":{\"id\":");
+	sbuf_json_str(o, C->peer_node->id);
+	sbuf_printf(o, ",\"alive\":%s,\"role\":",
+		    cluster_peer_alive() ? "true" : "false");
+	sbuf_json_str(o, C->p.seen ? fsm_role_name((enum fsm_role)C->p.hb.role)
+				   : NULL);
+	sbuf_printf(o,
+		    ",\"epoch\":%" PRIu64 ",\"generation\":%" PRIu64
+		    ",\"last_heard_ms\":",
+		    C->p.hb.epoch, C->p.hb.generation);
+	if (C->p.seen)
+		sbuf_printf(o, "%" PRIu64, now - C->p.last_rx_ms);
+	else
+		sbuf_printf(o, "null");
+	sbuf_printf(o,
+		    ",\"control_channel\":%s,\"channel_rejected\":%" PRIu64
+		    ",\"channel_last_error\":",
+		    C->ch && peer_up(C->ch) ? "true" : "false", ps.rejected);
+	sbuf_json_str(o, ps.last_error);
+	sbuf_printf(o, "},\"links\":[");
+	for (size_t i = 0; i < nl && i < CONF_MAX_LINKS; i++) {
+		const struct hb_link_stats *l = &ls[i];
+		sbuf_printf(o, "%s{\"local\":", i ? "," : "");
+		sbuf_json_str(o, l->local);
+		sbuf_printf(o, ",\"remote\":");
+		sbuf_json_str(o, l->remote);
+		sbuf_printf(o,
+			    ",\"up\":%s,\"sent\":%" PRIu64
+			    ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
+			    ",\"bad_mac\":%" PRIu64 ",\"replayed\":%" PRIu64
+			    ",\"stale\":%" PRIu64 ",\"malformed\":%" PRIu64
+			    ",\"wrong_sender\":%" PRIu64
+			    ",\"send_errors\":%" PRIu64 "}",
+			    l->up ? "true" : "false", l->sent, l->received,
+			    l->lost, l->bad_mac, l->replayed, l->stale,
+			    l->malformed, l->wrong_sender, l->send_errors);
+	}
+	sbuf_printf(o, "],\"last_failover\":");
+	if (C->fo.valid) {
+		sbuf_printf(o, "{\"reason\":");
+		sbuf_json_str(o, C->fo.reason);
+		sbuf_printf(o,
+			    ",\"at_unix_ms\":%" PRIu64
+			    ",\"peer_silent_before_ms\":%" PRIu64
+			    ",\"granted_after_ms\":",
+			    C->fo.wall_ms, C->fo.peer_silent_ms);
+		if (C->fo.granted_ms >= 0)
+			sbuf_printf(o, "%" PRId64, C->fo.granted_ms);
+		else
+			sbuf_printf(o, "null");
+		sbuf_printf(o, ",\"serving_after_ms\":");
+		if (C->fo.serving_ms >= 0)
+			sbuf_printf(o, "%" PRId64, C->fo.serving_ms);
+		else
+			sbuf_printf(o, "null");
+		sbuf_printf(o, ",\"epoch\":%" PRIu64 "}", C->fo.epoch);
+	} else {
+		sbuf_printf(o, "null");
+	}
+	sbuf_printf(o, ",\"events\":%zu}", C->n_ev);
+}

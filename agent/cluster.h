@@ -1,0 +1,81 @@
+/*
+ * The cluster core of a two-node cluster: heartbeats (hb.c), the control
+ * channel to the peer (peer.c), the quorum provider instance, the epoch
+ * (epoch.c) and the role state machine (fsm.c), tied together on the loop.
+ *
+ * The daemon owns the instances and runs the group's start and stop
+ * sequences; the cluster decides when, through cluster_group_ops, and
+ * hears back through cluster_group_done().  Everything the status shows
+ * about the cluster (peer, quorum, epoch, lease, failover timeline, events,
+ * heartbeat counters) comes from here.
+ */
+#ifndef CMSD_AGENT_CLUSTER_H
+#define CMSD_AGENT_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "ctlproto.h"
+#include "fsm.h"
+
+struct instance;
+
+/* What the cluster asks of the daemon. */
+struct cluster_group_ops {
+	/* Promote storage, start resources in order; then
+	 * cluster_group_done(FSM_EV_GROUP_STARTED or _START_FAILED). */
+	void (*start)(void);
+	/* Abandon a start in progress; what it started is stopped by the stop
+	 * that follows. */
+	void (*cancel_start)(void);
+	/* Stop resources in reverse (the VIP first when vip_first), demote
+	 * storage; then cluster_group_done(FSM_EV_GROUP_STOPPED or
+	 * _STOP_FAILED). */
+	void (*stop)(bool vip_first);
+	/* Announce the VIP again (gratuitous ARP). */
+	void (*reannounce)(void);
+	/* true while any group resource is started, starting or stopping. */
+	bool (*serving)(void);
+	/* "id:State;id:State" of the group, for the peer's status. */
+	void (*summary)(char *buf, size_t len);
+};
+
+/* Starts the core.  The quorum instance is started already.  0, or -errno
+ * with the reason in err (a key file, a socket that cannot bind, a corrupt
+ * state file). */
+int cluster_start(const struct conf *c, struct instance *quorum,
+		  const struct cluster_group_ops *ops, char *err,
+		  size_t errlen);
+/* Steps down if master (handing over to the peer when it can take over),
+ * then calls done().  For SIGTERM. */
+void cluster_shutdown(void (*done)(void));
+/* Frees everything (sockets, timers). */
+void cluster_stop(void);
+bool cluster_running(void);
+
+void cluster_group_done(enum fsm_event ev);
+/* A quorum plugin's notify(). */
+void cluster_quorum_event(enum cmsd_event ev, const char *detail);
+
+/* Operator commands.  0 and a message, or -errno and why not. */
+int cluster_switchover(char *msg, size_t len);
+
+/* Status pieces. */
+enum fsm_role cluster_role(void);
+const char *cluster_role_reason(void);
+/* "node1 master 7 serving\n" */
+void cluster_render_role(struct sbuf *o);
+void cluster_render_events(struct sbuf *o);
+/* Fills the reference view's cluster fields (master, slave, quorum line,
+ * peer's resource states); strings stay valid until the next call. */
+void cluster_fill_view(struct status_view *v);
+/* The peer's state of a group resource from its last state message
+ * ("Started"), in buf, or NULL when unknown. */
+const char *cluster_peer_res_state(const char *id, char *buf, size_t len);
+const char *cluster_peer_name(void);
+/* A JSON object (no trailing comma) for status --json: epoch, lease,
+ * failover timeline, links, peer, events count. */
+void cluster_render_json(struct sbuf *o);
+
+#endif
