@@ -93,6 +93,14 @@ struct cluster {
 	struct event *hb_timer, *dead_timer, *lease_timer, *eval_timer;
 
 	unsigned ticks;
+	/* After a failed group start this node is no candidate for a while
+	 * (its flags say "data not usable"), so that the peer takes over
+	 * instead of both bouncing the group; doubles up to a minute. */
+	uint64_t unfit_until_ms, unfit_backoff_ms;
+	/* A failed stop is retried with a doubling delay. */
+	struct event *stop_timer;
+	uint64_t stop_backoff_ms;
+	bool stop_vip_first;
 	bool shutting_down;
 	void (*shutdown_done)(void);
 
@@ -175,6 +183,11 @@ static uint64_t cluster_lease_margin(void)
 	return m < C->conf->lease_ms / 4 ? m : C->conf->lease_ms / 4;
 }
 
+static bool cluster_fit(void)
+{
+	return loop_now_ms() >= C->unfit_until_ms;
+}
+
 static bool cluster_quorum_ok(void)
 {
 	uint64_t now = loop_now_ms();
@@ -196,7 +209,7 @@ static void cluster_facts(struct fsm_facts *f)
 		.self_lower_id = strcmp(C->self->id, C->peer_node->id) < 0,
 		.epoch = C->es.epoch,
 		.generation = C->es.generation,
-		.data_usable = true,
+		.data_usable = cluster_fit(),
 		.peer_alive = alive,
 		.peer_role = alive ? (enum fsm_role)C->p.hb.role : FSM_STARTUP,
 		.peer_epoch = C->p.hb.epoch,
@@ -227,7 +240,7 @@ static void cluster_facts(struct fsm_facts *f)
 
 static unsigned cluster_flags(void)
 {
-	unsigned fl = WIRE_FL_DATA_USABLE;
+	unsigned fl = cluster_fit() ? WIRE_FL_DATA_USABLE : 0;
 	enum fsm_role r = C->fsm.role;
 
 	if (cluster_peer_alive())
@@ -308,7 +321,7 @@ static void cluster_vote_request_fill(void)
 		.node_id = C->self->id,
 		.epoch = C->es.epoch,
 		.generation = C->es.generation,
-		.data_usable = 1,
+		.data_usable = cluster_fit(),
 		.peer_alive = cluster_peer_alive(),
 		.lease_ms = C->conf->lease_ms,
 		.peer_id = C->peer_node->id,
@@ -516,8 +529,24 @@ static void cluster_act(unsigned a)
 {
 	if (a & FSM_A_CANCEL_START && C->ops->cancel_start)
 		C->ops->cancel_start();
-	if (a & FSM_A_STOP_GROUP)
-		C->ops->stop(a & FSM_A_VIP_FIRST);
+	if (a & FSM_A_STOP_GROUP) {
+		if (C->fsm.stop_failed) {
+			/* A stop failed: retry later, not in a loop. */
+			C->stop_vip_first |= (a & FSM_A_VIP_FIRST) != 0;
+			C->stop_backoff_ms = C->stop_backoff_ms
+						     ? C->stop_backoff_ms * 2
+						     : 1000;
+			if (C->stop_backoff_ms > 30000)
+				C->stop_backoff_ms = 30000;
+			cluster_event("a stop failed: trying again in %" PRIu64
+				      " ms; the peer may not take the data "
+				      "over meanwhile",
+				      C->stop_backoff_ms);
+			timer_in(C->stop_timer, C->stop_backoff_ms);
+		} else {
+			C->ops->stop(a & FSM_A_VIP_FIRST);
+		}
+	}
 	if (a & FSM_A_SPLIT_BRAIN)
 		cluster_split_brain_event();
 	if (a & FSM_A_RELEASE_LEASE && C->mode == FSM_Q_ARBITER) {
@@ -609,8 +638,36 @@ static void cluster_eval(enum fsm_event ev)
 
 void cluster_group_done(enum fsm_event ev)
 {
-	if (C)
-		cluster_eval(ev);
+	uint64_t now = loop_now_ms();
+
+	if (!C)
+		return;
+	if (ev == FSM_EV_GROUP_START_FAILED) {
+		C->unfit_backoff_ms =
+			C->unfit_backoff_ms ? C->unfit_backoff_ms * 2 : 5000;
+		if (C->unfit_backoff_ms > 60000)
+			C->unfit_backoff_ms = 60000;
+		C->unfit_until_ms = now + C->unfit_backoff_ms;
+		cluster_event("the group failed to start here: no candidate "
+			      "for %" PRIu64 " ms, so that %s can take over",
+			      C->unfit_backoff_ms, C->peer_node->id);
+		timer_in(C->eval_timer, C->unfit_backoff_ms + 1);
+	} else if (ev == FSM_EV_GROUP_STARTED) {
+		C->unfit_backoff_ms = 0;
+	} else if (ev == FSM_EV_GROUP_STOPPED) {
+		C->stop_backoff_ms = 0;
+		C->stop_vip_first = false;
+	}
+	cluster_eval(ev);
+}
+
+static void cluster_stop_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (C->fsm.role == FSM_STEPPING_DOWN)
+		C->ops->stop(C->stop_vip_first);
 }
 
 /* ---- timers and input ---- */
@@ -794,8 +851,9 @@ int cluster_start(const struct conf *c, struct instance *quorum,
 	C->dead_timer = evtimer_new(loop_base(), cluster_dead_fire, NULL);
 	C->lease_timer = evtimer_new(loop_base(), cluster_lease_fire, NULL);
 	C->eval_timer = evtimer_new(loop_base(), cluster_eval_fire, NULL);
+	C->stop_timer = evtimer_new(loop_base(), cluster_stop_fire, NULL);
 	if (!C->hb_timer || !C->dead_timer || !C->lease_timer ||
-	    !C->eval_timer) {
+	    !C->eval_timer || !C->stop_timer) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -845,8 +903,8 @@ void cluster_stop(void)
 	if (C->hb)
 		hb_close(C->hb);
 	struct event *t[] = {C->hb_timer, C->dead_timer, C->lease_timer,
-			     C->eval_timer};
-	for (size_t i = 0; i < 4; i++)
+			     C->eval_timer, C->stop_timer};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (t[i])
 			event_free(t[i]);
 	memset(C->key, 0, sizeof(C->key));

@@ -84,11 +84,12 @@ struct daemon {
 	size_t n_slots;
 	enum daemon_phase phase;
 	enum daemon_seq seq;
-	bool vip_first;	     /* this group stop removes the VIP first */
-	bool stop_pending;   /* a group stop asked for during a start */
+	bool vip_first;	   /* this group stop removes the VIP first */
+	bool stop_pending; /* a group stop asked for during a start */
 	bool stop_pending_vip;
 	bool group_stop_failed;
-	size_t cursor; /* next slot to start / last slot to stop + 1 */
+	bool boot_clean; /* the group stop before joining the cluster */
+	size_t cursor;	 /* next slot to start / last slot to stop + 1 */
 	bool exiting;
 	bool group_failed;
 	char fail_reason[256]; /* which instance failed to start, and why */
@@ -97,7 +98,7 @@ struct daemon {
 	uint64_t started_ms;
 	struct ctl *ctl;
 	struct event *sig[4];
-	char q_line[256];	  /* the quorum plugin's status line */
+	char q_line[256];	 /* the quorum plugin's status line */
 	enum cmsd_event q_state; /* its last QUORUM_GAINED/LOST, or 0 */
 	int exit_code;
 };
@@ -251,9 +252,9 @@ static bool daemon_serving(void)
 		const struct slot *s = &D.slots[i];
 		if (s->promoted || s->cleanup)
 			return true;
-		if (s->group && (s->state == SLOT_STARTED ||
-				 s->state == SLOT_STARTING ||
-				 s->state == SLOT_STOPPING))
+		if (s->group &&
+		    (s->state == SLOT_STARTED || s->state == SLOT_STARTING ||
+		     s->state == SLOT_STOPPING))
 			return true;
 	}
 	return false;
@@ -287,8 +288,7 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 		s->promoted = false;
 	s->state = SLOT_FAILED;
 	daemon_slot_error(s, rc);
-	s->cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT ||
-		     rc == -ECANCELED;
+	s->cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT || rc == -ECANCELED;
 	if (kind == OP_PROMOTE && s->cleanup) {
 		s->cleanup = false;
 		s->promoted = true; /* half promoted: demote with the stop */
@@ -341,7 +341,8 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 				  s->error);
 		}
 	} else if (s->cleanup) {
-		s->cleanup = false;
+		/* Still held after a failed stop: the next stop tries again. */
+		s->cleanup = rc != 0;
 		if (rc == 0)
 			log_info("stopped %s (after its failed start)",
 				 instance_id(in));
@@ -358,6 +359,7 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 		/* Logged and kept visible; the sequence goes on so that the
 		 * rest of the group is not left running. */
 		s->state = SLOT_FAILED;
+		s->cleanup = true;
 		D.group_stop_failed = true;
 		daemon_slot_error(s, rc);
 		log_warnx("%s: stop failed: %s", instance_id(in), s->error);
@@ -401,7 +403,7 @@ static bool daemon_stop_slot(struct slot *s)
 		D.group_stop_failed = true;
 	} else {
 		s->state = SLOT_FAILED;
-		s->cleanup = false;
+		s->cleanup = true;
 		D.group_stop_failed = true;
 	}
 	return false;
@@ -415,7 +417,8 @@ static void daemon_step(void)
 	int rc;
 
 	if (D.phase == PH_STARTING) {
-		while (D.cursor < D.n_slots && !daemon_in_seq(&D.slots[D.cursor]))
+		while (D.cursor < D.n_slots &&
+		       !daemon_in_seq(&D.slots[D.cursor]))
 			D.cursor++;
 		if (D.cursor == D.n_slots) {
 			D.phase = PH_IDLE;
@@ -474,12 +477,47 @@ static void daemon_step(void)
 static void daemon_exit_base(void);
 static const struct cluster_group_ops daemon_group_ops;
 
-/* A sequence finished: a start when `started`, else a stop. */
-static void daemon_sequence_end(bool started)
+/* The base is up and the group stopped: the cluster core takes over. */
+static void daemon_cluster_begin(void)
 {
 	char err[512];
 
+	const struct slot *q = NULL;
+	for (size_t i = 0; i < D.n_slots; i++)
+		if (instance_conf(D.slots[i].in)->kind == CMSD_KIND_QUORUM)
+			q = &D.slots[i];
+	int rc = cluster_start(D.conf, q ? q->in : NULL, &daemon_group_ops, err,
+			       sizeof(err));
+	if (rc == 0 && *D.q_line)
+		cluster_quorum_event(CMSD_EV_STATE_CHANGED, D.q_line);
+	if (rc == 0 && D.q_state)
+		cluster_quorum_event(D.q_state, NULL);
+	if (rc < 0) {
+		log_warnx("cannot start the cluster core: %s", err);
+		D.exit_code = 1;
+		D.exiting = true;
+		D.seq = SEQ_BASE;
+		D.phase = PH_STOPPING;
+		D.cursor = D.n_slots;
+		daemon_step();
+	}
+}
+
+/* A sequence finished: a start when `started`, else a stop. */
+static void daemon_sequence_end(bool started)
+{
+	if (D.seq == SEQ_GROUP && D.boot_clean && !D.exiting) {
+		D.boot_clean = false;
+		if (D.group_stop_failed)
+			log_warnx("could not make sure the group is stopped "
+				  "before joining the cluster; see the errors "
+				  "above");
+		D.group_stop_failed = false;
+		daemon_cluster_begin();
+		return;
+	}
 	if (D.seq == SEQ_GROUP) {
+		D.boot_clean = false;
 		if (D.exiting && !cluster_running()) {
 			if (daemon_serving())
 				daemon_group_stop(true);
@@ -508,26 +546,20 @@ static void daemon_sequence_end(bool started)
 	if (D.seq == SEQ_BASE) {
 		if (D.group_failed)
 			return;
-		const struct slot *q = NULL;
-		for (size_t i = 0; i < D.n_slots; i++)
-			if (instance_conf(D.slots[i].in)->kind ==
-			    CMSD_KIND_QUORUM)
-				q = &D.slots[i];
-		int rc = cluster_start(D.conf, q ? q->in : NULL,
-				       &daemon_group_ops, err,
-				       sizeof(err));
-		if (rc == 0 && *D.q_line)
-			cluster_quorum_event(CMSD_EV_STATE_CHANGED, D.q_line);
-		if (rc == 0 && D.q_state)
-			cluster_quorum_event(D.q_state, NULL);
-		if (rc < 0) {
-			log_warnx("cannot start the cluster core: %s", err);
-			D.exit_code = 1;
-			D.exiting = true;
-			D.phase = PH_STOPPING;
-			D.cursor = D.n_slots;
-			daemon_step();
+		/* Whatever a previous run left (a VIP after a crash) is
+		 * stopped before this node joins: stopping something already
+		 * stopped succeeds. */
+		log_info("making sure the group is stopped before joining the "
+			 "cluster");
+		for (size_t i = 0; i < D.n_slots; i++) {
+			struct slot *s = &D.slots[i];
+			if (s->group)
+				s->cleanup = true;
+			if (s->storage)
+				s->promoted = true;
 		}
+		D.boot_clean = true;
+		daemon_group_stop(true);
 		return;
 	}
 	if (started && !D.group_failed) {
@@ -604,8 +636,7 @@ static void daemon_group_reannounce(void)
 	 * resource-vip takes start as "re-announce". */
 	for (size_t i = 0; i < D.n_slots; i++) {
 		struct slot *s = &D.slots[i];
-		if (s->vip && s->state == SLOT_STARTED &&
-		    !instance_busy(s->in))
+		if (s->vip && s->state == SLOT_STARTED && !instance_busy(s->in))
 			instance_call(s->in, OP_START,
 				      instance_conf(s->in)->start_timeout_ms,
 				      NULL, daemon_monitor_done, s);
@@ -651,8 +682,7 @@ static void daemon_exit_base(void)
 
 static void daemon_cluster_down(void);
 
-static void daemon_cluster_down_fire(evutil_socket_t fd, short what,
-				     void *arg)
+static void daemon_cluster_down_fire(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
