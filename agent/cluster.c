@@ -494,7 +494,7 @@ static void cluster_failover_begin(const char *why)
 		.granted_ms = -1,
 		.serving_ms = -1,
 	};
-	snprintf(C->fo.reason, sizeof(C->fo.reason), "%s", why);
+	snprintf(C->fo.reason, sizeof(C->fo.reason), "%.199s", why);
 	C->fo.epoch = C->es.epoch;
 	/* fo.wall_ms is wall time; timeline offsets from the monotonic clock
 	 * at the same moment. */
