@@ -987,6 +987,20 @@ START_TEST(tlsc_sni_selects_context)
 		      "%s", tlsc_error(p.cl));
 	pair_close(&p);
 
+	/* ... and the other way round: the client trusts the vms server,
+	 * but its certificate is of the lab CA, which vms does not trust. */
+	SSL_CTX *cl_mixed =
+		ctx_or_die(TLSC_CLIENT, "ca.pem", "intruder/node1.pem",
+			   "intruder/node1.key");
+	pair_open(&p, cl_mixed, dflt, "vms", "node2");
+	pair_pump(&p, 50);
+	ck_assert_int_eq(p.rc_sv, -EACCES);
+	ck_assert_msg(strstr(tlsc_error(p.sv), "certificate verify failed"),
+		      "%s", tlsc_error(p.sv));
+	ck_assert_int_lt(p.rc_cl, 0);
+	pair_close(&p);
+	tlsc_ctx_free(cl_mixed);
+
 	/* An unknown name, and no name. */
 	pair_open(&p, cl_vms, dflt, "nope", NULL);
 	pair_pump(&p, 50);
