@@ -426,7 +426,8 @@ int qc_state_parse(const char *text, size_t len, const char *cluster,
 		next++;
 	}
 	if (next != K_N)
-		return qc_bad(err, errlen, line, "truncated: \"%s\" missing",
+		return qc_bad(err, errlen, 0,
+			      "truncated after line %d: \"%s\" missing", line,
 			      qc_keys[next]);
 	if (st.holder[0] && strcmp(st.holder, st.last_master) != 0)
 		return qc_bad(err, errlen, 0,
