@@ -230,8 +230,17 @@ SSL_CTX *tlsc_ctx_new(enum tlsc_side side, const char *ca, const char *cert,
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "TLS: key file %s: %s", key,
-			 tlsc_ssl_reason(why, sizeof(why), "no key found"));
+		/* OpenSSL checks the pair while loading the key already. */
+		if (ERR_GET_REASON(ERR_peek_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH)
+			snprintf(err, errlen,
+				 "TLS: key file %s does not match certificate "
+				 "%s",
+				 key, cert);
+		else
+			snprintf(err, errlen, "TLS: key file %s: %s", key,
+				 tlsc_ssl_reason(why, sizeof(why),
+						 "no key found"));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -271,15 +280,25 @@ void tlsc_ctx_free(SSL_CTX *ctx)
 static int tlsc_sni_cb(SSL *ssl, int *alert, void *arg)
 {
 	struct tlsc_sni_sel *sel = arg;
+	struct tlsc *c = SSL_get_app_data(ssl);
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	SSL_CTX *ctx;
 
-	if (!name || !sel) {
+	if (!name) {
+		if (c)
+			snprintf(c->err, sizeof(c->err),
+				 "handshake: the client sent no server name "
+				 "(SNI)");
 		*alert = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}
-	ctx = sel->pick(name, sel->arg);
+	ctx = sel ? sel->pick(name, sel->arg) : NULL;
 	if (!ctx) {
+		if (c)
+			snprintf(c->err, sizeof(c->err),
+				 "handshake: server name \"%.64s\" is not "
+				 "served here",
+				 name);
 		*alert = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	}

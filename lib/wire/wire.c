@@ -261,7 +261,7 @@ int wire_get_u64(const struct wire_msg *m, uint16_t tag, uint64_t *out)
 
 	if (!f)
 		return -ENOENT;
-	if (f->len != 8 || !f->val)
+	if (wire_shape(tag) == SHAPE_STR || f->len != 8 || !f->val)
 		return -EBADMSG;
 	*out = wire_rd64(f->val);
 	return 0;
@@ -273,7 +273,8 @@ int wire_get_str(const struct wire_msg *m, uint16_t tag, char *out, size_t cap)
 
 	if (!f)
 		return -ENOENT;
-	if ((f->len && !f->val) || !wire_str_ok(f->val, f->len))
+	if (wire_shape(tag) == SHAPE_U64 || (f->len && !f->val) ||
+	    !wire_str_ok(f->val, f->len))
 		return -EBADMSG;
 	if (!out || cap < (size_t)f->len + 1)
 		return -ENAMETOOLONG;
