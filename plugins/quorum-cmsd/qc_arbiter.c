@@ -25,6 +25,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1140,7 +1141,13 @@ int qca_start(struct qc_arbiter *a, struct cmsd_op *op)
 		goto fail;
 	}
 	a->quit = a->th_exited = false;
+	/* The writer takes no signal: they stay the loop's, and its fsync
+	 * is never interrupted. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = -pthread_create(&a->th, NULL, qca_writer, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
 		h->log(h, CMSD_LOG_ERR, "start: cannot start the writer: %s",
 		       strerror(-rc));

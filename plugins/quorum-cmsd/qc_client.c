@@ -54,7 +54,6 @@ struct qc_client {
 	uint64_t last_alive_ms; /* handshake done or last reply */
 	uint64_t lease_ms;	/* last asked for: probe pace, liveness */
 	bool online;		/* as last reported */
-	bool ever_online;
 	uint64_t next_id;
 	uint64_t probe_id, probe_sent_ms; /* QUERY in flight, 0: none */
 	char last_err[160];
@@ -106,13 +105,13 @@ static void qcc_reach(struct qc_client *c)
 	c->online = on;
 	snprintf(detail, sizeof(detail), "[controller] %s (%s)", c->cf->name,
 		 on ? "Online" : "Offline");
-	if (on)
-		c->ever_online = true;
 	if (c->h->notify) {
 		c->h->notify(c->h, CMSD_EV_STATE_CHANGED, detail);
 		c->h->notify(c->h,
 			     on ? CMSD_EV_QUORUM_GAINED : CMSD_EV_QUORUM_LOST,
-			     on ? "arbiter reachable" : c->last_err);
+			     on		    ? "arbiter reachable"
+			     : *c->last_err ? c->last_err
+					    : "no answer from the arbiter");
 	}
 }
 
