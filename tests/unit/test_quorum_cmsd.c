@@ -36,6 +36,11 @@
 #define MARGIN	 250  /* the arbiter's default */
 #define SLACK_MS 1000 /* scheduling on a busy machine, ASan */
 
+/* Each test works in a directory under root; main() removes root after
+ * all tests, since a failed check ends its forked test with _exit(), which
+ * skips atexit handlers and the teardown.  The arbiter dies with its test
+ * (PR_SET_PDEATHSIG). */
+static char root[] = "/tmp/cmsd-quorum-test.XXXXXX";
 static char *dir;
 static int port;
 static pid_t arb_pid = -1;
@@ -395,7 +400,8 @@ static void setup(void)
 {
 	char cmd[1024];
 
-	dir = tu_tmpdir();
+	ck_assert_int_ge(asprintf(&dir, "%s/t.XXXXXX", root), 0);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
 	atexit(at_exit_cleanup);
 	snprintf(cmd, sizeof(cmd),
 		 "sh %s/tests/tools/mkcerts.sh %s/a node1 node2 arbiter && "
@@ -1032,6 +1038,17 @@ static Suite *suite(void)
 
 int main(void)
 {
+	char cmd[128];
+	int rc;
+
 	signal(SIGPIPE, SIG_IGN);
-	return tu_run(suite());
+	if (!mkdtemp(root)) {
+		perror(root);
+		return EXIT_FAILURE;
+	}
+	rc = tu_run(suite());
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", root);
+	return rc;
 }
