@@ -1,144 +1,181 @@
 /*
  * quorum-cmsd: the advanced arbiter, both halves.  As <quorum> on a node it
- * is the lease client; as <arbiter> in an arbiter-mode cmsd it is the
- * service that grants leases to every cluster it knows.
- *
- * Runtime ops arrive with issue 3 (the TLS arbiter protocol, leases, the
- * arbiter's on-disk memory of the last master and its data generation).
- * In this build the plugin validates its keys and parses them into the
- * instance; start, stop, monitor, request_vote and renew_lease answer
- * -EOPNOTSUPP, never a pretended vote.
+ * is the lease client (qc_client.c); as <arbiter> in an arbiter-mode cmsd
+ * it is the service that grants leases to every cluster it knows
+ * (qc_arbiter.c), by the rules of qc_logic.c.  This file holds the keys
+ * (validate, init) and sends each op to its side.
  */
-#include <ctype.h>
+#include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plugin_util.h"
-
-struct qc_cluster {
-	char *id;
-	char *ca, *cert, *key;
-	char *state_file; /* NULL: <state dir>/<id>.state */
-};
+#include "qc.h"
+#include "wire.h"
 
 struct qc {
-	struct pu_base base; /* first: the pu_unimpl_* ops use it */
-	bool arbiter;	     /* element <arbiter>: the serving side */
-	char addr[64];	     /* node: the arbiter; arbiter: where to listen */
-	uint16_t port;
-	uint64_t renew_ms; /* node side */
-	uint64_t lease_ms;
-	struct qc_cluster *clusters; /* arbiter side */
-	size_t n_clusters;
+	const struct cmsd_host *host;
+	struct qc_conf cf;
+	struct qc_client *cli;	/* node side */
+	struct qc_arbiter *arb; /* arbiter side */
 };
 
-static const char *const qc_node_keys[] = {"arbiter", "renew-interval", "lease",
-					   NULL};
-static const char *const qc_arbiter_keys[] = {"listen", "cluster", NULL};
+/* <renew-interval> and <lease> were keys of the node side before the agent
+ * took the lease timing over: they are named with the reason, not just as
+ * unknown keys. */
+static const char *const qc_node_keys[] = {"arbiter",	      "arbiter-name",
+					   "connect-timeout", "renew-interval",
+					   "lease",	      NULL};
+static const char *const qc_arbiter_keys[] = {"listen", "margin", "cluster",
+					      NULL};
 static const char *const qc_cluster_keys[] = {"ca", "cert", "key", "state-file",
 					      NULL};
 
-/* Cluster ids name state files and appear in the protocol: keep them to a
- * safe alphabet. */
-static bool qc_id_ok(const char *id)
+int qc_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+		socklen_t *len)
 {
-	if (!id || !*id || strlen(id) > 63)
-		return false;
-	for (const char *p = id; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
-			return false;
-	return id[0] != '.';
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		*len = sizeof(*v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		*len = sizeof(*v6);
+		return 0;
+	}
+	return -EINVAL;
 }
 
-/* ADDR:PORT of `key` into q->addr / q->port; the port is required. */
+/* ADDR:PORT of `key` into cf->addr / cf->port; the port is required.
+ * Returns the number of errors reported. */
 static int qc_endpoint(const struct cmsd_host *h, const struct cmsd_conf *c,
-		       const char *key, struct qc *q)
+		       const char *key, struct qc_conf *cf)
 {
 	const char *v = NULL;
 
 	if (pu_addr_port(h, c, key, true, 0))
 		return 1;
 	h->conf->get_string(c, key, NULL, &v);
-	pu_split_addr_port(v, q->addr, sizeof(q->addr), &q->port, 0);
+	pu_split_addr_port(v, cf->addr, sizeof(cf->addr), &cf->port, 0);
 	return 0;
 }
 
 static int qc_read_node(const struct cmsd_host *h, const struct cmsd_conf *c,
-			struct qc *q)
+			struct qc_conf *cf)
 {
-	const struct cmsd_conf_ops *cf = h->conf;
-	int bad = cf->check_keys(c, qc_node_keys);
-	int tbad = 0;
+	const struct cmsd_conf_ops *cc = h->conf;
+	const char *name = NULL;
+	int bad = cc->check_keys(c, qc_node_keys);
 
-	bad += qc_endpoint(h, c, "arbiter", q);
-	tbad += cf->get_duration_ms(c, "renew-interval", 200, 50, 60000,
-				    &q->renew_ms) < 0;
-	tbad += cf->get_duration_ms(c, "lease", 1000, 150, 600000,
-				    &q->lease_ms) < 0;
-	bad += tbad;
-	/* Two renewals may be lost before the master must step down. */
-	if (!tbad && q->lease_ms < 3 * q->renew_ms)
-		bad += cf->error(c, "lease",
-				 "lease %llums is less than 3 x renew-interval "
-				 "(3 x %llums): two lost renewals would depose "
-				 "the master",
-				 (unsigned long long)q->lease_ms,
-				 (unsigned long long)q->renew_ms) < 0;
+	static const char *const gone[] = {"renew-interval", "lease"};
+	for (size_t i = 0; i < 2; i++)
+		if (cc->count(c, gone[i]))
+			bad += cc->error(c, gone[i],
+					 "<%s> is no longer a quorum-cmsd key: "
+					 "the agent renews the lease every "
+					 "<timers heartbeat-interval> and asks "
+					 "for <timers lease>; remove it",
+					 gone[i]) < 0;
+	bad += qc_endpoint(h, c, "arbiter", cf);
+	bad += pu_word(h, c, "arbiter-name", false, sizeof(cf->name) - 1);
+	if (cc->get_string(c, "arbiter-name", NULL, &name) == 0 && name &&
+	    strlen(name) < sizeof(cf->name))
+		snprintf(cf->name, sizeof(cf->name), "%s", name);
+	else
+		snprintf(cf->name, sizeof(cf->name), "%s", cf->addr);
+	bad += cc->get_duration_ms(c, "connect-timeout", 1000, 100, 60000,
+				   &cf->connect_timeout_ms) < 0;
 	return bad;
 }
 
-static void qc_free_clusters(struct qc *q)
+static void qc_free_clusters(struct qc_conf *cf)
 {
-	for (size_t i = 0; i < q->n_clusters; i++) {
-		struct qc_cluster *cl = &q->clusters[i];
+	for (size_t i = 0; i < cf->n_clusters; i++) {
+		struct qc_cluster_conf *cl = &cf->clusters[i];
 		free(cl->id);
 		free(cl->ca);
 		free(cl->cert);
 		free(cl->key);
 		free(cl->state_file);
 	}
-	free(q->clusters);
-	q->clusters = NULL;
-	q->n_clusters = 0;
+	free(cf->clusters);
+	cf->clusters = NULL;
+	cf->n_clusters = 0;
 }
 
-/* With keep set (init), copies each cluster into q->clusters. */
-static int qc_read_arbiter(const struct cmsd_host *h, const struct cmsd_conf *c,
-			   struct qc *q, bool keep)
+/* The state file of cluster i: its <state-file>, else <state dir>/ID.arbiter
+ * (NULL when neither can be told). */
+static char *qc_state_path(const struct cmsd_host *h, const char *id,
+			   const char *explicit)
 {
-	const struct cmsd_conf_ops *cf = h->conf;
-	size_t n = cf->count(c, "cluster");
-	int bad = cf->check_keys(c, qc_arbiter_keys);
+	char *p = NULL;
 
-	bad += qc_endpoint(h, c, "listen", q);
+	if (explicit)
+		return strdup(explicit);
+	if (!id || !h->state_dir)
+		return NULL;
+	if (asprintf(&p, "%s/%s.arbiter", h->state_dir, id) < 0)
+		return NULL;
+	return p;
+}
+
+/* With keep set (init), copies each cluster into cf->clusters. */
+static int qc_read_arbiter(const struct cmsd_host *h, const struct cmsd_conf *c,
+			   struct qc_conf *cf, bool keep)
+{
+	const struct cmsd_conf_ops *cc = h->conf;
+	size_t n = cc->count(c, "cluster");
+	int bad = cc->check_keys(c, qc_arbiter_keys);
+	char **paths = NULL;
+
+	bad += qc_endpoint(h, c, "listen", cf);
+	bad += cc->get_duration_ms(c, "margin", 250, 0, 10000, &cf->margin_ms) <
+	       0;
 	if (n == 0)
-		bad += cf->require(c, "cluster") < 0;
-	if (keep && n) {
-		q->clusters = calloc(n, sizeof(*q->clusters));
-		if (!q->clusters)
+		bad += cc->require(c, "cluster") < 0;
+	if (n) {
+		paths = calloc(n, sizeof(*paths));
+		if (!paths)
 			return -ENOMEM;
 	}
+	if (keep && n) {
+		cf->clusters = calloc(n, sizeof(*cf->clusters));
+		if (!cf->clusters) {
+			free(paths);
+			return -ENOMEM;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
-		const struct cmsd_conf *cl = cf->child(c, "cluster", i);
-		const char *id = cf->attr(cl, "id");
+		const struct cmsd_conf *cl = cc->child(c, "cluster", i);
+		const char *id = cc->attr(cl, "id");
 		const char *ca, *cert, *key, *state;
-		int cbad = cf->check_keys(cl, qc_cluster_keys);
+		int cbad = cc->check_keys(cl, qc_cluster_keys);
 
 		if (!id)
-			cbad += cf->error(cl, NULL, "needs id=\"CLUSTER-ID\"") <
+			cbad += cc->error(cl, NULL, "needs id=\"CLUSTER-ID\"") <
 				0;
 		else if (!qc_id_ok(id))
-			cbad += cf->error(cl, NULL,
+			cbad += cc->error(cl, NULL,
 					  "cluster id \"%s\" must be 1..63 of "
-					  "A-Z a-z 0-9 - _ . (not starting "
-					  "with .)",
+					  "A-Z a-z 0-9 - _ . starting with a "
+					  "letter or digit",
 					  id) < 0;
 		for (size_t j = 0; id && j < i; j++) {
 			const char *o =
-				cf->attr(cf->child(c, "cluster", j), "id");
+				cc->attr(cc->child(c, "cluster", j), "id");
 			if (o && strcmp(o, id) == 0)
-				cbad += cf->error(cl, NULL,
+				cbad += cc->error(cl, NULL,
 						  "cluster id \"%s\" appears "
 						  "twice",
 						  id) < 0;
@@ -147,42 +184,68 @@ static int qc_read_arbiter(const struct cmsd_host *h, const struct cmsd_conf *c,
 		cbad += pu_abs_path(h, cl, "cert", true, &cert);
 		cbad += pu_abs_path(h, cl, "key", true, &key);
 		cbad += pu_abs_path(h, cl, "state-file", false, &state);
+		if (!cbad) {
+			paths[i] = qc_state_path(h, id, state);
+			if (!paths[i]) {
+				bad = -ENOMEM;
+				goto out;
+			}
+		}
+		/* Two clusters sharing one state file would overwrite each
+		 * other's memory of their last master. */
+		for (size_t j = 0; paths[i] && j < i; j++)
+			if (paths[j] && strcmp(paths[j], paths[i]) == 0)
+				cbad += cc->error(
+						cl, "state-file",
+						"state file %s is cluster "
+						"\"%s\"'s already",
+						paths[i],
+						cc->attr(cc->child(c, "cluster",
+								   j),
+							 "id")) < 0;
 		bad += cbad;
 		if (keep && !cbad) {
-			struct qc_cluster *k = &q->clusters[q->n_clusters++];
+			struct qc_cluster_conf *k =
+				&cf->clusters[cf->n_clusters++];
 			k->id = strdup(id);
 			k->ca = strdup(ca);
 			k->cert = strdup(cert);
 			k->key = strdup(key);
-			k->state_file = state ? strdup(state) : NULL;
+			k->state_file = strdup(paths[i]);
 			if (!k->id || !k->ca || !k->cert || !k->key ||
-			    (state && !k->state_file))
-				return -ENOMEM;
+			    !k->state_file) {
+				bad = -ENOMEM;
+				goto out;
+			}
 		}
 	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
 	return bad;
 }
 
 static int qc_read(const struct cmsd_host *h, const struct cmsd_conf *c,
-		   struct qc *q, bool keep)
+		   struct qc_conf *cf, bool keep)
 {
 	const char *elem = h->conf->name(c);
 
-	q->arbiter = strcmp(elem, "arbiter") == 0;
-	if (q->arbiter)
-		return qc_read_arbiter(h, c, q, keep);
+	cf->arbiter = strcmp(elem, "arbiter") == 0;
+	if (cf->arbiter)
+		return qc_read_arbiter(h, c, cf, keep);
 	if (strcmp(elem, "quorum") != 0)
 		return h->conf->error(c, NULL,
 				      "quorum-cmsd serves <quorum> (node) or "
 				      "<arbiter> (arbiter mode), not <%s>",
 				      elem) < 0;
-	return qc_read_node(h, c, q);
+	return qc_read_node(h, c, cf);
 }
 
 static int qc_validate(const struct cmsd_host *h, const struct cmsd_conf *c)
 {
-	struct qc q = {0};
-	int rc = qc_read(h, c, &q, false);
+	struct qc_conf cf = {0};
+	int rc = qc_read(h, c, &cf, false);
 
 	return rc < 0 ? rc : rc ? -EINVAL : 0;
 }
@@ -193,8 +256,35 @@ static void qc_destroy(void *inst)
 
 	if (!q)
 		return;
-	qc_free_clusters(q);
+	qcc_free(q->cli);
+	qca_free(q->arb);
+	qc_free_clusters(&q->cf);
 	free(q);
+}
+
+/*
+ * The TLS layer (lib/wire/tlsc.c, linked in statically) registers
+ * process-wide OpenSSL state on first use: a BIO method and an SSL_CTX
+ * ex_data index whose free callback is a function of this object.  OpenSSL
+ * calls that callback for every SSL_CTX the process frees, the agent's own
+ * included; were this object unloaded (reload, exit), the next such free
+ * would jump into unmapped memory.  So the object stays loaded for the
+ * life of the process once an instance exists.
+ */
+static void qc_pin(const struct cmsd_host *h)
+{
+	static bool pinned;
+	Dl_info info;
+
+	if (pinned)
+		return;
+	if (dladdr((void *)qc_pin, &info) && info.dli_fname &&
+	    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+		pinned = true;
+	else
+		h->log(h, CMSD_LOG_WARNING,
+		       "cannot pin the plugin in memory: unloading it later "
+		       "may crash the agent");
 }
 
 static int qc_init(const struct cmsd_host *h, const struct cmsd_conf *c,
@@ -205,60 +295,95 @@ static int qc_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 
 	if (!q)
 		return -ENOMEM;
-	q->base.host = h;
-	q->base.issue = "issue 3";
-	rc = qc_read(h, c, q, true);
+	qc_pin(h);
+	q->host = h;
+	rc = qc_read(h, c, &q->cf, true);
 	if (rc) {
-		qc_destroy(q);
-		return rc < 0 ? rc : -EINVAL;
+		rc = rc < 0 ? rc : -EINVAL;
+		goto fail;
 	}
+	rc = q->cf.arbiter ? qca_new(h, &q->cf, &q->arb)
+			   : qcc_new(h, &q->cf, &q->cli);
+	if (rc < 0)
+		goto fail;
 	*inst = q;
 	return 0;
+fail:
+	qc_destroy(q);
+	return rc;
 }
 
-/* Logged once per op, like the pu_unimpl_* ops, but under its own name. */
-static int qc_unimpl(struct qc *q, unsigned bit, const char *op)
+static int qc_start(void *inst, struct cmsd_op *op)
 {
-	if (!(q->base.warned & bit)) {
-		q->base.warned |= bit;
-		q->base.host->log(q->base.host, CMSD_LOG_ERR,
-				  "%s: not implemented in this build (plugin "
-				  "quorum-cmsd; planned in %s)",
-				  op, q->base.issue);
-	}
-	return -EOPNOTSUPP;
+	struct qc *q = inst;
+
+	return q->arb ? qca_start(q->arb, op) : qcc_start(q->cli, op);
+}
+
+static int qc_stop(void *inst, struct cmsd_op *op)
+{
+	struct qc *q = inst;
+
+	return q->arb ? qca_stop(q->arb, op) : qcc_stop(q->cli, op);
+}
+
+static int qc_monitor(void *inst, struct cmsd_op *op)
+{
+	struct qc *q = inst;
+
+	return q->arb ? qca_monitor(q->arb, op) : qcc_monitor(q->cli, op);
+}
+
+static void qc_cancel(void *inst, struct cmsd_op *op)
+{
+	struct qc *q = inst;
+
+	if (q->arb)
+		qca_cancel(q->arb, op);
+	else
+		qcc_cancel(q->cli, op);
+}
+
+/* Votes are the node side's: an arbiter asks nobody. */
+static int qc_vote(struct qc *q, struct cmsd_op *op, unsigned kind,
+		   const struct cmsd_vote_request *req, struct cmsd_vote *out)
+{
+	if (!q->cli)
+		return -EOPNOTSUPP;
+	return qcc_vote(q->cli, op, kind, req, out);
 }
 
 static int qc_request_vote(void *inst, struct cmsd_op *op,
 			   const struct cmsd_vote_request *req,
 			   struct cmsd_vote *out)
 {
-	(void)op;
-	(void)req;
-	(void)out;
-	return qc_unimpl(inst, 1u << 8, "request_vote");
+	return qc_vote(inst, op, WIRE_VOTE_REQUEST, req, out);
 }
 
 static int qc_renew_lease(void *inst, struct cmsd_op *op,
 			  const struct cmsd_vote_request *req,
 			  struct cmsd_vote *out)
 {
-	(void)op;
-	(void)req;
-	(void)out;
-	return qc_unimpl(inst, 1u << 9, "renew_lease");
+	return qc_vote(inst, op, WIRE_VOTE_RENEW, req, out);
+}
+
+static int qc_release(void *inst, struct cmsd_op *op)
+{
+	return qc_vote(inst, op, WIRE_VOTE_RELEASE, NULL, NULL);
 }
 
 static const struct cmsd_quorum_ops qc_ops = {
 	.size = sizeof(struct cmsd_quorum_ops),
 	.validate = qc_validate,
 	.init = qc_init,
-	.start = pu_unimpl_start,
-	.stop = pu_unimpl_stop,
-	.monitor = pu_unimpl_monitor,
+	.start = qc_start,
+	.stop = qc_stop,
+	.monitor = qc_monitor,
+	.cancel = qc_cancel,
 	.destroy = qc_destroy,
 	.request_vote = qc_request_vote,
 	.renew_lease = qc_renew_lease,
+	.release = qc_release,
 };
 
 static const struct cmsd_plugin qc_plugin = {
@@ -266,7 +391,7 @@ static const struct cmsd_plugin qc_plugin = {
 	.abi_minor = CMSD_ABI_MINOR,
 	.size = sizeof(struct cmsd_plugin),
 	.name = "quorum-cmsd",
-	.version = "0.1.0",
+	.version = "0.2.0",
 	.kind = CMSD_KIND_QUORUM,
 	.description = "advanced arbiter: leases from a third cmsd",
 	.ops.quorum = &qc_ops,
