@@ -96,6 +96,9 @@ enum wire_vote_kind {
 	WIRE_VOTE_REQUEST = 1, /* may I become master? */
 	WIRE_VOTE_RENEW = 2,   /* extend my lease */
 	WIRE_VOTE_RELEASE = 3, /* I step down: drop my lease now */
+	WIRE_VOTE_QUERY = 4,   /* read-only: what do you hold? (an idle node
+				  checks once a lease that it reaches the
+				  arbiter; changes nothing) */
 };
 
 /* A decoded field. */

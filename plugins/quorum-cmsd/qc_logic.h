@@ -35,7 +35,7 @@
  * REQUEST nor RENEW can serve as a probe: from the holder both extend its
  * lease, which must end when the agent stops renewing.
  */
-#define QC_VOTE_QUERY 4
+#define QC_VOTE_QUERY WIRE_VOTE_QUERY
 
 struct qc_state {
 	char holder[QC_ID_MAX]; /* "" when nobody holds the lease */

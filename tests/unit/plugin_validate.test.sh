@@ -79,9 +79,9 @@ bad quorum '<quorum id="q" plugin="quorum-ping"><target>10.0.0.1</target><target
 	'element <timeout>: timeout 1000ms must be longer than interval 1000ms'
 
 # quorum-cmsd, node side
-ok quorum '<quorum id="q" plugin="quorum-cmsd"><arbiter>[fd00::3]:7790</arbiter><renew-interval>100ms</renew-interval><lease>300ms</lease></quorum>'
+ok quorum '<quorum id="q" plugin="quorum-cmsd"><arbiter>[fd00::3]:7790</arbiter><arbiter-name>cvknode3</arbiter-name><connect-timeout>500ms</connect-timeout></quorum>'
 bad quorum '<quorum id="q" plugin="quorum-cmsd"><arbiter>10.0.0.3</arbiter><renew-interval>500ms</renew-interval></quorum>' \
-	'element <arbiter>: "10.0.0.3" needs a port' 'lease 1000ms is less than 3 x renew-interval'
+	'element <arbiter>: "10.0.0.3" needs a port' 'element <renew-interval>: <renew-interval> is no longer a quorum-cmsd key'
 bad quorum '<quorum id="q" plugin="quorum-cmsd"><arbiter>fd00::3:7790</arbiter><listen>0.0.0.0:1</listen></quorum>' \
 	'element <arbiter>: "fd00::3:7790" is not ADDR:PORT' 'element <listen>: unknown key'
 bad quorum '<quorum id="q" plugin="quorum-cmsd"/>' 'missing required <arbiter>'

@@ -789,8 +789,8 @@ START_TEST(refuses_to_start)
 	if (log_count(path) != 1)
 		dump_log();
 	ck_assert_int_eq(log_count(path), 1);
-	ck_assert_int_eq(log_count("the arbiter cannot run without its "
-				   "service: exiting"),
+	ck_assert_int_eq(log_count("cmsd cannot run without arbiter: "
+				   "exiting"),
 			 1);
 
 	/* A certificate that is not the arbiter's. */
