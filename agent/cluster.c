@@ -183,6 +183,17 @@ static uint64_t cluster_lease_margin(void)
 	return m < C->conf->lease_ms / 4 ? m : C->conf->lease_ms / 4;
 }
 
+/* The slave's ack carries a master only while it is clearly fresher than
+ * the slave's own deadtime: a master cut off from everything must be down
+ * before the slave declares it dead and asks the arbiter. */
+static bool cluster_ack_fresh(void)
+{
+	uint64_t d = C->conf->deadtime_ms, i = C->conf->hb_interval_ms;
+	uint64_t window = d > 3 * i ? d - 2 * i : i;
+
+	return C->p.seen && loop_now_ms() - C->p.last_rx_ms < window;
+}
+
 static bool cluster_fit(void)
 {
 	return loop_now_ms() >= C->unfit_until_ms;
@@ -216,7 +227,8 @@ static void cluster_facts(struct fsm_facts *f)
 		.peer_generation = C->p.hb.generation,
 		.peer_data_usable = C->p.hb.flags & WIRE_FL_DATA_USABLE,
 		.peer_quorum_ok = C->p.hb.flags & WIRE_FL_QUORUM_OK,
-		.peer_acks_me = alive && (C->p.hb.flags & WIRE_FL_ACK_MASTER) &&
+		.peer_acks_me = cluster_ack_fresh() &&
+				(C->p.hb.flags & WIRE_FL_ACK_MASTER) &&
 				C->p.hb.epoch == C->es.epoch,
 		.quorum_ok = cluster_quorum_ok(),
 		.lease_valid =
@@ -578,9 +590,13 @@ static void cluster_act(unsigned a)
 		cluster_store_epoch();
 	}
 	if (a & FSM_A_START_GROUP) {
-		/* Without replicated storage the data this node serves is
-		 * born in this epoch. */
-		C->es.generation = C->es.epoch;
+		/* Without replicated storage the generation models one: a
+		 * new master starts a new generation above every one it
+		 * knows. */
+		uint64_t g = C->es.generation > C->p.hb.generation
+				     ? C->es.generation
+				     : C->p.hb.generation;
+		C->es.generation = g + 1;
 		cluster_store_epoch();
 		if (C->fo.valid && C->fo.granted_ms < 0)
 			C->fo.granted_ms = cluster_fo_since();
@@ -703,6 +719,13 @@ static void cluster_dead_fire(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	C->peer_lost_ms = loop_now_ms();
+	if (C->fsm.role == FSM_MASTER) {
+		/* What the master writes from now on is not on the peer:
+		 * a new generation, which the next renewal tells the
+		 * arbiter (DRBD makes a new current UUID the same way). */
+		C->es.generation++;
+		cluster_store_epoch();
+	}
 	cluster_event("peer %s silent for %" PRIu64 " ms (deadtime %" PRIu64
 		      " ms); it was %s",
 		      C->peer_node->id, loop_now_ms() - C->p.last_rx_ms,
@@ -749,10 +772,16 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 			      C->peer_node->id,
 			      fsm_role_name((enum fsm_role)m->role), m->epoch);
 	}
-	/* A slave follows the master's epoch. */
+	/* A slave follows the master's epoch, and its replica the master's
+	 * data generation (a synchronous replica has what the master has). */
 	if (C->fsm.role != FSM_MASTER && C->fsm.role != FSM_TAKING_OVER &&
 	    (m->role == FSM_MASTER || m->role == FSM_TAKING_OVER))
 		cluster_adopt_epoch(m->epoch, C->peer_node->id);
+	if (C->fsm.role == FSM_SLAVE && m->role == FSM_MASTER &&
+	    m->epoch >= C->es.epoch && m->generation != C->es.generation) {
+		C->es.generation = m->generation;
+		cluster_store_epoch();
+	}
 	if (changed || !was_alive)
 		cluster_eval(FSM_EV_TICK);
 }
@@ -1003,6 +1032,13 @@ void cluster_render_role(struct sbuf *o)
 	sbuf_printf(o, "%s %s %" PRIu64 " %s\n", C->self->id,
 		    names[C->fsm.role], C->es.epoch,
 		    C->ops->serving() ? "serving" : "idle");
+}
+
+/* Before the core runs (start-up, the group's clean stop). */
+void cluster_render_role_early(struct sbuf *o, const char *node, bool cleaning)
+{
+	sbuf_printf(o, "%s startup 0 %s\n", node,
+		    cleaning ? "cleaning" : "idle");
 }
 
 void cluster_render_events(struct sbuf *o)

@@ -66,6 +66,10 @@ enum fsm_role cluster_role(void);
 const char *cluster_role_reason(void);
 /* "node1 master 7 serving\n" */
 void cluster_render_role(struct sbuf *o);
+/* The same line before the core runs: "node1 startup 0 cleaning" while
+ * what a previous run left is being stopped, else "... idle". */
+void cluster_render_role_early(struct sbuf *o, const char *node,
+			       bool cleaning);
 void cluster_render_events(struct sbuf *o);
 /* Fills the reference view's cluster fields (master, slave, quorum line,
  * peer's resource states); strings stay valid until the next call. */

@@ -1113,6 +1113,9 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 	if (req == CTL_REQ_ROLE) {
 		if (cluster_running())
 			cluster_render_role(reply);
+		else if (daemon_two_node())
+			cluster_render_role_early(reply, D.conf->local_node,
+						  D.boot_clean);
 		else
 			sbuf_printf(reply, "%s %s 0 %s\n",
 				    arb ? "arbiter" : D.conf->local_node,
