@@ -280,13 +280,13 @@ class Node:
             return None
 
     def vote(self):
-        if self.mode == "ping" or BUG == "eager":
+        if self.mode == "ping":
             return True
         t = now()
         r = self.arbiter_call("VOTE %s %d" % (self.me, self.epoch))
         if r == "OK":
             self.lease_until = t + self.lease
-        return r == "OK"
+        return r == "OK" or BUG == "eager"
 
     # -- threads
     def hb_loop(self):
