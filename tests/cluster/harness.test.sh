@@ -117,6 +117,7 @@ for n in node1 node2 node3; do
 	mkdir -p "$CL_DIR/$n"
 	"$py" "$CL_HERE/fake_ctl.py" "$CL_DIR/$n/cmsd.sock" "$CL_DIR/$n/state" &
 	fake_pids="$fake_pids $!"
+	CL_BG_PIDS=$fake_pids
 done
 put node1 "node1 master 3 serving"
 put node2 "node2 slave 3 idle"
@@ -207,6 +208,7 @@ for p in $fake_pids; do
 	kill -TERM "$p" 2>/dev/null || true
 	wait "$p" 2>/dev/null || true
 done
+CL_BG_PIDS=""
 
 echo "== topology and faults"
 cl_topo_up 1

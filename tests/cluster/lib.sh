@@ -50,6 +50,7 @@ CL_RESULT_TIME=-1
 CL_RESULT_DUAL_MASTER=0
 CL_RESULT_DUAL_SERVING=0
 declare -A CL_PID=()
+CL_BG_PIDS="" # other processes of the test (fake servers), killed at exit
 
 # The cluster's timers, as written into the configs; bounds derive from them.
 CL_HB_MS=200
@@ -184,11 +185,15 @@ cl_sweep_stale() {
 }
 
 cl_cleanup() {
-	local rc=$?
+	local rc=$? p
 	trap - EXIT INT TERM
 	set +e
 	cl_sampler_stop
 	cl_topo_down
+	for p in $CL_BG_PIDS; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ -n "$CL_TMP" ] && [ -d "$CL_TMP" ]; then
 		if [ "${CLUSTER_KEEP:-0}" = 1 ] && [ "$rc" != 0 ]; then
 			echo "kept $CL_TMP" >&2
