@@ -568,9 +568,15 @@ static int smp_check_line(struct smp_check *k, const char *line)
 	long long t;
 	struct smp_track *tr;
 	int64_t rel;
+	char *end;
 
-	if (sscanf(line, "%lld %63s %63s %63s %63s %1s", &t, name, role, epoch,
-		   serving, extra) != 5)
+	/* strtoll, not %lld: sscanf's behaviour on overflow is undefined. */
+	errno = 0;
+	t = strtoll(line, &end, 10);
+	if (errno || end == line || t < 0 || (*end != ' ' && *end != '\t'))
+		return -1;
+	if (sscanf(end, "%63s %63s %63s %63s %1s", name, role, epoch, serving,
+		   extra) != 4)
 		return -1;
 	if (strcmp(serving, "serving") != 0 && strcmp(serving, "idle") != 0 &&
 	    strcmp(serving, "-") != 0)
