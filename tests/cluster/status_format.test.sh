@@ -1,0 +1,104 @@
+#!/bin/bash
+# Intent: `cmsadm status` prints the reference `crm status` lines (DESIGN.md section 2) on both nodes with both up, and after the master's agent dies the survivor prints itself master, the old master (Offline), `Slave  : [Unknown]` and every resource Started on itself; the dead node's socket gives `cmsadm: failed to connect to cmsd`.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cl_init status_format
+
+# The reference section of $CL_DIR/status.NODE: from the top to the second
+# "-----".  Resource lines are in group order (webip, mysql, tomcat); the
+# Master/Slave Set block (three lines) may stand anywhere between them.
+ref_ok() { # node master slave slave_state
+	local n=$1 mn=$2 sn=$3 st=$4 q
+	local -a L
+	CL_WHY=""
+	cl_status "$n" || {
+		CL_WHY="cmsadm status failed"
+		return 1
+	}
+	mapfile -t L < <(awk '{print} /^-----$/ && ++d == 2 {exit}' "$CL_DIR/status.$n")
+	if [ "$CL_MODE" = arbiter ]; then
+		q="quorum : [controller] $(cl_name arbiter) (Online)"
+	else
+		q="quorum : ${L[2]#quorum : }" # ping mode: its own line, not fixed here
+		[[ ${L[2]:-} == "quorum : "* ]] || {
+			CL_WHY="line 3 is not a quorum line"
+			return 1
+		}
+	fi
+	local want=("master : $mn (Online)" "slave  : $sn ($st)" "$q" "-----")
+	local i
+	for i in 0 1 2 3; do
+		[ "${L[$i]:-}" = "${want[$i]}" ] || {
+			CL_WHY="line $((i + 1)) is \"${L[$i]:-}\", expected \"${want[$i]}\""
+			return 1
+		}
+	done
+	[ "${#L[@]}" = 11 ] && [ "${L[10]}" = "-----" ] || {
+		CL_WHY="${#L[@]} reference lines, expected 11 ending in -----"
+		return 1
+	}
+	local res=() set=() j=4
+	while [ "$j" -lt 10 ]; do
+		if [[ ${L[$j]} == "Master/Slave Set: ["*"]" ]]; then
+			set=("${L[@]:$j:3}")
+			j=$((j + 3))
+		else
+			res+=("${L[$j]}")
+			j=$((j + 1))
+		fi
+	done
+	local sslave="[Unknown]"
+	[ "$st" != Online ] || sslave="[$sn]"
+	[ "${#set[@]}" = 3 ] && [ "${set[1]}" = "  Master: [$mn]" ] &&
+		[ "${set[2]}" = "  Slave  : $sslave" ] || {
+		CL_WHY="no Master/Slave Set block with \"  Master: [$mn]\" and \"  Slave  : $sslave\""
+		return 1
+	}
+	[ "${res[*]}" = "webip  : Started $mn mysql  : Started $mn tomcat : Started $mn" ] || {
+		CL_WHY="resource lines: $(printf '"%s" ' "${res[@]}")"
+		return 1
+	}
+}
+
+expect_ref() { # node master slave slave_state
+	cl_wait 5000 ref_ok "$@" && return 0
+	cl_fail "status on $1: $CL_WHY; it says:
+$(cat "$CL_DIR/status.$1")"
+}
+
+json_ok() { # node role master slave slave_state
+	cl_status "$1" --json || return 1
+	/usr/bin/python3 - "$CL_DIR/status.$1" "$2" "$3" "$4" "$5" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = dict(zip(["role", "master", "slave", "slave_state"], sys.argv[2:]))
+got = {k: d.get(k) for k in want}
+if got != want:
+    sys.exit("status --json: %r, expected %r" % (got, want))
+PY
+}
+
+scenario() {
+	local m=$CL_M s=$CL_S rc=0 out t0
+	expect_ref "$m" "$(cl_name "$m")" "$(cl_name "$s")" Online
+	expect_ref "$s" "$(cl_name "$m")" "$(cl_name "$s")" Online
+	json_ok "$m" master "$(cl_name "$m")" "$(cl_name "$s")" Online ||
+		cl_fail "status --json on $m"
+
+	cl_log "kill -9 of $m's agent (master)"
+	t0=$(cl_now)
+	cl_kill "$m"
+	cl_wait_for $(($(cl_bound_failover) + 2000)) "$s master" cl_is "$s" master serving
+	sleep 0.1
+	cl_check_clean "after the kill" --since "$t0" --expect "$s"
+	CL_RESULT_TIME=$(cl_get failover_ms)
+	expect_ref "$s" "$(cl_name "$s")" "$(cl_name "$m")" Offline
+	json_ok "$s" master "$(cl_name "$s")" "$(cl_name "$m")" Offline ||
+		cl_fail "status --json on $s after the failover"
+	out=$("$CMSADM_BIN" -s "$(cl_sock "$m")" status 2>&1) || rc=$?
+	[ "$rc" = 1 ] && [ "$out" = "cmsadm: failed to connect to cmsd" ] ||
+		cl_fail "cmsadm status on the dead node: exit $rc, \"$out\""
+	cl_final_check
+}
+
+cl_run_modes scenario
