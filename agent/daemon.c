@@ -343,7 +343,9 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 	} else if (s->cleanup) {
 		/* Still held after a failed stop: the next stop tries again. */
 		s->cleanup = rc != 0;
-		if (rc == 0)
+		if (rc == 0 && D.boot_clean)
+			log_info("%s is stopped", instance_id(in));
+		else if (rc == 0)
 			log_info("stopped %s (after its failed start)",
 				 instance_id(in));
 		else {
@@ -386,6 +388,8 @@ static bool daemon_stop_slot(struct slot *s)
 	evtimer_del(s->monitor);
 	if (k == OP_DEMOTE)
 		log_info("demoting %s", instance_id(s->in));
+	else if (D.boot_clean)
+		log_info("making sure %s is stopped", instance_id(s->in));
 	else if (s->cleanup)
 		log_info("stopping %s (after its failed start)",
 			 instance_id(s->in));

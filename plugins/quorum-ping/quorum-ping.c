@@ -110,6 +110,7 @@ struct ping {
 	/* The agent runs one op at a time: one pending vote is enough. */
 	struct cmsd_op *vote_op;
 	struct cmsd_vote *vote_out;
+	bool vote_fresh; /* the held vote needs a reply of this moment */
 };
 
 static const char *const ping_keys[] = {"target", "interval", "timeout", NULL};
@@ -356,6 +357,21 @@ static enum ping_reach ping_reach_at(const struct ping *p,
 	if (t->last_reply_us && now - t->last_reply_us <= p->timeout_ms * 1000)
 		return PR_ONLINE;
 	return ping_round_done(p, now) ? PR_OFFLINE : PR_UNKNOWN;
+}
+
+/* A target answered within the last two intervals: "reachable now", not
+ * "answered within the timeout".  A takeover asks for this, so that a
+ * slave whose targets went away with the master's does not take over on
+ * replies from before the fault. */
+static bool ping_fresh(const struct ping *p, uint64_t now)
+{
+	for (size_t i = 0; i < p->n_targets; i++) {
+		const struct ping_target *t = &p->targets[i];
+		if (t->last_reply_us &&
+		    now - t->last_reply_us <= 2 * p->interval_ms * 1000)
+			return true;
+	}
+	return false;
 }
 
 static enum ping_quorum ping_quorum_at(const struct ping *p, uint64_t now)
@@ -682,6 +698,7 @@ static void ping_vote_done(struct ping *p, uint64_t now, const char *why)
 	ping_fill_vote(p, p->vote_out, now, why);
 	p->vote_op = NULL;
 	p->vote_out = NULL;
+	p->vote_fresh = false;
 	p->base.host->op_done(op, 0);
 }
 
@@ -725,7 +742,8 @@ static void ping_eval(struct ping *p, uint64_t now)
 	}
 	q = ping_quorum_at(p, now);
 	p->quorum = q;
-	if (q != PQ_UNKNOWN)
+	if (q == PQ_NONE ||
+	    (q == PQ_HAVE && (!p->vote_fresh || ping_fresh(p, now))))
 		ping_vote_done(p, now, NULL);
 	if (changed) {
 		ping_status_line(p, line, sizeof(line));
@@ -895,15 +913,18 @@ static int ping_monitor(void *inst, struct cmsd_op *op)
 	return CMSD_UNKNOWN;
 }
 
-static int ping_vote(struct ping *p, struct cmsd_op *op, struct cmsd_vote *out)
+static int ping_vote(struct ping *p, struct cmsd_op *op, struct cmsd_vote *out,
+		     bool fresh)
 {
 	uint64_t now = ping_now_us();
+	enum ping_quorum q;
 
 	if (!p->started) {
 		ping_fill_vote(p, out, now, "not started: no probes sent");
 		return 0;
 	}
-	if (ping_quorum_at(p, now) != PQ_UNKNOWN) {
+	q = ping_quorum_at(p, now);
+	if (q == PQ_NONE || (q == PQ_HAVE && (!fresh || ping_fresh(p, now)))) {
 		ping_fill_vote(p, out, now, NULL);
 		return 0;
 	}
@@ -913,6 +934,7 @@ static int ping_vote(struct ping *p, struct cmsd_op *op, struct cmsd_vote *out)
 		return -EBUSY;
 	p->vote_op = op;
 	p->vote_out = out;
+	p->vote_fresh = fresh;
 	return CMSD_PENDING;
 }
 
@@ -921,7 +943,7 @@ static int ping_request_vote(void *inst, struct cmsd_op *op,
 			     struct cmsd_vote *out)
 {
 	(void)req;
-	return ping_vote(inst, op, out);
+	return ping_vote(inst, op, out, true);
 }
 
 static int ping_renew_lease(void *inst, struct cmsd_op *op,
@@ -929,7 +951,7 @@ static int ping_renew_lease(void *inst, struct cmsd_op *op,
 			    struct cmsd_vote *out)
 {
 	(void)req;
-	return ping_vote(inst, op, out);
+	return ping_vote(inst, op, out, false);
 }
 
 static int ping_release(void *inst, struct cmsd_op *op)
