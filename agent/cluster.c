@@ -1156,8 +1156,10 @@ void cluster_render_json(struct sbuf *o)
 		sbuf_printf(o, "null");
 	sbuf_printf(o,
 		    ",\"control_channel\":%s,\"channel_rejected\":%" PRIu64
+		    ",\"channel_handshake_failures\":%" PRIu64
 		    ",\"channel_last_error\":",
-		    C->ch && peer_up(C->ch) ? "true" : "false", ps.rejected);
+		    C->ch && peer_up(C->ch) ? "true" : "false", ps.rejected,
+		    ps.handshake_failures);
 	sbuf_json_str(o, ps.last_error);
 	sbuf_printf(o, "},\"links\":[");
 	for (size_t i = 0; i < nl && i < CONF_MAX_LINKS; i++) {

@@ -187,6 +187,43 @@ assert c["epoch"] >= 1 and c["quorum_mode"] == "ping", c
 assert c["peer"]["alive"] is False and len(c["links"]) == 1, c
 assert c["last_failover"]["serving_after_ms"] is not None, c
 ' || fail "json of a two-node cluster"
+echo "== garbage at the running daemon: heartbeats with random bytes, a wrong key, a replay; raw bytes to the control port"
+python3 - "$tmp/cluster.key" <<'PY'
+import hashlib, hmac, os, socket, struct, sys, time
+key = open(sys.argv[1], "rb").read()
+def pkt(k, seq, sender=b"t2"):
+    body = b"CMHB" + bytes([1, 0, 1, 0x01]) + b"test".ljust(32, b"\0") + \
+        sender.ljust(32, b"\0") + struct.pack(">QQQQ", 1, seq, 1, 1)
+    return body + hmac.new(k, body, hashlib.sha256).digest()[:16]
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.2", 0))
+dst = ("127.0.0.1", 17788)
+u.sendto(os.urandom(120), dst)                  # malformed
+u.sendto(pkt(b"x" * 48, 10**15), dst)           # wrong key
+good = pkt(key, int(time.time() * 1e6))
+u.sendto(good, dst)
+u.sendto(good, dst)                             # replay
+u.sendto(pkt(key, 5), dst)                      # stale
+t = socket.create_connection(("127.0.0.1", 17787))
+t.sendall(os.urandom(512))
+t.settimeout(3)
+try:
+    while t.recv(4096):
+        pass
+except OSError:
+    pass
+PY
+sleep 0.5
+"$CMSADM_BIN" -s "$sock" status --json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["cluster"]
+l = c["links"][0]
+assert l["malformed"] >= 1 and l["bad_mac"] >= 1, l
+assert l["replayed"] >= 1 and l["stale"] >= 1, l
+p = c["peer"]
+assert p["channel_rejected"] + p["channel_handshake_failures"] >= 1, p
+' || fail "garbage not counted: $("$CMSADM_BIN" -s "$sock" status --json)"
+"$CMSADM_BIN" -s "$sock" role | grep -q "^t1 master " || fail "not master after the garbage"
 rc=0
 "$CMSADM_BIN" -s "$sock" switchover 2>"$tmp/err" || rc=$?
 [ "$rc" = 1 ] || fail "switchover without a peer: exit $rc"
