@@ -86,6 +86,7 @@ struct cluster {
 	enum fsm_granted last_granted;
 	uint64_t next_vote_ms;
 	uint64_t peer_lost_ms;
+	uint64_t quorum_since_ms; /* when the quorum became reachable */
 	char quorum_line[256];
 	char last_vote_reason[160];
 
@@ -247,6 +248,13 @@ static void cluster_facts(struct fsm_facts *f)
 	 * asking the arbiter. */
 	if (C->mode == FSM_Q_ARBITER && !alive && C->peer_lost_ms &&
 	    now < C->peer_lost_ms + C->conf->hb_interval_ms * 3 / 2)
+		f->vote_retry_ok = false;
+	/* A node whose network just came back (its quorum was gone) gives
+	 * the peer its deadtime to be heard before it asks, as at start-up:
+	 * the peer may well be master by now. */
+	if (!alive && C->fsm.role != FSM_MASTER && C->quorum_since_ms &&
+	    now < C->quorum_since_ms + C->conf->deadtime_ms +
+			    C->conf->hb_interval_ms)
 		f->vote_retry_ok = false;
 }
 
@@ -483,11 +491,17 @@ void cluster_quorum_event(enum cmsd_event ev, const char *detail)
 		snprintf(C->quorum_line, sizeof(C->quorum_line), "%s", detail);
 	if (ev == CMSD_EV_QUORUM_LOST || ev == CMSD_EV_QUORUM_GAINED) {
 		bool ok = ev == CMSD_EV_QUORUM_GAINED;
+		if (ok && !C->q_reachable)
+			C->quorum_since_ms = loop_now_ms();
 		if (ok != C->q_reachable)
 			cluster_event("quorum %s%s%s",
 				      ok ? "reachable" : "unreachable",
 				      detail ? ": " : "", detail ? detail : "");
 		C->q_reachable = ok;
+		if (ok)
+			timer_in(C->eval_timer,
+				 C->conf->deadtime_ms +
+					 C->conf->hb_interval_ms + 1);
 		cluster_eval(FSM_EV_TICK);
 	}
 }
