@@ -123,13 +123,6 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void timer_in(struct event *e, uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	evtimer_add(e, &tv);
-}
-
 /* ---- events ---- */
 
 static void cluster_event(const char *fmt, ...)
@@ -356,9 +349,9 @@ static void cluster_lease_timer_arm(void)
 	uint64_t now = loop_now_ms(), m = cluster_lease_margin();
 
 	if (C->lease_expires_ms > now + m)
-		timer_in(C->lease_timer, C->lease_expires_ms - m - now);
+		loop_timer_add(C->lease_timer, C->lease_expires_ms - m - now);
 	else
-		timer_in(C->lease_timer, 0);
+		loop_timer_add(C->lease_timer, 0);
 }
 
 static void cluster_quorum_done(struct instance *in, enum op_kind kind, int rc,
@@ -499,9 +492,9 @@ void cluster_quorum_event(enum cmsd_event ev, const char *detail)
 				      detail ? ": " : "", detail ? detail : "");
 		C->q_reachable = ok;
 		if (ok)
-			timer_in(C->eval_timer,
-				 C->conf->deadtime_ms +
-					 C->conf->hb_interval_ms + 1);
+			loop_timer_add(C->eval_timer,
+				       C->conf->deadtime_ms +
+					       C->conf->hb_interval_ms + 1);
 		cluster_eval(FSM_EV_TICK);
 	}
 }
@@ -568,7 +561,7 @@ static void cluster_act(unsigned a)
 				      " ms; the peer may not take the data "
 				      "over meanwhile",
 				      C->stop_backoff_ms);
-			timer_in(C->stop_timer, C->stop_backoff_ms);
+			loop_timer_add(C->stop_timer, C->stop_backoff_ms);
 		} else {
 			C->ops->stop(a & FSM_A_VIP_FIRST);
 		}
@@ -681,7 +674,7 @@ void cluster_group_done(enum fsm_event ev)
 		cluster_event("the group failed to start here: no candidate "
 			      "for %" PRIu64 " ms, so that %s can take over",
 			      C->unfit_backoff_ms, C->peer_node->id);
-		timer_in(C->eval_timer, C->unfit_backoff_ms + 1);
+		loop_timer_add(C->eval_timer, C->unfit_backoff_ms + 1);
 	} else if (ev == FSM_EV_GROUP_STARTED) {
 		C->unfit_backoff_ms = 0;
 	} else if (ev == FSM_EV_GROUP_STOPPED) {
@@ -719,7 +712,7 @@ static void cluster_hb_fire(evutil_socket_t fd, short what, void *arg)
 		C->want_renew = true;
 	cluster_quorum_next();
 	cluster_eval(FSM_EV_TICK);
-	timer_in(C->hb_timer, C->conf->hb_interval_ms);
+	loop_timer_add(C->hb_timer, C->conf->hb_interval_ms);
 }
 
 static void cluster_dead_fire(evutil_socket_t fd, short what, void *arg)
@@ -728,8 +721,9 @@ static void cluster_dead_fire(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	if (cluster_peer_alive()) {
-		timer_in(C->dead_timer, C->p.last_rx_ms + C->conf->deadtime_ms -
-						loop_now_ms());
+		loop_timer_add(C->dead_timer, C->p.last_rx_ms +
+						      C->conf->deadtime_ms -
+						      loop_now_ms());
 		return;
 	}
 	C->peer_lost_ms = loop_now_ms();
@@ -748,7 +742,7 @@ static void cluster_dead_fire(evutil_socket_t fd, short what, void *arg)
 	cluster_send_hb(); /* the ack is withdrawn now */
 	cluster_eval(FSM_EV_TICK);
 	/* Re-evaluate once the ack withdrawal had time to reach the peer. */
-	timer_in(C->eval_timer, C->conf->hb_interval_ms * 3 / 2 + 1);
+	loop_timer_add(C->eval_timer, C->conf->hb_interval_ms * 3 / 2 + 1);
 }
 
 static void cluster_eval_fire(evutil_socket_t fd, short what, void *arg)
@@ -779,7 +773,7 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 	C->p.hb = *m;
 	C->p.seen = true;
 	C->p.last_rx_ms = loop_now_ms();
-	timer_in(C->dead_timer, C->conf->deadtime_ms);
+	loop_timer_add(C->dead_timer, C->conf->deadtime_ms);
 	if (!was_alive) {
 		C->peer_lost_ms = 0;
 		cluster_event("peer %s heard (%s, epoch %" PRIu64 ")",
@@ -923,9 +917,9 @@ int cluster_start(const struct conf *c, struct instance *quorum,
 		      C->mode == FSM_Q_PING ? "ping" : "arbiter",
 		      c->hb_interval_ms, c->deadtime_ms, c->lease_ms);
 	cluster_send_hb();
-	timer_in(C->hb_timer, c->hb_interval_ms);
+	loop_timer_add(C->hb_timer, c->hb_interval_ms);
 	/* The start-up wait: the peer had its deadtime to show itself. */
-	timer_in(C->eval_timer, c->deadtime_ms + c->hb_interval_ms + 1);
+	loop_timer_add(C->eval_timer, c->deadtime_ms + c->hb_interval_ms + 1);
 	return 0;
 fail:
 	cluster_stop();
@@ -1039,12 +1033,14 @@ const char *cluster_role_reason(void)
 
 void cluster_render_role(struct sbuf *o)
 {
-	static const char *const names[] = {"startup",	     "slave",
-					    "taking_over",   "master",
-					    "stepping_down", "isolated"};
+	/* One word per field: "taking over" becomes "taking_over". */
+	char role[32];
 
-	sbuf_printf(o, "%s %s %" PRIu64 " %s\n", C->self->id,
-		    names[C->fsm.role], C->es.epoch,
+	snprintf(role, sizeof(role), "%s", fsm_role_name(C->fsm.role));
+	for (char *c = role; *c; c++)
+		if (*c == ' ')
+			*c = '_';
+	sbuf_printf(o, "%s %s %" PRIu64 " %s\n", C->self->id, role, C->es.epoch,
 		    C->ops->serving() ? "serving" : "idle");
 }
 

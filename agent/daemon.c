@@ -150,11 +150,9 @@ static void daemon_set_role(const char *role, const char *fmt, ...)
 static void daemon_monitor_arm(struct slot *s)
 {
 	uint64_t ms = instance_conf(s->in)->monitor_interval_ms;
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
 	if (ms && s->monitor)
-		evtimer_add(s->monitor, &tv);
+		loop_timer_add(s->monitor, ms);
 }
 
 static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,

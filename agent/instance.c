@@ -109,7 +109,7 @@ struct instance {
 	void *priv;
 	char *state_dir;
 	char *ident[5]; /* node, cluster, tls ca, cert, key (host table) */
-	struct op *op; /* running, or NULL */
+	struct op *op;	/* running, or NULL */
 	struct op *grave;
 	size_t n_grave;
 	bool freeing;
@@ -464,10 +464,7 @@ static struct cmsd_timer *host_timer_new(const struct cmsd_host *h,
 
 static void host_timer_arm(struct cmsd_timer *t, uint64_t ms)
 {
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-
-	evtimer_add(t->ev, &tv);
+	loop_timer_add(t->ev, ms);
 }
 
 static void host_timer_disarm(struct cmsd_timer *t)
@@ -1145,12 +1142,8 @@ int instance_call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 	all_ops = op;
 	in->op = op;
 	in->stats.ops++;
-	if (timeout_ms) {
-		struct timeval tv = {
-			.tv_sec = (time_t)(timeout_ms / 1000),
-			.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
-		evtimer_add(op->deadline, &tv);
-	}
+	if (timeout_ms)
+		loop_timer_add(op->deadline, timeout_ms);
 	rc = instance_dispatch(in, op, args);
 	if (rc == CMSD_PENDING || in->op != op)
 		return 0;

@@ -12,6 +12,9 @@ int loop_init(void);
 struct event_base *loop_base(void);
 /* Monotonic milliseconds. */
 uint64_t loop_now_ms(void);
+/* Arms (or re-arms) a timer event to fire in ms milliseconds. */
+struct event;
+void loop_timer_add(struct event *ev, uint64_t ms);
 void loop_free(void);
 
 #endif

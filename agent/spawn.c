@@ -72,12 +72,6 @@ static void spawn_free(struct spawn_child *c)
 	free(c);
 }
 
-static void spawn_ms_tv(uint64_t ms, struct timeval *tv)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
 static void spawn_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct spawn_child *c = arg;
@@ -94,14 +88,11 @@ static void spawn_grace_cb(evutil_socket_t fd, short what, void *arg)
 
 void spawn_kill(struct spawn_child *c)
 {
-	struct timeval tv;
-
 	if (c->exited || c->killing)
 		return;
 	c->killing = true;
 	kill(-c->pid, SIGTERM);
-	spawn_ms_tv(c->grace_ms, &tv);
-	evtimer_add(c->grace_ev, &tv);
+	loop_timer_add(c->grace_ev, c->grace_ms);
 }
 
 static void spawn_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -409,11 +400,8 @@ int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out)
 		close(c->in_fd);
 		c->in_fd = -1;
 	}
-	if (req->timeout_ms) {
-		struct timeval tv;
-		spawn_ms_tv(req->timeout_ms, &tv);
-		evtimer_add(c->timeout_ev, &tv);
-	}
+	if (req->timeout_ms)
+		loop_timer_add(c->timeout_ev, req->timeout_ms);
 	c->next = children;
 	children = c;
 	if (out)
