@@ -1,15 +1,22 @@
 #!/bin/sh
-# Installs the Debian 12 packages cmsd needs to build and test.
-# Usage: scripts/install-deps.sh [build|test]   (default: test, a superset of build)
+# Installs the Debian 12 packages cmsd needs to build, test, run the demo and
+# run the benchmarks.
+# Usage: scripts/install-deps.sh [build|test|demo|bench]   (default: test)
+#   build  compilers and libraries
+#   test   build + what the tests run for real (MariaDB, ext4 tools, ...)
+#   demo   the same as test
+#   bench  test + keepalived (the baseline bench/failover compares against)
 set -eu
 what=${1:-test}
 build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
        libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev"
-test="$build iproute2 procps psmisc openssl python3"
+test="$build iproute2 procps psmisc openssl python3 mariadb-server
+      mariadb-client e2fsprogs util-linux"
 case "$what" in
 build) pkgs=$build ;;
-test) pkgs=$test ;;
-*) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+test | demo) pkgs=$test ;;
+bench) pkgs="$test keepalived" ;;
+*) echo "usage: $0 [build|test|demo|bench]" >&2; exit 2 ;;
 esac
 export DEBIAN_FRONTEND=noninteractive
 missing=""
@@ -17,6 +24,18 @@ for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
+# The packages' own services (the system MariaDB, keepalived) must not start:
+# cmsd and the tests start these servers themselves.  A policy-rc.d that
+# refuses every start does that for the time of the install only.
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	made_policy=1
+fi
+cleanup() { [ -z "$made_policy" ] || rm -f "$policy"; }
+trap cleanup EXIT
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
