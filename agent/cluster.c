@@ -1021,6 +1021,53 @@ int cluster_switchover(char *msg, size_t len)
 	return 0;
 }
 
+bool cluster_peer_can_take(const char **why)
+{
+	const char *w = NULL;
+
+	if (!C)
+		w = "no cluster";
+	else if (!cluster_peer_alive())
+		w = "peer not alive";
+	else if (C->p.hb.role != FSM_SLAVE)
+		w = "peer is not slave";
+	else if (!(C->p.hb.flags & WIRE_FL_DATA_USABLE))
+		w = "peer data not usable";
+	else if (!(C->p.hb.flags & WIRE_FL_QUORUM_OK))
+		w = "peer has no quorum";
+	if (why)
+		*why = w;
+	return !w;
+}
+
+int cluster_group_must_move(const char *why, char *msg, size_t len)
+{
+	if (!C) {
+		snprintf(msg, len, "not a two-node cluster");
+		return -EINVAL;
+	}
+	struct fsm_facts f;
+	cluster_facts(&f);
+	enum fsm_role before = C->fsm.role;
+	struct fsm_out o = fsm_step(&C->fsm, &f, FSM_EV_GROUP_MUST_MOVE);
+	if (o.result < 0) {
+		snprintf(msg, len, "%s",
+			 o.reason ? o.reason : "not possible now");
+		return o.result;
+	}
+	if (o.role != before) {
+		cluster_event("role %s -> %s: the group moves to %s: %s",
+			      fsm_role_name(before), fsm_role_name(o.role),
+			      C->peer_node->id, why);
+		C->role_since_ms = loop_now_ms();
+	}
+	cluster_act(o.actions);
+	cluster_send_hb();
+	snprintf(msg, len, "%s stops the group and hands over to %s",
+		 C->self->id, C->peer_node->id);
+	return 0;
+}
+
 enum fsm_role cluster_role(void)
 {
 	return C ? C->fsm.role : FSM_STARTUP;

@@ -61,6 +61,13 @@ void cluster_quorum_event(enum cmsd_event ev, const char *detail);
 /* Operator commands.  0 and a message, or -errno and why not. */
 int cluster_switchover(char *msg, size_t len);
 
+/* Could the peer take the group now (alive, slave, data usable, quorum)?
+ * When not, *why (if given) says what is missing. */
+bool cluster_peer_can_take(const char **why);
+/* A resource used up its restarts: step down and hand the group to the
+ * peer.  0 and a message, or -errno and why not (the group stays). */
+int cluster_group_must_move(const char *why, char *msg, size_t len);
+
 /* Status pieces. */
 enum fsm_role cluster_role(void);
 const char *cluster_role_reason(void);
@@ -68,8 +75,7 @@ const char *cluster_role_reason(void);
 void cluster_render_role(struct sbuf *o);
 /* The same line before the core runs: "node1 startup 0 cleaning" while
  * what a previous run left is being stopped, else "... idle". */
-void cluster_render_role_early(struct sbuf *o, const char *node,
-			       bool cleaning);
+void cluster_render_role_early(struct sbuf *o, const char *node, bool cleaning);
 void cluster_render_events(struct sbuf *o);
 /* Fills the reference view's cluster fields (master, slave, quorum line,
  * peer's resource states); strings stay valid until the next call. */

@@ -277,12 +277,19 @@ void ctl_render_text(const struct status_view *v, struct sbuf *o)
 			sbuf_printf(o, ", %" PRIu64 " timed out", r->timeouts);
 		if (r->late)
 			sbuf_printf(o, ", %" PRIu64 " late", r->late);
+		if (r->restarts)
+			sbuf_printf(o, ", restarted %u time%s", r->restarts,
+				    r->restarts == 1 ? "" : "s");
 		sbuf_printf(o, "\n");
 	}
 	for (size_t i = 0; i < v->n_res; i++)
 		if (v->res[i].last_error && *v->res[i].last_error)
 			sbuf_printf(o, "error  : %s: %s\n", v->res[i].id,
 				    v->res[i].last_error);
+	for (size_t i = 0; i < v->n_res; i++)
+		if (v->res[i].recovery && *v->res[i].recovery)
+			sbuf_printf(o, "recover: %s: %s\n", v->res[i].id,
+				    v->res[i].recovery);
 }
 
 static void json_kv_str(struct sbuf *o, const char *k, const char *v,
@@ -329,6 +336,11 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 		json_kv_str(o, "detail", r->detail, true);
 		json_kv_str(o, "health", r->health, true);
 		json_kv_str(o, "last_error", r->last_error, true);
+		json_kv_str(o, "recovery",
+			    r->recovery && *r->recovery ? r->recovery : NULL,
+			    true);
+		sbuf_printf(o, "\"restarts\":%u,\"recent_failures\":%u,",
+			    r->restarts, r->recent_failures);
 		sbuf_printf(o,
 			    "\"optional\":%s,\"ops\":%" PRIu64
 			    ",\"timeouts\":%" PRIu64 ",\"failures\":%" PRIu64

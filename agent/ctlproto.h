@@ -72,6 +72,10 @@ struct status_res {
 	const char *last_error; /* "" when none */
 	bool optional;
 	uint64_t ops, timeouts, failures, late;
+	/* The recovery policy's view (group.h): restarts done, failures
+	 * within the restart window, and its last decision ("" none). */
+	unsigned restarts, recent_failures;
+	const char *recovery;
 };
 
 struct status_view {

@@ -24,6 +24,7 @@
 #include "cluster.h"
 #include "conf.h"
 #include "ctl.h"
+#include "group.h"
 #include "instance.h"
 #include "loader.h"
 #include "log.h"
@@ -63,6 +64,17 @@ struct slot {
 	bool storage;  /* a storage: promoted with the group */
 	bool vip;      /* resource-vip: stopped first when urgent */
 	bool promoted; /* storage promoted (or promoting) */
+	/* The recovery policy (group.h) of a resource that runs with the
+	 * group: its failures, and the pause before a held restart. */
+	struct group_policy gp;
+	struct group_member gm;
+	struct event *restart_timer;
+	unsigned restarts;  /* restarts done, for the status */
+	char recovery[224]; /* the policy's last decision, for the status */
+	bool fail_pending;  /* a plugin's FAILED report, acted on soon */
+	bool held;	    /* waiting on restart_timer to restart */
+	bool stop_only;	    /* this restart only stops (an optional member
+			       that used up its restarts) */
 };
 
 /* Which slots a sequence walks: all of them (standalone, arbiter), the
@@ -70,7 +82,9 @@ struct slot {
  * (storage promote/demote, resources). */
 enum daemon_seq { SEQ_ALL, SEQ_BASE, SEQ_GROUP };
 
-enum daemon_phase { PH_IDLE, PH_STARTING, PH_STOPPING };
+/* PH_RESTARTING: one resource of a running group is being stopped and
+ * started again (D.restart). */
+enum daemon_phase { PH_IDLE, PH_STARTING, PH_STOPPING, PH_RESTARTING };
 
 struct daemon {
 	struct conf *conf;
@@ -88,8 +102,9 @@ struct daemon {
 	bool stop_pending; /* a group stop asked for during a start */
 	bool stop_pending_vip;
 	bool group_stop_failed;
-	bool boot_clean; /* the group stop before joining the cluster */
-	size_t cursor;	 /* next slot to start / last slot to stop + 1 */
+	bool boot_clean;      /* the group stop before joining the cluster */
+	size_t cursor;	      /* next slot to start / last slot to stop + 1 */
+	struct slot *restart; /* PH_RESTARTING: the resource restarted */
 	bool exiting;
 	bool group_failed;
 	char fail_reason[256]; /* which instance failed to start, and why */
@@ -155,6 +170,9 @@ static void daemon_monitor_arm(struct slot *s)
 		loop_timer_add(s->monitor, ms);
 }
 
+static bool daemon_recovers(const struct slot *s);
+static void daemon_member_failed(struct slot *s, const char *why);
+
 static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
 				void *arg)
 {
@@ -182,8 +200,16 @@ static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
 		}
 	}
 	s->health = h;
-	if (s->state == SLOT_STARTED)
-		daemon_monitor_arm(s);
+	if (s->state != SLOT_STARTED)
+		return;
+	if (h != CMSD_RUNNING && daemon_recovers(s)) {
+		char why[200];
+		snprintf(why, sizeof(why), "%s", s->error);
+		daemon_member_failed(s, why);
+		if (s->state != SLOT_STARTED)
+			return;
+	}
+	daemon_monitor_arm(s);
 }
 
 static void daemon_monitor_fire(evutil_socket_t fd, short what, void *arg)
@@ -200,6 +226,224 @@ static void daemon_monitor_fire(evutil_socket_t fd, short what, void *arg)
 			   daemon_monitor_done, s);
 	if (rc < 0)
 		daemon_monitor_arm(s); /* busy: try at the next interval */
+}
+
+/* ---- recovery: restart in place, then move the group (group.h) ---- */
+
+static void daemon_group_stop(bool vip_first);
+static bool daemon_two_node(void);
+static void daemon_slot_error(struct slot *s, int rc);
+
+/* Does the recovery policy look after s now: a resource of the group, on
+ * the node that serves it, with no stop of the whole under way. */
+static bool daemon_recovers(const struct slot *s)
+{
+	if (D.exiting || D.next_conf ||
+	    instance_conf(s->in)->kind != CMSD_KIND_RESOURCE)
+		return false;
+	if (daemon_two_node())
+		return s->group && cluster_running() &&
+		       cluster_role() == FSM_MASTER;
+	return daemon_standalone(D.conf) && !D.group_failed;
+}
+
+static void daemon_restart_begin(struct slot *s);
+
+/* Acts on the policy's verdict for s. */
+static void daemon_verdict(struct slot *s, struct group_out *o, const char *why)
+{
+	char msg[256];
+
+	snprintf(s->recovery, sizeof(s->recovery), "%s: %s",
+		 group_verdict_name(o->verdict), o->reason);
+	log_warnx("%s failed (%s): %s", instance_id(s->in), why, o->reason);
+	switch (o->verdict) {
+	case GROUP_RESTART:
+		daemon_restart_begin(s);
+		return;
+	case GROUP_GIVE_UP:
+		s->stop_only = true;
+		daemon_restart_begin(s);
+		return;
+	case GROUP_MOVE:
+		if (cluster_group_must_move(o->reason, msg, sizeof(msg)) == 0) {
+			log_info("%s", msg);
+			return;
+		}
+		*o = group_move_refused(&s->gm, &s->gp, msg);
+		snprintf(s->recovery, sizeof(s->recovery), "%s: %s",
+			 group_verdict_name(o->verdict), o->reason);
+		log_warnx("%s: %s", instance_id(s->in), o->reason);
+		break;
+	case GROUP_HOLD:
+		break;
+	}
+	/* HOLD: what is left of it is stopped with the restart. */
+	evtimer_del(s->monitor);
+	s->state = SLOT_FAILED;
+	s->cleanup = true;
+	s->held = true;
+	loop_timer_add(s->restart_timer, o->delay_ms);
+}
+
+/* A started member of the group failed: ask the policy. */
+static void daemon_member_failed(struct slot *s, const char *why)
+{
+	const char *peer_why = NULL;
+
+	if (!daemon_recovers(s) || D.phase != PH_IDLE)
+		return; /* a sequence runs: the next monitor tells again */
+	struct group_facts f = {
+		.now_ms = loop_now_ms(),
+		.two_node = daemon_two_node(),
+	};
+	if (f.two_node) {
+		f.peer_can_take = cluster_peer_can_take(&peer_why);
+		f.peer_why_not = peer_why;
+	}
+	struct group_out o = group_on_failure(&s->gm, &s->gp, &f);
+	daemon_verdict(s, &o, why);
+}
+
+static void daemon_restart_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->fail_pending) {
+		s->fail_pending = false;
+		if (s->state == SLOT_STARTED) {
+			char why[200];
+			snprintf(why, sizeof(why), "%s", s->error);
+			daemon_member_failed(s, why);
+		}
+		return;
+	}
+	if (!s->held)
+		return;
+	if (!daemon_recovers(s)) {
+		s->held = false;
+		return;
+	}
+	if (D.phase != PH_IDLE) {
+		loop_timer_add(s->restart_timer, 1000);
+		return;
+	}
+	s->held = false;
+	daemon_restart_begin(s);
+}
+
+/* A group stop or SIGTERM came while a restart ran: go on with it. */
+static bool daemon_restart_interrupted(void)
+{
+	if (D.phase == PH_STOPPING) {
+		daemon_step(); /* SIGTERM of a standalone node */
+		return true;
+	}
+	if (D.stop_pending) {
+		D.phase = PH_IDLE;
+		daemon_group_stop(D.stop_pending_vip);
+		return true;
+	}
+	return false;
+}
+
+static void daemon_restart_started(struct instance *in, enum op_kind kind,
+				   int rc, void *arg)
+{
+	struct slot *s = arg;
+	char why[256] = "";
+
+	(void)kind;
+	D.restart = NULL;
+	if (rc == 0) {
+		s->state = SLOT_STARTED;
+		s->cleanup = false;
+		s->health = -1;
+		s->restarts++;
+		group_on_restarted(&s->gm);
+		log_info("restarted %s", instance_id(in));
+	} else {
+		s->state = SLOT_FAILED;
+		s->cleanup = true;
+		daemon_slot_error(s, rc);
+		snprintf(why, sizeof(why), "restart: %s", s->error);
+		log_warnx("%s: restart failed: %s", instance_id(in), s->error);
+	}
+	if (daemon_restart_interrupted())
+		return;
+	D.phase = PH_IDLE;
+	if (rc == 0)
+		daemon_monitor_arm(s);
+	else
+		daemon_member_failed(s, why);
+}
+
+static void daemon_restart_stopped(struct instance *in, enum op_kind kind,
+				   int rc, void *arg)
+{
+	struct slot *s = arg;
+	char why[256];
+
+	(void)kind;
+	if (rc != 0) {
+		D.restart = NULL;
+		s->state = SLOT_FAILED;
+		s->cleanup = true;
+		s->stop_only = false;
+		daemon_slot_error(s, rc);
+		snprintf(why, sizeof(why), "stop for the restart: %s",
+			 s->error);
+		log_warnx("%s: stop for the restart failed: %s",
+			  instance_id(in), s->error);
+		if (daemon_restart_interrupted())
+			return;
+		D.phase = PH_IDLE;
+		daemon_member_failed(s, why);
+		return;
+	}
+	s->cleanup = false;
+	if (s->stop_only) {
+		s->stop_only = false;
+		D.restart = NULL;
+		s->state = SLOT_FAILED;
+		log_info("%s is stopped and stays stopped (optional)",
+			 instance_id(in));
+		if (!daemon_restart_interrupted())
+			D.phase = PH_IDLE;
+		return;
+	}
+	s->state = SLOT_STOPPED;
+	if (D.phase != PH_RESTARTING || D.stop_pending) {
+		D.restart = NULL;
+		daemon_restart_interrupted();
+		return;
+	}
+	s->state = SLOT_STARTING;
+	log_info("starting %s again", instance_id(in));
+	int r = instance_call(in, OP_START, instance_conf(in)->start_timeout_ms,
+			      NULL, daemon_restart_started, s);
+	if (r < 0)
+		daemon_restart_started(in, OP_START, r, s);
+}
+
+/* Stops s and starts it again (or only stops it, s->stop_only). */
+static void daemon_restart_begin(struct slot *s)
+{
+	D.phase = PH_RESTARTING;
+	D.restart = s;
+	D.stop_pending = false;
+	D.stop_pending_vip = false;
+	evtimer_del(s->monitor);
+	s->state = SLOT_STOPPING;
+	log_info("%s %s", s->stop_only ? "stopping" : "restarting",
+		 instance_id(s->in));
+	int r = instance_call(s->in, OP_STOP,
+			      instance_conf(s->in)->stop_timeout_ms, NULL,
+			      daemon_restart_stopped, s);
+	if (r < 0)
+		daemon_restart_stopped(s->in, OP_STOP, r, s);
 }
 
 /* ---- start and stop sequences ---- */
@@ -384,6 +628,9 @@ static bool daemon_stop_slot(struct slot *s)
 	enum op_kind k = daemon_seq_op(s, false);
 
 	evtimer_del(s->monitor);
+	s->held = false;
+	s->fail_pending = false;
+	evtimer_del(s->restart_timer);
 	if (k == OP_DEMOTE)
 		log_info("demoting %s", instance_id(s->in));
 	else if (D.boot_clean)
@@ -437,6 +684,10 @@ static void daemon_step(void)
 			s->state = SLOT_STARTING;
 			log_info("starting %s", instance_id(s->in));
 		}
+		/* A sequence starts it: a held restart is moot. */
+		s->held = false;
+		s->fail_pending = false;
+		evtimer_del(s->restart_timer);
 		rc = instance_call(s->in, k,
 				   instance_conf(s->in)->start_timeout_ms,
 				   k == OP_PROMOTE ? &no_force : NULL,
@@ -620,6 +871,16 @@ static void daemon_group_stop(bool vip_first)
 		D.stop_pending_vip |= vip_first;
 		return;
 	}
+	if (D.phase == PH_RESTARTING) {
+		/* The restart's op ends first; an urgent stop does not wait
+		 * for a slow start: it is abandoned (what it did is stopped
+		 * with the group). */
+		D.stop_pending = true;
+		D.stop_pending_vip |= vip_first;
+		if (vip_first && D.restart)
+			instance_cancel(D.restart->in);
+		return;
+	}
 	if (D.phase == PH_STOPPING)
 		return; /* already on its way down */
 	D.stop_pending = false;
@@ -736,8 +997,7 @@ static const char *daemon_event_name(enum cmsd_event ev)
 }
 
 /* A plugin's own report.  A failure of a started instance is kept as its
- * last error so that status shows it before the next monitor; acting on it
- * (restart, failover) is the group policy's job, which this build lacks. */
+ * last error and handed to the recovery policy (restart, move). */
 static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
 				  const char *detail, void *arg)
 {
@@ -754,9 +1014,16 @@ static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
 			D.q_state = ev;
 		cluster_quorum_event(ev, detail);
 	}
-	if (ev == CMSD_EV_FAILED && s && s->state == SLOT_STARTED)
+	if (ev == CMSD_EV_FAILED && s && s->state == SLOT_STARTED) {
 		snprintf(s->error, sizeof(s->error), "failed: %s",
 			 detail ? detail : "reported by the plugin");
+		/* Acted on from the loop, not from inside the plugin's own
+		 * code that reported it. */
+		if (daemon_recovers(s)) {
+			s->fail_pending = true;
+			loop_timer_add(s->restart_timer, 0);
+		}
+	}
 }
 
 static char *daemon_detail(const struct conf_instance *ci)
@@ -789,6 +1056,8 @@ static void daemon_free_slots(void)
 		struct slot *s = &D.slots[i];
 		if (s->monitor)
 			event_free(s->monitor);
+		if (s->restart_timer)
+			event_free(s->restart_timer);
 		instance_free(s->in);
 		free(s->detail);
 	}
@@ -823,6 +1092,14 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 		}
 		s->health = -1;
 		s->monitor = evtimer_new(loop_base(), daemon_monitor_fire, s);
+		s->restart_timer =
+			evtimer_new(loop_base(), daemon_restart_fire, s);
+		s->gp = (struct group_policy){
+			.max_restarts = c->inst[i].max_restarts,
+			.window_ms = c->inst[i].restart_window_ms,
+			.optional = c->inst[i].optional,
+		};
+		group_member_init(&s->gm);
 		if (c->mode == CONF_MODE_NODE && c->n_nodes == 2) {
 			s->group = c->inst[i].kind == CMSD_KIND_RESOURCE;
 			s->storage = c->inst[i].kind == CMSD_KIND_STORAGE;
@@ -831,6 +1108,9 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 		s->detail = daemon_detail(&c->inst[i]);
 	}
 	if (rc < 0) {
+		for (size_t j = 0; j <= i && j < c->n_inst; j++)
+			if (slots[j].restart_timer)
+				event_free(slots[j].restart_timer);
 		while (i-- > 0) {
 			if (slots[i].monitor)
 				event_free(slots[i].monitor);
@@ -1030,6 +1310,7 @@ static void daemon_reload(void)
 	}
 	for (size_t i = np; i-- > 0;) {
 		event_free(probe[i].monitor);
+		event_free(probe[i].restart_timer);
 		instance_free(probe[i].in);
 		free(probe[i].detail);
 	}
@@ -1081,6 +1362,8 @@ static void daemon_signal(evutil_socket_t sig, short what, void *arg)
 		 * first, and its callback goes on with the stop sequence,
 		 * which ends in the exit.  Restarting the sequence here would
 		 * run two ops at once. */
+		if (D.phase == PH_RESTARTING)
+			D.cursor = D.n_slots;
 		D.phase = PH_STOPPING;
 		return;
 	}
@@ -1183,6 +1466,10 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 			.timeouts = st->timeouts,
 			.failures = st->failures,
 			.late = st->late_completions,
+			.restarts = s->restarts,
+			.recent_failures =
+				group_failures(&s->gm, &s->gp, loop_now_ms()),
+			.recovery = s->recovery,
 		};
 		if (ci->kind == CMSD_KIND_QUORUM &&
 		    D.conf->mode == CONF_MODE_NODE)

@@ -64,6 +64,9 @@ CL_PING_TIMEOUT_MS=600
 # sampler's 20 ms resolution.
 CL_MARGIN_MS=500
 CL_SLACK_MS=${CLUSTER_SLACK_MS:-1000}
+# Extra attributes of every group resource (a scenario sets it before
+# cl_run_modes), e.g. 'max-restarts="1"'.
+CL_RES_ATTRS=${CL_RES_ATTRS:-}
 
 CL_NET=10.77.0
 CL_HBNET=10.78.0
@@ -370,7 +373,7 @@ XML
 			echo '  <group id="vms">'
 			for r in webip mysql tomcat; do
 				cat <<XML
-    <resource id="$r" plugin="resource-dummy" monitor-interval="1s">
+    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" $CL_RES_ATTRS>
       <state-file>$d/$r.running</state-file>
     </resource>
 XML

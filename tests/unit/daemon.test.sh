@@ -81,15 +81,21 @@ assert ids == ["first", "second"], ids
 assert all(i["state"] == "Started" for i in d["instances"])
 PY
 
-echo "== monitor notices a failure"
+echo "== monitor notices a failure; the policy restarts it in place"
 rm "$tmp/second.run"
-for _ in $(seq 50); do grep -q "second: monitor: RUNNING -> STOPPED" "$tmp/log" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q "restarted second" "$tmp/log" && break; sleep 0.1; done
 grep -q "second: monitor: RUNNING -> STOPPED" "$tmp/log" || fail "monitor did not notice"
+grep -q "second failed (monitor: STOPPED while started): restart 1 of 3 within 10 min" "$tmp/log" ||
+	fail "the failure and the policy's decision were not logged"
+grep -q "restarted second" "$tmp/log" || fail "second was not restarted"
+[ -e "$tmp/second.run" ] || fail "the restart did not start second again"
+wait_status "second : Started testhost"
 "$CMSADM_BIN" -s "$sock" status >"$tmp/status"
-grep -qx "error  : second: monitor: STOPPED while started" "$tmp/status" || fail "no error shown: $(cat "$tmp/status")"
-touch "$tmp/second.run"
-for _ in $(seq 50); do grep -q "second: monitor: STOPPED -> RUNNING" "$tmp/log" && break; sleep 0.1; done
-grep -q "second: monitor: STOPPED -> RUNNING" "$tmp/log" || fail "monitor did not see the recovery"
+grep -qx "error  : second: monitor: STOPPED while started" "$tmp/status" || fail "the last error is not shown: $(cat "$tmp/status")"
+grep -qx "recover: second: restart: restart 1 of 3 within 10 min" "$tmp/status" || fail "the recovery is not shown: $(cat "$tmp/status")"
+grep -q "second.*restarted 1 time" "$tmp/status" || fail "no restart count: $(cat "$tmp/status")"
+for _ in $(seq 50); do grep -q "second: monitor: none -> RUNNING" "$tmp/log" && break; sleep 0.1; done
+grep -q "second: monitor: none -> RUNNING" "$tmp/log" || fail "monitor did not see the recovery"
 [ "$(grep -c "second: monitor: RUNNING -> STOPPED" "$tmp/log")" = 1 ] || fail "state change logged more than once"
 
 echo "== reload: broken config refused"

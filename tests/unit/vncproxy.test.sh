@@ -1,7 +1,7 @@
 #!/bin/bash
 # resource-vncproxy against the real agent: start spawns the proxy command
 # and completes when its port accepts connections, monitor connects to it,
-# a proxy killed behind the agent's back is noticed, and stop (SIGTERM to
+# a proxy killed behind the agent's back is noticed and restarted, and stop (SIGTERM to
 # the agent) ends the proxy.  A plain HTTP server stands in for the proxy.
 # Then the failures: a command that exits at once fails start with its
 # output logged, and one that never listens is killed at the start timeout.
@@ -64,13 +64,19 @@ proxy=$(pgrep -f -- "--directory $tmp $port" | head -1)
 echo "== the monitor notices a dead proxy"
 kill -KILL "$proxy"
 for _ in $(seq 50); do
-	grep -q "vnc: monitor: .*FAILED" "$tmp/log" && break
+	grep -q "restarted vnc" "$tmp/log" && break
 	sleep 0.1
 done
 grep -q "vnc: /usr/bin/python3 was killed by signal 9" "$tmp/log" ||
 	fail "the proxy's death was not logged"
 grep -q "vnc: event: failed" "$tmp/log" || fail "no CMSD_EV_FAILED event"
-grep -q "vnc: monitor: .*FAILED" "$tmp/log" || fail "monitor did not answer FAILED"
+# The plugin's report goes to the group's recovery policy at once.
+grep -q "vnc failed (failed: was killed by signal 9): restart 1 of 3" "$tmp/log" ||
+	fail "the failure did not reach the recovery policy"
+grep -q "restarted vnc" "$tmp/log" || fail "vnc was not restarted"
+again=$(pgrep -f -- "--directory $tmp $port" | head -1)
+[ -n "$again" ] && [ "$again" != "$proxy" ] || fail "no new proxy process after the restart"
+port_open || fail "port $port not open after the restart"
 "$CMSADM_BIN" -s "$sock" status >"$tmp/status" || fail "status"
 cat "$tmp/status"
 

@@ -1,0 +1,100 @@
+/*
+ * The resource group's recovery policy, as pure logic: no clock, no I/O.
+ *
+ * The daemon runs the group's sequences (start in configuration order,
+ * stop in reverse, the VIP first when urgent; each op with its own
+ * timeout; each started member monitored at its own interval).  When a
+ * started member fails (its monitor stops answering RUNNING, or the plugin
+ * reports a failure, or the start of a restart fails), the daemon asks
+ * group_on_failure() what to do:
+ *
+ *   RESTART   restart the member in place (stop it, start it again);
+ *             allowed max_restarts times within the window;
+ *   MOVE      restarts used up: move the whole group to the peer, which
+ *             the facts say can take it (alive, slave, data usable,
+ *             quorum);
+ *   GIVE_UP   restarts used up by an optional member: it stays stopped,
+ *             the group keeps running here (optional members never move
+ *             the group);
+ *   HOLD      restarts used up and nowhere to move (a standalone node, or
+ *             a peer that cannot take over): restart again after a pause
+ *             that doubles from GROUP_HOLD_MIN_MS to GROUP_HOLD_MAX_MS,
+ *             because a service that may come back here is better than one
+ *             left down everywhere.
+ *
+ * A failure counts within `window_ms` of the failure time; older ones are
+ * forgotten, so a member that runs for a whole window without failing has
+ * all its restarts again.
+ */
+#ifndef CMSD_AGENT_GROUP_H
+#define CMSD_AGENT_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Failures remembered: one more than the largest max-restarts (1000). */
+#define GROUP_MAX_FAILS	  1001
+#define GROUP_HOLD_MIN_MS 10000
+#define GROUP_HOLD_MAX_MS 300000
+
+/* From the member's configuration. */
+struct group_policy {
+	int max_restarts;   /* restarts within the window (0: none) */
+	uint64_t window_ms; /* > 0 */
+	bool optional;	    /* never moves the group */
+};
+
+/* What the policy remembers of one member. */
+struct group_member {
+	uint64_t fails[GROUP_MAX_FAILS]; /* failure times, oldest first */
+	unsigned n_fails;
+	unsigned holds; /* HOLD verdicts in a row: the pause doubles */
+	bool given_up;	/* an optional member left stopped */
+};
+
+/* What the daemon knows when a failure arrives. */
+struct group_facts {
+	uint64_t now_ms;
+	bool two_node;		  /* a peer exists at all */
+	bool peer_can_take;	  /* alive, slave, data usable, quorum */
+	const char *peer_why_not; /* when !peer_can_take: why, or NULL */
+};
+
+enum group_verdict {
+	GROUP_RESTART,
+	GROUP_MOVE,
+	GROUP_GIVE_UP,
+	GROUP_HOLD,
+};
+
+struct group_out {
+	enum group_verdict verdict;
+	uint64_t delay_ms; /* RESTART, HOLD: wait this long first */
+	unsigned failures; /* within the window, this one included */
+	char reason[200];  /* for the log and the status */
+};
+
+void group_member_init(struct group_member *m);
+
+/* A started member failed at facts->now_ms.  Records it and decides. */
+struct group_out group_on_failure(struct group_member *m,
+				  const struct group_policy *p,
+				  const struct group_facts *f);
+
+/* The move that MOVE asked for was refused (the peer stopped being able
+ * to take over in between): the verdict becomes HOLD. */
+struct group_out group_move_refused(struct group_member *m,
+				    const struct group_policy *p,
+				    const char *why);
+
+/* A restart brought the member back (its start succeeded). */
+void group_on_restarted(struct group_member *m);
+
+/* The member's failures still within the window at now_ms. */
+unsigned group_failures(const struct group_member *m,
+			const struct group_policy *p, uint64_t now_ms);
+
+const char *group_verdict_name(enum group_verdict v);
+
+#endif
