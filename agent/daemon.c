@@ -64,6 +64,9 @@ struct slot {
 	bool storage;  /* a storage: promoted with the group */
 	bool vip;      /* resource-vip: stopped first when urgent */
 	bool promoted; /* storage promoted (or promoting) */
+	/* A storage of a standalone node: the only node owns the data, so
+	 * its start is followed by promote and its stop preceded by demote. */
+	bool sa_promote;
 	/* The recovery policy (group.h) of a resource that runs with the
 	 * group: its failures, and the pause before a held restart. */
 	struct group_policy gp;
@@ -484,6 +487,11 @@ static enum op_kind daemon_seq_op(const struct slot *s, bool start)
 {
 	if (D.seq == SEQ_GROUP && s->storage)
 		return start ? OP_PROMOTE : OP_DEMOTE;
+	if (D.seq == SEQ_ALL && s->sa_promote) {
+		if (start)
+			return s->state == SLOT_STARTED ? OP_PROMOTE : OP_START;
+		return s->promoted ? OP_DEMOTE : OP_STOP;
+	}
 	return start ? OP_START : OP_STOP;
 }
 
@@ -517,7 +525,9 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 			log_info("started %s", instance_id(in));
 			daemon_monitor_arm(s);
 		}
-		D.cursor++;
+		/* A standalone storage is promoted next, in the same slot. */
+		if (!(kind == OP_START && s->sa_promote && D.seq == SEQ_ALL))
+			D.cursor++;
 		if (D.stop_pending) {
 			D.phase = PH_IDLE;
 			daemon_group_stop(D.stop_pending_vip);
@@ -530,7 +540,8 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 		s->promoted = false;
 	s->state = SLOT_FAILED;
 	daemon_slot_error(s, rc);
-	s->cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT || rc == -ECANCELED;
+	s->cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT ||
+		     rc == -ECANCELED || s->sa_promote;
 	if (kind == OP_PROMOTE && s->cleanup) {
 		s->cleanup = false;
 		s->promoted = true; /* half promoted: demote with the stop */
@@ -567,6 +578,8 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 	daemon_step();
 }
 
+static bool daemon_stop_slot(struct slot *s);
+
 static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 			     void *arg)
 {
@@ -576,6 +589,10 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 		if (rc == 0) {
 			s->promoted = false;
 			log_info("demoted %s", instance_id(in));
+			/* A standalone storage is stopped after its demote. */
+			if (D.seq == SEQ_ALL && s->sa_promote &&
+			    daemon_stop_slot(s))
+				return;
 		} else {
 			daemon_slot_error(s, rc);
 			D.group_stop_failed = true;
@@ -1103,6 +1120,8 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 		if (c->mode == CONF_MODE_NODE && c->n_nodes == 2) {
 			s->group = c->inst[i].kind == CMSD_KIND_RESOURCE;
 			s->storage = c->inst[i].kind == CMSD_KIND_STORAGE;
+		} else if (c->mode == CONF_MODE_NODE) {
+			s->sa_promote = c->inst[i].kind == CMSD_KIND_STORAGE;
 		}
 		s->vip = strcmp(c->inst[i].plugin_name, "resource-vip") == 0;
 		s->detail = daemon_detail(&c->inst[i]);
