@@ -351,6 +351,22 @@ cl_node_xml() { # node
 XML
 }
 
+# The storage and group part of a node's config: three resource-dummy
+# resources.  A scenario that needs real resources defines its own
+# cl_group_xml after sourcing this file; $1 node, $2 its directory.
+cl_group_xml() {
+	local d=$2 r
+	echo '  <group id="vms">'
+	for r in webip mysql tomcat; do
+		cat <<XML
+    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" $CL_RES_ATTRS>
+      <state-file>$d/$r.running</state-file>
+    </resource>
+XML
+	done
+	echo '  </group>'
+}
+
 cl_write_configs() {
 	local n d s=$CL_TMP/secrets r
 	for n in node1 node2; do
@@ -370,15 +386,7 @@ XML
 			cl_node_xml node2
 			echo '  </cluster>'
 			cl_quorum_xml
-			echo '  <group id="vms">'
-			for r in webip mysql tomcat; do
-				cat <<XML
-    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" $CL_RES_ATTRS>
-      <state-file>$d/$r.running</state-file>
-    </resource>
-XML
-			done
-			echo '  </group>'
+			cl_group_xml "$n" "$d"
 			echo '</cmsd>'
 		} >"$d/cmsd.xml"
 	done
