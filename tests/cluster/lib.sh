@@ -67,6 +67,12 @@ CL_SLACK_MS=${CLUSTER_SLACK_MS:-1000}
 # Extra attributes of every group resource (a scenario sets it before
 # cl_run_modes), e.g. 'max-restarts="1"'.
 CL_RES_ATTRS=${CL_RES_ATTRS:-}
+# Time the group takes to start beyond resource-dummy's, added to the bound
+# of the first steady state (a scenario with a real database sets it).
+CL_GROUP_START_MS=${CL_GROUP_START_MS:-0}
+# Shell commands run at exit before the namespaces go (a scenario's own
+# clean-up: loop devices, say); evaluated with errors ignored.
+CL_CLEANUP_CMDS=""
 
 CL_NET=10.77.0
 CL_HBNET=10.78.0
@@ -193,6 +199,7 @@ cl_cleanup() {
 	set +e
 	cl_sampler_stop
 	cl_topo_down
+	[ -z "$CL_CLEANUP_CMDS" ] || eval "$CL_CLEANUP_CMDS"
 	for p in $CL_BG_PIDS; do
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -719,7 +726,7 @@ cl_up() { # mode: topology, configs, agents, a steady pair, the sampler
 	cl_start node1
 	cl_start node2
 	# start-up wait (a deadtime), the vote, the group start
-	cl_wait_steady $((4 * CL_DEADTIME_MS + 5000 + CL_SLACK_MS))
+	cl_wait_steady $((4 * CL_DEADTIME_MS + 5000 + CL_SLACK_MS + CL_GROUP_START_MS))
 	cl_log "steady: master $CL_M, slave $CL_S (after ${CL_WAITED} ms)"
 	cl_sampler_start
 	sleep 0.5
