@@ -217,7 +217,7 @@ cl_cleanup() {
 # Tools: the sampler and the ICMP probe, from the build or compiled here.
 cl_tools() {
 	local t b
-	for t in sampler netprobe; do
+	for t in sampler netprobe arpwho; do
 		b=${CMSD_BUILD_DIR:+$CMSD_BUILD_DIR/tests/cluster/$t}
 		if [ -n "$b" ] && [ -x "$b" ] && [ "$b" -nt "$CL_HERE/$t.c" ]; then
 			eval "CL_${t^^}=\$b"
@@ -618,6 +618,11 @@ cl_bound_stepdown() { # master cut off to master not serving
 
 cl_reach() { # from-host addr [timeout_ms]: 0 when addr answers ICMP
 	ip netns exec "$(cl_ns "$1")" "$CL_NETPROBE" "$2" "${3:-1000}"
+}
+
+cl_vip_macs() { # addr [ms]: the MACs that answer ARP for addr, seen from the client
+	ip netns exec "$(cl_ns client)" "$CL_ARPWHO" eth0 "$1" "${2:-300}" |
+		awk '{print $1}' | sort
 }
 
 cl_link_down() { # host: every interface of the host, on its side
