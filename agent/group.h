@@ -1,9 +1,10 @@
 /*
- * The resource group's recovery policy, as pure logic: no clock, no I/O.
+ * The resource group's scheduler, as pure logic: no clock, no I/O.  Two
+ * parts: the sequences (below the recovery policy: which member starts or
+ * stops next, and with which op) and the recovery policy.
  *
- * The daemon runs the group's sequences (start in configuration order,
- * stop in reverse, the VIP first when urgent; each op with its own
- * timeout; each started member monitored at its own interval).  When a
+ * The daemon calls the ops the sequences choose, each with its own
+ * timeout, and monitors each started member at its own interval.  When a
  * started member fails (its monitor stops answering RUNNING, or the plugin
  * reports a failure, or the start of a restart fails), the daemon asks
  * group_on_failure() what to do:
