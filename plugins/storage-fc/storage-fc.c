@@ -899,6 +899,10 @@ static void fc_job_umount(const struct fc *f, struct fc_req *r)
 		r->rc = rc;
 		fc_note(r, 'E', "cannot read /proc/self/mountinfo: %s",
 			strerror(-rc));
+	} else if (rc == 1 && n == FC_UMOUNT_MAX) {
+		r->rc = -EBUSY;
+		fc_note(r, 'E', "%s is still mounted after %d unmounts", r->mp,
+			n);
 	} else if (!n && rc == 0) {
 		fc_note(r, 'I', "%s was not mounted", r->mp);
 	}
