@@ -1106,7 +1106,7 @@ static void fc_fsck_done(const struct cmsd_child_result *res, void *arg)
 	enum cmsd_log_level lv = CMSD_LOG_INFO;
 	const char *s = res->output ? res->output : "";
 	int code = res->exited ? res->exit_code : -1, rc = 0;
-	char how[96];
+	char how[512];
 
 	r->child = NULL;
 	if (!r->op) {
