@@ -20,6 +20,7 @@ fi
 for t in losetup mkfs.ext4 e2fsck unshare; do
 	command -v "$t" >/dev/null || { echo "SKIP: no $t"; exit 77; }
 done
+losetup -f >/dev/null 2>&1 || { echo "SKIP: no free loop device"; exit 77; }
 if [ -z "${CMSD_FC_PRIVATE_NS:-}" ]; then
 	exec env CMSD_FC_PRIVATE_NS=1 unshare -m --propagation private "$0" "$@"
 fi
