@@ -103,12 +103,12 @@ start_cmsd() {
 	wait_for 100 "dummy Started" status_has "^dummy .*: Started testhost"
 }
 
-stop_cmsd() { # expected exit status
+stop_cmsd() { # expected exit status, or "any"
 	kill -TERM "$pid"
 	local rc=0
 	wait "$pid" || rc=$?
 	pid=""
-	[ "$rc" = "$1" ] || fail "cmsd exited $rc, not $1"
+	[ "$1" = any ] || [ "$rc" = "$1" ] || fail "cmsd exited $rc, not $1"
 }
 
 echo "== --check"
@@ -151,8 +151,10 @@ echo "== a process holding the mount: the demote fails and names it"
 (cd "$share" && exec sleep 600) &
 holder=$!
 # The holder's working directory is on the LUN once it runs sleep.
-wait_for 50 "the holder in $share" test "$(readlink "/proc/$holder/cwd" 2>/dev/null)" = "$share"
-stop_cmsd 0
+holder_in() { [ "$(readlink "/proc/$holder/cwd" 2>/dev/null)" = "$share" ]; }
+wait_for 50 "the holder in $share" holder_in
+# The agent's exit status after a failed demote is its own policy.
+stop_cmsd any
 mounted || fail "a busy mount was detached (lazily?)"
 grep -q "share: demote: cannot unmount $share ($loop): Device or resource busy" "$tmp/log" ||
 	fail "no EBUSY line"
