@@ -630,6 +630,41 @@ START_TEST(e2fsck_repairs_then_refuses)
 }
 END_TEST
 
+/* XFS: no check before the mount (its log replay is the check). */
+START_TEST(xfs_mounts_without_a_check)
+{
+	struct instance *in;
+	char path[PATH_MAX];
+
+	if (sh("command -v mkfs.xfs >/dev/null") != 0) {
+		printf("SKIP: xfs_mounts_without_a_check needs mkfs.xfs "
+		       "(xfsprogs)\n");
+		return;
+	}
+	/* mkfs.xfs wants 300 MB; the file stays sparse. */
+	SH_OK("truncate -s 320M '%s' && losetup -c %s && mkfs.xfs -q -f %s",
+	      img, loopdev, loopdev);
+	in = make_loop("<fstype>xfs</fstype>" NONE);
+	ck_assert_int_eq(call(in, OP_START), 0);
+	ck_assert_int_eq(call(in, OP_PROMOTE), 0);
+	LOG_HAS("share: promote: mounted %s on %s (xfs, nodev,nosuid)", loopdev,
+		mp);
+	ck_assert(!log_has("e2fsck"));
+	ck_assert(mounted_at(mp) == loop_rdev());
+	ck_assert_int_eq(call(in, OP_MONITOR), CMSD_RUNNING);
+	snprintf(path, sizeof(path), "%s/data", mp);
+	ck_assert_int_eq(sh("echo xfs >'%s' && sync", path), 0);
+	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
+	ck_assert(mounted_at(mp) == 0);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	ck_assert_int_eq(call(in, OP_PROMOTE), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(call(in, OP_STOP), 0);
+	ck_assert(mounted_at(mp) == 0);
+	instance_free(in);
+}
+END_TEST
+
 START_TEST(monitor_sees_the_mount_go_or_turn_read_only)
 {
 	struct instance *in = make_loop(NONE);
@@ -793,6 +828,7 @@ int main(void)
 	tcase_add_test(tc, missing_device_is_named);
 	tcase_add_test(tc, wwn_found_under_by_id);
 	tcase_add_test(tc, e2fsck_repairs_then_refuses);
+	tcase_add_test(tc, xfs_mounts_without_a_check);
 	tcase_add_test(tc, monitor_sees_the_mount_go_or_turn_read_only);
 	tcase_add_test(tc, another_file_system_on_the_mount_point);
 	tcase_add_test(tc,
