@@ -710,6 +710,15 @@ START_TEST(another_file_system_on_the_mount_point)
 		mp);
 	ck_assert(mounted_at(mp) != 0);
 	ck_assert_int_eq(umount2(mp, 0), 0);
+
+	/* Files in the mount point: mounted over, with a warning. */
+	free(tu_write(mp, "left-behind", "x"));
+	ck_assert_int_eq(call(in, OP_PROMOTE), 0);
+	LOG_HAS("share: promote: %s is not empty: what is in it stays hidden "
+		"while the LUN is mounted",
+		mp);
+	ck_assert(mounted_at(mp) == loop_rdev());
+	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
 	instance_free(in);
 }
 END_TEST
