@@ -1497,6 +1497,13 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		.res = res,
 		.n_res = D.n_slots,
 	};
+	/* A standalone node that promoted its storage is the master of the
+	 * Master/Slave Set; there is no slave. */
+	for (size_t i = 0; i < D.n_slots && v.standalone; i++)
+		if (D.slots[i].sa_promote && D.slots[i].promoted) {
+			v.set_master = node;
+			v.set_slave = "none";
+		}
 	if (cluster_running()) {
 		cluster_fill_view(&v);
 		v.role = fsm_role_name(cluster_role());
