@@ -1500,7 +1500,7 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 	/* A standalone node that promoted its storage is the master of the
 	 * Master/Slave Set; there is no slave. */
 	for (size_t i = 0; i < D.n_slots && v.standalone; i++)
-		if (D.slots[i].sa_promote && D.slots[i].promoted) {
+		if (D.slots[i].sq.sa_promote && D.slots[i].sq.promoted) {
 			v.set_master = node;
 			v.set_slave = "none";
 		}
