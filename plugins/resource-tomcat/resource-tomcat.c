@@ -74,8 +74,10 @@ enum tc_probe_for {
 	TC_PROBE_MONITOR,
 	TC_PROBE_STOP
 };
-/* How one GET ended. */
-enum tc_outcome { TC_OK, TC_STATUS, TC_NOCONN, TC_TIMEOUT };
+/* How one GET ended.  NOCONN: no connection at all (refused, unreachable,
+ * not resolved), which is what "stopped" looks like from outside; BROKEN:
+ * connected, but no usable answer. */
+enum tc_outcome { TC_OK, TC_STATUS, TC_NOCONN, TC_BROKEN, TC_TIMEOUT };
 /* Where a pending stop is. */
 enum tc_stop_phase { TC_STOP_CMD, TC_STOP_CLOSE, TC_STOP_CHILD };
 
@@ -285,7 +287,7 @@ static const char *tomcat_req_error(int err)
 	case EVREQ_HTTP_DATA_TOO_LONG:
 		return "answer too long";
 	default:
-		return "no connection (refused or unreachable)";
+		return "no connection (refused, unreachable or not resolved)";
 	}
 }
 
@@ -323,8 +325,15 @@ static void tomcat_http_done(struct evhttp_request *req, void *arg)
 			 "GET %s: status %d, expected %d", t->url_text, code,
 			 t->expect_status);
 	} else {
-		t->res = t->req_error == EVREQ_HTTP_TIMEOUT ? TC_TIMEOUT
-							    : TC_NOCONN;
+		/* A failed connect reaches us without an error callback
+		 * (libevent 2.1), or as a cancel. */
+		if (t->req_error == EVREQ_HTTP_TIMEOUT)
+			t->res = TC_TIMEOUT;
+		else if (t->req_error < 0 ||
+			 t->req_error == EVREQ_HTTP_REQUEST_CANCEL)
+			t->res = TC_NOCONN;
+		else
+			t->res = TC_BROKEN;
 		snprintf(t->last, sizeof(t->last), "GET %s: %s", t->url_text,
 			 tomcat_req_error(t->req_error));
 	}
