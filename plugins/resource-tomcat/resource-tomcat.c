@@ -49,9 +49,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +314,7 @@ static void tomcat_http_done(struct evhttp_request *req, void *arg)
 {
 	struct tomcat *t = arg;
 	int code = req ? evhttp_request_get_response_code(req) : 0;
+	int dns_err;
 
 	if (t->probe_for == TC_PROBE_NONE || !t->conn)
 		return; /* not ours any more (cannot happen: freed on abort) */
@@ -336,6 +339,15 @@ static void tomcat_http_done(struct evhttp_request *req, void *arg)
 			t->res = TC_BROKEN;
 		snprintf(t->last, sizeof(t->last), "GET %s: %s", t->url_text,
 			 tomcat_req_error(t->req_error));
+		/* A failed lookup comes as an early EOF: say what it was. */
+		dns_err = bufferevent_socket_get_dns_error(
+			evhttp_connection_get_bufferevent(t->conn));
+		if (dns_err) {
+			t->res = TC_NOCONN;
+			snprintf(t->last, sizeof(t->last),
+				 "GET %s: cannot resolve its host: %s",
+				 t->url_text, evutil_gai_strerror(dns_err));
+		}
 	}
 	t->res_code = code;
 	tomcat_reap(t); /* an older one: not in this call stack */
