@@ -11,6 +11,7 @@
 #   environment): both start, a daemonized server killed behind the agent's
 #   back is caught by the HTTP monitor and restarted through the stop
 #   command, and stop leaves no process.
+#   a server that ignores SIGTERM is killed after <stop-grace>.
 #   failures: a server that exits at once fails start with its output
 #   logged; one that never answers is killed at the start timeout.
 set -euo pipefail
@@ -276,6 +277,26 @@ stop_cmsd
 alive "$lsrv2" && fail "the launched server outlived stop"
 alive "$csrv" && fail "the catalina server outlived stop"
 [ -z "$(server_pid "$lport")$(server_pid "$cport")" ] || fail "a server still runs after stop"
+
+echo "== a server that ignores SIGTERM is killed after <stop-grace>"
+sport=$(free_port)
+printf "trap '' TERM\nexec $py $tmp/srv.py $sport $tmp/status.s\n" >"$tmp/stubborn.sh"
+sed -e "s|<start-command>.*</start-command>|<start-command>/bin/sh $tmp/stubborn.sh</start-command>|" \
+	-e "s|<url>.*</url>|<url>http://127.0.0.1:$sport/</url>|" \
+	-e "s|<stop-grace>.*</stop-grace>|<stop-grace>1s</stop-grace>|" "$tmp/cmsd.xml" >"$tmp/stubborn.xml"
+: >"$tmp/log"
+"$CMSD_BIN" -c "$tmp/stubborn.xml" -p "$CMSD_PLUGIN_DIR" 2>>"$tmp/stderr" &
+pid=$!
+wait_status "tomcat  *: Started testhost"
+ssrv=$(server_pid "$sport")
+[ -n "$ssrv" ] || fail "no stubborn server"
+t0=$(date +%s%N)
+stop_cmsd
+t1=$(date +%s%N)
+grep -q "did not end on SIGTERM within 1000 ms" "$tmp/log" || fail "no SIGKILL after the grace"
+grep -q "tomcat: stop: /bin/sh was killed by signal 9" "$tmp/log" || fail "the stop did not end with SIGKILL"
+[ $(((t1 - t0) / 1000000)) -ge 900 ] || fail "SIGKILL came before the grace"
+alive "$ssrv" && fail "the stubborn server outlived stop"
 
 run_failing() { # $1: command, $2: start-timeout
 	cat >"$tmp/bad.xml" <<XML
