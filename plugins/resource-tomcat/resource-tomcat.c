@@ -21,10 +21,12 @@
  *               before the URL answers fails the start.  stop runs the stop
  *               command and is done when the URL no longer accepts
  *               connections (a failed stop command is forgiven when nothing
- *               listens any more), and any start command still running is
- *               killed then.
+ *               listens any more, else the stop fails with -EIO), and any
+ *               start command still running is killed then.
  *   systemd     <systemd-unit>: `systemctl start UNIT` and `systemctl stop
  *               UNIT` in place of the two commands, otherwise as launcher.
+ *               Not covered by the tests: they run without systemd as
+ *               PID 1; its code is the launcher's.
  *
  *   start    runs what starts the server, then GETs <url> every
  *            TC_RETRY_MS; done (op_done 0) at the first <expect-status>
