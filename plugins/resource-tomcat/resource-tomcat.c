@@ -60,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "plugin_util.h"
 #include "tomcat_url.h"
@@ -200,8 +201,20 @@ static int tomcat_validate(const struct cmsd_host *h, const struct cmsd_conf *c)
 
 	/* Only warnings when missing here: see pu_command. */
 	if (!bad) {
+		const char *home = NULL;
+		char sh[4096];
+
 		pu_command(h, c, "start-command", false);
 		pu_command(h, c, "stop-command", false);
+		h->conf->get_string(c, "catalina-home", NULL, &home);
+		snprintf(sh, sizeof(sh), "%s/bin/catalina.sh",
+			 home ? home : "");
+		if (home && access(sh, X_OK) < 0)
+			h->log(h, CMSD_LOG_WARNING,
+			       "<catalina-home>: %s is not an executable on "
+			       "this host (%s); it must be on the nodes that "
+			       "run it",
+			       sh, strerror(errno));
 	}
 	return bad ? -EINVAL : 0;
 }

@@ -138,7 +138,8 @@ bad resource '<resource id="m" plugin="resource-mysql"><datadir>x</datadir><mari
 ok resource '<resource id="t" plugin="resource-tomcat"><start-command>/bin/true start</start-command><stop-command>/nonexistent stop</stop-command><url>http://[::1]:8080/vms?x=1</url></resource>' \
 	'/nonexistent is not an executable on this host'
 ok resource '<resource id="t" plugin="resource-tomcat"><start-command>/bin/true run</start-command><url>http://localhost:8080/</url><http-timeout>2s</http-timeout><stop-grace>30s</stop-grace></resource>'
-ok resource '<resource id="t" plugin="resource-tomcat"><catalina-home>/usr/share/tomcat10</catalina-home><catalina-base>/var/lib/tomcat10</catalina-base><url>http://127.0.0.1:8080/</url></resource>'
+ok resource '<resource id="t" plugin="resource-tomcat"><catalina-home>/nonexistent/tomcat10</catalina-home><catalina-base>/var/lib/tomcat10</catalina-base><url>http://127.0.0.1:8080/</url></resource>' \
+	'<catalina-home>: /nonexistent/tomcat10/bin/catalina.sh is not an executable on this host'
 ok resource '<resource id="t" plugin="resource-tomcat"><systemd-unit>tomcat10.service</systemd-unit><url>http://127.0.0.1:8080/</url><expect-status>302</expect-status></resource>'
 bad resource '<resource id="t" plugin="resource-tomcat"><start-command>/bin/true</start-command><systemd-unit>tomcat10</systemd-unit><url>https://x/</url><expect-status>99</expect-status></resource>' \
 	'give one of <start-command>, <catalina-home> or <systemd-unit>, not more' 'element <url>: "https://x/" is not an http://HOST[:PORT][/PATH] URL' \
