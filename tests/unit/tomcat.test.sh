@@ -1,14 +1,17 @@
 #!/bin/bash
 # resource-tomcat against the real agent, with a small python HTTP server
 # standing in for Tomcat (its status comes from a file the test rewrites).
-#   foreground (<start-command> alone): start completes at the first 200,
+#   foreground (<start-command> alone): start completes at the first 200
+#   (the GET carries the URL's path and query, not its fragment, and a
+#   Host header),
 #   a 503 makes the monitor fail it and the agent restart it (and the
 #   restart's start waits while the answer is still 503), a killed server is
 #   noticed at once and restarted, a server that stops answering reads as
 #   UNKNOWN, and stop (SIGTERM to the agent) leaves no process.
-#   launcher (<start-command> + <stop-command>, daemonizing scripts) and
-#   catalina (<catalina-home>, a fake catalina.sh checking its argv and
-#   environment): both start, a daemonized server killed behind the agent's
+#   launcher (<start-command> + <stop-command>, daemonizing scripts, URL
+#   by name: localhost) and catalina (<catalina-home>, a fake catalina.sh
+#   checking its argv and environment, URL [::1] where the host has IPv6):
+#   both start, a daemonized server killed behind the agent's
 #   back is caught by the HTTP monitor and restarted through the stop
 #   command, and stop leaves no process.
 #   a server that ignores SIGTERM is killed after <stop-grace>.
@@ -39,12 +42,18 @@ free_port() {
 port=$(free_port)
 
 cat >"$tmp/srv.py" <<'PY'
-# srv.py PORT STATUSFILE: GET answers the status in STATUSFILE (default
-# 200); "hang" never answers.
-import http.server, sys, time
+# srv.py PORT STATUSFILE [ADDRESS]: GET answers the status in STATUSFILE
+# (default 200); "hang" never answers.  The request line and Host header of
+# the last GET go to STATUSFILE.req.
+import http.server, socket, sys, time
 port, sf = int(sys.argv[1]), sys.argv[2]
+addr = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+class S(http.server.HTTPServer):
+    address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        with open(sf + ".req", "w") as f:
+            f.write("%s\nHost: %s\n" % (self.requestline, self.headers.get("Host")))
         try:
             st = open(sf).read().strip() or "200"
         except OSError:
@@ -60,7 +69,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 print("serving on", port, flush=True)
-http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+S((addr, port), H).serve_forever()
 PY
 
 http_status() { # $1: port; prints the status, or nothing
@@ -140,6 +149,9 @@ echo 200 >"$tmp/status.fg"
 "$CMSD_BIN" -c "$tmp/cmsd.xml" -p "$CMSD_PLUGIN_DIR" 2>"$tmp/stderr" &
 pid=$!
 wait_status "tomcat  *: Started testhost"
+# What the monitor asks for: the path and query, never the fragment.
+grep -qx "GET /vms/?probe=1 HTTP/1.1" "$tmp/status.fg.req" || fail "request line: $(cat "$tmp/status.fg.req")"
+grep -qx "Host: 127.0.0.1:$port" "$tmp/status.fg.req" || fail "Host header: $(cat "$tmp/status.fg.req")"
 [ "$(http_status "$port")" = 200 ] || fail "no 200 from the server after Started"
 grep -q "tomcat: start: GET http://127.0.0.1:$port/vms/?probe=1#ignored: 200" "$tmp/log" ||
 	fail "no start log line"
@@ -207,13 +219,19 @@ cat >"$tmp/shut.sh" <<SH
 [ -f $tmp/launched.pid ] || { echo "shut.sh: no pid file" >&2; exit 1; }
 kill -TERM "\$(cat $tmp/launched.pid)" && rm -f $tmp/launched.pid
 SH
+# The catalina stand-in listens on ::1 where this host has IPv6.
+if "$py" -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+	caddr=::1 url_host="[::1]"
+else
+	caddr=127.0.0.1 url_host=127.0.0.1
+fi
 mkdir -p "$tmp/cathome/bin" "$tmp/catbase"
 cat >"$tmp/cathome/bin/catalina.sh" <<SH
 #!/bin/sh
 # A stand-in for Debian's catalina.sh: only "run", in the foreground.
 [ "\$1" = run ] || { echo "catalina.sh: \$1 is not run" >&2; exit 2; }
 env >$tmp/catalina.env
-exec $py $tmp/srv.py $cport $tmp/status.c
+exec $py $tmp/srv.py $cport $tmp/status.c $caddr
 SH
 chmod +x "$tmp/launch.sh" "$tmp/shut.sh" "$tmp/cathome/bin/catalina.sh"
 cat >"$tmp/modes.xml" <<XML
@@ -234,7 +252,7 @@ cat >"$tmp/modes.xml" <<XML
               start-timeout="10s">
       <catalina-home>$tmp/cathome</catalina-home>
       <catalina-base>$tmp/catbase</catalina-base>
-      <url>http://127.0.0.1:$cport/</url>
+      <url>http://$url_host:$cport/</url>
       <expect-status>202</expect-status>
     </resource>
   </group>
@@ -250,7 +268,8 @@ wait_status "catalina  *: Started testhost"
 grep -q "launched: start: /bin/sh exited with status 0; waiting for http://localhost:$lport/" "$tmp/log" ||
 	fail "the launcher's exit was not taken as normal"
 grep -q "launched: start: GET http://localhost:$lport/: 200" "$tmp/log" || fail "launched not probed by name"
-grep -q "catalina: start: GET http://127.0.0.1:$cport/: 202" "$tmp/log" || fail "catalina not probed for 202"
+grep -qF "catalina: start: GET http://$url_host:$cport/: 202" "$tmp/log" || fail "catalina not probed for 202"
+grep -qxF "Host: $url_host:$cport" "$tmp/status.c.req" || fail "Host header: $(cat "$tmp/status.c.req")"
 grep -qx "CATALINA_HOME=$tmp/cathome" "$tmp/catalina.env" || fail "CATALINA_HOME not set"
 grep -qx "CATALINA_BASE=$tmp/catbase" "$tmp/catalina.env" || fail "CATALINA_BASE not set"
 lsrv=$(cat "$tmp/launched.pid")
