@@ -25,16 +25,26 @@ sock=$tmp/cmsd.sock
 py=/usr/bin/python3
 [ -x "$py" ] || { echo "SKIP: no $py"; exit 0; }
 
-# Daemonized servers are not the agent's children: kill those still
-# listed in their pid files (written by this test's scripts) at exit.
-kill_daemons() {
-	for f in "$tmp"/*.pid; do
-		[ -f "$f" ] || continue
-		p=$(cat "$f" 2>/dev/null) || continue
-		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+# At exit, after a failure: the agent is killed with SIGKILL (lib.sh), which
+# leaves its children's process groups behind, and daemonized servers are
+# not its children anyway.  Every server of this test runs $tmp/srv.py:
+# those pids, and the ones in pid files the test's scripts wrote, go.
+marker=""
+on_exit() {
+	local p
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	pid=""
+	for p in $(pgrep -f -- "$tmp/srv.py" || true) \
+		$(cat "$tmp"/*.pid 2>/dev/null || true) \
+		$([ -z "$marker" ] || pgrep -f -- "sleep $marker" || true); do
+		kill -KILL "$p" 2>/dev/null || true
 	done
+	cleanup
 }
-trap 'kill_daemons; cleanup' EXIT
+trap on_exit EXIT
 
 free_port() {
 	"$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
