@@ -140,13 +140,21 @@ bad resource '<resource id="m" plugin="resource-mysql"><datadir>x</datadir><mari
 # resource-tomcat
 ok resource '<resource id="t" plugin="resource-tomcat"><start-command>/bin/true start</start-command><stop-command>/nonexistent stop</stop-command><url>http://[::1]:8080/vms?x=1</url></resource>' \
 	'/nonexistent is not an executable on this host'
+ok resource '<resource id="t" plugin="resource-tomcat"><start-command>/bin/true run</start-command><url>http://localhost:8080/</url><http-timeout>2s</http-timeout><stop-grace>30s</stop-grace></resource>'
+ok resource '<resource id="t" plugin="resource-tomcat"><catalina-home>/nonexistent/tomcat10</catalina-home><catalina-base>/var/lib/tomcat10</catalina-base><url>http://127.0.0.1:8080/</url></resource>' \
+	'<catalina-home>: /nonexistent/tomcat10/bin/catalina.sh is not an executable on this host'
+ok resource '<resource id="t" plugin="resource-tomcat"><systemd-unit>tomcat10.service</systemd-unit><url>http://127.0.0.1:8080/</url><expect-status>302</expect-status></resource>'
 bad resource '<resource id="t" plugin="resource-tomcat"><start-command>/bin/true</start-command><systemd-unit>tomcat10</systemd-unit><url>https://x/</url><expect-status>99</expect-status></resource>' \
-	'or <systemd-unit>, not both' 'element <url>: "https://x/" is not an http://HOST[:PORT][/PATH] URL' \
+	'give one of <start-command>, <catalina-home> or <systemd-unit>, not more' 'element <url>: "https://x/" is not an http://HOST[:PORT][/PATH] URL' \
 	'element <expect-status>: 99 is out of range 100..599'
 bad resource '<resource id="t" plugin="resource-tomcat"><start-command>bin/true</start-command><url>http://h:99999</url></resource>' \
-	'missing required <stop-command>' '"bin/true" must start with an absolute path' '"http://h:99999" is not an http://'
+	'"bin/true" must start with an absolute path' '"http://h:99999" is not an http://'
 bad resource '<resource id="t" plugin="resource-tomcat"/>' \
-	'needs <start-command> and <stop-command>, or <systemd-unit>' 'missing required <url>'
+	'needs <start-command>, <catalina-home> or <systemd-unit>' 'missing required <url>'
+bad resource '<resource id="t" plugin="resource-tomcat"><systemd-unit>tomcat10</systemd-unit><stop-command>/bin/true</stop-command><catalina-base>/var/lib/tomcat10</catalina-base><url>http://h/</url></resource>' \
+	'element <stop-command>: only goes with <start-command>' 'element <catalina-base>: only goes with <catalina-home>'
+bad resource '<resource id="t" plugin="resource-tomcat"><catalina-home>tomcat10</catalina-home><url>http://h/</url><http-timeout>99ms</http-timeout><stop-grace>20m</stop-grace></resource>' \
+	'element <catalina-home>: "tomcat10" is not an absolute path' 'element <http-timeout>' 'element <stop-grace>'
 
 # resource-vncproxy
 ok resource '<resource id="x" plugin="resource-vncproxy"><command>/bin/sleep 100</command><port>6080</port></resource>'
