@@ -604,27 +604,30 @@ static int vip_req_addrs(struct vip *v)
 static void vip_build_change(const struct vip *v, bool add, unsigned prefix,
 			     int ifindex, struct vip_nlreq *req)
 {
-	struct vip_nlreq r = {0};
+	struct vip_nlreq *r = req;
 	size_t alen = v->family == AF_INET ? 4 : 16;
 
-	r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-	r.nh.nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
-	r.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	/* Filled in place, not copied: the attributes are written through
+	 * another type, which a struct copy need not see. */
+	memset(r, 0, sizeof(*r));
+	r->nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+	r->nh.nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+	r->nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	if (add)
-		r.nh.nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
-	r.u.ifa.ifa_family = (unsigned char)v->family;
-	r.u.ifa.ifa_prefixlen = (unsigned char)prefix;
-	r.u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
-	r.u.ifa.ifa_index = (unsigned)ifindex;
+		r->nh.nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+	r->u.ifa.ifa_family = (unsigned char)v->family;
+	r->u.ifa.ifa_prefixlen = (unsigned char)prefix;
+	r->u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	r->u.ifa.ifa_index = (unsigned)ifindex;
 	if (v->family == AF_INET) {
-		vip_nla_put(&r, IFA_LOCAL, v->addr, alen);
+		vip_nla_put(r, IFA_LOCAL, v->addr, alen);
 		if (add) {
-			vip_nla_put(&r, IFA_ADDRESS, v->addr, alen);
+			vip_nla_put(r, IFA_ADDRESS, v->addr, alen);
 			if (prefix < 31) {
 				uint32_t a, mask = htonl(~0u >> prefix);
 				memcpy(&a, v->addr, 4);
 				a |= mask;
-				vip_nla_put(&r, IFA_BROADCAST, &a, 4);
+				vip_nla_put(r, IFA_BROADCAST, &a, 4);
 			}
 		}
 	} else {
@@ -633,12 +636,11 @@ static void vip_build_change(const struct vip *v, bool add, unsigned prefix,
 		/* We probed already; the kernel's DAD would hold the address
 		 * tentative for a second. */
 		if (add) {
-			r.u.ifa.ifa_flags = IFA_F_NODAD;
-			vip_nla_put(&r, IFA_FLAGS, &flags, sizeof(flags));
+			r->u.ifa.ifa_flags = IFA_F_NODAD;
+			vip_nla_put(r, IFA_FLAGS, &flags, sizeof(flags));
 		}
-		vip_nla_put(&r, IFA_ADDRESS, v->addr, alen);
+		vip_nla_put(r, IFA_ADDRESS, v->addr, alen);
 	}
-	*req = r;
 }
 
 static int vip_req_change(struct vip *v, bool add, unsigned prefix)
@@ -728,18 +730,14 @@ static void vip_proc_args(char **start, char **end)
 	if (!p)
 		return;
 	for (p++; *p && field < 49; field++) {
-		char *q;
-		unsigned long x;
 		while (*p == ' ')
 			p++;
-		x = strtoul(p, &q, 10);
-		if (q == p)
-			break;
 		if (field + 1 == 48)
-			a = x;
+			a = strtoul(p, NULL, 10);
 		else if (field + 1 == 49)
-			b = x;
-		p = q;
+			b = strtoul(p, NULL, 10);
+		while (*p && *p != ' ')
+			p++;
 	}
 	if (a && b > a) {
 		*start = (char *)a;
