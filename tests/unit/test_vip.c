@@ -525,7 +525,6 @@ static void teardown(void)
 	conf_free(conf);
 	conf = NULL;
 	log_close();
-	sh("cat %s >> /tmp/vipguard-testlogs 2>/dev/null", logpath);
 	tu_rmdir(dir);
 	free(dir);
 	free(logpath);
