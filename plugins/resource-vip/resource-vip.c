@@ -4,29 +4,45 @@
  * Everything runs on the agent's loop, driven by host watches and timers:
  * one NETLINK_ROUTE socket per instance for link and address queries and
  * changes, and AF_PACKET sockets on the interface for the duplicate address
- * probe and the announcements.  No `ip`, no child processes.
+ * probe and the announcements.  No `ip`, no exec.  One child: the guardian.
+ *
+ * The guardian ("cmsd-vipguard" in ps) is a dead-man's switch.  An agent
+ * killed with SIGKILL (or crashed) would leave the address on the
+ * interface, and the new master's duplicate address probe would then find
+ * the old host answering and rightly refuse the address: the service would
+ * be down.  So while the address is ours, a process forked from the agent
+ * waits on a socket pair whose other end only the agent holds, and removes
+ * the address (RTM_DELADDR) when that end closes; PR_SET_PDEATHSIG backs
+ * the socket up.  It has a process group of its own and ignores SIGTERM,
+ * SIGINT and SIGHUP: it ends with the agent, or when a stop that removed
+ * the address tells it to quit.  It cannot help when it dies with the agent
+ * (kill -9 of both, `pkill -9 cmsd`, systemd's final SIGKILL to the whole
+ * cgroup), nor when the agent hangs without dying.
  *
  * start    the link exists and is up -> is the address already there?
  *          no: probe for it (IPv4 ARP probes per RFC 5227, IPv6 DAD
  *          neighbour solicitations); any answer refuses with -EADDRINUSE
- *          -> RTM_NEWADDR -> the first announcement, and the op is done;
- *          the rest of the burst follows on a timer.
+ *          -> RTM_NEWADDR -> the guardian -> the first announcement, and
+ *          the op is done; the rest of the burst follows on a timer.
  *          yes: announce it again.  That is how the agent re-announces the
  *          address after a contested election or a healed split brain: it
  *          calls start once more.
  * stop     ends a running burst, RTM_DELADDR; an address already gone (or
- *          an interface gone) is success.
+ *          an interface gone) is success.  Then the guardian is dismissed.
  * monitor  RUNNING when the address is on the interface, STOPPED when not,
  *          FAILED when the interface is gone, down or without carrier,
- *          UNKNOWN when the query failed.
+ *          UNKNOWN when the query failed.  An address of ours whose
+ *          guardian is gone gets a new one.
+ * destroy  a guardian not dismissed (the stop failed, or never came)
+ *          removes the address: nobody watches it after this.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
-#include <fcntl.h>
 #include <netpacket/packet.h>
 #include <poll.h>
 #include <pthread.h>
@@ -98,7 +114,7 @@ struct vip_guard {
 	pid_t pid;
 	int fd; /* our end of the pair; -1 once the guardian's end closed */
 	struct cmsd_watch *watch;
-	int ifindex;	/* what it deletes: the address on ifindex, */
+	int ifindex;	 /* what it deletes: the address on ifindex, */
 	unsigned prefix; /* with this prefix (IPv6) */
 	bool dismissed;	 /* told to quit without deleting */
 	bool let_go;	 /* let go by destroy: it deletes */
@@ -700,8 +716,8 @@ enum {
 
 /* Everything the child needs, made before the fork. */
 struct vip_guard_plan {
-	int fd;		 /* the guardian's end of the pair */
-	pid_t agent;	 /* getppid() while the agent lives */
+	int fd;	     /* the guardian's end of the pair */
+	pid_t agent; /* getppid() while the agent lives */
 	struct vip_nlreq del;
 	char title[128]; /* for ps: written over the inherited argv */
 	char *arg_start, *arg_end;
@@ -796,9 +812,9 @@ static int vip_guard_delete(int nl, const struct vip_nlreq *req)
 /* The child.  Never returns. */
 static void vip_guard_main(const struct vip_guard_plan *g)
 {
-	static const int ignored[] = {SIGTERM, SIGINT,	SIGHUP,	 SIGQUIT,
-				      SIGPIPE, SIGUSR2, SIGTSTP, SIGTTIN,
-				      SIGTTOU};
+	static const int ignored[] = {SIGTERM, SIGINT,	SIGHUP,
+				      SIGQUIT, SIGPIPE, SIGUSR2,
+				      SIGTSTP, SIGTTIN, SIGTTOU};
 	struct sigaction sa = {0};
 	struct timeval tv = {.tv_sec = 2};
 	sigset_t mask, none;
@@ -902,16 +918,15 @@ static void vip_guard_free(struct vip *v, struct vip_guard *g)
 	free(g);
 }
 
-static void vip_guard_log_end(struct vip *v, const struct vip_guard *g,
-			      int st)
+static void vip_guard_log_end(struct vip *v, const struct vip_guard *g, int st)
 {
 	const struct cmsd_host *h = v->host;
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 
 	if (WIFSIGNALED(st)) {
 		h->log(h, g->dismissed ? CMSD_LOG_INFO : CMSD_LOG_WARNING,
-		       "guardian %d of %s was killed by signal %d%s", (int)g->pid,
-		       v->addr_str, WTERMSIG(st),
+		       "guardian %d of %s was killed by signal %d%s",
+		       (int)g->pid, v->addr_str, WTERMSIG(st),
 		       g->dismissed ? ""
 				    : ": the address is no longer removed "
 				      "if the agent dies, until the next "
@@ -938,8 +953,9 @@ static void vip_guard_log_end(struct vip *v, const struct vip_guard *g,
 		       v->addr_str, v->interface);
 		break;
 	case VIP_GUARD_DEL_FAILED:
-		h->log(h, CMSD_LOG_ERR, "guardian %d could not remove %s from %s",
-		       (int)g->pid, v->addr_str, v->interface);
+		h->log(h, CMSD_LOG_ERR,
+		       "guardian %d could not remove %s from %s", (int)g->pid,
+		       v->addr_str, v->interface);
 		break;
 	default:
 		h->log(h, CMSD_LOG_ERR,
@@ -1073,8 +1089,8 @@ static void vip_guard_start(struct vip *v, int ifindex, unsigned prefix)
 	g->ifindex = ifindex;
 	g->prefix = prefix;
 	g->fd = sv[0];
-	g->watch = h->watch_new(h, g->fd, CMSD_WATCH_READ, vip_guard_readable,
-				g);
+	g->watch =
+		h->watch_new(h, g->fd, CMSD_WATCH_READ, vip_guard_readable, g);
 	g->next = v->guards;
 	v->guards = g;
 	v->guard = g;
@@ -1082,7 +1098,8 @@ static void vip_guard_start(struct vip *v, int ifindex, unsigned prefix)
 		/* Still there, still guarding; only its end goes unnoticed
 		 * until destroy reaps it. */
 		h->log(h, CMSD_LOG_WARNING,
-		       "cannot watch guardian %d: its end is noticed at destroy",
+		       "cannot watch guardian %d: its end is noticed at "
+		       "destroy",
 		       (int)pid);
 	h->log(h, CMSD_LOG_INFO,
 	       "guardian %d (" VIP_GUARD_NAME ") removes %s from %s if the "

@@ -322,8 +322,8 @@ static int guardians_of(pid_t parent, pid_t *out, int max)
 	while ((e = readdir(d))) {
 		pid_t pid = (pid_t)atoi(e->d_name), pp, pg;
 		char st, comm[64];
-		if (pid <= 0 || !proc_stat(pid, &pp, &pg, &st, comm,
-					   sizeof(comm)))
+		if (pid <= 0 ||
+		    !proc_stat(pid, &pp, &pg, &st, comm, sizeof(comm)))
 			continue;
 		if (pp == parent && strcmp(comm, "cmsd-vipguard") == 0 &&
 		    st != 'Z' && n < max)
@@ -553,7 +553,9 @@ START_TEST(v4_start_announce_monitor_stop)
 	ck_assert_int_eq(h.probes, 3);
 	ck_assert_int_eq(h.announces, 3);
 	ck_assert(h.last_probe < h.first_ann);
-	ck_assert_msg(h.first_ann - h.first_probe >= 0.25, "probe %.3f..%.3f ann %.3f..%.3f", h.first_probe, h.last_probe, h.first_ann, h.last_ann);
+	ck_assert_msg(h.first_ann - h.first_probe >= 0.25,
+		      "probe %.3f..%.3f ann %.3f..%.3f", h.first_probe,
+		      h.last_probe, h.first_ann, h.last_ann);
 	ck_assert(h.last_ann - h.first_ann >= 0.11); /* 2 x 60 ms */
 	ck_assert(h.last_ann - h.first_ann < 0.5);
 	/* B's kernel took A's MAC for the address from the announcements. */
@@ -811,8 +813,10 @@ START_TEST(guardian_stop_restart_kill_destroy)
 	run_for(200);
 	ck_assert(reaped(g2));
 	ck_assert(addr_on(ns_a, "va", "192.0.2.55/24"));
-	snprintf(text, sizeof(text), "guardian %d of 192.0.2.55 was killed by "
-		 "signal 9", (int)g2);
+	snprintf(text, sizeof(text),
+		 "guardian %d of 192.0.2.55 was killed by "
+		 "signal 9",
+		 (int)g2);
 	LOG_HAS(text);
 	ck_assert_int_eq(call(in, OP_MONITOR, 1000), CMSD_RUNNING);
 	g3 = the_guardian(getpid());
@@ -902,8 +906,7 @@ static void agent_killed(bool leak)
 	ms6 = wait_addr_gone("fd00::55/64", 2000);
 	printf("agent killed%s: addresses gone after %d ms (ip(8) polls "
 	       "included)\n",
-	       leak ? " (its end leaked)" : "",
-	       (int)(loop_now_ms() - t0));
+	       leak ? " (its end leaked)" : "", (int)(loop_now_ms() - t0));
 	ck_assert_msg(ms4 >= 0 && ms6 >= 0,
 		      "an address outlived the agent by 2 s (v4 %d, v6 %d)",
 		      ms4, ms6);
