@@ -1159,7 +1159,7 @@ static void vip_guard_release(struct vip *v)
 	}
 	v->guard = NULL;
 	while (v->guards) {
-		int left = (int)(end - h->now_ms(h));
+		int64_t left = (int64_t)end - (int64_t)h->now_ms(h);
 		for (g = v->guards; g; g = g->next) {
 			struct pollfd p = {.fd = g->fd, .events = POLLIN};
 			char c;
