@@ -840,14 +840,21 @@ END_TEST
 /* The "agent": a child of the test that runs two VIPs (IPv4, IPv6) and
  * tells through wfd when both are up; with `leak`, it also forks a helper
  * without exec that keeps every fd of the agent open (as a plugin's own
- * helper process might), and writes the helper's pid.  Never returns. */
-static void agent_child(int wfd, bool leak)
+ * helper process might), and writes the helper's pid.  Both end with the
+ * test, however it ends: the agent by its parent-death signal, the helper
+ * (which must outlive the agent) at the end of `life`, a pipe whose write
+ * end only the test holds.  Never returns. */
+static void agent_child(int wfd, int life, pid_t test, bool leak)
 {
 	struct instance *a, *b;
 	struct result r1 = {0}, r2 = {0};
 	pid_t helper = 0;
 	uint64_t end = loop_now_ms() + 5000;
+	char c;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != test)
+		_exit(1);
 	/* A child of its own: libevent's backend is per process. */
 	if (event_reinit(loop_base()) < 0)
 		_exit(2);
@@ -865,8 +872,9 @@ static void agent_child(int wfd, bool leak)
 	if (leak) {
 		helper = fork();
 		if (helper == 0) {
-			for (;;)
-				pause();
+			while (read(life, &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(0);
 		}
 	}
 	if (write(wfd, &helper, sizeof(helper)) != sizeof(helper))
@@ -881,20 +889,23 @@ static void agent_child(int wfd, bool leak)
  * so only the parent-death signal tells the guardians. */
 static void agent_killed(bool leak)
 {
-	int p[2], st;
-	pid_t agent, helper = -1, gs[4];
+	int p[2], life[2], st;
+	pid_t agent, helper = -1, gs[4], test = getpid();
 	uint64_t t0;
 	int ms4, ms6, n;
 
 	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe2(life, O_CLOEXEC), 0);
 	agent = fork();
 	ck_assert_int_ge(agent, 0);
 	if (agent == 0) {
 		close(p[0]);
-		agent_child(p[1], leak);
+		close(life[1]);
+		agent_child(p[1], life[0], test, leak);
 	}
 	close(p[1]);
+	close(life[0]);
 	ck_assert_int_eq(read(p[0], &helper, sizeof(helper)),
 			 (ssize_t)sizeof(helper));
 	close(p[0]);
@@ -921,10 +932,9 @@ static void agent_killed(bool leak)
 			      "guardian %d ended with status 0x%x", (int)gs[i],
 			      st);
 	}
-	if (helper > 0) {
-		kill(helper, SIGKILL);
-		waitpid(helper, NULL, 0);
-	}
+	close(life[1]);
+	if (helper > 0)
+		ck_assert_int_eq(waitpid(helper, NULL, 0), helper);
 }
 
 START_TEST(guardian_removes_when_agent_killed)
