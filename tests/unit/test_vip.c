@@ -4,7 +4,9 @@
  * pair: the plugin runs in A on "va"; B ("vb") is the client that must
  * see the probes and the announcements, and the rival that holds the
  * address in the duplicate cases.  A packet socket in B records what A
- * sends; B's neighbour table shows that its kernel accepted it.
+ * sends; B's neighbour table shows that its kernel accepted it.  The
+ * guardian tests find the cmsd-vipguard processes in /proc; the ones that
+ * kill the "agent" fork it as a child of this (subreaper) process.
  *
  * Needs root (namespaces, addresses, packet sockets).  Without it the
  * program exits 77; the test needs the CTest property SKIP_RETURN_CODE 77
