@@ -5,49 +5,35 @@ set -euo pipefail
 cl_init vip_kill
 
 VIP=$CL_NET.100
-CL_GROUP_EXTRA="    <resource id=\"vip\" plugin=\"resource-vip\" monitor-interval=\"1s\" start-timeout=\"5s\">
+
+# The three resource-dummy resources of lib.sh, then the VIP.
+cl_group_xml() {
+	local d=$2 r
+	echo '  <group id="vms">'
+	for r in webip mysql tomcat; do
+		cat <<XML
+    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" $CL_RES_ATTRS>
+      <state-file>$d/$r.running</state-file>
+    </resource>
+XML
+	done
+	cat <<XML
+    <resource id="vip" plugin="resource-vip" monitor-interval="1s" start-timeout="5s">
       <address>$VIP/24</address>
       <interface>eth0</interface>
       <garp-count>3</garp-count>
       <garp-interval>100ms</garp-interval>
-    </resource>"
-
-# The MACs that answer an ARP request for the VIP from the client, sorted,
-# one a line.  Raw frames (three requests, 400 ms of listening), so that no
-# neighbour cache of the client hides a second answer.
-vip_answers() {
-	ip netns exec "$(cl_ns client)" /usr/bin/python3 - "$VIP" \
-		"$(cl_addr client)" "$(cl_mac client 77)" <<'PY'
-import socket, struct, sys, time
-vip, me, mac = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3].replace(":", ""))
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
-s.bind(("eth0", 0))
-s.settimeout(0.02)
-req = (b"\xff" * 6 + mac + b"\x08\x06" +
-       struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac +
-       socket.inet_aton(me) + b"\x00" * 6 + socket.inet_aton(vip))
-seen, end, sent = set(), time.time() + 0.4, 0
-while time.time() < end:
-    if sent < 3 and time.time() >= end - 0.4 + 0.05 * sent:
-        s.send(req)
-        sent += 1
-    try:
-        f = s.recv(2048)
-    except socket.timeout:
-        continue
-    if len(f) < 42 or f[12:14] != b"\x08\x06":
-        continue
-    op = struct.unpack("!H", f[20:22])[0]
-    if op == 2 and f[28:32] == socket.inet_aton(vip):
-        seen.add(f[22:28].hex(":"))
-print("\n".join(sorted(seen)))
-PY
+    </resource>
+XML
+	echo '  </group>'
 }
+# the VIP's duplicate address probe and first announcement
+CL_GROUP_START_MS=500
 
-expect_answer_from() { # node: exactly its eth0 MAC answers for the VIP
+expect_answer_from() { # node: exactly its eth0 MAC answers ARP for the VIP
 	local want got
 	want=$(cl_mac "$1" 77)
-	got=$(vip_answers) || cl_fail "the ARP probe from the client failed"
+	got=$(cl_vip_macs "$VIP" 400 || true)
 	[ "$got" = "$want" ] ||
 		cl_fail "$VIP answered by [$(echo $got)], expected exactly $want ($1)"
 }
