@@ -153,7 +153,7 @@ say "3. secrets and configuration (one cluster CA, a certificate per host, the h
 mkdir -p "$tmp/share"
 for n in node1 node2; do
 	d=$tmp/$n
-	mkdir -p "$d/state" "$d/run" "$d/www"
+	mkdir -p "$d/state" "$d/www"
 	echo "served by cvk$n" >"$d/www/index.html"
 	cat >"$d/cmsd.xml" <<XML
 <?xml version="1.0"?>
@@ -188,6 +188,7 @@ for n in node1 node2; do
       <pid-file>$d/run/mysqld.pid</pid-file>
       <mariadbd>/usr/sbin/mariadbd --innodb-log-file-size=8M --skip-name-resolve</mariadbd>
       <install-db>yes</install-db>
+      <bind-address>0.0.0.0</bind-address>
     </resource>
     <resource id="tomcat" plugin="resource-tomcat" start-timeout="30s">
       <start-command>/usr/bin/python3 -m http.server --bind 0.0.0.0 --directory $d/www 8080</start-command>
