@@ -361,6 +361,8 @@ static void cluster_quorum_done(struct instance *in, enum op_kind kind, int rc,
 
 	(void)in;
 	(void)arg;
+	if (!C)
+		return; /* cancelled by cluster_stop, delivered after it */
 	C->q_busy = false;
 	if (rc >= 0 && kind != OP_RELEASE) {
 		C->last_q_reply_ms = now;
@@ -942,6 +944,11 @@ void cluster_stop(void)
 {
 	if (!C)
 		return;
+	/* A quorum op in flight (a lease release while stepping down, say)
+	 * writes into C: it ends now, and the base's stop of the quorum
+	 * instance that follows does not find it busy. */
+	if (C->q_busy && C->quorum)
+		instance_cancel(C->quorum);
 	if (C->ch)
 		peer_close(C->ch);
 	if (C->hb)
