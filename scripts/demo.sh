@@ -81,6 +81,11 @@ die() {
 		[ -f "$tmp/$h/cmsd.log" ] || continue
 		echo "--- $h log (last 30 lines)" >&2
 		tail -n 30 "$tmp/$h/cmsd.log" >&2
+		# what else the agent printed (a crash, a sanitizer report)
+		if grep -qvE '^[0-9]{4}-[0-9]{2}-[0-9]{2} ' "$tmp/$h/stdout" 2>/dev/null; then
+			echo "--- $h stdout, not log lines (last 40)" >&2
+			grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2} ' "$tmp/$h/stdout" | tail -n 40 >&2
+		fi
 	done
 	exit 1
 }
@@ -239,7 +244,7 @@ grep -qx "master : cvknode1 (Online)" "$tmp/status1" || die "status: node1 is no
 grep -qx "slave  : cvknode2 (Online)" "$tmp/status1" || die "status: node2 is not shown as online slave"
 grep -qx "quorum : \[controller\] cvknode3 (Online)" "$tmp/status1" || die "status: no arbiter line"
 for r in webip mysql tomcat; do
-	grep -q "^$r *: Started cvknode1" "$tmp/status1" || die "status: $r is not Started on cvknode1"
+	grep -qE "^$r *: (\[[^]]*\] )?Started cvknode1" "$tmp/status1" || die "status: $r is not Started on cvknode1"
 done
 
 say "6. a row written through the VIP ($VIP) from the client"
@@ -286,7 +291,7 @@ say "8. cmsadm status on node2"
 grep -qx "master : cvknode2 (Online)" "$tmp/status2" || die "status: node2 is not shown as master"
 grep -qx "slave  : cvknode1 (Offline)" "$tmp/status2" || die "status: node1 is not shown as offline slave"
 for r in webip mysql tomcat; do
-	grep -q "^$r *: Started cvknode2" "$tmp/status2" || die "status: $r is not Started on cvknode2"
+	grep -qE "^$r *: (\[[^]]*\] )?Started cvknode2" "$tmp/status2" || die "status: $r is not Started on cvknode2"
 done
 
 say "9. the row read back through the VIP, now served by node2"
