@@ -140,6 +140,9 @@ struct mysql {
 	int watch_fd;
 	struct cmsd_timer *deadline; /* bounds the whole query */
 	struct cmsd_timer *libtimer; /* a timeout the library asked for */
+	/* The password while the connection is made: the library reads it
+	 * when the server's greeting has come, not at connect_start. */
+	char pw[MYSQL_PASSWORD_MAX];
 	unsigned last_err;	     /* of the last failed start query */
 	char last_msg[256];
 };
@@ -263,6 +266,7 @@ static void mysql_probe_release(struct mysql *m)
 		m->watch = NULL;
 	}
 	m->watch_fd = -1;
+	explicit_bzero(m->pw, sizeof(m->pw));
 	if (m->deadline)
 		h->timer_disarm(m->deadline);
 	if (m->libtimer)
@@ -380,6 +384,7 @@ static void mysql_probe_run(struct mysql *m, int status)
 		m->wait_status = 0;
 		switch (m->step) {
 		case MYSQL_STEP_CONNECT:
+			explicit_bzero(m->pw, sizeof(m->pw));
 			if (!m->conn_ret)
 				goto error;
 			m->step = MYSQL_STEP_QUERY;
@@ -519,15 +524,14 @@ static int mysql_probe_begin(struct mysql *m, enum mysql_probe_for what)
 {
 	const struct cmsd_host *h = m->base.host;
 	unsigned int proto = MYSQL_PROTOCOL_SOCKET;
-	char pw[MYSQL_PASSWORD_MAX];
 	int status, rc;
 
-	rc = mysql_password(m, pw, sizeof(pw));
+	rc = mysql_password(m, m->pw, sizeof(m->pw));
 	if (rc < 0)
 		return rc;
 	m->db = mysql_init(NULL);
 	if (!m->db) {
-		explicit_bzero(pw, sizeof(pw));
+		explicit_bzero(m->pw, sizeof(m->pw));
 		return -ENOMEM;
 	}
 	mysql_options(m->db, MYSQL_OPT_NONBLOCK, 0);
@@ -539,10 +543,8 @@ static int mysql_probe_begin(struct mysql *m, enum mysql_probe_for what)
 	h->timer_arm(m->deadline, MYSQL_PROBE_MS);
 	status = mysql_real_connect_start(&m->conn_ret, m->db, "localhost",
 					  m->monitor_user,
-					  m->monitor_password_file ? pw : NULL,
+					  m->monitor_password_file ? m->pw : NULL,
 					  NULL, 0, m->socket, 0);
-	/* The library keeps its own copy. */
-	explicit_bzero(pw, sizeof(pw));
 	mysql_probe_run(m, status);
 	return 0;
 }
@@ -562,6 +564,12 @@ static void mysql_start_done(struct mysql *m, int rc)
 	struct cmsd_op *op = m->start_op;
 
 	m->start_op = NULL;
+	/* A failed start leaves no server behind: the agent may hold the
+	 * resource down for a while before it calls stop. */
+	if (rc < 0 && m->child && !m->expect_exit) {
+		m->expect_exit = true;
+		m->base.host->child_kill(m->child);
+	}
 	if (op)
 		m->base.host->op_done(op, rc);
 }
