@@ -680,14 +680,22 @@ static void mysql_child_done(const struct cmsd_child_result *res, void *arg)
 
 	m->child = NULL;
 	if (m->stop_op || m->expect_exit) {
+		/* Asked to end by stop, or by a failed or cancelled start. */
+		const char *why = m->stop_op ? "stop" : "start given up";
+
 		if (!res->exited && res->signal == SIGKILL)
 			h->log(h, CMSD_LOG_WARNING,
-			       "stop: %s did not shut down within %u ms of "
+			       "%s: %s did not shut down within %u ms of "
 			       "SIGTERM: killed",
-			       m->server_argv[0], m->stop_grace_ms);
+			       why, m->server_argv[0], m->stop_grace_ms);
+		else if (res->exited)
+			h->log(h, CMSD_LOG_INFO,
+			       "%s: %s has ended (status %d)", why,
+			       m->server_argv[0], res->exit_code);
 		else
-			h->log(h, CMSD_LOG_INFO, "stop: %s has ended",
-			       m->server_argv[0]);
+			h->log(h, CMSD_LOG_INFO,
+			       "%s: %s has ended (signal %d)", why,
+			       m->server_argv[0], res->signal);
 		m->expect_exit = false;
 		if (m->stop_op) {
 			op = m->stop_op;

@@ -149,7 +149,7 @@ m=$(server_pid)
 stop_agent
 [ -z "$(servers)" ] || fail "a server survived the stop: $(servers)"
 grep -q "db: stop: SIGTERM to /usr/sbin/mariadbd pid $m, SIGKILL after 3000 ms" "$tmp/log" || fail "no stop line"
-grep -q "db: stop: /usr/sbin/mariadbd has ended" "$tmp/log" || fail "no clean end line"
+grep -q "db: stop: /usr/sbin/mariadbd has ended (status 0)" "$tmp/log" || fail "no clean end line"
 if grep -q "did not shut down" "$tmp/log"; then fail "a clean stop needed SIGKILL"; fi
 
 echo "== second start: the system schema is there, no install-db; monitor as mon"
