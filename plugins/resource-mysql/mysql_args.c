@@ -186,8 +186,8 @@ void mysql_tail(const char *s, size_t len, unsigned n, const char **out,
 			lines++;
 		begin = b;
 		if (lines < n)
-			while (begin > 0 && (s[begin - 1] == '\n' ||
-					     s[begin - 1] == '\r'))
+			while (begin > 0 &&
+			       (s[begin - 1] == '\n' || s[begin - 1] == '\r'))
 				begin--;
 	}
 	*out = s ? s + begin : "";

@@ -86,7 +86,11 @@
 /* A password longer than this is not a password file. */
 #define MYSQL_PASSWORD_MAX 1024
 
-enum mysql_probe_for { MYSQL_PROBE_NONE, MYSQL_PROBE_START, MYSQL_PROBE_MONITOR };
+enum mysql_probe_for {
+	MYSQL_PROBE_NONE,
+	MYSQL_PROBE_START,
+	MYSQL_PROBE_MONITOR
+};
 enum mysql_step { MYSQL_STEP_CONNECT, MYSQL_STEP_QUERY, MYSQL_STEP_STORE };
 /* How a query ended. */
 enum mysql_outcome {
@@ -94,7 +98,11 @@ enum mysql_outcome {
 	MYSQL_ERROR,   /* it refused or the connection failed: err/msg */
 	MYSQL_TIMEOUT, /* no answer within MYSQL_PROBE_MS */
 };
-enum mysql_helper_for { MYSQL_HELPER_INSTALL, MYSQL_HELPER_START, MYSQL_HELPER_STOP };
+enum mysql_helper_for {
+	MYSQL_HELPER_INSTALL,
+	MYSQL_HELPER_START,
+	MYSQL_HELPER_STOP
+};
 
 struct mysql {
 	struct pu_base base; /* first: shared layout of the bundled plugins */
@@ -143,24 +151,18 @@ struct mysql {
 	/* The password while the connection is made: the library reads it
 	 * when the server's greeting has come, not at connect_start. */
 	char pw[MYSQL_PASSWORD_MAX];
-	unsigned last_err;	     /* of the last failed start query */
+	unsigned last_err; /* of the last failed start query */
 	char last_msg[256];
 };
 
-static const char *const mysql_keys[] = {"datadir",
-					 "socket",
-					 "pid-file",
-					 "mariadbd",
-					 "user",
-					 "systemd-unit",
-					 "monitor-user",
-					 "monitor-password-file",
-					 "networking",
-					 "port",
-					 "bind-address",
-					 "install-db",
-					 "stop-grace",
-					 NULL};
+static const char *const mysql_keys[] = {
+	"datadir",	"socket",
+	"pid-file",	"mariadbd",
+	"user",		"systemd-unit",
+	"monitor-user", "monitor-password-file",
+	"networking",	"port",
+	"bind-address", "install-db",
+	"stop-grace",	NULL};
 
 /* The values as read; strings point into the configuration. */
 struct mysql_cfg {
@@ -224,8 +226,8 @@ static int mysql_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 				 m->bind_address) < 0;
 	/* Keys that would be silently ignored are mistakes. */
 	if (!m->networking && cf->count(c, "port"))
-		bad += cf->error(c, "port",
-				 "no TCP port with <networking>no") < 0;
+		bad += cf->error(c, "port", "no TCP port with <networking>no") <
+		       0;
 	if (!m->networking && m->bind_address)
 		bad += cf->error(c, "bind-address",
 				 "no address to bind with <networking>no") < 0;
@@ -300,16 +302,16 @@ static void mysql_probe_abort(struct mysql *m)
 		for (int i = 0; i < 16 && status; i++) {
 			switch (m->step) {
 			case MYSQL_STEP_CONNECT:
-				status = mysql_real_connect_cont(
-					&m->conn_ret, m->db, status);
+				status = mysql_real_connect_cont(&m->conn_ret,
+								 m->db, status);
 				break;
 			case MYSQL_STEP_QUERY:
 				status = mysql_real_query_cont(&m->query_ret,
 							       m->db, status);
 				break;
 			case MYSQL_STEP_STORE:
-				status = mysql_store_result_cont(&m->res,
-								 m->db, status);
+				status = mysql_store_result_cont(&m->res, m->db,
+								 status);
 				break;
 			}
 		}
@@ -541,10 +543,9 @@ static int mysql_probe_begin(struct mysql *m, enum mysql_probe_for what)
 	m->conn_ret = NULL;
 	m->wait_status = 0;
 	h->timer_arm(m->deadline, MYSQL_PROBE_MS);
-	status = mysql_real_connect_start(&m->conn_ret, m->db, "localhost",
-					  m->monitor_user,
-					  m->monitor_password_file ? m->pw : NULL,
-					  NULL, 0, m->socket, 0);
+	status = mysql_real_connect_start(
+		&m->conn_ret, m->db, "localhost", m->monitor_user,
+		m->monitor_password_file ? m->pw : NULL, NULL, 0, m->socket, 0);
 	mysql_probe_run(m, status);
 	return 0;
 }
@@ -689,13 +690,11 @@ static void mysql_child_done(const struct cmsd_child_result *res, void *arg)
 			       "SIGTERM: killed",
 			       why, m->server_argv[0], m->stop_grace_ms);
 		else if (res->exited)
-			h->log(h, CMSD_LOG_INFO,
-			       "%s: %s has ended (status %d)", why,
-			       m->server_argv[0], res->exit_code);
+			h->log(h, CMSD_LOG_INFO, "%s: %s has ended (status %d)",
+			       why, m->server_argv[0], res->exit_code);
 		else
-			h->log(h, CMSD_LOG_INFO,
-			       "%s: %s has ended (signal %d)", why,
-			       m->server_argv[0], res->signal);
+			h->log(h, CMSD_LOG_INFO, "%s: %s has ended (signal %d)",
+			       why, m->server_argv[0], res->signal);
 		m->expect_exit = false;
 		if (m->stop_op) {
 			op = m->stop_op;
@@ -767,8 +766,8 @@ static void mysql_helper_done(const struct cmsd_child_result *res, void *arg)
 			mysql_start_done(m, -EIO);
 			return;
 		}
-		h->log(h, CMSD_LOG_NOTICE,
-		       "start: system tables created in %s", m->datadir);
+		h->log(h, CMSD_LOG_NOTICE, "start: system tables created in %s",
+		       m->datadir);
 		rc = mysql_spawn_server(m);
 		if (rc < 0)
 			mysql_start_done(m, rc);
@@ -1121,8 +1120,8 @@ static char *mysql_dup(const char *s, bool *fail)
 	return d;
 }
 
-static int mysql_init_inst(const struct cmsd_host *h,
-			   const struct cmsd_conf *c, void **inst)
+static int mysql_init_inst(const struct cmsd_host *h, const struct cmsd_conf *c,
+			   void **inst)
 {
 	struct mysql *m = calloc(1, sizeof(*m));
 	struct mysql_cfg cfg = {0};

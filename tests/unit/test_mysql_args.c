@@ -103,15 +103,17 @@ START_TEST(install_argv)
 {
 	struct mysql_args a = args();
 
-	ck_assert_str_eq(joined(mysql_install_argv(&a)),
-			 "/usr/bin/mariadb-install-db|--no-defaults|--skip-name-"
-			 "resolve|--datadir=/d|--user=mysql|--auth-root-"
-			 "authentication-method=socket|--skip-test-db");
+	ck_assert_str_eq(
+		joined(mysql_install_argv(&a)),
+		"/usr/bin/mariadb-install-db|--no-defaults|--skip-name-"
+		"resolve|--datadir=/d|--user=mysql|--auth-root-"
+		"authentication-method=socket|--skip-test-db");
 	a.user = NULL;
-	ck_assert_str_eq(joined(mysql_install_argv(&a)),
-			 "/usr/bin/mariadb-install-db|--no-defaults|--skip-name-"
-			 "resolve|--datadir=/d|--auth-root-authentication-method="
-			 "socket|--skip-test-db");
+	ck_assert_str_eq(
+		joined(mysql_install_argv(&a)),
+		"/usr/bin/mariadb-install-db|--no-defaults|--skip-name-"
+		"resolve|--datadir=/d|--auth-root-authentication-method="
+		"socket|--skip-test-db");
 }
 END_TEST
 
