@@ -193,3 +193,28 @@ void mysql_tail(const char *s, size_t len, unsigned n, const char **out,
 	*out = s ? s + begin : "";
 	*out_len = end - begin;
 }
+
+int mysql_parse_duration(const char *s, uint64_t *ms)
+{
+	static const char *const units[] = {"", "ms", "s", "m", "h", NULL};
+	static const uint64_t mult[] = {1, 1, 1000, 60000, 3600000};
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	for (size_t i = 0; units[i]; i++) {
+		if (strcmp(p, units[i]) != 0)
+			continue;
+		if (v > UINT64_MAX / mult[i])
+			return -EINVAL;
+		*ms = v * mult[i];
+		return 0;
+	}
+	return -EINVAL;
+}

@@ -48,6 +48,10 @@ int mysql_parse_pid(const char *buf, size_t len, pid_t *pid);
  * when it holds a NUL byte (a binary file given by mistake). */
 int mysql_password_len(const char *buf, size_t len);
 
+/* A duration as cmsd.xml writes them: a decimal number with no unit (ms),
+ * or "ms", "s", "m", "h".  0 and *ms, or -EINVAL. */
+int mysql_parse_duration(const char *s, uint64_t *ms);
+
 /* The start of the last `n` non-empty lines of s[0..len) (line ends
  * excluded at the end): *out and *out_len. */
 void mysql_tail(const char *s, size_t len, unsigned n, const char **out,

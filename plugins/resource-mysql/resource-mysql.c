@@ -75,6 +75,8 @@
  * seconds; below the agent's default stop timeout (60 s) so that the KILL
  * comes from the plugin's stop, not from a cancelled op. */
 #define MYSQL_DEF_GRACE_MS 30000
+/* The agent's stop-timeout when the resource gives none (cmsd.xml(5)). */
+#define MYSQL_AGENT_STOP_TIMEOUT_MS 60000
 /* The server's output kept for the log when it ends (its start-up
  * messages; later ones go past the limit and are drained unread). */
 #define MYSQL_OUTPUT_MAX 65536
@@ -178,6 +180,8 @@ static int mysql_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 {
 	const struct cmsd_conf_ops *cf = h->conf;
 	int bad = cf->check_keys(c, mysql_keys);
+	const char *stop_timeout;
+	uint64_t stop_timeout_ms;
 
 	bad += pu_abs_path(h, c, "datadir", false, &m->datadir);
 	bad += pu_abs_path(h, c, "socket", false, &m->socket);
@@ -239,6 +243,21 @@ static int mysql_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 		       0;
 	bad += cf->get_duration_ms(c, "stop-grace", MYSQL_DEF_GRACE_MS, 1000,
 				   3600000, &m->stop_grace_ms) < 0;
+	/* A grace as long as the agent's stop timeout would have the stop op
+	 * cancelled before the SIGKILL, and a failed stop keeps the peer
+	 * from taking the data over.  (A malformed attribute is the agent's
+	 * to report.) */
+	stop_timeout = cf->attr(c, "stop-timeout");
+	if (!stop_timeout ||
+	    mysql_parse_duration(stop_timeout, &stop_timeout_ms) < 0)
+		stop_timeout_ms = MYSQL_AGENT_STOP_TIMEOUT_MS;
+	if (!m->unit && m->stop_grace_ms >= stop_timeout_ms)
+		bad += cf->error(c, "stop-grace",
+				 "%llu ms is not below the resource's "
+				 "stop-timeout (%llu ms): the stop would be "
+				 "cancelled before its SIGKILL",
+				 (unsigned long long)m->stop_grace_ms,
+				 (unsigned long long)stop_timeout_ms) < 0;
 	if (m->unit && cf->count(c, "stop-grace"))
 		bad += cf->error(c, "stop-grace",
 				 "not used with <systemd-unit> (the unit's "

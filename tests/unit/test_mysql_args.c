@@ -185,6 +185,37 @@ START_TEST(output_tail)
 }
 END_TEST
 
+START_TEST(duration)
+{
+	uint64_t ms = 7;
+
+	ck_assert_int_eq(mysql_parse_duration("60000", &ms), 0);
+	ck_assert_uint_eq(ms, 60000);
+	ck_assert_int_eq(mysql_parse_duration("250ms", &ms), 0);
+	ck_assert_uint_eq(ms, 250);
+	ck_assert_int_eq(mysql_parse_duration("20s", &ms), 0);
+	ck_assert_uint_eq(ms, 20000);
+	ck_assert_int_eq(mysql_parse_duration("2m", &ms), 0);
+	ck_assert_uint_eq(ms, 120000);
+	ck_assert_int_eq(mysql_parse_duration("1h", &ms), 0);
+	ck_assert_uint_eq(ms, 3600000);
+	ck_assert_int_eq(mysql_parse_duration("0", &ms), 0);
+	ck_assert_uint_eq(ms, 0);
+	ck_assert_int_eq(mysql_parse_duration("", &ms), -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration("s", &ms), -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration("-1s", &ms), -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration("1 s", &ms), -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration("1d", &ms), -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration("1sec", &ms), -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration(NULL, &ms), -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration("99999999999999999999", &ms),
+			 -EINVAL);
+	ck_assert_int_eq(mysql_parse_duration("9999999999999999h", &ms),
+			 -EINVAL);
+	ck_assert_uint_eq(ms, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mysql_args");
@@ -197,6 +228,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, pid_file);
 	tcase_add_test(tc, password_file);
 	tcase_add_test(tc, output_tail);
+	tcase_add_test(tc, duration);
 	suite_add_tcase(s, tc);
 	return s;
 }
