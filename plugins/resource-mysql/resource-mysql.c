@@ -1196,6 +1196,14 @@ static int mysql_init_inst(const struct cmsd_host *h, const struct cmsd_conf *c,
 	return 0;
 }
 
+/* Connector/C allocates its global state on the first mysql_init; it goes
+ * when the agent unloads the plugin (or exits), not with an instance, since
+ * another instance may still use it. */
+__attribute__((destructor)) static void mysql_unload(void)
+{
+	mysql_library_end();
+}
+
 static const struct cmsd_resource_ops mysql_ops = {
 	.size = sizeof(struct cmsd_resource_ops),
 	.validate = mysql_validate,

@@ -18,6 +18,15 @@ done
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (unix_socket login as root)"; exit 77; }
 
 . "$(dirname "$0")/lib.sh" mysql
+# lib.sh's fail, plus the agent's stderr (sanitizer reports land there).
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- log:" >&2
+	cat "$tmp/log" >&2 2>/dev/null || true
+	echo "--- stderr:" >&2
+	cat "$tmp/stderr" >&2 2>/dev/null || true
+	exit 1
+}
 sock=$tmp/cmsd.sock
 dbsock=$tmp/run/mysqld.sock
 pidfile=$tmp/run/mysqld.pid
