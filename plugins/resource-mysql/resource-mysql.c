@@ -782,6 +782,10 @@ static void mysql_helper_done(const struct cmsd_child_result *res, void *arg)
 		if (!m->start_op)
 			return; /* cancelled */
 		if (!ok) {
+			h->log(h, CMSD_LOG_ERR,
+			       "start: %s may hold a half-made system schema; "
+			       "empty it before the next start",
+			       m->datadir);
 			mysql_start_done(m, -EIO);
 			return;
 		}
@@ -1077,6 +1081,14 @@ static void mysql_cancel(void *inst, struct cmsd_op *op)
 			h->log(h, CMSD_LOG_WARNING,
 			       "start: cancelled; the last query said: %s",
 			       m->last_msg);
+		/* install-db makes the mysql directory early: the next start
+		 * would take a half-made schema for a made one. */
+		if (m->helper && m->helper_for == MYSQL_HELPER_INSTALL)
+			h->log(h, CMSD_LOG_ERR,
+			       "start: cancelled during %s: %s may hold a "
+			       "half-made system schema; empty it before the "
+			       "next start",
+			       MYSQL_INSTALL_DB, m->datadir);
 		/* A start given up takes its half-started server with it
 		 * (the agent kills children spawned under the op too;
 		 * killing twice is harmless). */
