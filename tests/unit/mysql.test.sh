@@ -5,9 +5,12 @@
 # answers over the socket; a row written with the mariadb client survives
 # kill -9 of the server (restarted in place) and the hold after the
 # restarts are used up (no peer: the server stays down, then comes back);
-# a clean stop leaves no server; a second start skips install-db; a server
-# frozen with SIGSTOP is killed at the end of <stop-grace> and the agent
-# says so; a server the agent did not start is refused, not adopted.
+# a clean stop leaves no server; a second start skips install-db; the
+# monitor logs in with a password read from its file at each query (a wrong
+# one fails the monitor and the restart at once); a server frozen with
+# SIGSTOP makes the query time out (UNKNOWN), and on stop it is killed at
+# the end of <stop-grace> and the agent says so; a server the agent did not start is refused, not adopted; an
+# install-db that fails fails the start with its output logged.
 # Needs root (the monitor logs in as root over the Unix socket).
 set -euo pipefail
 : "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}"
@@ -180,7 +183,7 @@ printf '%s\n' "$secret" >"$tmp/pw"
 wait_for 250 "db Started with the right password again" status_has "db  *: Started testhost"
 if grep -rq -- "$secret" "$tmp/log" "$tmp/stderr" "$tmp/status"; then fail "the password was logged"; fi
 
-echo "== a frozen server: the monitor says unknown, not failed"
+echo "== a frozen server: the query times out and the monitor answers UNKNOWN"
 m=$(server_pid)
 kill -STOP "$m"
 wait_for 100 "monitor UNKNOWN" grep -q "db: monitor: no answer on $dbsock within 5000 ms" "$tmp/log"
@@ -217,4 +220,18 @@ kill -TERM "$hand"
 wait "$hand" || true
 hand=""
 [ -z "$(servers)" ] || fail "the hand-started server did not end"
+
+echo "== install-db that fails fails the start, with its output logged"
+: >"$tmp/afile"
+sed "s|<datadir>$tmp/data</datadir>|<datadir>$tmp/afile/data</datadir>|" "$tmp/cmsd.xml" >"$tmp/bad-db.xml"
+: >"$tmp/log"
+"$CMSD_BIN" -c "$tmp/bad-db.xml" -p "$CMSD_PLUGIN_DIR" 2>>"$tmp/stderr" &
+pid=$!
+wait_for 200 "db Failed" status_has "db  *: Failed"
+grep -q "db: /usr/bin/mariadb-install-db exited with status [1-9][0-9]*; its last output:" "$tmp/log" ||
+	fail "install-db's failure not logged"
+grep -q "db:   | .*$tmp/afile" "$tmp/log" || fail "install-db's output not logged"
+grep -q "db: start failed: start: failed: Input/output error" "$tmp/log" || fail "start did not fail with EIO"
+stop_agent
+[ -z "$(pgrep -f -- "--datadir=$tmp/afile/data" || true)" ] || fail "a server runs on the bad data directory"
 echo "PASS"
