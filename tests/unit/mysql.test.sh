@@ -9,8 +9,9 @@
 # monitor logs in with a password read from its file at each query (a wrong
 # one fails the monitor and the restart at once); a server frozen with
 # SIGSTOP makes the query time out (UNKNOWN), and on stop it is killed at
-# the end of <stop-grace> and the agent says so; a server the agent did not start is refused, not adopted; an
-# install-db that fails fails the start with its output logged.
+# the end of <stop-grace> and the agent says so; a server the agent did
+# not start is refused, not adopted; an install-db that fails fails the
+# start with its output logged.
 # Needs root (the monitor logs in as root over the Unix socket).
 set -euo pipefail
 : "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}"
