@@ -781,11 +781,18 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 			      fsm_role_name((enum fsm_role)m->role), m->epoch);
 	}
 	/* A slave follows the master's epoch, and its replica the master's
-	 * data generation (a synchronous replica has what the master has). */
+	 * data generation (a synchronous replica has what the master has).
+	 * A peer still taking over counts too: it raised its generation when
+	 * it began the group start, and what that start wrote (a database
+	 * initialised on the shared LUN, say) reached this replica as well;
+	 * if the start then fails, this node must not look older than data
+	 * it holds, or the arbiter would never let it take over. */
 	if (C->fsm.role != FSM_MASTER && C->fsm.role != FSM_TAKING_OVER &&
 	    (m->role == FSM_MASTER || m->role == FSM_TAKING_OVER))
 		cluster_adopt_epoch(m->epoch, C->peer_node->id);
-	if (C->fsm.role == FSM_SLAVE && m->role == FSM_MASTER &&
+	if (C->fsm.role == FSM_SLAVE &&
+	    (m->role == FSM_MASTER || (m->role == FSM_TAKING_OVER &&
+				       m->generation > C->es.generation)) &&
 	    m->epoch >= C->es.epoch && m->generation != C->es.generation) {
 		C->es.generation = m->generation;
 		cluster_store_epoch();

@@ -31,15 +31,7 @@
 #include "loop.h"
 #include "spawn.h"
 
-enum slot_state {
-	SLOT_CONFIGURED,
-	SLOT_STARTING,
-	SLOT_STARTED,
-	SLOT_STOPPING,
-	SLOT_STOPPED,
-	SLOT_FAILED,
-};
-
+/* Indexed by enum group_state. */
 static const char *const slot_state_names[] = {
 	"Configured", "Starting", "Started", "Stopping", "Stopped", "Failed",
 };
@@ -49,24 +41,14 @@ static const char *const health_names[] = {"RUNNING", "STOPPED", "FAILED",
 
 struct slot {
 	struct instance *in;
-	enum slot_state state;
-	int health; /* last monitor result, -1: none yet */
+	struct group_slot sq; /* its state and kind, for the sequences */
+	int health;	      /* last monitor result, -1: none yet */
 	struct event *monitor;
 	char *detail; /* shown in brackets: the VIP address */
 	/* What went wrong last as the daemon saw it: a failed start or stop,
 	 * or a monitor that stopped answering RUNNING.  The instance's own
 	 * last error only knows ops that failed, not a STOPPED answer. */
 	char error[200];
-	/* Its start failed or timed out: it may have done half the work, so
-	 * it is stopped with the others (it stays Failed in status). */
-	bool cleanup;
-	bool group;    /* two-node: started by takeover (resources) */
-	bool storage;  /* a storage: promoted with the group */
-	bool vip;      /* resource-vip: stopped first when urgent */
-	bool promoted; /* storage promoted (or promoting) */
-	/* A storage of a standalone node: the only node owns the data, so
-	 * its start is followed by promote and its stop preceded by demote. */
-	bool sa_promote;
 	/* The recovery policy (group.h) of a resource that runs with the
 	 * group: its failures, and the pause before a held restart. */
 	struct group_policy gp;
@@ -79,11 +61,6 @@ struct slot {
 	bool stop_only;	    /* this restart only stops (an optional member
 			       that used up its restarts) */
 };
-
-/* Which slots a sequence walks: all of them (standalone, arbiter), the
- * base of a two-node cluster (quorum, storage attach), or its group
- * (storage promote/demote, resources). */
-enum daemon_seq { SEQ_ALL, SEQ_BASE, SEQ_GROUP };
 
 /* PH_RESTARTING: one resource of a running group is being stopped and
  * started again (D.restart). */
@@ -99,14 +76,13 @@ struct daemon {
 	struct conf_overrides ov;
 	struct slot *slots;
 	size_t n_slots;
+	const struct group_slot **sqv; /* each slot's sq, for group.c */
 	enum daemon_phase phase;
-	enum daemon_seq seq;
-	bool vip_first;	   /* this group stop removes the VIP first */
-	bool stop_pending; /* a group stop asked for during a start */
+	struct group_walk walk; /* the sequence that runs (phase) */
+	bool stop_pending;	/* a group stop asked for during a start */
 	bool stop_pending_vip;
 	bool group_stop_failed;
 	bool boot_clean;      /* the group stop before joining the cluster */
-	size_t cursor;	      /* next slot to start / last slot to stop + 1 */
 	struct slot *restart; /* PH_RESTARTING: the resource restarted */
 	bool exiting;
 	bool group_failed;
@@ -192,7 +168,7 @@ static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
 			 rc < 0 ? strerror(-rc) : "");
 		/* Restart and failover are the group policy's job (a later
 		 * issue); here the failure is recorded and shown. */
-		if (h != CMSD_RUNNING && s->state == SLOT_STARTED) {
+		if (h != CMSD_RUNNING && s->sq.state == GS_STARTED) {
 			if (rc < 0)
 				snprintf(s->error, sizeof(s->error), "%s",
 					 instance_stats(in)->last_error);
@@ -203,13 +179,13 @@ static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
 		}
 	}
 	s->health = h;
-	if (s->state != SLOT_STARTED)
+	if (s->sq.state != GS_STARTED)
 		return;
 	if (h != CMSD_RUNNING && daemon_recovers(s)) {
 		char why[200];
 		snprintf(why, sizeof(why), "%s", s->error);
 		daemon_member_failed(s, why);
-		if (s->state != SLOT_STARTED)
+		if (s->sq.state != GS_STARTED)
 			return;
 	}
 	daemon_monitor_arm(s);
@@ -222,7 +198,7 @@ static void daemon_monitor_fire(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->state != SLOT_STARTED)
+	if (s->sq.state != GS_STARTED)
 		return;
 	rc = instance_call(s->in, OP_MONITOR,
 			   instance_conf(s->in)->monitor_timeout_ms, NULL,
@@ -245,7 +221,7 @@ static bool daemon_recovers(const struct slot *s)
 	    instance_conf(s->in)->kind != CMSD_KIND_RESOURCE)
 		return false;
 	if (daemon_two_node())
-		return s->group && cluster_running() &&
+		return s->sq.group && cluster_running() &&
 		       cluster_role() == FSM_MASTER;
 	return daemon_standalone(D.conf) && !D.group_failed;
 }
@@ -283,8 +259,8 @@ static void daemon_verdict(struct slot *s, struct group_out *o, const char *why)
 	}
 	/* HOLD: what is left of it is stopped with the restart. */
 	evtimer_del(s->monitor);
-	s->state = SLOT_FAILED;
-	s->cleanup = true;
+	s->sq.state = GS_FAILED;
+	s->sq.cleanup = true;
 	s->held = true;
 	loop_timer_add(s->restart_timer, o->delay_ms);
 }
@@ -316,7 +292,7 @@ static void daemon_restart_fire(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->fail_pending) {
 		s->fail_pending = false;
-		if (s->state == SLOT_STARTED) {
+		if (s->sq.state == GS_STARTED) {
 			char why[200];
 			snprintf(why, sizeof(why), "%s", s->error);
 			daemon_member_failed(s, why);
@@ -361,15 +337,15 @@ static void daemon_restart_started(struct instance *in, enum op_kind kind,
 	(void)kind;
 	D.restart = NULL;
 	if (rc == 0) {
-		s->state = SLOT_STARTED;
-		s->cleanup = false;
+		s->sq.state = GS_STARTED;
+		s->sq.cleanup = false;
 		s->health = -1;
 		s->restarts++;
 		group_on_restarted(&s->gm);
 		log_info("restarted %s", instance_id(in));
 	} else {
-		s->state = SLOT_FAILED;
-		s->cleanup = true;
+		s->sq.state = GS_FAILED;
+		s->sq.cleanup = true;
 		daemon_slot_error(s, rc);
 		snprintf(why, sizeof(why), "restart: %s", s->error);
 		log_warnx("%s: restart failed: %s", instance_id(in), s->error);
@@ -392,8 +368,8 @@ static void daemon_restart_stopped(struct instance *in, enum op_kind kind,
 	(void)kind;
 	if (rc != 0) {
 		D.restart = NULL;
-		s->state = SLOT_FAILED;
-		s->cleanup = true;
+		s->sq.state = GS_FAILED;
+		s->sq.cleanup = true;
 		s->stop_only = false;
 		daemon_slot_error(s, rc);
 		snprintf(why, sizeof(why), "stop for the restart: %s",
@@ -406,24 +382,24 @@ static void daemon_restart_stopped(struct instance *in, enum op_kind kind,
 		daemon_member_failed(s, why);
 		return;
 	}
-	s->cleanup = false;
+	s->sq.cleanup = false;
 	if (s->stop_only) {
 		s->stop_only = false;
 		D.restart = NULL;
-		s->state = SLOT_FAILED;
+		s->sq.state = GS_FAILED;
 		log_info("%s is stopped and stays stopped (optional)",
 			 instance_id(in));
 		if (!daemon_restart_interrupted())
 			D.phase = PH_IDLE;
 		return;
 	}
-	s->state = SLOT_STOPPED;
+	s->sq.state = GS_STOPPED;
 	if (D.phase != PH_RESTARTING || D.stop_pending) {
 		D.restart = NULL;
 		daemon_restart_interrupted();
 		return;
 	}
-	s->state = SLOT_STARTING;
+	s->sq.state = GS_STARTING;
 	log_info("starting %s again", instance_id(in));
 	int r = instance_call(in, OP_START, instance_conf(in)->start_timeout_ms,
 			      NULL, daemon_restart_started, s);
@@ -439,7 +415,7 @@ static void daemon_restart_begin(struct slot *s)
 	D.stop_pending = false;
 	D.stop_pending_vip = false;
 	evtimer_del(s->monitor);
-	s->state = SLOT_STOPPING;
+	s->sq.state = GS_STOPPING;
 	log_info("%s %s", s->stop_only ? "stopping" : "restarting",
 		 instance_id(s->in));
 	int r = instance_call(s->in, OP_STOP,
@@ -469,30 +445,31 @@ static bool daemon_two_node(void)
 	return D.conf->mode == CONF_MODE_NODE && D.conf->n_nodes == 2;
 }
 
-/* Does sequence D.seq include slot s? */
-static bool daemon_in_seq(const struct slot *s)
+static const enum op_kind daemon_ops[] = {
+	[GROUP_OP_START] = OP_START,
+	[GROUP_OP_PROMOTE] = OP_PROMOTE,
+	[GROUP_OP_STOP] = OP_STOP,
+	[GROUP_OP_DEMOTE] = OP_DEMOTE,
+};
+
+static enum group_op daemon_group_op(enum op_kind k)
 {
-	switch (D.seq) {
-	case SEQ_BASE:
-		return !s->group;
-	case SEQ_GROUP:
-		return s->group || s->storage;
+	switch (k) {
+	case OP_PROMOTE:
+		return GROUP_OP_PROMOTE;
+	case OP_STOP:
+		return GROUP_OP_STOP;
+	case OP_DEMOTE:
+		return GROUP_OP_DEMOTE;
 	default:
-		return true;
+		return GROUP_OP_START;
 	}
 }
 
 /* The op that starts or stops s in the current sequence. */
 static enum op_kind daemon_seq_op(const struct slot *s, bool start)
 {
-	if (D.seq == SEQ_GROUP && s->storage)
-		return start ? OP_PROMOTE : OP_DEMOTE;
-	if (D.seq == SEQ_ALL && s->sa_promote) {
-		if (start)
-			return s->state == SLOT_STARTED ? OP_PROMOTE : OP_START;
-		return s->promoted ? OP_DEMOTE : OP_STOP;
-	}
-	return start ? OP_START : OP_STOP;
+	return daemon_ops[group_seq_op(D.walk.seq, &s->sq, start)];
 }
 
 /* Something of the group is up (or on its way up or down). */
@@ -500,11 +477,11 @@ static bool daemon_serving(void)
 {
 	for (size_t i = 0; i < D.n_slots; i++) {
 		const struct slot *s = &D.slots[i];
-		if (s->promoted || s->cleanup)
+		if (s->sq.promoted || s->sq.cleanup)
 			return true;
-		if (s->group &&
-		    (s->state == SLOT_STARTED || s->state == SLOT_STARTING ||
-		     s->state == SLOT_STOPPING))
+		if (s->sq.group &&
+		    (s->sq.state == GS_STARTED || s->sq.state == GS_STARTING ||
+		     s->sq.state == GS_STOPPING))
 			return true;
 	}
 	return false;
@@ -521,13 +498,11 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 		if (kind == OP_PROMOTE) {
 			log_info("promoted %s", instance_id(in));
 		} else {
-			s->state = SLOT_STARTED;
+			s->sq.state = GS_STARTED;
 			log_info("started %s", instance_id(in));
 			daemon_monitor_arm(s);
 		}
-		/* A standalone storage is promoted next, in the same slot. */
-		if (!(kind == OP_START && s->sa_promote && D.seq == SEQ_ALL))
-			D.cursor++;
+		group_started(&D.walk, &s->sq, daemon_group_op(kind), true);
 		if (D.stop_pending) {
 			D.phase = PH_IDLE;
 			daemon_group_stop(D.stop_pending_vip);
@@ -537,17 +512,17 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 		return;
 	}
 	if (kind == OP_PROMOTE)
-		s->promoted = false;
-	s->state = SLOT_FAILED;
+		s->sq.promoted = false;
+	s->sq.state = GS_FAILED;
 	daemon_slot_error(s, rc);
-	s->cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT ||
-		     rc == -ECANCELED || s->sa_promote;
-	if (kind == OP_PROMOTE && s->cleanup) {
-		s->cleanup = false;
-		s->promoted = true; /* half promoted: demote with the stop */
+	s->sq.cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT ||
+			rc == -ECANCELED || s->sq.sa_promote;
+	if (kind == OP_PROMOTE && s->sq.cleanup) {
+		s->sq.cleanup = false;
+		s->sq.promoted = true; /* half promoted: demote with the stop */
 	}
-	D.cursor++;
-	if (D.seq == SEQ_GROUP) {
+	group_started(&D.walk, &s->sq, daemon_group_op(kind), false);
+	if (D.walk.seq == GROUP_SEQ_GROUP) {
 		D.phase = PH_IDLE;
 		if (D.stop_pending) {
 			log_warnx("%s: %s abandoned (%s): stopping the group",
@@ -568,7 +543,7 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 	D.group_failed = true;
 	snprintf(D.fail_reason, sizeof(D.fail_reason), "%s: %s",
 		 instance_id(in), s->error);
-	if (D.conf->mode == CONF_MODE_ARBITER || D.seq == SEQ_BASE) {
+	if (D.conf->mode == CONF_MODE_ARBITER || D.walk.seq == GROUP_SEQ_BASE) {
 		log_warnx("cmsd cannot run without %s: exiting",
 			  instance_id(in));
 		D.exit_code = 1;
@@ -587,21 +562,21 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 
 	if (kind == OP_DEMOTE) {
 		if (rc == 0) {
-			s->promoted = false;
+			s->sq.promoted = false;
 			log_info("demoted %s", instance_id(in));
 			/* A standalone storage is stopped after its demote. */
-			if (D.seq == SEQ_ALL && s->sa_promote &&
-			    daemon_stop_slot(s))
-				return;
+			if (D.phase == PH_STOPPING)
+				group_stopped(&D.walk, &s->sq, GROUP_OP_DEMOTE,
+					      true);
 		} else {
 			daemon_slot_error(s, rc);
 			D.group_stop_failed = true;
 			log_warnx("%s: demote failed: %s", instance_id(in),
 				  s->error);
 		}
-	} else if (s->cleanup) {
+	} else if (s->sq.cleanup) {
 		/* Still held after a failed stop: the next stop tries again. */
-		s->cleanup = rc != 0;
+		s->sq.cleanup = rc != 0;
 		if (rc == 0 && D.boot_clean)
 			log_info("%s is stopped", instance_id(in));
 		else if (rc == 0)
@@ -614,13 +589,13 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 				  instance_stats(in)->last_error);
 		}
 	} else if (rc == 0) {
-		s->state = SLOT_STOPPED;
+		s->sq.state = GS_STOPPED;
 		log_info("stopped %s", instance_id(in));
 	} else {
 		/* Logged and kept visible; the sequence goes on so that the
 		 * rest of the group is not left running. */
-		s->state = SLOT_FAILED;
-		s->cleanup = true;
+		s->sq.state = GS_FAILED;
+		s->sq.cleanup = true;
 		D.group_stop_failed = true;
 		daemon_slot_error(s, rc);
 		log_warnx("%s: stop failed: %s", instance_id(in), s->error);
@@ -629,15 +604,6 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 }
 
 static void daemon_apply_reload(void);
-
-static bool daemon_needs_stop(const struct slot *s)
-{
-	if (!daemon_in_seq(s))
-		return false;
-	if (D.seq == SEQ_GROUP && s->storage)
-		return s->promoted;
-	return s->state == SLOT_STARTED || s->cleanup;
-}
 
 /* Calls the stop op of s; false when it could not be called. */
 static bool daemon_stop_slot(struct slot *s)
@@ -652,11 +618,11 @@ static bool daemon_stop_slot(struct slot *s)
 		log_info("demoting %s", instance_id(s->in));
 	else if (D.boot_clean)
 		log_info("making sure %s is stopped", instance_id(s->in));
-	else if (s->cleanup)
+	else if (s->sq.cleanup)
 		log_info("stopping %s (after its failed start)",
 			 instance_id(s->in));
 	else {
-		s->state = SLOT_STOPPING;
+		s->sq.state = GS_STOPPING;
 		log_info("stopping %s", instance_id(s->in));
 	}
 	int rc = instance_call(s->in, k, instance_conf(s->in)->stop_timeout_ms,
@@ -668,8 +634,8 @@ static bool daemon_stop_slot(struct slot *s)
 	if (k == OP_DEMOTE) {
 		D.group_stop_failed = true;
 	} else {
-		s->state = SLOT_FAILED;
-		s->cleanup = true;
+		s->sq.state = GS_FAILED;
+		s->sq.cleanup = true;
 		D.group_stop_failed = true;
 	}
 	return false;
@@ -683,22 +649,20 @@ static void daemon_step(void)
 	int rc;
 
 	if (D.phase == PH_STARTING) {
-		while (D.cursor < D.n_slots &&
-		       !daemon_in_seq(&D.slots[D.cursor]))
-			D.cursor++;
-		if (D.cursor == D.n_slots) {
+		size_t i = group_next_start(&D.walk, D.sqv, D.n_slots);
+		if (i == D.n_slots) {
 			D.phase = PH_IDLE;
 			daemon_sequence_end(true);
 			return;
 		}
-		struct slot *s = &D.slots[D.cursor];
+		struct slot *s = &D.slots[i];
 		enum op_kind k = daemon_seq_op(s, true);
 		static int no_force;
 		if (k == OP_PROMOTE) {
-			s->promoted = true;
+			s->sq.promoted = true;
 			log_info("promoting %s", instance_id(s->in));
 		} else {
-			s->state = SLOT_STARTING;
+			s->sq.state = GS_STARTING;
 			log_info("starting %s", instance_id(s->in));
 		}
 		/* A sequence starts it: a held restart is moot. */
@@ -720,23 +684,10 @@ static void daemon_step(void)
 	}
 	if (D.phase == PH_STOPPING) {
 		/* An urgent group stop removes the VIP before anything. */
-		if (D.vip_first) {
-			for (size_t i = 0; i < D.n_slots; i++) {
-				struct slot *s = &D.slots[i];
-				if (s->vip && daemon_needs_stop(s) &&
-				    s->state != SLOT_STOPPING) {
-					if (daemon_stop_slot(s))
-						return;
-				}
-			}
-			D.vip_first = false;
-		}
-		while (D.cursor > 0) {
-			struct slot *s = &D.slots[D.cursor - 1];
-			D.cursor--;
-			if (!daemon_needs_stop(s))
-				continue;
-			if (daemon_stop_slot(s))
+		size_t i;
+		while ((i = group_next_stop(&D.walk, D.sqv, D.n_slots)) <
+		       D.n_slots) {
+			if (daemon_stop_slot(&D.slots[i]))
 				return;
 		}
 		D.phase = PH_IDLE;
@@ -766,9 +717,8 @@ static void daemon_cluster_begin(void)
 		log_warnx("cannot start the cluster core: %s", err);
 		D.exit_code = 1;
 		D.exiting = true;
-		D.seq = SEQ_BASE;
+		group_walk_stop(&D.walk, GROUP_SEQ_BASE, D.n_slots, false);
 		D.phase = PH_STOPPING;
-		D.cursor = D.n_slots;
 		daemon_step();
 	}
 }
@@ -776,7 +726,7 @@ static void daemon_cluster_begin(void)
 /* A sequence finished: a start when `started`, else a stop. */
 static void daemon_sequence_end(bool started)
 {
-	if (D.seq == SEQ_GROUP && D.boot_clean && !D.exiting) {
+	if (D.walk.seq == GROUP_SEQ_GROUP && D.boot_clean && !D.exiting) {
 		D.boot_clean = false;
 		if (D.group_stop_failed)
 			log_warnx("could not make sure the group is stopped "
@@ -786,7 +736,7 @@ static void daemon_sequence_end(bool started)
 		daemon_cluster_begin();
 		return;
 	}
-	if (D.seq == SEQ_GROUP) {
+	if (D.walk.seq == GROUP_SEQ_GROUP) {
 		D.boot_clean = false;
 		if (D.exiting && !cluster_running()) {
 			if (daemon_serving())
@@ -813,7 +763,7 @@ static void daemon_sequence_end(bool started)
 		daemon_apply_reload();
 		return;
 	}
-	if (D.seq == SEQ_BASE) {
+	if (D.walk.seq == GROUP_SEQ_BASE) {
 		if (D.group_failed)
 			return;
 		/* Whatever a previous run left (a VIP after a crash) is
@@ -823,10 +773,10 @@ static void daemon_sequence_end(bool started)
 			 "cluster");
 		for (size_t i = 0; i < D.n_slots; i++) {
 			struct slot *s = &D.slots[i];
-			if (s->group)
-				s->cleanup = true;
-			if (s->storage)
-				s->promoted = true;
+			if (s->sq.group)
+				s->sq.cleanup = true;
+			if (s->sq.storage)
+				s->sq.promoted = true;
 		}
 		D.boot_clean = true;
 		daemon_group_stop(true);
@@ -863,26 +813,26 @@ static void daemon_group_start(void)
 	}
 	D.stop_pending = false;
 	D.fail_reason[0] = '\0';
-	D.seq = SEQ_GROUP;
+	group_walk_start(&D.walk, GROUP_SEQ_GROUP);
 	D.phase = PH_STARTING;
-	D.cursor = 0;
 	daemon_step();
 }
 
 static void daemon_group_cancel_start(void)
 {
-	if (D.phase != PH_STARTING || D.seq != SEQ_GROUP)
+	if (D.phase != PH_STARTING || D.walk.seq != GROUP_SEQ_GROUP)
 		return;
 	D.stop_pending = true;
 	for (size_t i = 0; i < D.n_slots; i++)
 		if (instance_busy(D.slots[i].in) &&
-		    (D.slots[i].state == SLOT_STARTING || D.slots[i].promoted))
+		    (D.slots[i].sq.state == GS_STARTING ||
+		     D.slots[i].sq.promoted))
 			instance_cancel(D.slots[i].in);
 }
 
 static void daemon_group_stop(bool vip_first)
 {
-	if (D.phase == PH_STARTING && D.seq == SEQ_GROUP) {
+	if (D.phase == PH_STARTING && D.walk.seq == GROUP_SEQ_GROUP) {
 		/* Finish or abandon the op in flight first. */
 		D.stop_pending = true;
 		D.stop_pending_vip |= vip_first;
@@ -903,10 +853,8 @@ static void daemon_group_stop(bool vip_first)
 	D.stop_pending = false;
 	D.stop_pending_vip = false;
 	D.group_stop_failed = false;
-	D.seq = SEQ_GROUP;
-	D.vip_first = vip_first;
+	group_walk_stop(&D.walk, GROUP_SEQ_GROUP, D.n_slots, vip_first);
 	D.phase = PH_STOPPING;
-	D.cursor = D.n_slots;
 	daemon_step();
 }
 
@@ -916,7 +864,8 @@ static void daemon_group_reannounce(void)
 	 * resource-vip takes start as "re-announce". */
 	for (size_t i = 0; i < D.n_slots; i++) {
 		struct slot *s = &D.slots[i];
-		if (s->vip && s->state == SLOT_STARTED && !instance_busy(s->in))
+		if (s->sq.vip && s->sq.state == GS_STARTED &&
+		    !instance_busy(s->in))
 			instance_call(s->in, OP_START,
 				      instance_conf(s->in)->start_timeout_ms,
 				      NULL, daemon_monitor_done, s);
@@ -930,11 +879,11 @@ static void daemon_group_summary(char *buf, size_t len)
 	buf[0] = '\0';
 	for (size_t i = 0; i < D.n_slots && off < len; i++) {
 		const struct slot *s = &D.slots[i];
-		if (!s->group)
+		if (!s->sq.group)
 			continue;
 		int n = snprintf(buf + off, len - off, "%s%s:%s",
 				 off ? ";" : "", instance_id(s->in),
-				 slot_state_names[s->state]);
+				 slot_state_names[s->sq.state]);
 		if (n < 0)
 			break;
 		off += (size_t)n;
@@ -954,9 +903,8 @@ static const struct cluster_group_ops daemon_group_ops = {
 static void daemon_exit_base(void)
 {
 	cluster_stop();
-	D.seq = SEQ_BASE;
+	group_walk_stop(&D.walk, GROUP_SEQ_BASE, D.n_slots, false);
 	D.phase = PH_STOPPING;
-	D.cursor = D.n_slots;
 	daemon_step();
 }
 
@@ -1031,7 +979,7 @@ static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
 			D.q_state = ev;
 		cluster_quorum_event(ev, detail);
 	}
-	if (ev == CMSD_EV_FAILED && s && s->state == SLOT_STARTED) {
+	if (ev == CMSD_EV_FAILED && s && s->sq.state == GS_STARTED) {
 		snprintf(s->error, sizeof(s->error), "failed: %s",
 			 detail ? detail : "reported by the plugin");
 		/* Acted on from the loop, not from inside the plugin's own
@@ -1079,19 +1027,27 @@ static void daemon_free_slots(void)
 		free(s->detail);
 	}
 	free(D.slots);
+	free(D.sqv);
 	D.slots = NULL;
+	D.sqv = NULL;
 	D.n_slots = 0;
 }
 
 /* Creates every instance of conf; all or none. */
-static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
+static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out,
+			     const struct group_slot ***sqv_out)
 {
 	struct slot *slots = calloc(c->n_inst ? c->n_inst : 1, sizeof(*slots));
+	const struct group_slot **sqv =
+		calloc(c->n_inst ? c->n_inst : 1, sizeof(*sqv));
 	int rc = 0;
 	size_t i;
 
-	if (!slots)
+	if (!slots || !sqv) {
+		free(slots);
+		free(sqv);
 		return -ENOMEM;
+	}
 	instance_set_state_root(c->state_dir);
 	instance_set_identity(c);
 	for (i = 0; i < c->n_inst; i++) {
@@ -1118,12 +1074,12 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 		};
 		group_member_init(&s->gm);
 		if (c->mode == CONF_MODE_NODE && c->n_nodes == 2) {
-			s->group = c->inst[i].kind == CMSD_KIND_RESOURCE;
-			s->storage = c->inst[i].kind == CMSD_KIND_STORAGE;
+			s->sq.group = c->inst[i].kind == CMSD_KIND_RESOURCE;
+			s->sq.storage = c->inst[i].kind == CMSD_KIND_STORAGE;
 		} else if (c->mode == CONF_MODE_NODE) {
-			s->sa_promote = c->inst[i].kind == CMSD_KIND_STORAGE;
+			s->sq.sa_promote = c->inst[i].kind == CMSD_KIND_STORAGE;
 		}
-		s->vip = strcmp(c->inst[i].plugin_name, "resource-vip") == 0;
+		s->sq.vip = strcmp(c->inst[i].plugin_name, "resource-vip") == 0;
 		s->detail = daemon_detail(&c->inst[i]);
 	}
 	if (rc < 0) {
@@ -1137,10 +1093,17 @@ static int daemon_make_slots(struct conf *c, struct slot **out, size_t *n_out)
 			free(slots[i].detail);
 		}
 		free(slots);
+		free(sqv);
 		return rc;
 	}
+	for (i = 0; i < c->n_inst; i++)
+		sqv[i] = &slots[i].sq;
 	*out = slots;
 	*n_out = c->n_inst;
+	if (sqv_out)
+		*sqv_out = sqv;
+	else
+		free(sqv);
 	return 0;
 }
 
@@ -1149,17 +1112,15 @@ static void daemon_begin(void)
 	D.group_failed = false;
 	D.fail_reason[0] = '\0';
 	if (daemon_two_node()) {
-		D.seq = SEQ_BASE;
+		group_walk_start(&D.walk, GROUP_SEQ_BASE);
 		D.phase = PH_STARTING;
-		D.cursor = 0;
 		daemon_set_role("startup", "starting the quorum and storage");
 		daemon_step();
 		return;
 	}
 	if (daemon_runs_instances(D.conf)) {
-		D.seq = SEQ_ALL;
+		group_walk_start(&D.walk, GROUP_SEQ_ALL);
 		D.phase = PH_STARTING;
-		D.cursor = 0;
 		daemon_set_role(D.conf->mode == CONF_MODE_ARBITER ? "arbiter"
 								  : "master",
 				"starting the %s",
@@ -1186,12 +1147,13 @@ static void daemon_apply_reload(void)
 {
 	struct conf *old = D.conf;
 	struct slot *slots;
+	const struct group_slot **sqv;
 	size_t n;
 	int rc;
 
 	D.conf = D.next_conf;
 	D.next_conf = NULL;
-	rc = daemon_make_slots(D.conf, &slots, &n);
+	rc = daemon_make_slots(D.conf, &slots, &n, &sqv);
 	if (rc < 0) {
 		/* The new instances could not be made: the old ones were
 		 * stopped already, so run the old configuration again. */
@@ -1208,6 +1170,7 @@ static void daemon_apply_reload(void)
 	conf_free(D.inst_conf);
 	D.inst_conf = NULL;
 	D.slots = slots;
+	D.sqv = sqv;
 	D.n_slots = n;
 	log_info("reload: applied");
 	daemon_begin();
@@ -1319,7 +1282,7 @@ static void daemon_reload(void)
 	 * made: create them once to check, then again after the stop. */
 	struct slot *probe;
 	size_t np;
-	if (daemon_make_slots(c, &probe, &np) < 0) {
+	if (daemon_make_slots(c, &probe, &np, NULL) < 0) {
 		log_warnx("reload refused: the new instances cannot be "
 			  "created; keeping the running configuration");
 		conf_free(c);
@@ -1339,7 +1302,7 @@ static void daemon_reload(void)
 	log_info("reload: instances changed: stopping the running ones in "
 		 "reverse order, then starting the new configuration");
 	D.phase = PH_STOPPING;
-	D.cursor = D.n_slots;
+	group_walk_stop(&D.walk, D.walk.seq, D.n_slots, false);
 	daemon_step();
 }
 
@@ -1360,8 +1323,8 @@ static void daemon_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	size_t n = 0;
 	for (size_t i = 0; i < D.n_slots; i++)
-		n += D.slots[i].state == SLOT_STARTED ||
-		     D.slots[i].state == SLOT_STARTING;
+		n += D.slots[i].sq.state == GS_STARTED ||
+		     D.slots[i].sq.state == GS_STARTING;
 	log_info("%s: shutting down; %zu started instance%s to stop in "
 		 "reverse order",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM", n, n == 1 ? "" : "s");
@@ -1382,12 +1345,12 @@ static void daemon_signal(evutil_socket_t sig, short what, void *arg)
 		 * which ends in the exit.  Restarting the sequence here would
 		 * run two ops at once. */
 		if (D.phase == PH_RESTARTING)
-			D.cursor = D.n_slots;
+			group_walk_stop(&D.walk, D.walk.seq, D.n_slots, false);
 		D.phase = PH_STOPPING;
 		return;
 	}
 	D.phase = PH_STOPPING;
-	D.cursor = D.n_slots;
+	group_walk_stop(&D.walk, D.walk.seq, D.n_slots, false);
 	daemon_step();
 }
 
@@ -1470,10 +1433,10 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 			.element = ci->element,
 			.plugin = p->name,
 			.version = p->version,
-			.state = slot_state_names[s->state],
-			.node = s->state == SLOT_STARTED ||
-						s->state == SLOT_STARTING ||
-						s->state == SLOT_STOPPING
+			.state = slot_state_names[s->sq.state],
+			.node = s->sq.state == GS_STARTED ||
+						s->sq.state == GS_STARTING ||
+						s->sq.state == GS_STOPPING
 					? node
 					: NULL,
 			.detail = s->detail,
@@ -1493,17 +1456,18 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		if (ci->kind == CMSD_KIND_QUORUM &&
 		    D.conf->mode == CONF_MODE_NODE)
 			snprintf(quorum, sizeof(quorum), "[%s] %s (%s)",
-				 p->name, ci->id, slot_state_names[s->state]);
+				 p->name, ci->id,
+				 slot_state_names[s->sq.state]);
 		/* A slave shows the group where it runs: on the master,
 		 * as the master's last state message said. */
-		if (s->group && cluster_running() && !daemon_serving()) {
+		if (s->sq.group && cluster_running() && !daemon_serving()) {
 			const char *ps = cluster_peer_res_state(
 				ci->id, peer_states[i], sizeof(peer_states[i]));
 			if (ps && strcmp(ps, "Stopped") != 0 &&
 			    strcmp(ps, "Configured") != 0) {
 				res[i].state = ps;
 				res[i].node = cluster_peer_name();
-			} else if (s->state == SLOT_CONFIGURED) {
+			} else if (s->sq.state == GS_CONFIGURED) {
 				res[i].state = "Stopped";
 			}
 		}
@@ -1533,6 +1497,13 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		.res = res,
 		.n_res = D.n_slots,
 	};
+	/* A standalone node that promoted its storage is the master of the
+	 * Master/Slave Set; there is no slave. */
+	for (size_t i = 0; i < D.n_slots && v.standalone; i++)
+		if (D.slots[i].sq.sa_promote && D.slots[i].sq.promoted) {
+			v.set_master = node;
+			v.set_slave = "none";
+		}
 	if (cluster_running()) {
 		cluster_fill_view(&v);
 		v.role = fsm_role_name(cluster_role());
@@ -1578,7 +1549,7 @@ int daemon_run(struct conf *conf, const char *path,
 		log_warnx("%s", err);
 		goto out;
 	}
-	rc = daemon_make_slots(conf, &D.slots, &D.n_slots);
+	rc = daemon_make_slots(conf, &D.slots, &D.n_slots, &D.sqv);
 	if (rc < 0) {
 		log_warnx("refusing to start: not every instance could be "
 			  "created (cmsd never runs half-configured)");

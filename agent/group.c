@@ -153,3 +153,106 @@ const char *group_verdict_name(enum group_verdict v)
 	}
 	return "unknown";
 }
+
+/* ---- sequences ---- */
+
+bool group_in_seq(enum group_seq seq, const struct group_slot *s)
+{
+	switch (seq) {
+	case GROUP_SEQ_BASE:
+		return !s->group;
+	case GROUP_SEQ_GROUP:
+		return s->group || s->storage;
+	default:
+		return true;
+	}
+}
+
+enum group_op group_seq_op(enum group_seq seq, const struct group_slot *s,
+			   bool start)
+{
+	if (seq == GROUP_SEQ_GROUP && s->storage)
+		return start ? GROUP_OP_PROMOTE : GROUP_OP_DEMOTE;
+	if (seq == GROUP_SEQ_ALL && s->sa_promote) {
+		if (start)
+			return s->state == GS_STARTED ? GROUP_OP_PROMOTE
+						      : GROUP_OP_START;
+		return s->promoted ? GROUP_OP_DEMOTE : GROUP_OP_STOP;
+	}
+	return start ? GROUP_OP_START : GROUP_OP_STOP;
+}
+
+bool group_needs_stop(enum group_seq seq, const struct group_slot *s)
+{
+	if (!group_in_seq(seq, s))
+		return false;
+	if (seq == GROUP_SEQ_GROUP && s->storage)
+		return s->promoted;
+	return s->state == GS_STARTED || s->cleanup;
+}
+
+void group_walk_start(struct group_walk *w, enum group_seq seq)
+{
+	*w = (struct group_walk){.seq = seq};
+}
+
+void group_walk_stop(struct group_walk *w, enum group_seq seq, size_t n,
+		     bool vip_first)
+{
+	*w = (struct group_walk){
+		.seq = seq, .cursor = n, .vip_cursor = vip_first ? n : 0};
+}
+
+size_t group_next_start(struct group_walk *w, const struct group_slot *const *v,
+			size_t n)
+{
+	while (w->cursor < n && !group_in_seq(w->seq, v[w->cursor]))
+		w->cursor++;
+	return w->cursor < n ? w->cursor : n;
+}
+
+void group_started(struct group_walk *w, const struct group_slot *s,
+		   enum group_op op, bool ok)
+{
+	/* A standalone storage is promoted next, in the same slot. */
+	if (ok && op == GROUP_OP_START && s->sa_promote &&
+	    w->seq == GROUP_SEQ_ALL)
+		return;
+	w->cursor++;
+}
+
+size_t group_next_stop(struct group_walk *w, const struct group_slot *const *v,
+		       size_t n)
+{
+	/* Each VIP is tried once before the reverse walk (which tries again
+	 * one whose stop failed, in its turn). */
+	while (w->vip_cursor > 0) {
+		const struct group_slot *s = v[--w->vip_cursor];
+		if (s->vip && s->state != GS_STOPPING &&
+		    group_needs_stop(w->seq, s))
+			return w->vip_cursor;
+	}
+	while (w->cursor > 0) {
+		w->cursor--;
+		if (group_needs_stop(w->seq, v[w->cursor]))
+			return w->cursor;
+	}
+	return n;
+}
+
+void group_stopped(struct group_walk *w, const struct group_slot *s,
+		   enum group_op op, bool ok)
+{
+	if (ok && op == GROUP_OP_DEMOTE && s->sa_promote &&
+	    w->seq == GROUP_SEQ_ALL)
+		w->cursor++;
+}
+
+const char *group_op_name(enum group_op op)
+{
+	static const char *const names[] = {"start", "promote", "stop",
+					    "demote"};
+
+	return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op]
+							       : "?";
+}

@@ -1,9 +1,10 @@
 /*
- * The resource group's recovery policy, as pure logic: no clock, no I/O.
+ * The resource group's scheduler, as pure logic: no clock, no I/O.  Two
+ * parts: the sequences (below the recovery policy: which member starts or
+ * stops next, and with which op) and the recovery policy.
  *
- * The daemon runs the group's sequences (start in configuration order,
- * stop in reverse, the VIP first when urgent; each op with its own
- * timeout; each started member monitored at its own interval).  When a
+ * The daemon calls the ops the sequences choose, each with its own
+ * timeout, and monitors each started member at its own interval.  When a
  * started member fails (its monitor stops answering RUNNING, or the plugin
  * reports a failure, or the start of a restart fails), the daemon asks
  * group_on_failure() what to do:
@@ -96,5 +97,91 @@ unsigned group_failures(const struct group_member *m,
 			const struct group_policy *p, uint64_t now_ms);
 
 const char *group_verdict_name(enum group_verdict v);
+
+/*
+ * Sequences, as pure logic: which member the daemon starts or stops next,
+ * and with which op.  The daemon owns the members (struct group_slot sits
+ * in its slots) and calls the ops; these functions only read the members
+ * and move the walk.
+ *
+ *   GROUP_SEQ_ALL    a standalone node or an arbiter: every instance starts
+ *                    in configuration order and stops in reverse; a
+ *                    standalone node's storage is started then promoted
+ *                    (the only node owns the data), demoted then stopped;
+ *   GROUP_SEQ_BASE   a two-node cluster's base: the instances that run on
+ *                    master and slave alike (quorum, storage attach);
+ *   GROUP_SEQ_GROUP  the group the master runs: storage promote, then the
+ *                    resources in order (webip, mysql, tomcat, vncproxy
+ *                    as configured); stopped in reverse, storage demoted
+ *                    last.  An urgent stop (stepping down, split brain)
+ *                    removes each VIP first, then walks in reverse.
+ *
+ * A member whose start failed or timed out may have done half its work: it
+ * is marked `cleanup` and stopped with the others.  A member whose stop
+ * failed stays `cleanup` and is tried again by the next stop; until then
+ * the daemon reports the stop as failed, and the cluster core does not let
+ * the peer promote its storage.
+ */
+enum group_seq { GROUP_SEQ_ALL, GROUP_SEQ_BASE, GROUP_SEQ_GROUP };
+
+enum group_state {
+	GS_CONFIGURED,
+	GS_STARTING,
+	GS_STARTED,
+	GS_STOPPING,
+	GS_STOPPED,
+	GS_FAILED,
+};
+
+enum group_op {
+	GROUP_OP_START,
+	GROUP_OP_PROMOTE,
+	GROUP_OP_STOP,
+	GROUP_OP_DEMOTE
+};
+
+/* One instance as the sequences see it. */
+struct group_slot {
+	enum group_state state;
+	bool cleanup;	 /* half started, or its stop failed: stop it */
+	bool group;	 /* two-node: a resource, started by takeover */
+	bool storage;	 /* two-node: a storage, promoted with the group */
+	bool vip;	 /* resource-vip: first to go in an urgent stop */
+	bool promoted;	 /* storage promoted (or promoting) */
+	bool sa_promote; /* standalone storage: start+promote, demote+stop */
+};
+
+struct group_walk {
+	enum group_seq seq;
+	size_t cursor;	   /* start: next to start; stop: last to stop + 1 */
+	size_t vip_cursor; /* urgent stop: VIPs below this are still to go */
+};
+
+bool group_in_seq(enum group_seq seq, const struct group_slot *s);
+/* The op that starts (or stops) s in seq. */
+enum group_op group_seq_op(enum group_seq seq, const struct group_slot *s,
+			   bool start);
+/* Does a stop of seq have to stop s? */
+bool group_needs_stop(enum group_seq seq, const struct group_slot *s);
+
+void group_walk_start(struct group_walk *w, enum group_seq seq);
+void group_walk_stop(struct group_walk *w, enum group_seq seq, size_t n,
+		     bool vip_first);
+/* The next member to start (the walk stays on it until group_started), or
+ * n when the sequence is complete. */
+size_t group_next_start(struct group_walk *w, const struct group_slot *const *v,
+			size_t n);
+/* The op on the member group_next_start returned ended (ok or not). */
+void group_started(struct group_walk *w, const struct group_slot *s,
+		   enum group_op op, bool ok);
+/* The next member to stop, or n when the sequence is complete. */
+size_t group_next_stop(struct group_walk *w, const struct group_slot *const *v,
+		       size_t n);
+/* The stop op on s ended: after a standalone storage's demote, its stop
+ * comes next (the walk returns to it). */
+void group_stopped(struct group_walk *w, const struct group_slot *s,
+		   enum group_op op, bool ok);
+
+const char *group_op_name(enum group_op op);
 
 #endif

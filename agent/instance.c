@@ -631,6 +631,12 @@ static pid_t host_child_pid(const struct cmsd_child *c)
 	return spawn_pid(c->sc);
 }
 
+static struct event_base *host_event_base(const struct cmsd_host *h)
+{
+	(void)h;
+	return loop_base();
+}
+
 static void host_op_done(struct cmsd_op *op, int rc)
 {
 	/* Any thread: only the number travels; the loop looks it up. */
@@ -877,6 +883,7 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 		.notify = host_notify,
 		.conf = &conf_plugin_ops,
 		.state_dir = in->state_dir,
+		.event_base = host_event_base,
 	};
 	for (int i = 0; i < 5; i++)
 		in->ident[i] = identity[i] ? strdup(identity[i]) : NULL;

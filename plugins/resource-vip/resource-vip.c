@@ -4,33 +4,56 @@
  * Everything runs on the agent's loop, driven by host watches and timers:
  * one NETLINK_ROUTE socket per instance for link and address queries and
  * changes, and AF_PACKET sockets on the interface for the duplicate address
- * probe and the announcements.  No `ip`, no child processes.
+ * probe and the announcements.  No `ip`, no exec.  One child: the guardian.
+ *
+ * The guardian ("cmsd-vipguard" in ps) is a dead-man's switch.  An agent
+ * killed with SIGKILL (or crashed) would leave the address on the
+ * interface, and the new master's duplicate address probe would then find
+ * the old host answering and rightly refuse the address: the service would
+ * be down.  So while the address is ours, a process forked from the agent
+ * waits on a socket pair whose other end only the agent holds, and removes
+ * the address (RTM_DELADDR) when that end closes; PR_SET_PDEATHSIG backs
+ * the socket up.  It has a process group of its own and ignores SIGTERM,
+ * SIGINT and SIGHUP: it ends with the agent, or when a stop that removed
+ * the address tells it to quit.  It cannot help when it dies with the agent
+ * (kill -9 of both, `pkill -9 cmsd`, systemd's final SIGKILL to the whole
+ * cgroup), nor when the agent hangs without dying.
  *
  * start    the link exists and is up -> is the address already there?
  *          no: probe for it (IPv4 ARP probes per RFC 5227, IPv6 DAD
  *          neighbour solicitations); any answer refuses with -EADDRINUSE
- *          -> RTM_NEWADDR -> the first announcement, and the op is done;
- *          the rest of the burst follows on a timer.
+ *          -> RTM_NEWADDR -> the guardian -> the first announcement, and
+ *          the op is done; the rest of the burst follows on a timer.
  *          yes: announce it again.  That is how the agent re-announces the
  *          address after a contested election or a healed split brain: it
  *          calls start once more.
  * stop     ends a running burst, RTM_DELADDR; an address already gone (or
- *          an interface gone) is success.
+ *          an interface gone) is success.  Then the guardian is dismissed.
  * monitor  RUNNING when the address is on the interface, STOPPED when not,
  *          FAILED when the interface is gone, down or without carrier,
- *          UNKNOWN when the query failed.
+ *          UNKNOWN when the query failed.  An address of ours whose
+ *          guardian is gone gets a new one.
+ * destroy  a guardian not dismissed (the stop failed, or never came)
+ *          removes the address: nobody watches it after this.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <netpacket/packet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/if_addr.h>
@@ -82,6 +105,22 @@ struct vip_link {
 	unsigned mac_len;
 };
 
+struct vip;
+
+/* A guardian process (see "the guardian" below). */
+struct vip_guard {
+	struct vip_guard *next;
+	struct vip *v;
+	pid_t pid;
+	int fd; /* our end of the pair; -1 once the guardian's end closed */
+	struct cmsd_watch *watch;
+	int ifindex;	 /* what it deletes: the address on ifindex, */
+	unsigned prefix; /* with this prefix (IPv6) */
+	bool dismissed;	 /* told to quit without deleting */
+	bool let_go;	 /* let go by destroy: it deletes */
+	bool ended;	 /* its end closed: to reap */
+};
+
 struct vip {
 	const struct cmsd_host *host;
 	int family; /* AF_INET or AF_INET6 */
@@ -120,6 +159,15 @@ struct vip {
 	unsigned garp_left;
 	int garp_index;
 	unsigned char garp_mac[ETH_ALEN];
+
+	/* the guardian: `guard` watches the address while it is ours
+	 * (`owned`: started and not stopped since); `guards` also holds the
+	 * dismissed ones until they are reaped */
+	bool owned;
+	struct vip_guard *guard;
+	struct vip_guard *guards;
+	struct cmsd_timer *reap_timer;
+	uint64_t reap_delay_ms;
 };
 
 static const char *const vip_keys[] = {"address", "interface", "garp-count",
@@ -564,32 +612,38 @@ static int vip_req_addrs(struct vip *v)
 	return vip_nl_send(v, &r.nh);
 }
 
-/* RTM_NEWADDR or RTM_DELADDR with an ack.  IPv4 deletes by the local
- * address alone, so that a copy added with another prefix goes too; IPv6
- * matches address and prefix, so stop passes the prefix it found. */
-static int vip_req_change(struct vip *v, bool add, unsigned prefix)
+/* Fills r with RTM_NEWADDR or RTM_DELADDR of the address on interface
+ * ifindex, with an ack.  IPv4 deletes by the local address alone, so that
+ * a copy added with another prefix goes too; IPv6 matches address and
+ * prefix, so stop passes the prefix it found.  The guardian sends a delete
+ * built here (see vip_guard_start). */
+static void vip_build_change(const struct vip *v, bool add, unsigned prefix,
+			     int ifindex, struct vip_nlreq *req)
 {
-	struct vip_nlreq r = {0};
+	struct vip_nlreq *r = req;
 	size_t alen = v->family == AF_INET ? 4 : 16;
 
-	r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-	r.nh.nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
-	r.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	/* Filled in place, not copied: the attributes are written through
+	 * another type, which a struct copy need not see. */
+	memset(r, 0, sizeof(*r));
+	r->nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+	r->nh.nlmsg_type = add ? RTM_NEWADDR : RTM_DELADDR;
+	r->nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	if (add)
-		r.nh.nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
-	r.u.ifa.ifa_family = (unsigned char)v->family;
-	r.u.ifa.ifa_prefixlen = (unsigned char)prefix;
-	r.u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
-	r.u.ifa.ifa_index = (unsigned)v->link.index;
+		r->nh.nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+	r->u.ifa.ifa_family = (unsigned char)v->family;
+	r->u.ifa.ifa_prefixlen = (unsigned char)prefix;
+	r->u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	r->u.ifa.ifa_index = (unsigned)ifindex;
 	if (v->family == AF_INET) {
-		vip_nla_put(&r, IFA_LOCAL, v->addr, alen);
+		vip_nla_put(r, IFA_LOCAL, v->addr, alen);
 		if (add) {
-			vip_nla_put(&r, IFA_ADDRESS, v->addr, alen);
+			vip_nla_put(r, IFA_ADDRESS, v->addr, alen);
 			if (prefix < 31) {
 				uint32_t a, mask = htonl(~0u >> prefix);
 				memcpy(&a, v->addr, 4);
 				a |= mask;
-				vip_nla_put(&r, IFA_BROADCAST, &a, 4);
+				vip_nla_put(r, IFA_BROADCAST, &a, 4);
 			}
 		}
 	} else {
@@ -598,11 +652,18 @@ static int vip_req_change(struct vip *v, bool add, unsigned prefix)
 		/* We probed already; the kernel's DAD would hold the address
 		 * tentative for a second. */
 		if (add) {
-			r.u.ifa.ifa_flags = IFA_F_NODAD;
-			vip_nla_put(&r, IFA_FLAGS, &flags, sizeof(flags));
+			r->u.ifa.ifa_flags = IFA_F_NODAD;
+			vip_nla_put(r, IFA_FLAGS, &flags, sizeof(flags));
 		}
-		vip_nla_put(&r, IFA_ADDRESS, v->addr, alen);
+		vip_nla_put(r, IFA_ADDRESS, v->addr, alen);
 	}
+}
+
+static int vip_req_change(struct vip *v, bool add, unsigned prefix)
+{
+	struct vip_nlreq r;
+
+	vip_build_change(v, add, prefix, v->link.index, &r);
 	v->step = add ? VIP_STEP_ADD : VIP_STEP_DEL;
 	return vip_nl_send(v, &r.nh);
 }
@@ -622,6 +683,520 @@ static void vip_add(struct vip *v)
 
 	if (rc < 0)
 		vip_query_failed(v, "adding the address", rc);
+}
+
+/* ---- the guardian ----
+ *
+ * A dead-man's switch for the address.  While the address is ours, a child
+ * forked from the agent (no exec: nothing to find on disk, nothing to fail
+ * to load) waits on one end of a socket pair whose other end only the
+ * agent holds.  The kernel closes that end whatever way the agent ends,
+ * SIGKILL and crashes included, and the child then removes the address
+ * with the RTM_DELADDR built here before the fork, and exits.  A stop that
+ * removed the address itself sends VIP_GUARD_QUIT first: data comes before
+ * the end of the stream, so a guardian told to quit never deletes, and a
+ * start that follows at once (a restart in place) cannot lose its address
+ * to the previous guardian.
+ *
+ * After the fork only async-signal-safe calls: the agent may have other
+ * threads, and nothing of libevent or the allocator may run in the child.
+ */
+
+#define VIP_GUARD_NAME "cmsd-vipguard"
+#define VIP_GUARD_QUIT 'q'
+
+/* The guardian's exit codes, for the agent's log when it reaps one. */
+enum {
+	VIP_GUARD_DISMISSED = 0, /* told to quit: nothing done */
+	VIP_GUARD_REMOVED = 10,	 /* the agent let go: address removed */
+	VIP_GUARD_GONE = 11,	 /* the agent let go: address already gone */
+	VIP_GUARD_DEL_FAILED = 12,
+	VIP_GUARD_SETUP_FAILED = 13,
+};
+
+/* Everything the child needs, made before the fork. */
+struct vip_guard_plan {
+	int fd;	     /* the guardian's end of the pair */
+	pid_t agent; /* getppid() while the agent lives */
+	struct vip_nlreq del;
+	char title[128]; /* for ps: written over the inherited argv */
+	char *arg_start, *arg_end;
+};
+
+/* The agent's argv strings, from /proc/self/stat (fields 48 and 49): the
+ * child writes its title there, so that ps shows what it is instead of a
+ * second copy of the agent's command line.  NULLs when not available. */
+static void vip_proc_args(char **start, char **end)
+{
+	char buf[2048], *p;
+	unsigned long a = 0, b = 0;
+	int field = 2; /* after "pid (comm)" */
+	FILE *f = fopen("/proc/self/stat", "re");
+	size_t n;
+
+	*start = *end = NULL;
+	if (!f)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields start after the
+	 * last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return;
+	for (p++; *p && field < 49; field++) {
+		while (*p == ' ')
+			p++;
+		if (field + 1 == 48)
+			a = strtoul(p, NULL, 10);
+		else if (field + 1 == 49)
+			b = strtoul(p, NULL, 10);
+		while (*p && *p != ' ')
+			p++;
+	}
+	if (a && b > a) {
+		*start = (char *)a;
+		*end = (char *)b;
+	}
+}
+
+static void vip_guard_wake(int sig)
+{
+	(void)sig; /* only to interrupt ppoll() */
+}
+
+/* RTM_DELADDR and its ack: one of the VIP_GUARD_* codes. */
+static int vip_guard_delete(int nl, const struct vip_nlreq *req)
+{
+	struct sockaddr_nl k = {.nl_family = AF_NETLINK};
+	union {
+		struct nlmsghdr nh;
+		unsigned char b[1024];
+	} u;
+	ssize_t n;
+
+	do
+		n = sendto(nl, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&k,
+			   sizeof(k));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return VIP_GUARD_DEL_FAILED;
+	for (;;) {
+		const struct nlmsghdr *nh = &u.nh;
+		int len;
+
+		n = recv(nl, u.b, sizeof(u.b), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return VIP_GUARD_DEL_FAILED; /* incl. the timeout */
+		len = (int)n;
+		for (; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+			const struct nlmsgerr *e = NLMSG_DATA(nh);
+			if (nh->nlmsg_type != NLMSG_ERROR ||
+			    nh->nlmsg_seq != req->nh.nlmsg_seq)
+				continue;
+			if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+				return VIP_GUARD_DEL_FAILED;
+			if (e->error == 0)
+				return VIP_GUARD_REMOVED;
+			if (e->error == -EADDRNOTAVAIL || e->error == -ENOENT ||
+			    e->error == -ENODEV)
+				return VIP_GUARD_GONE;
+			return VIP_GUARD_DEL_FAILED;
+		}
+	}
+}
+
+/* The child.  Never returns. */
+static void vip_guard_main(const struct vip_guard_plan *g)
+{
+	static const int ignored[] = {SIGTERM, SIGINT,	SIGHUP,
+				      SIGQUIT, SIGPIPE, SIGUSR2,
+				      SIGTSTP, SIGTTIN, SIGTTOU};
+	struct sigaction sa = {0};
+	struct timeval tv = {.tv_sec = 2};
+	sigset_t mask, none;
+	int fd = g->fd, nl, null;
+
+	/* The agent's handlers (libevent's write to the agent's own signal
+	 * pipe) must never run here; the parent blocked every signal around
+	 * the fork, so none has yet. */
+	sa.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	/* A terminal's ^C and a SIGTERM to the agent's process group are
+	 * for the agent; the guardian ends with it, through the socket. */
+	sa.sa_handler = SIG_IGN;
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		sigaction(ignored[i], &sa, NULL);
+	sa.sa_handler = vip_guard_wake;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL); /* no SA_RESTART: ppoll() returns */
+	setpgid(0, 0);
+	prctl(PR_SET_NAME, VIP_GUARD_NAME, 0, 0, 0);
+	if (g->arg_start) {
+		size_t room = (size_t)(g->arg_end - g->arg_start), i;
+		for (i = 0; i + 1 < room && g->title[i]; i++)
+			g->arg_start[i] = g->title[i];
+		for (; i < room; i++)
+			g->arg_start[i] = '\0';
+	}
+
+	/* Only our end of the pair stays open, as fd 3: a copy of another
+	 * guardian's agent end (inherited through this fork) would keep that
+	 * guardian from ever seeing its agent die.  No stdio of the agent
+	 * either: a pipe a supervisor reads to its end must not outlive the
+	 * agent because of us. */
+	if (fd != 3 && dup3(fd, 3, O_CLOEXEC) < 0)
+		_exit(VIP_GUARD_SETUP_FAILED);
+	fd = 3;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 4, ~0u, 0) < 0)
+#endif
+		for (int i = 4; i < 65536; i++)
+			close(i);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int i = 0; i < 3; i++)
+		if (null != i && (null < 0 ? close(i) : dup2(null, i)) < 0)
+			_exit(VIP_GUARD_SETUP_FAILED);
+	if (null > 2)
+		close(null);
+	/* The socket is made now, not when it is needed: when the agent has
+	 * died, nothing may be left to fail but the delete itself. */
+	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (nl < 0)
+		_exit(VIP_GUARD_SETUP_FAILED);
+	setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	/* The socket alone misses a copy of the agent's end kept open by
+	 * another process forked from the agent without exec (a plugin's own
+	 * helper).  The parent-death signal does not: the agent's pid is
+	 * checked with SIGUSR1 blocked, and ppoll() unblocks it atomically,
+	 * so a death between the check and the wait is not lost. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	sigemptyset(&none);
+	prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0);
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		char c;
+		ssize_t n;
+
+		/* The signal also comes when the thread that forked ends
+		 * while the agent lives on: the pid says which. */
+		if (getppid() != g->agent)
+			break;
+		if (ppoll(&pfd, 1, NULL, &none) < 0 && errno == EINTR)
+			continue; /* check the parent again */
+		n = read(fd, &c, 1);
+		if (n == 1 && c == VIP_GUARD_QUIT)
+			_exit(VIP_GUARD_DISMISSED);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	_exit(vip_guard_delete(nl, &g->del));
+}
+
+/* ---- the guardian, on the agent's side ---- */
+
+static void vip_guard_free(struct vip *v, struct vip_guard *g)
+{
+	for (struct vip_guard **p = &v->guards; *p; p = &(*p)->next)
+		if (*p == g) {
+			*p = g->next;
+			break;
+		}
+	if (v->guard == g)
+		v->guard = NULL;
+	if (g->watch)
+		v->host->watch_free(g->watch);
+	if (g->fd >= 0)
+		close(g->fd);
+	free(g);
+}
+
+static void vip_guard_log_end(struct vip *v, const struct vip_guard *g, int st)
+{
+	const struct cmsd_host *h = v->host;
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+
+	if (WIFSIGNALED(st)) {
+		h->log(h, g->dismissed ? CMSD_LOG_INFO : CMSD_LOG_WARNING,
+		       "guardian %d of %s was killed by signal %d%s",
+		       (int)g->pid, v->addr_str, WTERMSIG(st),
+		       g->dismissed ? ""
+				    : ": the address is no longer removed "
+				      "if the agent dies, until the next "
+				      "monitor starts a new guardian");
+		return;
+	}
+	switch (code) {
+	case VIP_GUARD_DISMISSED:
+		if (g->dismissed || g->let_go)
+			h->log(h, CMSD_LOG_DEBUG, "guardian %d of %s ended",
+			       (int)g->pid, v->addr_str);
+		else
+			h->log(h, CMSD_LOG_WARNING,
+			       "guardian %d of %s ended unasked", (int)g->pid,
+			       v->addr_str);
+		break;
+	case VIP_GUARD_REMOVED:
+		h->log(h, CMSD_LOG_NOTICE, "guardian %d removed %s from %s",
+		       (int)g->pid, v->addr_str, v->interface);
+		break;
+	case VIP_GUARD_GONE:
+		h->log(h, CMSD_LOG_INFO,
+		       "guardian %d: %s was already gone from %s", (int)g->pid,
+		       v->addr_str, v->interface);
+		break;
+	case VIP_GUARD_DEL_FAILED:
+		h->log(h, CMSD_LOG_ERR,
+		       "guardian %d could not remove %s from %s", (int)g->pid,
+		       v->addr_str, v->interface);
+		break;
+	default:
+		h->log(h, CMSD_LOG_ERR,
+		       "guardian %d of %s could not set itself up (exit %d): "
+		       "the address is not removed if the agent dies",
+		       (int)g->pid, v->addr_str, code);
+	}
+}
+
+/* Reaps ended guardians (their end of the pair closed); false when one is
+ * not reapable yet.  The agent's SIGCHLD handling reaps only the children
+ * it spawned, so these are ours to wait for. */
+static bool vip_guard_reap(struct vip *v)
+{
+	struct vip_guard *g, *next;
+	bool all = true;
+
+	for (g = v->guards; g; g = next) {
+		int st;
+		pid_t r;
+
+		next = g->next;
+		if (!g->ended)
+			continue;
+		do
+			r = waitpid(g->pid, &st, WNOHANG);
+		while (r < 0 && errno == EINTR);
+		if (r == 0) {
+			all = false; /* exiting, not a zombie yet */
+			continue;
+		}
+		if (r == g->pid)
+			vip_guard_log_end(v, g, st);
+		vip_guard_free(v, g); /* r < 0: someone else reaped it */
+	}
+	return all;
+}
+
+static void vip_reap_timer(void *arg)
+{
+	struct vip *v = arg;
+
+	if (vip_guard_reap(v))
+		return;
+	if (v->reap_delay_ms < 100)
+		v->reap_delay_ms *= 2;
+	v->host->timer_arm(v->reap_timer, v->reap_delay_ms);
+}
+
+/* The guardian's end closed: it has exited (it never writes). */
+static void vip_guard_readable(int fd, unsigned events, void *arg)
+{
+	struct vip_guard *g = arg;
+	struct vip *v = g->v;
+	char buf[16];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	(void)events;
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return;
+	v->host->watch_free(g->watch);
+	g->watch = NULL;
+	close(g->fd);
+	g->fd = -1;
+	g->ended = true;
+	if (v->guard == g)
+		v->guard = NULL;
+	if (!vip_guard_reap(v)) {
+		v->reap_delay_ms = 1;
+		v->host->timer_arm(v->reap_timer, v->reap_delay_ms);
+	}
+}
+
+static void vip_guard_dismiss(struct vip *v);
+
+/* Makes sure a guardian watches the address on ifindex with prefix (one
+ * per instance).  A failure is logged, not returned: the address serves
+ * without one, and the next monitor tries again. */
+static void vip_guard_start(struct vip *v, int ifindex, unsigned prefix)
+{
+	const struct cmsd_host *h = v->host;
+	struct vip_guard_plan plan = {0};
+	struct vip_guard *g;
+	sigset_t all, old;
+	int sv[2], err;
+	pid_t pid;
+
+	if (v->guard && v->guard->ifindex == ifindex &&
+	    v->guard->prefix == prefix)
+		return;
+	/* The interface was made again, or the prefix changed: the old
+	 * guardian would delete the wrong thing. */
+	vip_guard_dismiss(v);
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		err = ENOMEM;
+		goto fail;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		err = errno;
+		free(g);
+		goto fail;
+	}
+	vip_build_change(v, false, prefix, ifindex, &plan.del);
+	plan.del.nh.nlmsg_seq = 1;
+	plan.fd = sv[1];
+	plan.agent = getpid();
+	snprintf(plan.title, sizeof(plan.title), VIP_GUARD_NAME " %s %s/%u %s",
+		 h->instance_id ? h->instance_id : "vip", v->addr_str, prefix,
+		 v->interface);
+	vip_proc_args(&plan.arg_start, &plan.arg_end);
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		vip_guard_main(&plan);
+	err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		free(g);
+		goto fail;
+	}
+	/* Both sides set the group, whichever runs first: a kill of another
+	 * resource's process group never finds the guardian in it. */
+	setpgid(pid, pid);
+	g->v = v;
+	g->pid = pid;
+	g->ifindex = ifindex;
+	g->prefix = prefix;
+	g->fd = sv[0];
+	g->watch =
+		h->watch_new(h, g->fd, CMSD_WATCH_READ, vip_guard_readable, g);
+	g->next = v->guards;
+	v->guards = g;
+	v->guard = g;
+	if (!g->watch)
+		/* Still there, still guarding; only its end goes unnoticed
+		 * until destroy reaps it. */
+		h->log(h, CMSD_LOG_WARNING,
+		       "cannot watch guardian %d: its end is noticed at "
+		       "destroy",
+		       (int)pid);
+	h->log(h, CMSD_LOG_INFO,
+	       "guardian %d (" VIP_GUARD_NAME ") removes %s from %s if the "
+	       "agent dies",
+	       (int)pid, v->addr_str, v->interface);
+	return;
+fail:
+	h->log(h, CMSD_LOG_ERR,
+	       "cannot start the guardian of %s: %s; the address is not "
+	       "removed if the agent dies",
+	       v->addr_str, strerror(err));
+}
+
+/* The address is gone by our own hand: the guardian ends without deleting
+ * (a later start may already have added it again). */
+static void vip_guard_dismiss(struct vip *v)
+{
+	struct vip_guard *g = v->guard;
+
+	if (!g)
+		return;
+	v->guard = NULL;
+	g->dismissed = true;
+	if (send(g->fd, (const char[]){VIP_GUARD_QUIT}, 1,
+		 MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		/* Gone already (its end is seen on the loop), or a full
+		 * buffer that one byte cannot meet. */
+		v->host->log(v->host, CMSD_LOG_DEBUG,
+			     "guardian %d: cannot tell it to quit: %s",
+			     (int)g->pid, strerror(errno));
+}
+
+/* destroy: every guardian not dismissed is let go as if the agent died
+ * (the instance stops watching the address: it must not stay behind),
+ * then all are waited for, a second at most, so that they are reaped and
+ * whatever follows (a reload's new instance) starts from a settled
+ * interface. */
+static void vip_guard_release(struct vip *v)
+{
+	const struct cmsd_host *h = v->host;
+	uint64_t end = h->now_ms(h) + 1000;
+	struct vip_guard *g;
+
+	for (g = v->guards; g; g = g->next) {
+		if (g->fd < 0)
+			continue;
+		if (!g->dismissed) {
+			g->let_go = true;
+			h->log(h, CMSD_LOG_NOTICE,
+			       "destroy: %s may still be on %s: guardian %d "
+			       "removes it",
+			       v->addr_str, v->interface, (int)g->pid);
+		}
+		/* End of stream for the guardian, and our end stays open to
+		 * see its own. */
+		shutdown(g->fd, SHUT_WR);
+	}
+	v->guard = NULL;
+	while (v->guards) {
+		int64_t left = (int64_t)end - (int64_t)h->now_ms(h);
+		for (g = v->guards; g; g = g->next) {
+			struct pollfd p = {.fd = g->fd, .events = POLLIN};
+			char c;
+			if (g->fd < 0)
+				continue;
+			if (left > 0 && poll(&p, 1, 0) == 0)
+				continue;
+			if (left > 0 && recv(g->fd, &c, 1, MSG_DONTWAIT) > 0)
+				continue;
+			if (g->watch)
+				h->watch_free(g->watch);
+			g->watch = NULL;
+			close(g->fd);
+			g->fd = -1;
+			g->ended = true;
+		}
+		if (vip_guard_reap(v) && !v->guards)
+			break;
+		if (left <= 0) {
+			for (g = v->guards; g; g = g->next)
+				h->log(h, CMSD_LOG_WARNING,
+				       "destroy: guardian %d of %s did not end "
+				       "within a second; left unreaped",
+				       (int)g->pid, v->addr_str);
+			while (v->guards)
+				vip_guard_free(v, v->guards);
+			break;
+		}
+		usleep(1000);
+	}
+}
+
+/* A stop found the address gone or removed it: not ours any more. */
+static void vip_stopped(struct vip *v)
+{
+	v->owned = false;
+	vip_guard_dismiss(v);
 }
 
 /* ---- duplicate address probe ---- */
@@ -879,6 +1454,7 @@ static void vip_link_done(struct vip *v, int err)
 				     "stop: interface %s is gone, and %s "
 				     "with it",
 				     v->interface, v->addr_str);
+			vip_stopped(v);
 			vip_finish(v, 0);
 			break;
 		default:
@@ -932,6 +1508,8 @@ static void vip_addrs_done(struct vip *v)
 		v->host->log(v->host, CMSD_LOG_INFO,
 			     "start: %s is already on %s: announcing it again",
 			     v->addr_str, v->interface);
+		v->owned = true;
+		vip_guard_start(v, v->link.index, v->present_prefix);
 		vip_garp_begin(v);
 		vip_finish(v, 0);
 		return;
@@ -940,6 +1518,7 @@ static void vip_addrs_done(struct vip *v)
 			v->host->log(v->host, CMSD_LOG_INFO,
 				     "stop: %s was not on %s", v->addr_str,
 				     v->interface);
+			vip_stopped(v);
 			vip_finish(v, 0);
 			return;
 		}
@@ -956,6 +1535,10 @@ static void vip_addrs_done(struct vip *v)
 			vip_finish(v, CMSD_FAILED);
 			return;
 		}
+		/* Ours, but its guardian ended (killed by hand, or could not
+		 * start) or guards the wrong thing: a new one. */
+		if (v->present && v->owned)
+			vip_guard_start(v, v->link.index, v->present_prefix);
 		vip_finish(v, v->present ? CMSD_RUNNING : CMSD_STOPPED);
 	}
 }
@@ -975,6 +1558,8 @@ static void vip_change_done(struct vip *v, int err, const char *ext)
 		}
 		v->host->log(v->host, CMSD_LOG_NOTICE, "added %s/%u to %s",
 			     v->addr_str, v->prefix, v->interface);
+		v->owned = true;
+		vip_guard_start(v, v->link.index, v->prefix);
 		vip_garp_begin(v);
 		vip_finish(v, 0);
 		return;
@@ -993,6 +1578,8 @@ static void vip_change_done(struct vip *v, int err, const char *ext)
 		v->host->log(v->host, CMSD_LOG_NOTICE, "removed %s from %s",
 			     v->addr_str, v->interface);
 	}
+	if (err == 0)
+		vip_stopped(v);
 	vip_finish(v, err);
 }
 
@@ -1089,9 +1676,11 @@ static int vip_runtime(struct vip *v)
 		v->probe_timer = h->timer_new(h, vip_probe_timer, v);
 	if (!v->garp_timer)
 		v->garp_timer = h->timer_new(h, vip_garp_timer, v);
+	if (!v->reap_timer)
+		v->reap_timer = h->timer_new(h, vip_reap_timer, v);
 	if (!v->nl_buf)
 		v->nl_buf = malloc(VIP_NL_BUF);
-	if (!v->probe_timer || !v->garp_timer || !v->nl_buf)
+	if (!v->probe_timer || !v->garp_timer || !v->reap_timer || !v->nl_buf)
 		return -ENOMEM;
 	if (v->nl_fd >= 0)
 		return 0;
@@ -1187,6 +1776,7 @@ static void vip_destroy(void *inst)
 		return;
 	vip_probe_close(v);
 	vip_garp_stop(v);
+	vip_guard_release(v);
 	if (v->nl_watch)
 		v->host->watch_free(v->nl_watch);
 	if (v->nl_fd >= 0)
@@ -1195,6 +1785,8 @@ static void vip_destroy(void *inst)
 		v->host->timer_free(v->probe_timer);
 	if (v->garp_timer)
 		v->host->timer_free(v->garp_timer);
+	if (v->reap_timer)
+		v->host->timer_free(v->reap_timer);
 	free(v->nl_buf);
 	free(v->interface);
 	free(v);

@@ -67,6 +67,12 @@ CL_SLACK_MS=${CLUSTER_SLACK_MS:-1000}
 # Extra attributes of every group resource (a scenario sets it before
 # cl_run_modes), e.g. 'max-restarts="1"'.
 CL_RES_ATTRS=${CL_RES_ATTRS:-}
+# Time the group takes to start beyond resource-dummy's, added to the bound
+# of the first steady state (a scenario with a real database sets it).
+CL_GROUP_START_MS=${CL_GROUP_START_MS:-0}
+# Shell commands run at exit before the namespaces go (a scenario's own
+# clean-up: loop devices, say); evaluated with errors ignored.
+CL_CLEANUP_CMDS=""
 
 CL_NET=10.77.0
 CL_HBNET=10.78.0
@@ -193,6 +199,7 @@ cl_cleanup() {
 	set +e
 	cl_sampler_stop
 	cl_topo_down
+	[ -z "$CL_CLEANUP_CMDS" ] || eval "$CL_CLEANUP_CMDS"
 	for p in $CL_BG_PIDS; do
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -210,7 +217,7 @@ cl_cleanup() {
 # Tools: the sampler and the ICMP probe, from the build or compiled here.
 cl_tools() {
 	local t b
-	for t in sampler netprobe; do
+	for t in sampler netprobe arpwho; do
 		b=${CMSD_BUILD_DIR:+$CMSD_BUILD_DIR/tests/cluster/$t}
 		if [ -n "$b" ] && [ -x "$b" ] && [ "$b" -nt "$CL_HERE/$t.c" ]; then
 			eval "CL_${t^^}=\$b"
@@ -351,6 +358,22 @@ cl_node_xml() { # node
 XML
 }
 
+# The storage and group part of a node's config: three resource-dummy
+# resources.  A scenario that needs real resources defines its own
+# cl_group_xml after sourcing this file; $1 node, $2 its directory.
+cl_group_xml() {
+	local d=$2 r
+	echo '  <group id="vms">'
+	for r in webip mysql tomcat; do
+		cat <<XML
+    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" $CL_RES_ATTRS>
+      <state-file>$d/$r.running</state-file>
+    </resource>
+XML
+	done
+	echo '  </group>'
+}
+
 cl_write_configs() {
 	local n d s=$CL_TMP/secrets r
 	for n in node1 node2; do
@@ -370,15 +393,7 @@ XML
 			cl_node_xml node2
 			echo '  </cluster>'
 			cl_quorum_xml
-			echo '  <group id="vms">'
-			for r in webip mysql tomcat; do
-				cat <<XML
-    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" $CL_RES_ATTRS>
-      <state-file>$d/$r.running</state-file>
-    </resource>
-XML
-			done
-			echo '  </group>'
+			cl_group_xml "$n" "$d"
 			echo '</cmsd>'
 		} >"$d/cmsd.xml"
 	done
@@ -605,6 +620,11 @@ cl_reach() { # from-host addr [timeout_ms]: 0 when addr answers ICMP
 	ip netns exec "$(cl_ns "$1")" "$CL_NETPROBE" "$2" "${3:-1000}"
 }
 
+cl_vip_macs() { # addr [ms]: the MACs that answer ARP for addr, seen from the client
+	ip netns exec "$(cl_ns client)" "$CL_ARPWHO" eth0 "$1" "${2:-300}" |
+		awk '{print $1}' | sort
+}
+
 cl_link_down() { # host: every interface of the host, on its side
 	local d
 	for d in eth0 eth1; do
@@ -711,7 +731,7 @@ cl_up() { # mode: topology, configs, agents, a steady pair, the sampler
 	cl_start node1
 	cl_start node2
 	# start-up wait (a deadtime), the vote, the group start
-	cl_wait_steady $((4 * CL_DEADTIME_MS + 5000 + CL_SLACK_MS))
+	cl_wait_steady $((4 * CL_DEADTIME_MS + 5000 + CL_SLACK_MS + CL_GROUP_START_MS))
 	cl_log "steady: master $CL_M, slave $CL_S (after ${CL_WAITED} ms)"
 	cl_sampler_start
 	sleep 0.5

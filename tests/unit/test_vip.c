@@ -4,7 +4,9 @@
  * pair: the plugin runs in A on "va"; B ("vb") is the client that must
  * see the probes and the announcements, and the rival that holds the
  * address in the duplicate cases.  A packet socket in B records what A
- * sends; B's neighbour table shows that its kernel accepted it.
+ * sends; B's neighbour table shows that its kernel accepted it.  The
+ * guardian tests find the cmsd-vipguard processes in /proc; the ones that
+ * kill the "agent" fork it as a child of this (subreaper) process.
  *
  * Needs root (namespaces, addresses, packet sockets).  Without it the
  * program exits 77; the test needs the CTest property SKIP_RETURN_CODE 77
@@ -25,6 +27,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -251,6 +254,115 @@ static struct instance *make(const char *addr, const char *ifname,
 	return in;
 }
 
+/* Two VIPs on va in one configuration (instances *a and *b). */
+static void make2(const char *addr1, const char *addr2, struct instance **a,
+		  struct instance **b)
+{
+	char xml[2048];
+	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
+
+	snprintf(xml, sizeof(xml),
+		 "<cmsd version=\"1\">\n"
+		 "<paths state-dir=\"%s/state\"/>\n"
+		 "<cluster id=\"t\"><node id=\"n1\"><link "
+		 "address=\"127.0.0.1\"/></node></cluster>\n"
+		 "<group id=\"g\">"
+		 "<resource id=\"vip\" plugin=\"resource-vip\">"
+		 "<address>%s</address><interface>va</interface></resource>"
+		 "<resource id=\"vip2\" plugin=\"resource-vip\">"
+		 "<address>%s</address><interface>va</interface></resource>"
+		 "</group>\n</cmsd>\n",
+		 dir, addr1, addr2);
+	char *path = tu_write(dir, "cmsd.xml", xml);
+	conf_free(conf);
+	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &conf), 0);
+	free(path);
+	instance_set_state_root(conf->state_dir);
+	ck_assert_int_eq(instance_new(&conf->inst[0], NULL, NULL, a), 0);
+	ck_assert_int_eq(instance_new(&conf->inst[1], NULL, NULL, b), 0);
+}
+
+/* ---- the guardian ---- */
+
+/* ppid of pid and its comm, from /proc/PID/stat; false when gone. */
+static bool proc_stat(pid_t pid, pid_t *ppid, pid_t *pgid, char *state,
+		      char *comm, size_t len)
+{
+	char path[64], buf[1024], *open_p, *close_p;
+	FILE *f;
+	size_t n;
+	int pp, pg;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	open_p = strchr(buf, '(');
+	close_p = strrchr(buf, ')');
+	if (!open_p || !close_p ||
+	    sscanf(close_p + 2, "%c %d %d", state, &pp, &pg) != 3)
+		return false;
+	*close_p = '\0';
+	snprintf(comm, len, "%s", open_p + 1);
+	*ppid = pp;
+	*pgid = pg;
+	return true;
+}
+
+/* The guardians (comm cmsd-vipguard) whose parent is `parent`: up to max
+ * pids in out, the count returned. */
+static int guardians_of(pid_t parent, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name), pp, pg;
+		char st, comm[64];
+		if (pid <= 0 ||
+		    !proc_stat(pid, &pp, &pg, &st, comm, sizeof(comm)))
+			continue;
+		if (pp == parent && strcmp(comm, "cmsd-vipguard") == 0 &&
+		    st != 'Z' && n < max)
+			out[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+static pid_t the_guardian(pid_t parent)
+{
+	pid_t g[4];
+	int n = guardians_of(parent, g, 4);
+
+	ck_assert_msg(n == 1, "%d guardians of %d, want 1", n, (int)parent);
+	return g[0];
+}
+
+/* Gone and reaped: no zombie answers kill(pid, 0). */
+static bool reaped(pid_t pid)
+{
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Polls until addr leaves va in A; the ms it took, or -1 after max_ms. */
+static int wait_addr_gone(const char *addr, int max_ms)
+{
+	uint64_t t0 = loop_now_ms();
+
+	while (addr_on(ns_a, "va", addr)) {
+		if (loop_now_ms() - t0 > (uint64_t)max_ms)
+			return -1;
+		usleep(2000);
+	}
+	return (int)(loop_now_ms() - t0);
+}
+
 /* ---- what B hears from A ---- */
 
 struct heard {
@@ -279,6 +391,10 @@ static int cap_open(void)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	ck_assert_int_eq(
 		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one)), 0);
+	/* The kernel turns receive timestamps on from a work item; a frame
+	 * that arrives before that is stamped when it is read, which put a
+	 * probe after the announcements now and then. */
+	usleep(100000);
 	ck_assert_int_eq(setns(fd_a, CLONE_NEWNET), 0);
 	return fd;
 }
@@ -443,7 +559,9 @@ START_TEST(v4_start_announce_monitor_stop)
 	ck_assert_int_eq(h.probes, 3);
 	ck_assert_int_eq(h.announces, 3);
 	ck_assert(h.last_probe < h.first_ann);
-	ck_assert(h.first_ann - h.first_probe >= 0.25);
+	ck_assert_msg(h.first_ann - h.first_probe >= 0.25,
+		      "probe %.3f..%.3f ann %.3f..%.3f", h.first_probe,
+		      h.last_probe, h.first_ann, h.last_ann);
 	ck_assert(h.last_ann - h.first_ann >= 0.11); /* 2 x 60 ms */
 	ck_assert(h.last_ann - h.first_ann < 0.5);
 	/* B's kernel took A's MAC for the address from the announcements. */
@@ -630,14 +748,206 @@ START_TEST(deadline_cancels_probe_and_free_ends_burst)
 	ck_assert_int_eq(call(in, OP_MONITOR, 1000), CMSD_STOPPED);
 
 	/* Freed in the middle of a burst: the timer and the socket go with
-	 * the instance (ASan checks the rest). */
+	 * the instance (ASan checks the rest).  Nobody watches the address
+	 * after that: its guardian removes it before destroy returns. */
 	ck_assert_int_eq(call(in, OP_START, 3000), 0);
 	instance_free(in);
+	ck_assert(!addr_on(ns_a, "va", "192.0.2.55/24"));
 	run_for(200);
 	h = cap_read(cap, "192.0.2.55");
 	ck_assert_int_eq(h.announces, 1);
-	ck_assert(addr_on(ns_a, "va", "192.0.2.55/24"));
 	close(cap);
+}
+END_TEST
+
+START_TEST(guardian_stop_restart_kill_destroy)
+{
+	struct instance *in = make("192.0.2.55/24", "va", 1, "50ms");
+	pid_t g, g2, g3, pp, pg;
+	char st, comm[64], cmdline[256] = "", path[64], text[128];
+	FILE *f;
+
+	ck_assert_int_eq(call(in, OP_START, 3000), 0);
+	g = the_guardian(getpid());
+	LOG_HAS("(cmsd-vipguard) removes 192.0.2.55 from va if the agent dies");
+	/* Its own process group, and ps shows what it is. */
+	ck_assert(proc_stat(g, &pp, &pg, &st, comm, sizeof(comm)));
+	ck_assert_int_eq(pg, g);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)g);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_gt(fread(cmdline, 1, sizeof(cmdline) - 1, f), 0);
+	fclose(f);
+	ck_assert_msg(strncmp(cmdline, "cmsd-vipguard", 13) == 0, "cmdline %s",
+		      cmdline);
+	/* The signals a terminal or a group kill sends the agent are not
+	 * for it. */
+	kill(g, SIGTERM);
+	kill(g, SIGINT);
+	kill(g, SIGHUP);
+	run_for(100);
+	ck_assert(proc_stat(g, &pp, &pg, &st, comm, sizeof(comm)));
+	ck_assert_int_ne(st, 'Z');
+	ck_assert(addr_on(ns_a, "va", "192.0.2.55/24"));
+
+	/* Stop removes the address itself; the guardian quits and is
+	 * reaped, no zombie. */
+	ck_assert_int_eq(call(in, OP_STOP, 1000), 0);
+	ck_assert(!addr_on(ns_a, "va", "192.0.2.55/24"));
+	run_for(200);
+	ck_assert_msg(reaped(g), "guardian %d still there", (int)g);
+	ck_assert_int_eq(guardians_of(getpid(), &g2, 1), 0);
+
+	/* A restart in place, with the old guardian slow to read: its quit
+	 * order is in its socket before the new address is added, so it
+	 * ends without touching the address of the new start. */
+	ck_assert_int_eq(call(in, OP_START, 3000), 0);
+	g = the_guardian(getpid());
+	ck_assert_int_eq(kill(g, SIGSTOP), 0);
+	ck_assert_int_eq(call(in, OP_STOP, 1000), 0);
+	ck_assert_int_eq(call(in, OP_START, 3000), 0);
+	ck_assert_int_eq(kill(g, SIGCONT), 0);
+	run_for(300);
+	ck_assert(reaped(g));
+	ck_assert(addr_on(ns_a, "va", "192.0.2.55/24"));
+	g2 = the_guardian(getpid());
+	ck_assert_int_ne(g2, g);
+
+	/* Killed by hand: the address stays (only the agent's death removes
+	 * it), the loss is logged, the next monitor starts a new one. */
+	ck_assert_int_eq(kill(g2, SIGKILL), 0);
+	run_for(200);
+	ck_assert(reaped(g2));
+	ck_assert(addr_on(ns_a, "va", "192.0.2.55/24"));
+	snprintf(text, sizeof(text),
+		 "guardian %d of 192.0.2.55 was killed by "
+		 "signal 9",
+		 (int)g2);
+	LOG_HAS(text);
+	ck_assert_int_eq(call(in, OP_MONITOR, 1000), CMSD_RUNNING);
+	g3 = the_guardian(getpid());
+	ck_assert_int_ne(g3, g2);
+
+	/* destroy lets go of the address: the guardian removes it and is
+	 * reaped before destroy returns. */
+	instance_free(in);
+	ck_assert(reaped(g3));
+	ck_assert(!addr_on(ns_a, "va", "192.0.2.55/24"));
+	snprintf(text, sizeof(text), "guardian %d removed 192.0.2.55 from va",
+		 (int)g3);
+	LOG_HAS(text);
+}
+END_TEST
+
+/* The "agent": a child of the test that runs two VIPs (IPv4, IPv6) and
+ * tells through wfd when both are up; with `leak`, it also forks a helper
+ * without exec that keeps every fd of the agent open (as a plugin's own
+ * helper process might), and writes the helper's pid.  Both end with the
+ * test, however it ends: the agent by its parent-death signal, the helper
+ * (which must outlive the agent) at the end of `life`, a pipe whose write
+ * end only the test holds.  Never returns. */
+static void agent_child(int wfd, int life, pid_t test, bool leak)
+{
+	struct instance *a, *b;
+	struct result r1 = {0}, r2 = {0};
+	pid_t helper = 0;
+	uint64_t end = loop_now_ms() + 5000;
+	char c;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != test)
+		_exit(1);
+	/* A child of its own: libevent's backend is per process. */
+	if (event_reinit(loop_base()) < 0)
+		_exit(2);
+	make2("192.0.2.55/24", "fd00::55/64", &a, &b);
+	if (instance_call(a, OP_START, 3000, NULL, on_done, &r1) ||
+	    instance_call(b, OP_START, 3000, NULL, on_done, &r2))
+		_exit(3);
+	while ((!r1.calls || !r2.calls) && loop_now_ms() < end)
+		run_for(5);
+	if (r1.rc || r2.rc) {
+		fprintf(stderr, "agent child: start %d %d\n", r1.rc, r2.rc);
+		sh("cat %s >&2", logpath);
+		_exit(4);
+	}
+	if (leak) {
+		helper = fork();
+		if (helper == 0) {
+			while (read(life, &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(0);
+		}
+	}
+	if (write(wfd, &helper, sizeof(helper)) != sizeof(helper))
+		_exit(5);
+	for (;;)
+		pause();
+}
+
+/* kill -9 of the agent: both addresses leave va within a moment; the
+ * guardians (ours to reap: this process is a subreaper) exit 10, "removed
+ * the address".  leak: the agent's end of the pairs survives in a helper,
+ * so only the parent-death signal tells the guardians. */
+static void agent_killed(bool leak)
+{
+	int p[2], life[2], st;
+	pid_t agent, helper = -1, gs[4], test = getpid();
+	uint64_t t0;
+	int ms4, ms6, n;
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe2(life, O_CLOEXEC), 0);
+	agent = fork();
+	ck_assert_int_ge(agent, 0);
+	if (agent == 0) {
+		close(p[0]);
+		close(life[1]);
+		agent_child(p[1], life[0], test, leak);
+	}
+	close(p[1]);
+	close(life[0]);
+	ck_assert_int_eq(read(p[0], &helper, sizeof(helper)),
+			 (ssize_t)sizeof(helper));
+	close(p[0]);
+	n = guardians_of(agent, gs, 4);
+	ck_assert_int_eq(n, 2);
+	ck_assert(addr_on(ns_a, "va", "192.0.2.55/24"));
+	ck_assert(addr_on(ns_a, "va", "fd00::55/64"));
+
+	t0 = loop_now_ms();
+	ck_assert_int_eq(kill(agent, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(agent, &st, 0), agent);
+	ms4 = wait_addr_gone("192.0.2.55/24", 2000);
+	ms6 = wait_addr_gone("fd00::55/64", 2000);
+	printf("agent killed%s: addresses gone after %d ms (ip(8) polls "
+	       "included)\n",
+	       leak ? " (its end leaked)" : "", (int)(loop_now_ms() - t0));
+	ck_assert_msg(ms4 >= 0 && ms6 >= 0,
+		      "an address outlived the agent by 2 s (v4 %d, v6 %d)",
+		      ms4, ms6);
+	ck_assert_uint_lt(loop_now_ms() - t0, 500);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(waitpid(gs[i], &st, 0), gs[i]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 10,
+			      "guardian %d ended with status 0x%x", (int)gs[i],
+			      st);
+	}
+	close(life[1]);
+	if (helper > 0)
+		ck_assert_int_eq(waitpid(helper, NULL, 0), helper);
+}
+
+START_TEST(guardian_removes_when_agent_killed)
+{
+	agent_killed(false);
+}
+END_TEST
+
+START_TEST(guardian_removes_when_agent_killed_end_leaked)
+{
+	agent_killed(true);
 }
 END_TEST
 
@@ -674,6 +984,9 @@ int main(void)
 	tcase_add_test(tc, v6_start_announce_stop);
 	tcase_add_test(tc, v6_address_in_use_refused);
 	tcase_add_test(tc, deadline_cancels_probe_and_free_ends_burst);
+	tcase_add_test(tc, guardian_stop_restart_kill_destroy);
+	tcase_add_test(tc, guardian_removes_when_agent_killed);
+	tcase_add_test(tc, guardian_removes_when_agent_killed_end_leaked);
 	suite_add_tcase(s, tc);
 	rc = tu_run(s);
 out:

@@ -23,6 +23,7 @@ extern "C" {
 
 struct cmsd_conf;
 struct cmsd_conf_ops;
+struct event_base; /* libevent's, only through event_base() below */
 
 /* Opaque handles owned by the agent. */
 struct cmsd_op;	   /* one call of an op, completed by op_done() */
@@ -169,7 +170,19 @@ struct cmsd_host {
 	const char *cluster_id;
 	const char *tls_ca, *tls_cert, *tls_key;
 
-	void *reserved[3];
+	/* ABI 1.2 (NULL under an older agent; NULL at validate time).
+	 * The agent's libevent event base, for a plugin that uses one of
+	 * libevent's own clients (evhttp, evdns) on the agent's loop rather
+	 * than rebuilding it on watches and timers.  Opt-in: nothing else in
+	 * the SDK names a libevent type, and a plugin that calls this links
+	 * libevent 2.1 itself (the agent's copy is the one loaded).  The
+	 * agent does not track what the plugin creates on the base: every
+	 * event, connection or resolver must be freed before destroy()
+	 * returns, and its callbacks run on the loop thread like a timer's.
+	 * Never dispatch, break or free the base. */
+	struct event_base *(*event_base)(const struct cmsd_host *h);
+
+	void *reserved[2];
 };
 
 #ifdef __cplusplus
