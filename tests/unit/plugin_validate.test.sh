@@ -136,6 +136,17 @@ bad resource '<resource id="m" plugin="resource-mysql"><datadir>x</datadir><mari
 	'element <monitor-password-file>: "pw" is not an absolute path' 'element <mariadbd>: "mariadbd --x" must start with an absolute path' \
 	'give either <mariadbd> or <systemd-unit>, not both' 'element <port>: 99999 is out of range' \
 	'element <bind-address>: "localhost" is not an IPv4 or IPv6 address'
+ok resource '<resource id="m" plugin="resource-mysql"><mariadbd>/usr/sbin/mariadbd --no-defaults</mariadbd><networking>no</networking><install-db>yes</install-db><stop-grace>45s</stop-grace></resource>'
+bad resource '<resource id="m" plugin="resource-mysql"><networking>no</networking><port>3306</port><bind-address>::1</bind-address><install-db>maybe</install-db><stop-grace>500ms</stop-grace><socket>/'"$(printf 'x%.0s' $(seq 120))"'</socket></resource>' \
+	'element <port>: no TCP port with <networking>no' 'element <bind-address>: no address to bind with <networking>no' \
+	'element <install-db>:' 'element <stop-grace>: 500ms is out of range' 'element <socket>: "/xxx' 'is longer than a Unix socket path may be (107 bytes at most)'
+bad resource '<resource id="m" plugin="resource-mysql"><systemd-unit>mariadb.service</systemd-unit><install-db>yes</install-db><stop-grace>10s</stop-grace></resource>' \
+	'element <install-db>: <install-db>yes needs <mariadbd>' 'element <stop-grace>: not used with <systemd-unit>'
+bad resource '<resource id="m" plugin="resource-mysql"><stop-grace>60s</stop-grace></resource>' \
+	'element <stop-grace>: 60000 ms is not below the resource'"'"'s stop-timeout (60000 ms)'
+bad resource '<resource id="m" plugin="resource-mysql" stop-timeout="20s"><stop-grace>25s</stop-grace></resource>' \
+	'element <stop-grace>: 25000 ms is not below the resource'"'"'s stop-timeout (20000 ms)'
+ok resource '<resource id="m" plugin="resource-mysql" stop-timeout="2m"><stop-grace>90s</stop-grace></resource>'
 
 # resource-tomcat
 ok resource '<resource id="t" plugin="resource-tomcat"><start-command>/bin/true start</start-command><stop-command>/nonexistent stop</stop-command><url>http://[::1]:8080/vms?x=1</url></resource>' \
