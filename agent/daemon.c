@@ -36,6 +36,9 @@ static const char *const slot_state_names[] = {
 	"Configured", "Starting", "Started", "Stopping", "Stopped", "Failed",
 };
 
+/* UNKNOWN monitor results in a row that count as a failure. */
+#define DAEMON_UNKNOWN_LIMIT 3
+
 static const char *const health_names[] = {"RUNNING", "STOPPED", "FAILED",
 					   "UNKNOWN"};
 
@@ -43,6 +46,7 @@ struct slot {
 	struct instance *in;
 	struct group_slot sq; /* its state and kind, for the sequences */
 	int health;	      /* last monitor result, -1: none yet */
+	unsigned unknowns;    /* UNKNOWN monitor results in a row */
 	struct event *monitor;
 	char *detail; /* shown in brackets: the VIP address */
 	/* What went wrong last as the daemon saw it: a failed start or stop,
@@ -179,8 +183,15 @@ static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
 		}
 	}
 	s->health = h;
+	s->unknowns = h == CMSD_UNKNOWN ? s->unknowns + 1 : 0;
 	if (s->sq.state != GS_STARTED)
 		return;
+	/* UNKNOWN is a check that could not tell (its own timeout, say):
+	 * acted on only when it lasts, not at the first slow answer. */
+	if (h == CMSD_UNKNOWN && s->unknowns < DAEMON_UNKNOWN_LIMIT) {
+		daemon_monitor_arm(s);
+		return;
+	}
 	if (h != CMSD_RUNNING && daemon_recovers(s)) {
 		char why[200];
 		snprintf(why, sizeof(why), "%s", s->error);

@@ -199,8 +199,10 @@ echo "== a server that stops answering reads as UNKNOWN"
 echo hang >"$tmp/status.fg"
 wait_log "tomcat: monitor: GET http://127.0.0.1:$port/vms/?probe=1#ignored: no answer within 500 ms"
 wait_log "tomcat: monitor: [a-zA-Z]* -> UNKNOWN"
-echo 200 >"$tmp/status.fg"
+# The agent acts on UNKNOWN only when it lasts (three in a row).
+wait_log "no answer within 500 ms" 3
 wait_log "tomcat failed (monitor: UNKNOWN while started): restart 3 of 10"
+echo 200 >"$tmp/status.fg"
 wait_log "restarted tomcat" 3
 wait_status "tomcat  *: Started testhost"
 "$CMSADM_BIN" -s "$sock" status >"$tmp/status" || fail "status"

@@ -64,8 +64,8 @@ enum cmsd_plugin_kind {
 };
 
 /* Result of a resource or storage monitor.  UNKNOWN is not FAILED: the check
- * could not tell (a timeout of the probe itself, say); the agent applies
- * hysteresis before acting on it. */
+ * could not tell (a timeout of the probe itself, say); the agent acts on it
+ * (as on FAILED) only after three UNKNOWN results in a row. */
 enum cmsd_health {
 	CMSD_RUNNING = 0,
 	CMSD_STOPPED = 1,
