@@ -123,15 +123,10 @@ bench_sweep_stale() {
 declare -A KA_PID=() # node -> keepalived's pid (its process group)
 
 bench_cleanup() {
-	local rc=$? h
+	local rc=$?
 	trap - EXIT INT TERM
 	set +e
-	for h in "${!KA_PID[@]}"; do
-		kill -KILL -- "-${KA_PID[$h]}" 2>/dev/null
-		wait "${KA_PID[$h]}" 2>/dev/null
-	done
-	KA_PID=()
-	cl_topo_down
+	bench_down
 	if [ "$keep_out" = 0 ] && [ -n "$CL_TMP" ] && [ -d "$CL_TMP" ]; then
 		rm -rf "$CL_TMP"
 	elif [ -n "$CL_TMP" ]; then
@@ -184,12 +179,18 @@ bench_topo_up() {
 bench_down() {
 	local h
 	for h in "${!KA_PID[@]}"; do
-		kill -KILL -- "-${KA_PID[$h]}" 2>/dev/null
-		wait "${KA_PID[$h]}" 2>/dev/null
+		ka_kill "$h"
 	done
 	KA_PID=()
 	cl_topo_down
 	CL_PID=()
+}
+
+# cl_start, and the agent out of the job table (see ka_start); cl_kill's
+# wait then returns at once, the agent being dead by then.
+bench_cmsd_start() { # host
+	cl_start "$1" || return 1
+	disown "${CL_PID[$1]}"
 }
 
 # ---------------------------------------------------------------- cmsd
@@ -246,10 +247,10 @@ cmsd_up() { # case
 	cl_check_configs || return 1
 	bench_topo_up
 	if [ "$qmode" = arbiter ]; then
-		cl_start arbiter || return 1
+		bench_cmsd_start arbiter || return 1
 	fi
-	cl_start node1 || return 1
-	cl_start node2 || return 1
+	bench_cmsd_start node1 || return 1
+	bench_cmsd_start node2 || return 1
 	bench_wait_steady 30000
 }
 
@@ -293,18 +294,26 @@ ka_start() { # node
 		-r "$d/ka$ka_gen.vrrp.pid" -c "$d/ka$ka_gen.chk.pid" \
 		-b "$d/ka$ka_gen.bfd.pid" >>"$d/keepalived.log" 2>&1 &
 	KA_PID[$h]=$!
+	# out of the job table: its death by the kill fault is expected,
+	# not news for the terminal
+	disown "${KA_PID[$h]}"
 }
 
 ka_kill() { # node
-	local pid=${KA_PID[$1]:-}
+	local pid=${KA_PID[$1]:-} i
 	[ -n "$pid" ] || return 0
 	kill -KILL -- "-$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	# disowned: the shell reaps it on its own, wait(1) cannot
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.02
+	done
 	unset "KA_PID[$1]"
 }
 
 ka_up() { # case
 	local adv=${1#ka-}
+	CL_MODE=""
 	CL_HB_MS=$(awk -v a="$adv" 'BEGIN{printf "%d", a * 1000}')
 	mkdir -p "$CL_DIR/node1" "$CL_DIR/node2"
 	# node1 preferred (preempts when back), so every trial faults node1
@@ -316,14 +325,13 @@ ka_up() { # case
 	bench_wait_steady 30000
 }
 
-ka_master() { # the holder of the VIP, the other must not hold it
-	if vip_on node1 && ! vip_on node2; then
-		M=node1 S=node2
-	elif vip_on node2 && ! vip_on node1; then
-		M=node2 S=node1
-	else
-		return 1
-	fi
+# node1, the preferred one, holds the VIP, node2 does not.  After a fault
+# node1 preempts node2 again once it is back (after its master-down
+# interval when its link comes up): a trial taken before that would time
+# node1's preemption, not a failover.
+ka_master() {
+	vip_on node1 && ! vip_on node2 || return 1
+	M=node1 S=node2
 }
 
 # ---------------------------------------------------------------- common
@@ -455,7 +463,7 @@ restore() { # fault: undo it on M, wait for a steady pair
 		# removed it): the operator's part of a restart
 		ip -n "$ns" addr del "$VIP/24" dev eth0 2>/dev/null
 		case $CASE in
-		cmsd-*) cl_start "$M" || return 1 ;;
+		cmsd-*) bench_cmsd_start "$M" || return 1 ;;
 		ka-*) ka_start "$M" ;;
 		esac
 		;;
