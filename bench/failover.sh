@@ -233,14 +233,19 @@ XML
 }
 
 cmsd_up() { # case
-	case $1 in
-	cmsd-default) CL_HB_MS=200 CL_DEADTIME_MS=1000 CL_LEASE_MS=1000 ;;
-	cmsd-fast) CL_HB_MS=100 CL_DEADTIME_MS=300 CL_LEASE_MS=300 ;;
-	esac
 	# ping mode: a cut-off master must stop serving before its peer
-	# takes over (deadtime), as in tests/cluster
-	CL_PING_INTERVAL_MS=$CL_HB_MS
-	CL_PING_TIMEOUT_MS=$((CL_DEADTIME_MS - 2 * CL_HB_MS))
+	# takes over, so the ping timeout stays below deadtime minus a
+	# heartbeat (as in tests/cluster), and above the ping interval
+	case $1 in
+	cmsd-default)
+		CL_HB_MS=200 CL_DEADTIME_MS=1000 CL_LEASE_MS=1000
+		CL_PING_INTERVAL_MS=200 CL_PING_TIMEOUT_MS=600
+		;;
+	cmsd-fast)
+		CL_HB_MS=100 CL_DEADTIME_MS=300 CL_LEASE_MS=300
+		CL_PING_INTERVAL_MS=50 CL_PING_TIMEOUT_MS=150
+		;;
+	esac
 	CL_MODE=$qmode
 	cl_secrets || return 1
 	cmsd_write_configs || return 1
