@@ -41,7 +41,7 @@
 # pair whose master alone answers, and goes on.
 set -uo pipefail
 BENCH_HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../tests/cluster/lib.sh
+# shellcheck source-path=SCRIPTDIR source=../tests/cluster/lib.sh
 . "$BENCH_HERE/../tests/cluster/lib.sh"
 # Our own names: the tests' sweep (cmsdt*) and ours (cmb*) never meet.
 CL_P="cmb$$-"
