@@ -67,13 +67,14 @@
 #define IFF_LOWER_UP 0x10000
 #endif
 
-/* The duplicate address probe: VIP_PROBES probes VIP_PROBE_GAP_MS apart,
- * then VIP_PROBE_WAIT_MS more for late answers.  RFC 5227 asks for seconds;
- * a takeover has to be well under one, and a host on the same segment
- * answers within milliseconds. */
-#define VIP_PROBES	  3
-#define VIP_PROBE_GAP_MS  75
-#define VIP_PROBE_WAIT_MS 150
+/* The duplicate address probe: VIP_PROBES probes <probe-interval> apart,
+ * then twice that more for late answers.  RFC 5227 asks for seconds; a
+ * takeover has to be well under one, and a host on the same segment
+ * answers within a millisecond or two: 30 ms apart (120 ms in all) still
+ * leaves a loaded host tens of milliseconds, and three probes survive two
+ * lost frames. */
+#define VIP_PROBES	     3
+#define VIP_PROBE_DEFAULT_MS 30
 
 /* Netlink replies: a dump part is at most 32 KiB (the kernel's goodsize). */
 #define VIP_NL_BUF 32768
@@ -129,6 +130,7 @@ struct vip {
 	char *interface;
 	unsigned garp_count;
 	uint64_t garp_interval_ms;
+	uint64_t probe_gap_ms; /* <probe-interval> */
 	char addr_str[INET6_ADDRSTRLEN];
 
 	/* rtnetlink */
@@ -170,8 +172,9 @@ struct vip {
 	uint64_t reap_delay_ms;
 };
 
-static const char *const vip_keys[] = {"address", "interface", "garp-count",
-				       "garp-interval", NULL};
+static const char *const vip_keys[] = {"address",	 "interface",
+				       "garp-count",	 "garp-interval",
+				       "probe-interval", NULL};
 
 static const char *vip_op_name(enum vip_opkind k)
 {
@@ -253,6 +256,8 @@ static int vip_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 	v->garp_count = (unsigned)n;
 	bad += cf->get_duration_ms(c, "garp-interval", 200, 10, 10000,
 				   &v->garp_interval_ms) < 0;
+	bad += cf->get_duration_ms(c, "probe-interval", VIP_PROBE_DEFAULT_MS,
+				   10, 1000, &v->probe_gap_ms) < 0;
 	return bad;
 }
 
@@ -1323,8 +1328,8 @@ static void vip_probe_timer(void *arg)
 	}
 	v->probes_sent++;
 	v->host->timer_arm(v->probe_timer, v->probes_sent < VIP_PROBES
-						   ? VIP_PROBE_GAP_MS
-						   : VIP_PROBE_WAIT_MS);
+						   ? v->probe_gap_ms
+						   : 2 * v->probe_gap_ms);
 }
 
 static void vip_probe_begin(struct vip *v)

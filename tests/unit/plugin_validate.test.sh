@@ -119,6 +119,9 @@ bad storage '<storage id="s" plugin="storage-fc"/>' 'needs <wwn>' 'missing requi
 
 # resource-vip
 ok resource '<resource id="v" plugin="resource-vip"><address>fd00::5/64</address><interface>eth0</interface><garp-count>0</garp-count></resource>'
+ok resource '<resource id="v" plugin="resource-vip"><address>10.0.0.5/24</address><interface>eth0</interface><probe-interval>100ms</probe-interval></resource>'
+bad resource '<resource id="v" plugin="resource-vip"><address>10.0.0.5/24</address><interface>eth0</interface><probe-interval>5ms</probe-interval></resource>' \
+	'element <probe-interval>: 5ms is out of range 10ms..1s'
 bad resource '<resource id="v" plugin="resource-vip"><address>10.0.0.1/33</address><interface>eth0/1</interface><garp-count>101</garp-count><garp-interval>5ms</garp-interval></resource>' \
 	'element <address>: "10.0.0.1/33" is not ADDRESS/PREFIX' 'element <interface>: "eth0/1" must be 1..15 characters' \
 	'element <garp-count>: 101 is out of range 0..100' 'element <garp-interval>: 5ms is out of range 10ms..10s'

@@ -548,8 +548,8 @@ START_TEST(v4_start_announce_monitor_stop)
 	char out[4096];
 
 	ck_assert_int_eq(call(in, OP_START, 3000), 0);
-	/* The probe window (3 probes, 75 ms apart, 150 ms more) passed. */
-	ck_assert_uint_ge(loop_now_ms() - t0, 280);
+	/* The probe window (3 probes, 30 ms apart, 60 ms more) passed. */
+	ck_assert_uint_ge(loop_now_ms() - t0, 115);
 	ck_assert_uint_lt(loop_now_ms() - t0, 1000);
 	ck_assert(addr_on(ns_a, "va", "192.0.2.55/24"));
 	LOG_HAS("vip: added 192.0.2.55/24 to va");
@@ -559,7 +559,7 @@ START_TEST(v4_start_announce_monitor_stop)
 	ck_assert_int_eq(h.probes, 3);
 	ck_assert_int_eq(h.announces, 3);
 	ck_assert(h.last_probe < h.first_ann);
-	ck_assert_msg(h.first_ann - h.first_probe >= 0.25,
+	ck_assert_msg(h.first_ann - h.first_probe >= 0.11, /* 4 x 30 ms */
 		      "probe %.3f..%.3f ann %.3f..%.3f", h.first_probe,
 		      h.last_probe, h.first_ann, h.last_ann);
 	ck_assert(h.last_ann - h.first_ann >= 0.11); /* 2 x 60 ms */
@@ -739,7 +739,7 @@ START_TEST(deadline_cancels_probe_and_free_ends_burst)
 
 	/* The deadline passes during the probe: nothing is added, then or
 	 * later, and the instance serves the next op. */
-	ck_assert_int_eq(call(in, OP_START, 100), -ETIMEDOUT);
+	ck_assert_int_eq(call(in, OP_START, 45), -ETIMEDOUT);
 	run_for(400);
 	ck_assert(!addr_on(ns_a, "va", "192.0.2.55/24"));
 	h = cap_read(cap, "192.0.2.55");
