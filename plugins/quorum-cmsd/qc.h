@@ -33,7 +33,8 @@ struct qc_conf {
 	char name[64]; /* <arbiter-name>, default the address */
 	uint64_t connect_timeout_ms;
 	/* arbiter side */
-	uint64_t margin_ms;
+	uint64_t margin_ms; /* <margin>, or the most the automatic one is */
+	bool margin_auto;   /* no <margin>: a quarter of the lease */
 	struct qc_cluster_conf *clusters;
 	size_t n_clusters;
 };

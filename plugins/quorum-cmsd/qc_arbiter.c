@@ -688,8 +688,14 @@ static void qca_request(struct qca_conn *k, const struct wire_msg *m)
 	size_t ci = (size_t)(cl - a->cl);
 	char old_holder[QC_ID_MAX];
 	snprintf(old_holder, sizeof(old_holder), "%s", cl->st.holder);
-	bool persist = qc_decide(&cl->st, &rq, qca_now(a), a->cf->margin_ms,
-				 &next, &rep);
+	/* The margin follows the lease it guards: the holder's (unknown after
+	 * a restart of the arbiter: then the asker's, from the same config). */
+	uint64_t guarded = cl->st.holder[0] && cl->st.lease_ms ? cl->st.lease_ms
+							       : rq.lease_ms;
+	uint64_t margin = a->cf->margin_auto
+				  ? qc_auto_margin(guarded, a->cf->margin_ms)
+				  : a->cf->margin_ms;
+	bool persist = qc_decide(&cl->st, &rq, qca_now(a), margin, &next, &rep);
 	cl->st = next;
 	if (persist)
 		cl->want_seq++;
@@ -1157,8 +1163,9 @@ int qca_start(struct qc_arbiter *a, struct cmsd_op *op)
 	a->started = true;
 	h->timer_arm(a->t_sweep, QCA_SWEEP_MS);
 	h->log(h, CMSD_LOG_NOTICE,
-	       "listening on %s:%u for %zu cluster%s (margin %" PRIu64 " ms)",
+	       "listening on %s:%u for %zu cluster%s (margin %s%" PRIu64 " ms)",
 	       a->cf->addr, a->cf->port, a->n_cl, a->n_cl == 1 ? "" : "s",
+	       a->cf->margin_auto ? "a quarter of the lease, at most " : "",
 	       a->cf->margin_ms);
 	qca_status(a);
 	return 0;

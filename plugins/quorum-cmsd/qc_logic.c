@@ -14,6 +14,13 @@
 
 #define QC_STATE_VERSION 1
 
+uint64_t qc_auto_margin(uint64_t lease_ms, uint64_t most)
+{
+	uint64_t m = qc_clamp_lease(lease_ms) / 4;
+
+	return m < most ? m : most;
+}
+
 uint64_t qc_clamp_lease(uint64_t asked)
 {
 	if (asked < QC_LEASE_MIN_MS)

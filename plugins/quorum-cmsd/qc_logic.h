@@ -77,6 +77,9 @@ bool qc_decide(const struct qc_state *st, const struct qc_request *rq,
 
 /* The lease length the arbiter grants for `asked` ms. */
 uint64_t qc_clamp_lease(uint64_t asked);
+/* The margin after a lease of lease_ms when none is configured: a quarter
+ * of the lease, at most `most`. */
+uint64_t qc_auto_margin(uint64_t lease_ms, uint64_t most);
 
 /*
  * After a restart the arbiter does not know when the holder's lease ends

@@ -142,6 +142,7 @@ static int qc_read_arbiter(const struct cmsd_host *h, const struct cmsd_conf *c,
 	bad += qc_endpoint(h, c, "listen", cf);
 	bad += cc->get_duration_ms(c, "margin", 250, 0, 10000, &cf->margin_ms) <
 	       0;
+	cf->margin_auto = cc->count(c, "margin") == 0;
 	if (n == 0)
 		bad += cc->require(c, "cluster") < 0;
 	if (n) {

@@ -258,6 +258,17 @@ START_TEST(lease_clamped)
 }
 END_TEST
 
+START_TEST(auto_margin_quarter_of_lease)
+{
+	/* No <margin>: a quarter of the (clamped) lease, at most the cap. */
+	ck_assert_uint_eq(qc_auto_margin(300, 250), 75);
+	ck_assert_uint_eq(qc_auto_margin(1000, 250), 250);
+	ck_assert_uint_eq(qc_auto_margin(5000, 250), 250);
+	ck_assert_uint_eq(qc_auto_margin(0, 250), 25);
+	ck_assert_uint_eq(qc_auto_margin(UINT64_MAX, 250), 250);
+}
+END_TEST
+
 START_TEST(renew_by_holder)
 {
 	struct qc_state st = held("node1", 0, 7, 3), n;
@@ -704,6 +715,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, request_data_not_usable);
 	tcase_add_test(tc, request_generations);
 	tcase_add_test(tc, lease_clamped);
+	tcase_add_test(tc, auto_margin_quarter_of_lease);
 	tcase_add_test(tc, renew_by_holder);
 	tcase_add_test(tc, renew_by_other_denied);
 	tcase_add_test(tc, renew_after_another_was_granted);

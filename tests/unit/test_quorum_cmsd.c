@@ -33,7 +33,7 @@
 #include "wire.h"
 
 #define LEASE	 600  /* what the nodes ask for */
-#define MARGIN	 250  /* the arbiter's default */
+#define MARGIN	 (LEASE / 4) /* the arbiter's default: a quarter of the lease */
 #define SLACK_MS 1000 /* scheduling on a busy machine, ASan */
 
 /* Each test works in a directory under root; main() removes root after
