@@ -15,7 +15,8 @@ chmod 755 "$CL_TMP"
 CL_SHARE=$CL_TMP/share
 mkdir -p "$CL_SHARE"
 truncate -s 256M "$CL_TMP/lun.img"
-CL_LOOP=$(losetup --find --show "$CL_TMP/lun.img")
+CL_LOOP=$(losetup --find --show "$CL_TMP/lun.img") ||
+	cl_skip "no free loop device for the shared LUN"
 # The mounts live in the agents' mount namespaces and go with their
 # processes; the device is free soon after.
 CL_CLEANUP_CMDS='for _ in $(seq 50); do losetup -d "$CL_LOOP" 2>/dev/null && break; sleep 0.1; done'
