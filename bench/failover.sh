@@ -105,21 +105,6 @@ fi
 
 # ---------------------------------------------------------------- set-up
 
-# Namespaces of bench runs killed before their trap ran (cmb<pid>- with
-# the pid gone), and the processes in them: only the bench's own names.
-bench_sweep_stale() {
-	local ns pid p
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-		[[ $ns =~ ^cmb([0-9]+)- ]] || continue
-		pid=${BASH_REMATCH[1]}
-		kill -0 "$pid" 2>/dev/null && continue
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$p" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || true
-	done
-}
-
 declare -A KA_PID=() # node -> keepalived's pid (its process group)
 
 bench_cleanup() {
@@ -142,7 +127,8 @@ cl_fail() {
 	return 1
 }
 
-bench_sweep_stale
+# Namespaces of bench runs killed before their trap ran: only the bench's.
+cl_sweep_stale cmb
 ip netns add "${CL_P}probe" 2>/dev/null ||
 	{ echo "failover.sh: cannot create network namespaces here" >&2 && exit 2; }
 ip netns del "${CL_P}probe"

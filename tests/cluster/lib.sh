@@ -180,10 +180,11 @@ cl_fail() {
 # Deletes what runs of this harness left behind when they were killed
 # before their trap could run (a ctest timeout sends SIGKILL): namespaces
 # named cmsdt<pid>- whose pid is gone, and the processes inside them.
-cl_sweep_stale() {
-	local ns pid p
+# Another prefix (the bench's cmb) sweeps that tool's names instead.
+cl_sweep_stale() { # [prefix, default cmsdt]
+	local ns pid p prefix=${1:-cmsdt}
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-		[[ $ns =~ ^cmsdt([0-9]+)- ]] || continue
+		[[ $ns =~ ^$prefix([0-9]+)- ]] || continue
 		pid=${BASH_REMATCH[1]}
 		kill -0 "$pid" 2>/dev/null && continue
 		for p in $(ip netns pids "$ns" 2>/dev/null); do
