@@ -46,39 +46,6 @@ static struct conf *conf;
 
 /* ---- shell helpers ---- */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-#define SH_OK(...) ck_assert_msg(sh(__VA_ARGS__) == 0, "command failed")
-
-static void sh_out(char *out, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void sh_out(char *out, size_t len, const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	size_t n;
-	FILE *p;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	pclose(p);
-}
-
 static bool log_has(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static bool log_has(const char *fmt, ...)
 {
@@ -133,10 +100,10 @@ static dev_t loop_rdev(void)
 /* Detaches the loop devices of the images under d and removes d. */
 static void sweep(const char *d)
 {
-	sh("for f in '%s'/t*/lun.img; do [ -e \"$f\" ] || continue; "
-	   "losetup -j \"$f\" | cut -d: -f1 | xargs -r -n1 losetup -d; "
-	   "done 2>/dev/null; rm -rf '%s'",
-	   d, d);
+	tu_sh("for f in '%s'/t*/lun.img; do [ -e \"$f\" ] || continue; "
+	      "losetup -j \"$f\" | cut -d: -f1 | xargs -r -n1 losetup -d; "
+	      "done 2>/dev/null; rm -rf '%s'",
+	      d, d);
 }
 
 /* Runs whose reaper was killed too: their pid is gone. */
@@ -333,7 +300,7 @@ static void setup(void)
 	ck_assert_int_ge(asprintf(&img, "%s/lun.img", dir), 0);
 	ck_assert_int_ge(asprintf(&mp, "%s/share", dir), 0);
 	SH_OK("truncate -s 32M '%s' && mkfs.ext4 -q -F '%s'", img, img);
-	sh_out(out, sizeof(out), "losetup -f --show '%s'", img);
+	tu_sh_out(out, sizeof(out), "losetup -f --show '%s'", img);
 	out[strcspn(out, "\n")] = '\0';
 	ck_assert_msg(strncmp(out, "/dev/loop", 9) == 0, "losetup: %s", out);
 	snprintf(loopdev, sizeof(loopdev), "%s", out);
@@ -353,7 +320,7 @@ static void teardown(void)
 	log_close();
 	while (umount2(mp, UMOUNT_NOFOLLOW) == 0)
 		;
-	sh("losetup -d %s", loopdev);
+	tu_sh("losetup -d %s", loopdev);
 	tu_rmdir(dir);
 	free(dir);
 	free(logpath);
@@ -611,8 +578,8 @@ START_TEST(e2fsck_repairs_then_refuses)
 		loopdev);
 	ck_assert(mounted_at(mp) == loop_rdev());
 	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
-	sh_out(out, sizeof(out), "dumpe2fs -h %s 2>/dev/null | grep state",
-	       loopdev);
+	tu_sh_out(out, sizeof(out), "dumpe2fs -h %s 2>/dev/null | grep state",
+		  loopdev);
 	ck_assert_msg(strstr(out, "clean"), "%s", out);
 
 	/* Damage -p must not repair: no mount. */
@@ -636,7 +603,7 @@ START_TEST(xfs_mounts_without_a_check)
 	struct instance *in;
 	char path[PATH_MAX];
 
-	if (sh("command -v mkfs.xfs >/dev/null") != 0) {
+	if (tu_sh("command -v mkfs.xfs >/dev/null") != 0) {
 		printf("SKIP: xfs_mounts_without_a_check needs mkfs.xfs "
 		       "(xfsprogs)\n");
 		return;
@@ -653,7 +620,7 @@ START_TEST(xfs_mounts_without_a_check)
 	ck_assert(mounted_at(mp) == loop_rdev());
 	ck_assert_int_eq(call(in, OP_MONITOR), CMSD_RUNNING);
 	snprintf(path, sizeof(path), "%s/data", mp);
-	ck_assert_int_eq(sh("echo xfs >'%s' && sync", path), 0);
+	ck_assert_int_eq(tu_sh("echo xfs >'%s' && sync", path), 0);
 	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
 	ck_assert(mounted_at(mp) == 0);
 	ck_assert_int_ne(access(path, F_OK), 0);
@@ -806,10 +773,10 @@ int main(void)
 		return 77;
 	}
 	setenv("PATH", "/usr/sbin:/sbin:/usr/bin:/bin", 1);
-	if (sh("(command -v losetup && command -v mkfs.ext4 && command -v "
-	       "debugfs && command -v dumpe2fs && command -v e2fsck) "
-	       ">/dev/null") != 0 ||
-	    sh("losetup -f >/dev/null 2>&1") != 0) {
+	if (tu_sh("(command -v losetup && command -v mkfs.ext4 && command -v "
+		  "debugfs && command -v dumpe2fs && command -v e2fsck) "
+		  ">/dev/null") != 0 ||
+	    tu_sh("losetup -f >/dev/null 2>&1") != 0) {
 		printf("SKIP: test_storage_fc needs losetup, e2fsprogs and a "
 		       "free loop device\n");
 		return 77;

@@ -52,46 +52,12 @@ static struct conf *conf;
 
 /* ---- shell helpers ---- */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-#define SH_OK(...) ck_assert_msg(sh(__VA_ARGS__) == 0, "command failed")
-
-/* The output of a command (truncated to len). */
-static void sh_out(char *out, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void sh_out(char *out, size_t len, const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	size_t n;
-	FILE *p;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	pclose(p);
-}
-
 /* `ip -o addr show dev DEV` in ns lists addr (with its prefix). */
 static bool addr_on(const char *ns, const char *dev, const char *addr)
 {
 	char out[4096], pat[128];
 
-	sh_out(out, sizeof(out), "ip -n %s -o addr show dev %s", ns, dev);
+	tu_sh_out(out, sizeof(out), "ip -n %s -o addr show dev %s", ns, dev);
 	snprintf(pat, sizeof(pat), " %s ", addr);
 	return strstr(out, pat) != NULL;
 }
@@ -116,8 +82,8 @@ static bool log_has(const char *text)
 
 static void ns_remove(void)
 {
-	sh("ip netns del %s 2>/dev/null", ns_a);
-	sh("ip netns del %s 2>/dev/null", ns_b);
+	tu_sh("ip netns del %s 2>/dev/null", ns_a);
+	tu_sh("ip netns del %s 2>/dev/null", ns_b);
 }
 
 /*
@@ -169,21 +135,22 @@ static void ns_sweep_stale(void)
 		    (side != 'A' && side != 'B'))
 			continue;
 		if (kill(pid, 0) < 0 && errno == ESRCH)
-			sh("ip netns del %s 2>/dev/null", e->d_name);
+			tu_sh("ip netns del %s 2>/dev/null", e->d_name);
 	}
 	closedir(d);
 }
 
 static int ns_create(void)
 {
-	if (sh("ip netns add %s", ns_a) || sh("ip netns add %s", ns_b) ||
-	    sh("ip -n %s link add va address " MAC_A " type veth peer name vb "
-	       "address " MAC_B " netns %s",
-	       ns_a, ns_b) ||
+	if (tu_sh("ip netns add %s", ns_a) || tu_sh("ip netns add %s", ns_b) ||
+	    tu_sh("ip -n %s link add va address " MAC_A
+		  " type veth peer name vb "
+		  "address " MAC_B " netns %s",
+		  ns_a, ns_b) ||
 	    /* B learns addresses from gratuitous ARP, as a switch or a
 	     * router configured for failover does. */
-	    sh("ip netns exec %s sysctl -qw net.ipv4.conf.vb.arp_accept=1",
-	       ns_b))
+	    tu_sh("ip netns exec %s sysctl -qw net.ipv4.conf.vb.arp_accept=1",
+		  ns_b))
 		return -1;
 	return 0;
 }
@@ -565,7 +532,8 @@ START_TEST(v4_start_announce_monitor_stop)
 	ck_assert(h.last_ann - h.first_ann >= 0.11); /* 2 x 60 ms */
 	ck_assert(h.last_ann - h.first_ann < 0.5);
 	/* B's kernel took A's MAC for the address from the announcements. */
-	sh_out(out, sizeof(out), "ip -n %s neigh show 192.0.2.55 dev vb", ns_b);
+	tu_sh_out(out, sizeof(out), "ip -n %s neigh show 192.0.2.55 dev vb",
+		  ns_b);
 	ck_assert_msg(strstr(out, "lladdr " MAC_A), "B's neighbours: %s", out);
 
 	ck_assert_int_eq(call(in, OP_MONITOR, 1000), CMSD_RUNNING);
@@ -697,8 +665,8 @@ START_TEST(v6_start_announce_stop)
 	ck_assert_int_eq(call(in, OP_START, 3000), 0);
 	ck_assert(addr_on(ns_a, "va", "fd00::55/64"));
 	/* Usable at once: added without the kernel's DAD (we probed). */
-	sh_out(out, sizeof(out), "ip -n %s -o -6 addr show dev va to fd00::55",
-	       ns_a);
+	tu_sh_out(out, sizeof(out),
+		  "ip -n %s -o -6 addr show dev va to fd00::55", ns_a);
 	ck_assert_msg(strstr(out, "fd00::55/64") && !strstr(out, "tentative"),
 		      "%s", out);
 	run_for(250);
@@ -706,7 +674,8 @@ START_TEST(v6_start_announce_stop)
 	ck_assert_int_eq(h.probes, 3);
 	ck_assert_int_eq(h.announces, 3);
 	ck_assert(h.last_probe < h.first_ann);
-	sh_out(out, sizeof(out), "ip -n %s neigh show fd00::55 dev vb", ns_b);
+	tu_sh_out(out, sizeof(out), "ip -n %s neigh show fd00::55 dev vb",
+		  ns_b);
 	ck_assert_msg(strstr(out, "lladdr " MAC_A), "B's neighbours: %s", out);
 
 	ck_assert_int_eq(call(in, OP_MONITOR, 1000), CMSD_RUNNING);
@@ -868,7 +837,7 @@ static void agent_child(int wfd, int life, pid_t test, bool leak)
 		run_for(5);
 	if (r1.rc || r2.rc) {
 		fprintf(stderr, "agent child: start %d %d\n", r1.rc, r2.rc);
-		sh("cat %s >&2", logpath);
+		tu_sh("cat %s >&2", logpath);
 		_exit(4);
 	}
 	if (leak) {

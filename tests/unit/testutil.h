@@ -3,6 +3,7 @@
 #define CMSD_TESTUTIL_H
 
 #include <check.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,42 @@ static inline char *tu_write(const char *dir, const char *name,
 	fputs(text, f);
 	fclose(f);
 	return path;
+}
+
+/* Runs a shell command built like printf; its system() status. */
+static inline int tu_sh(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static inline int tu_sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+#define SH_OK(...) ck_assert_msg(tu_sh(__VA_ARGS__) == 0, "command failed")
+
+/* The output of a command (truncated to len). */
+static inline void tu_sh_out(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline void tu_sh_out(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	size_t n;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	pclose(p);
 }
 
 static inline int tu_run(Suite *s)
