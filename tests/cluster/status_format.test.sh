@@ -1,15 +1,57 @@
 #!/bin/bash
-# Intent: `cmsadm status` prints the reference `crm status` lines (DESIGN.md section 2) on both nodes with both up, and after the master's agent dies the survivor prints itself master, the old master (Offline), `Slave  : [Unknown]` and every resource Started on itself; the dead node's socket gives `cmsadm: failed to connect to cmsd`.
+# Intent: `cmsadm status` prints the reference `crm status` lines (DESIGN.md section 2) character for character on both nodes with both up (with the reference's VIP 172.16.60.55 and its Master/Slave Set on /var/lib/mysql-share: a real storage-fc on a loop device, mounted in the agents' own mount namespaces), and after the master's agent dies the survivor prints itself master, the old master (Offline), `Slave  : [Unknown]` and every resource Started on itself; the dead node's socket gives `cmsadm: failed to connect to cmsd`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cl_init status_format
 
+# The reference's group: its VIP (inside the test's namespaces only) and
+# its database partition, here a loop device with ext4 that storage-fc
+# mounts on /var/lib/mysql-share in each agent's own mount namespace
+# (`ip netns exec` gives every agent one; the host never sees the mount).
+# mysql and tomcat stay resource-dummy: their lines are what is checked.
+CL_VIP=172.16.60.55
+CL_MNT=/var/lib/mysql-share
+for t in mkfs.ext4 losetup; do
+	command -v "$t" >/dev/null || cl_skip "$t is missing (scripts/install-deps.sh test)"
+done
+truncate -s 64M "$CL_TMP/lun.img"
+CL_LOOP=$(losetup --find --show "$CL_TMP/lun.img") ||
+	cl_skip "no free loop device for the storage"
+CL_MADE_MNT=""
+[ -d "$CL_MNT" ] || { mkdir -p "$CL_MNT" && CL_MADE_MNT=1; }
+CL_CLEANUP_CMDS='for _ in $(seq 50); do losetup -d "$CL_LOOP" 2>/dev/null && break; sleep 0.1; done; [ -z "$CL_MADE_MNT" ] || rmdir "$CL_MNT" 2>/dev/null'
+mkfs.ext4 -q -F "$CL_LOOP"
+
+cl_group_xml() { # node dir
+	local d=$2 r
+	cat <<XML
+  <storage id="db" plugin="storage-fc">
+    <device>$CL_LOOP</device>
+    <mount>$CL_MNT</mount>
+    <fstype>ext4</fstype>
+    <reservation>none</reservation>
+  </storage>
+  <group id="vms">
+    <resource id="webip" plugin="resource-vip" storage="db" monitor-interval="1s">
+      <address>$CL_VIP/24</address>
+      <interface>eth0</interface>
+    </resource>
+XML
+	for r in mysql tomcat; do
+		cat <<XML
+    <resource id="$r" plugin="resource-dummy" monitor-interval="1s">
+      <state-file>$d/$r.running</state-file>
+    </resource>
+XML
+	done
+	echo '  </group>'
+}
+
 # The reference section of $CL_DIR/status.NODE: from the top to the second
 # "-----".  Resource lines are in group order (webip, mysql, tomcat).  The
 # Master/Slave Set block (three lines, after the first resource) is printed
-# for a replicated storage; these configs have none until a storage plugin
-# runs here (its exact lines are checked in tests/unit/test_ctl.c), so the
-# block is required exactly when the config has a <storage>.
+# for a storage with a mount, so it is required exactly when the config has
+# a <storage> (this one has).
 ref_ok() { # node master slave slave_state
 	local n=$1 mn=$2 sn=$3 st=$4 q
 	local -a L
@@ -60,7 +102,8 @@ ref_ok() { # node master slave slave_state
 	local set_ok=0
 	if [ "$has_set" = 0 ]; then
 		[ "${#set[@]}" = 0 ] && set_ok=1
-	elif [ "${#set[@]}" = 3 ] && [ "${set[1]}" = "  Master: [$mn]" ] &&
+	elif [ "${#set[@]}" = 3 ] && [ "${set[0]}" = "Master/Slave Set: [$CL_MNT]" ] &&
+		[ "${set[1]}" = "  Master: [$mn]" ] &&
 		[ "${set[2]}" = "  Slave  : $sslave" ]; then
 		set_ok=1
 	fi
@@ -68,7 +111,7 @@ ref_ok() { # node master slave slave_state
 		CL_WHY="no Master/Slave Set block with \"  Master: [$mn]\" and \"  Slave  : $sslave\""
 		return 1
 	}
-	[ "${res[*]}" = "webip  : Started $mn mysql  : Started $mn tomcat : Started $mn" ] || {
+	[ "${res[*]}" = "webip  : [$CL_VIP] Started $mn mysql  : Started $mn tomcat : Started $mn" ] || {
 		CL_WHY="resource lines: $(printf '"%s" ' "${res[@]}")"
 		return 1
 	}
@@ -92,10 +135,36 @@ if got != want:
 PY
 }
 
+# DESIGN.md section 2, both nodes up, as the reference prints it (node1
+# master; the quorum line is the arbiter's).
+reference_both_up() {
+	cat <<'REF'
+master : cvknode1 (Online)
+slave  : cvknode2 (Online)
+quorum : [controller] cvknode3 (Online)
+-----
+webip  : [172.16.60.55] Started cvknode1
+Master/Slave Set: [/var/lib/mysql-share]
+  Master: [cvknode1]
+  Slave  : [cvknode2]
+mysql  : Started cvknode1
+tomcat : Started cvknode1
+-----
+REF
+}
+
 scenario() {
-	local m=$CL_M s=$CL_S rc=0 out t0
+	local m=$CL_M s=$CL_S rc=0 out t0 n
 	expect_ref "$m" "$(cl_name "$m")" "$(cl_name "$s")" Online
 	expect_ref "$s" "$(cl_name "$m")" "$(cl_name "$s")" Online
+	if [ "$CL_MODE" = arbiter ] && [ "$m" = node1 ]; then
+		for n in node1 node2; do
+			cl_status "$n"
+			awk '{print} /^-----$/ && ++d == 2 {exit}' "$CL_DIR/status.$n" |
+				diff -u <(reference_both_up) - >"$CL_DIR/ref.diff" ||
+				cl_fail "status on $n differs from DESIGN.md's reference: $(cat "$CL_DIR/ref.diff")"
+		done
+	fi
 	json_ok "$m" master "$(cl_name "$m")" "$(cl_name "$s")" Online ||
 		cl_fail "status --json on $m"
 
