@@ -43,6 +43,10 @@
 #define INIT2 "iqn.2026-12.test.cmsd:n2"
 #define FLIP (1ull << 63)
 
+/* This run's directory: one tPID subdirectory per forked test, holding its
+ * tgtd control id; the main process sweeps them at the end (a failed test
+ * ends before its teardown). */
+static char run_dir[64];
 static char *dir, *logpath;
 static struct conf *confs[2];
 static pid_t tgtd = -1;
@@ -377,11 +381,13 @@ static void setup(void)
 {
 	struct log_options lo = {.ident = "t"};
 
-	dir = tu_tmpdir();
+	ck_assert_int_ge(asprintf(&dir, "%s/t%d", run_dir, (int)getpid()), 0);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	ck_assert_int_ge(asprintf(&logpath, "%s/log", dir), 0);
 	SH_OK("truncate -s 64M '%s/lun.img'", dir);
 	port = 20000 + (int)(getpid() % 20000);
 	ctrl = 1000 + (int)(getpid() % 30000);
+	SH_OK("echo %d >'%s/ctrl'", ctrl, dir);
 	snprintf(url, sizeof(url), "iscsi://127.0.0.1:%d/%s/1", port, IQN);
 	ck_assert_msg(tgt_start(), "tgtd did not come up; see %s/tgtd.log",
 		      dir);
@@ -623,6 +629,7 @@ int main(void)
 {
 	Suite *s;
 	TCase *tc;
+	int rc;
 
 	setenv("PATH", "/usr/sbin:/sbin:/usr/bin:/bin", 1);
 	if (geteuid() != 0 || tu_sh("command -v tgtd >/dev/null && "
@@ -630,6 +637,12 @@ int main(void)
 		printf("SKIP: test_storage_iscsi needs root and tgtd/tgtadm "
 		       "(package tgt: scripts/install-deps.sh test)\n");
 		return 77;
+	}
+	snprintf(run_dir, sizeof(run_dir), "/tmp/cmsd-iscsi-test.%d",
+		 (int)getpid());
+	if (mkdir(run_dir, 0700) < 0) {
+		perror(run_dir);
+		return EXIT_FAILURE;
 	}
 	s = suite_create("storage_iscsi");
 	tc = tcase_create("storage_iscsi");
@@ -640,5 +653,13 @@ int main(void)
 	tcase_add_test(tc, session_drop_reregisters);
 	tcase_add_test(tc, target_gone_fails_monitor);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	rc = tu_run(s);
+	/* The tests' tgtd died with them (PR_SET_PDEATHSIG); their control
+	 * sockets and directories stay behind when a test failed. */
+	usleep(200 * 1000);
+	tu_sh("for c in '%s'/t*/ctrl; do [ -e \"$c\" ] || continue; "
+	      "n=$(cat \"$c\"); rm -f /var/run/tgtd/socket.$n "
+	      "/var/run/tgtd/socket.$n.lock; done; rm -rf '%s'",
+	      run_dir, run_dir);
+	return rc;
 }
