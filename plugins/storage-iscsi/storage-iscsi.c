@@ -70,6 +70,7 @@ enum iscsi_step {
 	ST_KLOGIN,   /* iscsiadm login */
 	ST_KWAIT,    /* the block device to appear */
 	ST_KREGISTER, /* sg_persist on the kernel's session */
+	ST_KREREG,   /* the same after a reconnect of a mounted master */
 	ST_MOUNT,
 	ST_UMOUNT,
 	ST_RELEASE,
@@ -744,6 +745,31 @@ static void iscsi_issue_take(struct iscsi *s)
 			iscsi_cur_key(s), s->holder, type, false);
 }
 
+static void iscsi_stale_preempt(struct iscsi *s)
+{
+	s->base.host->log(s->base.host, CMSD_LOG_NOTICE,
+			  "removing the registration of this node's previous "
+			  "session (key 0x%016llx)",
+			  (unsigned long long)s->stale);
+	iscsi_issue_prout(s, ST_STALE, SCSI_PERSISTENT_RESERVE_PREEMPT,
+			  iscsi_cur_key(s), s->stale,
+			  iscsi_pr_codes[s->reservation], false);
+	s->stale = 0;
+}
+
+/* Registers the kernel initiator's session (the block device's) with the
+ * current key; sg_persist sends the PROUT through SG_IO on that session. */
+static void iscsi_kernel_register(struct iscsi *s, enum iscsi_step step)
+{
+	char sark[40];
+
+	snprintf(sark, sizeof(sark), "--param-sark=0x%llx",
+		 (unsigned long long)iscsi_cur_key(s));
+	const char *argv[] = {SG_PERSIST, "--out",   "--no-inquiry",
+			      "--register-ignore", sark, s->device, NULL};
+	iscsi_spawn(s, step, argv);
+}
+
 static void iscsi_advance(struct iscsi *s)
 {
 	const struct cmsd_host *h = s->base.host;
@@ -847,16 +873,14 @@ static void iscsi_advance(struct iscsi *s)
 		 * peer's takeover (it was deposed while away). */
 		if (s->stale && !(s->reserved && s->holder == s->stale &&
 				  !s->primary)) {
-			h->log(h, CMSD_LOG_NOTICE,
-			       "removing the registration of this node's "
-			       "previous session (key 0x%016llx)",
-			       (unsigned long long)s->stale);
-			iscsi_issue_prout(s, ST_STALE,
-					  SCSI_PERSISTENT_RESERVE_PREEMPT,
-					  iscsi_cur_key(s), s->stale,
-					  iscsi_pr_codes[s->reservation],
-					  false);
-			s->stale = 0;
+			/* The kernel's session of a mounted master is
+			 * registered with the stale key: register it with the
+			 * new one first, or the PREEMPT fences our own
+			 * writes. */
+			if (s->kernel && s->mounted)
+				iscsi_kernel_register(s, ST_KREREG);
+			else
+				iscsi_stale_preempt(s);
 			return;
 		}
 		iscsi_after_session(s);
@@ -963,6 +987,14 @@ static void iscsi_advance(struct iscsi *s)
 			       "unregistered key 0x%016llx",
 			       (unsigned long long)iscsi_cur_key(s));
 		iscsi_demote_next(s);
+		return;
+	case ST_KREREG:
+		if (!s->child_ok)
+			h->log(h, CMSD_LOG_ERR,
+			       "the kernel's session is not registered with "
+			       "key 0x%016llx: its writes will conflict",
+			       (unsigned long long)iscsi_cur_key(s));
+		iscsi_stale_preempt(s);
 		return;
 	case ST_KDISCOVER:
 	case ST_KLOGIN:
@@ -1083,7 +1115,7 @@ static void iscsi_wait_cb(void *arg)
 static void iscsi_promote_next(struct iscsi *s)
 {
 	const struct cmsd_host *h = s->base.host;
-	char hb[64], portal[80], key[24];
+	char hb[64], portal[80];
 
 	snprintf(portal, sizeof(portal), "%s:%u", s->portal, s->port);
 	switch (s->step) {
@@ -1140,17 +1172,7 @@ static void iscsi_promote_next(struct iscsi *s)
 			h->timer_arm(s->wait, ISCSI_DEV_WAIT_MS);
 			return;
 		}
-		snprintf(key, sizeof(key), "0x%llx",
-			 (unsigned long long)iscsi_cur_key(s));
-		{
-			char sark[40];
-			snprintf(sark, sizeof(sark), "--param-sark=%s", key);
-			const char *argv[] = {SG_PERSIST,     "--out",
-					      "--no-inquiry", "--register-ignore",
-					      sark,	      s->device,
-					      NULL};
-			iscsi_spawn(s, ST_KREGISTER, argv);
-		}
+		iscsi_kernel_register(s, ST_KREGISTER);
 		return;
 	case ST_KREGISTER: {
 		const char *argv[] = {MOUNT_BIN, "-t",
