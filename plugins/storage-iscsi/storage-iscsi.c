@@ -2,11 +2,29 @@
  * storage-iscsi: the shared template LUN over iSCSI, fenced with SCSI-3
  * persistent reservations.
  *
- * Runtime ops arrive with issue 6 (kernel initiator login for the block
- * device, libiscsi for health checks and PR register / reserve / preempt,
- * mount on the master only).  In this build the plugin validates its keys
- * and parses them into the instance; every runtime op answers -EOPNOTSUPP,
- * never a pretended success.
+ * One libiscsi session per instance, driven by libiscsi's asynchronous API
+ * on the agent's loop: an fd watch follows iscsi_get_fd/iscsi_which_events
+ * and calls iscsi_service, a 1 s timer lets libiscsi expire commands.  Each
+ * op is a small step machine (enum iscsi_step): one SCSI command in flight,
+ * its completion only recorded in the libiscsi callback and acted on after
+ * iscsi_service has returned (the session may have to be destroyed).
+ *
+ * Start logs in as this node's initiator name, reads the capacity and
+ * REGISTERs the node's key; promote RESERVEs (type from <reservation>) or
+ * PREEMPTs the holder's key, which is the fence: the old master's
+ * registrations go and its writes get RESERVATION CONFLICT; demote
+ * RELEASEs; stop unregisters.  The monitor (TEST UNIT READY, READ
+ * RESERVATION) says FAILED when the target is gone or when this master's
+ * reservation went to another key.  libiscsi's own reconnect is off: some
+ * targets (tgt) tie a registration to the session, so the plugin logs in
+ * again itself, with the key's top bit flipped, and PREEMPTs the dead
+ * session's key.  Targets that refuse APTPL or PREEMPT AND ABORT get the
+ * plain command, logged once.
+ *
+ * The block device comes from the kernel initiator (iscsiadm, through
+ * host->spawn), whose session is registered with the same key via
+ * sg_persist so that it may write under a registrants-only reservation;
+ * <block-device>none</block-device> leaves the mount out (tests).
  */
 #include <ctype.h>
 #include <errno.h>
