@@ -406,6 +406,20 @@ static const char *iscsi_status_name(int st)
 	}
 }
 
+static const char *iscsi_ua_name(int ascq, char *buf, size_t len)
+{
+	const char *n = ascq == 0x2a03	 ? "RESERVATIONS PREEMPTED"
+			: ascq == 0x2a04 ? "RESERVATIONS RELEASED"
+			: ascq == 0x2a05 ? "REGISTRATIONS PREEMPTED"
+					 : scsi_sense_ascq_str(ascq);
+
+	if (n)
+		snprintf(buf, len, "%s", n);
+	else
+		snprintf(buf, len, "ASC/ASCQ 0x%04x", (unsigned)ascq);
+	return buf;
+}
+
 /* The key of the current session.  Sessions alternate between the node's
  * key and the key with its top bit flipped: a target that ties a
  * registration to the session (tgt) keeps the dead session's registration,
@@ -511,12 +525,22 @@ static void iscsi_drop(struct iscsi *s, const char *why)
 {
 	const struct cmsd_host *h = s->base.host;
 
+	char w[160];
+	size_t n;
+
 	if (!s->ctx)
 		return;
+	/* libiscsi's texts end in a newline, or are empty. */
+	snprintf(w, sizeof(w), "%s", why && *why ? why : "connection closed");
+	n = strlen(w);
+	while (n && (w[n - 1] == '\n' || w[n - 1] == ' '))
+		w[--n] = '\0';
+	if (strstr(w, "Can not reconnect"))
+		snprintf(w, sizeof(w), "the connection ended");
 	if (s->up)
 		h->log(h, CMSD_LOG_WARNING,
 		       "iSCSI session to %s:%u (%s) lost: %s", s->portal,
-		       s->port, s->iqn, why);
+		       s->port, s->iqn, w);
 	s->dying = true;
 	iscsi_destroy_context(s->ctx);
 	s->dying = false;
@@ -707,10 +731,12 @@ static void iscsi_fail(struct iscsi *s, const char *what)
 		       s->t_status != SCSI_STATUS_RESERVATION_CONFLICT &&
 		       s->t_status != SCSI_STATUS_BUSY;
 
+	char b[48];
+
 	if (s->t_status == SCSI_STATUS_CHECK_CONDITION)
 		h->log(h, CMSD_LOG_ERR, "%s: CHECK CONDITION %s/%s", what,
 		       scsi_sense_key_str(s->t_sense),
-		       scsi_sense_ascq_str(s->t_ascq));
+		       iscsi_ua_name(s->t_ascq, b, sizeof(b)));
 	else
 		h->log(h, CMSD_LOG_ERR, "%s: %s", what,
 		       iscsi_status_name(s->t_status));
@@ -724,12 +750,14 @@ static void iscsi_fail(struct iscsi *s, const char *what)
  * run. */
 static bool iscsi_retry_ua(struct iscsi *s)
 {
+	char b[48];
+
 	if (!iscsi_ua(s) || s->ua_retried)
 		return false;
 	s->ua_retried = true;
 	s->base.host->log(s->base.host, CMSD_LOG_INFO,
 			  "unit attention %s, retrying once",
-			  scsi_sense_ascq_str(s->t_ascq));
+			  iscsi_ua_name(s->t_ascq, b, sizeof(b)));
 	return true;
 }
 
@@ -800,10 +828,11 @@ static void iscsi_advance(struct iscsi *s)
 		break;
 	case ST_CONNECT:
 		if (s->t_status != 0) {
+			const char *e = s->ctx ? iscsi_get_error(s->ctx) : "";
 			h->log(h, CMSD_LOG_ERR,
 			       "login to %s:%u (%s) as %s failed: %s",
 			       s->portal, s->port, s->iqn, s->initiator,
-			       s->ctx ? iscsi_get_error(s->ctx) : "");
+			       e && *e ? e : "no answer from the target");
 			iscsi_drop(s, "login failed");
 			iscsi_finish(s, s->kind == IOP_MONITOR ? CMSD_FAILED
 							       : -EIO);
@@ -995,7 +1024,18 @@ static void iscsi_advance(struct iscsi *s)
 		iscsi_demote_next(s);
 		return;
 	case ST_UNREG:
-		if (s->t_status != SCSI_STATUS_GOOD)
+		if (iscsi_retry_ua(s)) {
+			iscsi_issue_prout(s, ST_UNREG,
+					  SCSI_PERSISTENT_RESERVE_REGISTER,
+					  iscsi_cur_key(s), 0, 0, false);
+			return;
+		}
+		if (s->t_status == SCSI_STATUS_RESERVATION_CONFLICT)
+			h->log(h, CMSD_LOG_INFO,
+			       "stop: key 0x%016llx was no longer registered "
+			       "(preempted)",
+			       (unsigned long long)iscsi_cur_key(s));
+		else if (s->t_status != SCSI_STATUS_GOOD)
 			h->log(h, CMSD_LOG_WARNING,
 			       "stop: unregistering key 0x%016llx: %s",
 			       (unsigned long long)iscsi_cur_key(s),
@@ -1243,6 +1283,8 @@ static void iscsi_demote_next(struct iscsi *s)
 	s->primary = false;
 	if (s->up && s->reserved && s->holder == iscsi_cur_key(s) &&
 	    !s->released) {
+		if (s->step != ST_RELEASE)
+			s->ua_retried = false;
 		s->released = true;
 		iscsi_issue_prout(s, ST_RELEASE,
 				  SCSI_PERSISTENT_RESERVE_RELEASE,
@@ -1250,6 +1292,7 @@ static void iscsi_demote_next(struct iscsi *s)
 		return;
 	}
 	if (s->kind == IOP_STOP && s->up && s->step != ST_UNREG) {
+		s->ua_retried = false;
 		iscsi_issue_prout(s, ST_UNREG, SCSI_PERSISTENT_RESERVE_REGISTER,
 				  iscsi_cur_key(s), 0, 0, false);
 		return;

@@ -281,6 +281,19 @@ struct result {
 	int rc;
 };
 
+/* CMSD_EV_FAILED events the instances reported outside any op. */
+static int failed_events;
+
+static void on_event(struct instance *in, enum cmsd_event ev,
+		     const char *detail, void *arg)
+{
+	(void)in;
+	(void)detail;
+	(void)arg;
+	if (ev == CMSD_EV_FAILED)
+		failed_events++;
+}
+
 static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
 {
 	struct result *r = arg;
@@ -366,8 +379,8 @@ static struct instance *make(int node, const char *extra)
 	instance_set_identity(*conf); /* the node id the plugin sees */
 	for (size_t i = 0; i < (*conf)->n_inst; i++)
 		if (strcmp((*conf)->inst[i].id, "share") == 0) {
-			ck_assert_int_eq(instance_new(&(*conf)->inst[i], NULL,
-						      NULL, &in),
+			ck_assert_int_eq(instance_new(&(*conf)->inst[i],
+						      on_event, NULL, &in),
 					 0);
 			return in;
 		}
@@ -408,6 +421,8 @@ static void teardown(void)
 	tgt_stop();
 	tu_sh("rm -f /var/run/tgtd/socket.%d /var/run/tgtd/socket.%d.lock",
 	      ctrl, ctrl);
+	if (getenv("CMSD_TEST_SHOW_LOG"))
+		tu_sh("cat '%s'", logpath);
 	tu_rmdir(dir);
 	free(dir);
 	free(logpath);
@@ -491,8 +506,10 @@ START_TEST(register_reserve_takeover)
 	ck_assert_int_eq(register_key(k2, key2), SCSI_STATUS_GOOD);
 	ck_assert_int_eq(write_status(k2), SCSI_STATUS_GOOD);
 
-	/* The deposed master's monitor sees it was fenced. */
+	/* The deposed master's monitor sees it was fenced (after the unit
+	 * attention of the preemption, retried once). */
 	ck_assert_int_eq(call(n1, OP_MONITOR), CMSD_FAILED);
+	LOG_HAS("share: unit attention RESERVATIONS PREEMPTED, retrying once");
 	LOG_HAS("share: monitor: this node is master but the reservation "
 		"holder is 0x%016" PRIx64 " (another node): fenced",
 		key2);
@@ -500,6 +517,9 @@ START_TEST(register_reserve_takeover)
 	read_res(obs, &holder, &type);
 	ck_assert_uint_eq(holder, key2); /* n1 released nothing */
 	ck_assert_int_eq(call(n1, OP_STOP), 0);
+	LOG_HAS("share: stop: key 0x%016" PRIx64 " was no longer registered "
+		"(preempted)",
+		key1);
 	ck_assert_int_eq(call(n1, OP_MONITOR), CMSD_STOPPED);
 
 	/* The new master steps down: RELEASE, then unregisters on stop. */
@@ -525,24 +545,28 @@ START_TEST(write_exclusive_slave_conflicts)
 	struct instance *n2 =
 		make(2, "<reservation>write-exclusive</reservation>");
 	struct iscsi_context *obs, *k2;
-	uint64_t key2, holder;
+	uint64_t key1, key2, holder;
 	int type;
 
 	ck_assert_int_eq(call(n1, OP_START), 0);
 	ck_assert_int_eq(call(n2, OP_START), 0);
 	ck_assert_int_eq(call(n1, OP_PROMOTE), 0);
+	key1 = key_of(n1);
 	key2 = key_of(n2);
 	obs = sess("iqn.2026-12.test.cmsd:observer");
 	read_res(obs, &holder, &type);
-	ck_assert_uint_eq(holder, key_of(n1));
+	ck_assert_uint_eq(holder, key1);
 	ck_assert_int_eq(type, SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE);
 	k2 = sess(INIT2);
 	ck_assert_int_eq(register_key(k2, key2), SCSI_STATUS_GOOD);
 	ck_assert_int_eq(write_status(k2), SCSI_STATUS_RESERVATION_CONFLICT);
 	unsess(k2);
-	unsess(obs);
 	ck_assert_int_eq(call(n2, OP_STOP), 0);
 	ck_assert_int_eq(call(n1, OP_STOP), 0);
+	LOG_HAS("share: unregistered key 0x%016" PRIx64, key1);
+	LOG_HAS("share: unregistered key 0x%016" PRIx64, key2);
+	ck_assert(!key_registered(obs, key1));
+	unsess(obs);
 	instance_free(n1);
 	instance_free(n2);
 }
@@ -614,12 +638,17 @@ START_TEST(target_gone_fails_monitor)
 
 	ck_assert_int_eq(call(n1, OP_START), 0);
 	ck_assert_int_eq(call(n1, OP_MONITOR), CMSD_RUNNING);
+	failed_events = 0;
 	tgt_stop();
 	run_for(300);
+	/* The loop saw the session end outside any op: an event. */
+	ck_assert_int_eq(failed_events, 1);
+	LOG_HAS("share: iSCSI session to 127.0.0.1:%d (%s) lost", port, IQN);
 	ck_assert_int_eq(call(n1, OP_MONITOR), CMSD_FAILED);
 	ck_assert_int_eq(call(n1, OP_MONITOR), CMSD_FAILED);
 	LOG_HAS("share: login to 127.0.0.1:%d (%s) as %s failed", port, IQN,
 		INIT1);
+	ck_assert_int_eq(failed_events, 1); /* the monitor said it */
 	ck_assert_int_eq(call(n1, OP_STOP), 0);
 	instance_free(n1);
 }
