@@ -144,7 +144,9 @@ struct iscsi {
 	int sync_rc, tur_left, take_tries, dev_tries;
 	int t_status, t_sense, t_ascq, t_parse;
 	bool t_is_task, t_parsed, child_ok;
+	struct scsi_task *task; /* the op's command in flight */
 	struct cmsd_child *child;
+	bool child_orphan; /* killed by cancel: ignore its end */
 	char child_what[64];
 };
 
@@ -460,6 +462,13 @@ static void iscsi_task_cb(struct iscsi_context *ctx, int status, void *data,
 	(void)ctx;
 	if (s->dying)
 		return;
+	/* A command of a cancelled op: its result goes nowhere. */
+	if (s->t_is_task && t != s->task) {
+		if (t)
+			scsi_free_scsi_task(t);
+		return;
+	}
+	s->task = NULL;
 	s->t_status = status;
 	s->t_sense = 0;
 	s->t_ascq = 0;
@@ -526,6 +535,7 @@ static void iscsi_drop(struct iscsi *s, const char *why)
 	const struct cmsd_host *h = s->base.host;
 
 	char w[160];
+	bool was_up = s->up;
 	size_t n;
 
 	if (!s->ctx)
@@ -555,7 +565,7 @@ static void iscsi_drop(struct iscsi *s, const char *why)
 		s->waiting = false;
 		s->t_status = SCSI_STATUS_ERROR;
 		s->advance = true;
-	} else if (s->started && s->kind == IOP_NONE) {
+	} else if (was_up && s->started && s->kind == IOP_NONE) {
 		h->notify(h, CMSD_EV_FAILED, "iSCSI session lost");
 	}
 }
@@ -619,6 +629,7 @@ static bool iscsi_submitted(struct iscsi *s, struct scsi_task *t,
 			    const char *what)
 {
 	if (t) {
+		s->task = t;
 		s->waiting = true;
 		return true;
 	}
@@ -1122,6 +1133,10 @@ static void iscsi_child_done(const struct cmsd_child_result *r, void *arg)
 	struct iscsi *s = arg;
 
 	s->child = NULL;
+	if (s->child_orphan) {
+		s->child_orphan = false;
+		return;
+	}
 	s->child_ok = r->exited && (r->exit_code == 0 ||
 				    /* iscsiadm: already logged in */
 				    (s->step == ST_KLOGIN && r->exit_code == 15));
@@ -1387,14 +1402,21 @@ static void iscsi_cancel(void *inst, struct cmsd_op *op)
 	s->kind = IOP_NONE;
 	s->step = ST_IDLE;
 	s->base.host->timer_disarm(s->wait);
-	if (s->child)
+	if (s->child) {
+		s->child_orphan = true;
 		s->base.host->child_kill(s->child);
-	/* A command may still be in flight: drop the session, the next op
-	 * logs in again and re-registers. */
-	if (s->waiting) {
-		s->waiting = false;
-		iscsi_drop(s, "op cancelled");
 	}
+	if (!s->waiting)
+		return;
+	s->waiting = false;
+	/* A SCSI command in flight completes into nothing (s->task no longer
+	 * matches) and the session stays: the agent cancels a monitor for
+	 * every other op, and a new session would cost the registration.  A
+	 * login in flight is abandoned with its session. */
+	if (s->task)
+		s->task = NULL;
+	else
+		iscsi_drop(s, "login cancelled");
 }
 
 /* From the state the last command saw (no I/O: status must be quick). */

@@ -572,6 +572,35 @@ START_TEST(write_exclusive_slave_conflicts)
 }
 END_TEST
 
+/* The agent cancels a running monitor for any other op: the command in
+ * flight completes into nothing, the session and its registration stay. */
+START_TEST(promote_cancels_monitor)
+{
+	struct instance *n1 = make(1, "");
+	struct iscsi_context *obs;
+	struct result r = {0};
+	uint64_t key1, holder;
+	int type;
+
+	ck_assert_int_eq(call(n1, OP_START), 0);
+	key1 = key_of(n1);
+	ck_assert_int_eq(instance_call(n1, OP_MONITOR, 5000, NULL, on_done, &r),
+			 0);
+	ck_assert_int_eq(call(n1, OP_PROMOTE), 0);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.rc, -ECANCELED);
+	ck_assert_uint_eq(key_of(n1), key1); /* the same session */
+	ck_assert(!log_has("lost"));
+	obs = sess("iqn.2026-12.test.cmsd:observer");
+	read_res(obs, &holder, &type);
+	ck_assert_uint_eq(holder, key1);
+	unsess(obs);
+	ck_assert_int_eq(call(n1, OP_MONITOR), CMSD_RUNNING);
+	ck_assert_int_eq(call(n1, OP_STOP), 0);
+	instance_free(n1);
+}
+END_TEST
+
 /* The I_T nexus number of an initiator's session, from tgtadm. */
 static int nexus_of(const char *initiator)
 {
@@ -679,6 +708,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, register_reserve_takeover);
 	tcase_add_test(tc, write_exclusive_slave_conflicts);
+	tcase_add_test(tc, promote_cancels_monitor);
 	tcase_add_test(tc, session_drop_reregisters);
 	tcase_add_test(tc, target_gone_fails_monitor);
 	suite_add_tcase(s, tc);
