@@ -41,9 +41,9 @@
 #include "plugin_util.h"
 
 /* The production block-device path (Debian's locations). */
-#define ISCSIADM "/usr/sbin/iscsiadm"
+#define ISCSIADM   "/usr/sbin/iscsiadm"
 #define SG_PERSIST "/usr/bin/sg_persist"
-#define MOUNT_BIN "/usr/bin/mount"
+#define MOUNT_BIN  "/usr/bin/mount"
 #define UMOUNT_BIN "/usr/bin/umount"
 
 enum iscsi_fstype { ISCSI_EXT4, ISCSI_XFS };
@@ -57,9 +57,9 @@ enum iscsi_pr_type {
 };
 
 #define ISCSI_MAX_INITIATORS 8
-#define ISCSI_KEY_FLIP (1ull << 63)
-#define ISCSI_TICK_MS 1000
-#define ISCSI_DEV_WAIT_MS 200
+#define ISCSI_KEY_FLIP	     (1ull << 63)
+#define ISCSI_TICK_MS	     1000
+#define ISCSI_DEV_WAIT_MS    200
 #define ISCSI_DEV_WAIT_TRIES 50
 
 enum iscsi_kind {
@@ -74,21 +74,21 @@ enum iscsi_kind {
 /* Steps of the ops; each names the command whose result comes next. */
 enum iscsi_step {
 	ST_IDLE,
-	ST_CONNECT,  /* login */
-	ST_TUR0,     /* unit attentions of a new session */
-	ST_CAP,	     /* READ CAPACITY */
-	ST_REG,	     /* REGISTER AND IGNORE EXISTING KEY */
-	ST_READRES,  /* READ RESERVATION after login / before promote */
-	ST_STALE,    /* PREEMPT of the previous session's key */
-	ST_TUR,	     /* monitor */
-	ST_RESERVE,  /* promote, nobody holds it */
-	ST_PREEMPT,  /* promote, another key holds it */
-	ST_VERIFY,   /* READ RESERVATION after either */
+	ST_CONNECT,   /* login */
+	ST_TUR0,      /* unit attentions of a new session */
+	ST_CAP,	      /* READ CAPACITY */
+	ST_REG,	      /* REGISTER AND IGNORE EXISTING KEY */
+	ST_READRES,   /* READ RESERVATION after login / before promote */
+	ST_STALE,     /* PREEMPT of the previous session's key */
+	ST_TUR,	      /* monitor */
+	ST_RESERVE,   /* promote, nobody holds it */
+	ST_PREEMPT,   /* promote, another key holds it */
+	ST_VERIFY,    /* READ RESERVATION after either */
 	ST_KDISCOVER, /* iscsiadm discovery */
-	ST_KLOGIN,   /* iscsiadm login */
-	ST_KWAIT,    /* the block device to appear */
+	ST_KLOGIN,    /* iscsiadm login */
+	ST_KWAIT,     /* the block device to appear */
 	ST_KREGISTER, /* sg_persist on the kernel's session */
-	ST_KREREG,   /* the same after a reconnect of a mounted master */
+	ST_KREREG,    /* the same after a reconnect of a mounted master */
 	ST_MOUNT,
 	ST_UMOUNT,
 	ST_RELEASE,
@@ -150,10 +150,9 @@ struct iscsi {
 	char child_what[64];
 };
 
-static const char *const iscsi_keys[] = {"portal",	   "iqn",   "lun",
-					 "initiator-name", "mount", "fstype",
-					 "reservation",	   "key",   "block-device",
-					 NULL};
+static const char *const iscsi_keys[] = {
+	"portal", "iqn",	 "lun", "initiator-name", "mount",
+	"fstype", "reservation", "key", "block-device",	  NULL};
 static const char *const iscsi_blockdevs[] = {"iscsiadm", "none", NULL};
 static const char *const iscsi_fstypes[] = {"ext4", "xfs", NULL};
 static const char *const iscsi_reservations[] = {
@@ -387,7 +386,6 @@ static const int iscsi_pr_codes[] = {
 	SCSI_PERSISTENT_RESERVE_TYPE_EXCLUSIVE_ACCESS_REGISTRANTS_ONLY,
 };
 
-
 static const char *iscsi_status_name(int st)
 {
 	switch (st) {
@@ -482,8 +480,8 @@ static void iscsi_task_cb(struct iscsi_context *ctx, int status, void *data,
 			s->t_parsed = rr != NULL;
 			if (rr) {
 				s->reserved = rr->reserved;
-				s->holder = rr->reserved ? rr->reservation_key
-							 : 0;
+				s->holder =
+					rr->reserved ? rr->reservation_key : 0;
 				s->holder_type = rr->reserved ? rr->pr_type : 0;
 			}
 		} else if (status == SCSI_STATUS_GOOD && s->t_parse == 2) {
@@ -634,7 +632,8 @@ static bool iscsi_submitted(struct iscsi *s, struct scsi_task *t,
 		return true;
 	}
 	s->base.host->log(s->base.host, CMSD_LOG_ERR, "%s: cannot queue: %s",
-			  what, s->ctx ? iscsi_get_error(s->ctx) : "no session");
+			  what,
+			  s->ctx ? iscsi_get_error(s->ctx) : "no session");
 	iscsi_finish(s, s->kind == IOP_MONITOR ? CMSD_FAILED : -EIO);
 	return false;
 }
@@ -644,10 +643,10 @@ static void iscsi_issue_tur(struct iscsi *s, enum iscsi_step step)
 	s->step = step;
 	s->t_is_task = true;
 	s->t_parse = 0;
-	iscsi_submitted(s,
-			iscsi_testunitready_task(s->ctx, (int)s->lun,
-						 iscsi_task_cb, s),
-			"TEST UNIT READY");
+	iscsi_submitted(
+		s,
+		iscsi_testunitready_task(s->ctx, (int)s->lun, iscsi_task_cb, s),
+		"TEST UNIT READY");
 }
 
 static void iscsi_issue_readres(struct iscsi *s, enum iscsi_step step)
@@ -704,9 +703,9 @@ static void iscsi_connect(struct iscsi *s)
 	 * registration: we reconnect ourselves and register again. */
 	iscsi_set_noautoreconnect(s->ctx, 1);
 	iscsi_set_timeout(s->ctx, 5);
-	snprintf(portal, sizeof(portal), strchr(s->portal, ':') ? "[%s]:%u"
-								: "%s:%u",
-		 s->portal, s->port);
+	snprintf(portal, sizeof(portal),
+		 strchr(s->portal, ':') ? "[%s]:%u" : "%s:%u", s->portal,
+		 s->port);
 	s->step = ST_CONNECT;
 	s->t_is_task = false;
 	if (iscsi_full_connect_async(s->ctx, portal, (int)s->lun, iscsi_task_cb,
@@ -780,9 +779,10 @@ static void iscsi_demote_next(struct iscsi *s);
 
 static void iscsi_issue_register(struct iscsi *s)
 {
-	iscsi_issue_prout(s, ST_REG,
-			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
-			  0, iscsi_cur_key(s), 0, s->aptpl);
+	iscsi_issue_prout(
+		s, ST_REG,
+		SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0,
+		iscsi_cur_key(s), 0, s->aptpl);
 }
 
 static void iscsi_issue_take(struct iscsi *s)
@@ -822,8 +822,9 @@ static void iscsi_kernel_register(struct iscsi *s, enum iscsi_step step)
 
 	snprintf(sark, sizeof(sark), "--param-sark=0x%llx",
 		 (unsigned long long)iscsi_cur_key(s));
-	const char *argv[] = {SG_PERSIST, "--out",   "--no-inquiry",
-			      "--register-ignore", sark, s->device, NULL};
+	const char *argv[] = {
+		SG_PERSIST, "--out", "--no-inquiry", "--register-ignore", sark,
+		s->device,  NULL};
 	iscsi_spawn(s, step, argv);
 }
 
@@ -929,8 +930,8 @@ static void iscsi_advance(struct iscsi *s)
 		/* The old session's key: a master takes its reservation over
 		 * with PREEMPT; a slave leaves a reservation it holds to the
 		 * peer's takeover (it was deposed while away). */
-		if (s->stale && !(s->reserved && s->holder == s->stale &&
-				  !s->primary)) {
+		if (s->stale &&
+		    !(s->reserved && s->holder == s->stale && !s->primary)) {
 			/* The kernel's session of a mounted master is
 			 * registered with the stale key: register it with the
 			 * new one first, or the PREEMPT fences our own
@@ -993,11 +994,12 @@ static void iscsi_advance(struct iscsi *s)
 			 * and try once more. */
 			if (s->t_status != SCSI_STATUS_GOOD &&
 			    s->take_tries++ >= 2) {
-				iscsi_fail(s, s->step == ST_RESERVE
-						      ? "PERSISTENT RESERVE OUT "
-							"RESERVE"
-						      : "PERSISTENT RESERVE OUT "
-							"PREEMPT");
+				iscsi_fail(s,
+					   s->step == ST_RESERVE
+						   ? "PERSISTENT RESERVE OUT "
+						     "RESERVE"
+						   : "PERSISTENT RESERVE OUT "
+						     "PREEMPT");
 				return;
 			}
 			if (s->t_status == SCSI_STATUS_GOOD)
@@ -1052,8 +1054,7 @@ static void iscsi_advance(struct iscsi *s)
 			       (unsigned long long)iscsi_cur_key(s),
 			       iscsi_status_name(s->t_status));
 		else
-			h->log(h, CMSD_LOG_INFO,
-			       "unregistered key 0x%016llx",
+			h->log(h, CMSD_LOG_INFO, "unregistered key 0x%016llx",
 			       (unsigned long long)iscsi_cur_key(s));
 		iscsi_demote_next(s);
 		return;
@@ -1095,8 +1096,8 @@ static void iscsi_after_session(struct iscsi *s)
 	case IOP_MONITOR:
 		/* A master whose reservation went to another key was
 		 * fenced: its writes get RESERVATION CONFLICT. */
-		if (s->primary && (!s->reserved ||
-				   s->holder != iscsi_cur_key(s))) {
+		if (s->primary &&
+		    (!s->reserved || s->holder != iscsi_cur_key(s))) {
 			h->log(h, CMSD_LOG_ERR,
 			       "monitor: this node is master but the "
 			       "reservation holder is %s: fenced",
@@ -1137,17 +1138,17 @@ static void iscsi_child_done(const struct cmsd_child_result *r, void *arg)
 		s->child_orphan = false;
 		return;
 	}
-	s->child_ok = r->exited && (r->exit_code == 0 ||
-				    /* iscsiadm: already logged in */
-				    (s->step == ST_KLOGIN && r->exit_code == 15));
+	s->child_ok =
+		r->exited && (r->exit_code == 0 ||
+			      /* iscsiadm: already logged in */
+			      (s->step == ST_KLOGIN && r->exit_code == 15));
 	if (!s->child_ok)
-		s->base.host->log(s->base.host, CMSD_LOG_ERR,
-				  "%s failed (%s %d): %.*s", s->child_what,
-				  r->exited ? "exit" : "signal",
-				  r->exited ? r->exit_code : r->signal,
-				  (int)(r->output_len > 300 ? 300
-							    : r->output_len),
-				  r->output ? r->output : "");
+		s->base.host->log(
+			s->base.host, CMSD_LOG_ERR, "%s failed (%s %d): %.*s",
+			s->child_what, r->exited ? "exit" : "signal",
+			r->exited ? r->exit_code : r->signal,
+			(int)(r->output_len > 300 ? 300 : r->output_len),
+			r->output ? r->output : "");
 	s->advance = true;
 	iscsi_pump(s);
 }
@@ -1203,19 +1204,19 @@ static void iscsi_promote_next(struct iscsi *s)
 			return;
 		}
 		s->primary = true;
-		if (!s->kernel) {
+		if (!s->kernel || s->mounted) { /* none, or mounted already */
 			iscsi_finish(s, 0);
 			return;
 		}
 		{
-			const char *argv[] = {ISCSIADM,  "-m", "discovery",
-					      "-t",	 "st", "-p",
-					      portal,	 NULL};
+			const char *argv[] = {ISCSIADM, "-m", "discovery",
+					      "-t",	"st", "-p",
+					      portal,	NULL};
 			iscsi_spawn(s, ST_KDISCOVER, argv);
 		}
 		return;
 	case ST_KDISCOVER: {
-		const char *argv[] = {ISCSIADM, "-m", "node",	 "-T", s->iqn,
+		const char *argv[] = {ISCSIADM, "-m",	"node",	   "-T", s->iqn,
 				      "-p",	portal, "--login", NULL};
 		if (!s->child_ok) {
 			iscsi_finish(s, -EIO);
@@ -1248,10 +1249,13 @@ static void iscsi_promote_next(struct iscsi *s)
 		iscsi_kernel_register(s, ST_KREGISTER);
 		return;
 	case ST_KREGISTER: {
-		const char *argv[] = {MOUNT_BIN, "-t",
+		const char *argv[] = {MOUNT_BIN,
+				      "-t",
 				      iscsi_fstypes[s->fstype],
-				      "-o",	 "nodev,nosuid",
-				      s->device, s->mount,
+				      "-o",
+				      "nodev,nosuid",
+				      s->device,
+				      s->mount,
 				      NULL};
 		if (!s->child_ok) {
 			iscsi_finish(s, -EIO);
@@ -1319,8 +1323,7 @@ static void iscsi_demote_next(struct iscsi *s)
 		}
 		s->started = false;
 		s->gen = 0;
-		h->log(h, CMSD_LOG_INFO, "stopped: logged out of %s",
-		       s->iqn);
+		h->log(h, CMSD_LOG_INFO, "stopped: logged out of %s", s->iqn);
 	}
 	iscsi_finish(s, 0);
 }
@@ -1458,13 +1461,13 @@ static int iscsi_fence_peer(void *inst, struct cmsd_op *op, const char *peer)
 	char hb[64];
 
 	(void)op;
-	if (s->up && s->primary && s->reserved &&
-	    s->holder == iscsi_cur_key(s))
+	if (s->up && s->primary && s->reserved && s->holder == iscsi_cur_key(s))
 		return 0;
 	s->base.host->log(s->base.host, CMSD_LOG_ERR,
 			  "fence_peer %s: this node does not hold the "
 			  "reservation (holder %s): promote fences",
-			  peer ? peer : "", iscsi_holder_text(s, hb, sizeof(hb)));
+			  peer ? peer : "",
+			  iscsi_holder_text(s, hb, sizeof(hb)));
 	return -EAGAIN;
 }
 

@@ -38,10 +38,10 @@
 #include "spawn.h"
 #include "testutil.h"
 
-#define IQN "iqn.2026-12.test.cmsd:share"
+#define IQN   "iqn.2026-12.test.cmsd:share"
 #define INIT1 "iqn.2026-12.test.cmsd:n1"
 #define INIT2 "iqn.2026-12.test.cmsd:n2"
-#define FLIP (1ull << 63)
+#define FLIP  (1ull << 63)
 
 /* This run's directory: one tPID subdirectory per forked test, holding its
  * tgtd control id; the main process sweeps them at the end (a failed test
