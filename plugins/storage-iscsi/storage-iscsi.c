@@ -831,7 +831,6 @@ static void iscsi_kernel_register(struct iscsi *s, enum iscsi_step step)
 static void iscsi_advance(struct iscsi *s)
 {
 	const struct cmsd_host *h = s->base.host;
-	char hb[64];
 
 	if (s->kind == IOP_NONE)
 		return; /* a completion after cancel */
@@ -1077,7 +1076,6 @@ static void iscsi_advance(struct iscsi *s)
 		iscsi_demote_next(s);
 		return;
 	}
-	(void)hb;
 }
 
 /* After login, registration and READ RESERVATION: the op's own part. */
