@@ -105,6 +105,8 @@ bad storage '<storage id="s" plugin="storage-iscsi"><portal>10.0.0.1:0</portal><
 	'element <reservation>: "foo" is not one of' 'element <key>: "0x0" is not a non-zero reservation key'
 bad storage '<storage id="s" plugin="storage-iscsi"><portal>10.0.0.1</portal><iqn>iqn.2026-11.com.example:t</iqn><initiator-name node="n1">iqn.2026-11.com.example:a</initiator-name><initiator-name node="n1">iqn.2026-11.com.example:b</initiator-name><mount>/m</mount></storage>' \
 	'a second <initiator-name> for node "n1"'
+bad storage '<storage id="s" plugin="storage-iscsi"><portal>10.0.0.1</portal><iqn>iqn.2026-11.com.example:t</iqn><initiator-name>iqn.2026-11.com.example:a</initiator-name><mount>/m</mount><block-device>kernel</block-device></storage>' \
+	'element <block-device>: "kernel" is not one of: iscsiadm, none'
 
 # storage-fc
 ok storage '<storage id="s" plugin="storage-fc"><wwn>naa.600A0B800026B2820000A1234567890A</wwn><mount>/m</mount><reservation>none</reservation><key>0x1</key></storage>' \
