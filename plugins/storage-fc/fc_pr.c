@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Tries of one command: unit attentions (a preemption, a reset, a power
@@ -504,6 +505,47 @@ int fc_pr_acquire(struct fc_pr_io *io, uint64_t key, unsigned type,
 		 " (another node reserving at the same time?)",
 		 io->dev, key);
 	return -EBUSY;
+}
+
+int fc_pr_fence_others(struct fc_pr_io *io, uint64_t key, unsigned type,
+		       unsigned *removed)
+{
+	struct fc_pr_keys *k = malloc(sizeof(*k));
+	enum fc_pr_outcome o;
+	struct fc_pr_sense s;
+	int rc;
+
+	*removed = 0;
+	if (!k)
+		return -ENOMEM;
+	rc = fc_pr_read_keys(io, k);
+	/* One PREEMPT removes every registration with that key (each of
+	 * the peer's paths). */
+	for (size_t i = 0; rc == 0 && i < k->n; i++) {
+		bool seen = k->keys[i] == key || k->keys[i] == 0;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = k->keys[j] == k->keys[i];
+		if (seen)
+			continue;
+		rc = pr_preempt(io, key, k->keys[i], type, &o, &s);
+		if (rc < 0)
+			break;
+		if (o != FC_PRO_GOOD) {
+			rc = pr_fail(io, "PREEMPT", o, &s);
+			break;
+		}
+		io->note(io->note_arg, 'N',
+			 "%s: removed the registration of key 0x%" PRIx64,
+			 io->dev, k->keys[i]);
+		(*removed)++;
+	}
+	if (rc == 0 && k->total > k->n)
+		io->note(io->note_arg, 'W',
+			 "%s has %zu registrations; only the first %zu were "
+			 "read",
+			 io->dev, k->total, k->n);
+	free(k);
+	return rc;
 }
 
 int fc_pr_release(struct fc_pr_io *io, uint64_t key, unsigned type)

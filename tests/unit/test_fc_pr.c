@@ -435,6 +435,27 @@ START_TEST(takeover)
 }
 END_TEST
 
+START_TEST(fence_removes_every_other_key)
+{
+	uint64_t victim;
+	unsigned n;
+
+	/* b registered but not holding: with a registrants-only type it may
+	 * write, until its key is gone. */
+	ck_assert_int_eq(fc_pr_register(&b, 0xb1), 0);
+	ck_assert_int_eq(fc_pr_acquire(&a, 0xa1, FC_PRT_WE_RO, &victim), 0);
+	ck_assert_uint_eq(victim, 0);
+	ck_assert_int_eq(fc_pr_fence_others(&a, 0xa1, FC_PRT_WE_RO, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(t.reg[1], 0);
+	ck_assert_uint_eq(t.reg[0], 0xa1);
+	ck_assert(t.held && t.holder == 0);
+	NOTED(ia, "removed the registration of key 0xb1");
+	ck_assert_int_eq(fc_pr_fence_others(&a, 0xa1, FC_PRT_WE_RO, &n), 0);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 START_TEST(type_change_and_release_of_another_type)
 {
 	uint64_t victim;
@@ -538,6 +559,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(seq, setup, NULL);
 	tcase_add_test(seq, takeover);
+	tcase_add_test(seq, fence_removes_every_other_key);
 	tcase_add_test(seq, type_change_and_release_of_another_type);
 	tcase_add_test(seq, fallbacks_logged_once);
 	tcase_add_test(seq, no_persistent_reservations);
