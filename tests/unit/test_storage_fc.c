@@ -739,23 +739,65 @@ START_TEST(cancelled_promote_then_demote_leaves_nothing_mounted)
 }
 END_TEST
 
-START_TEST(reservations_are_issue_6)
+static int log_count(const char *text)
 {
-	struct instance *in = make_loop("");
+	char line[2048];
+	int n = 0;
+	FILE *f = fopen(logpath, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A loop device takes no SCSI commands: with reservations asked for, the
+ * LUN is never used unfenced, and the refusal names the device, once. */
+START_TEST(no_pr_device_refused)
+{
+	struct instance *in = make_loop("<key>0xa1</key>");
 	struct cmsd_storage_status st = {.size = sizeof(st)};
+	char why[512];
 
 	ck_assert_int_eq(call(in, OP_START), -EOPNOTSUPP);
-	LOG_HAS("share: start: <reservation>write-exclusive-registrants-only"
-		"</reservation> needs SCSI-3 persistent reservations, not "
-		"implemented in this build (plugin storage-fc; planned in "
-		"issue 6); only <reservation>none</reservation> runs");
+	snprintf(why, sizeof(why),
+		 "share: start: <reservation>write-exclusive-registrants-only"
+		 "</reservation> asks for SCSI-3 persistent reservations, "
+		 "which %s does not support: refusing to use it without "
+		 "fencing; give <reservation>none</reservation> to run "
+		 "without fencing",
+		 loopdev);
+	LOG_HAS("%s", why);
+	LOG_HAS("share: start: %s does not take SCSI commands (SG_IO: ",
+		loopdev);
+	ck_assert_int_eq(call(in, OP_MONITOR), CMSD_STOPPED);
+	/* A promote does not mount it either; the reason is not repeated
+	 * as an error. */
 	ck_assert_int_eq(call(in, OP_PROMOTE), -EOPNOTSUPP);
-	LOG_HAS("share: promote: <reservation>");
-	ck_assert_int_eq(call(in, OP_DEMOTE), -EOPNOTSUPP);
-	ck_assert_int_eq(call(in, OP_STOP), -EOPNOTSUPP);
-	ck_assert_int_eq(call(in, OP_MONITOR), -EOPNOTSUPP);
-	ck_assert_int_eq(call_args(in, OP_STATUS, 1000, &st), -EOPNOTSUPP);
 	ck_assert(mounted_at(mp) == 0);
+	ck_assert(!log_has("promote: mounted"));
+	ck_assert_int_eq(log_count("refusing to"), 1);
+	ck_assert_int_eq(call_args(in, OP_FENCE_PEER, 10000, "n2"), -EOPNOTSUPP);
+	ck_assert_int_eq(log_count("refusing to"), 1);
+	/* Nothing was registered or reserved: demote and stop succeed. */
+	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
+	ck_assert_int_eq(call(in, OP_STOP), 0);
+	ck_assert_int_eq(call_args(in, OP_STATUS, 1000, &st), 0);
+	ck_assert_str_eq(st.holder, "");
+	ck_assert_int_eq(st.role, CMSD_ROLE_SECONDARY);
+	instance_free(in);
+
+	/* Each type is refused the same way. */
+	in = make_loop("<key>0xa1</key><reservation>exclusive-access"
+		       "</reservation>");
+	ck_assert_int_eq(call(in, OP_PROMOTE), -EOPNOTSUPP);
+	ck_assert(mounted_at(mp) == 0);
+	LOG_HAS("share: promote: <reservation>exclusive-access</reservation> "
+		"asks for SCSI-3 persistent reservations, which %s does not "
+		"support: refusing to mount it without fencing",
+		loopdev);
 	instance_free(in);
 }
 END_TEST
@@ -809,7 +851,7 @@ int main(void)
 	tcase_add_test(tc, another_file_system_on_the_mount_point);
 	tcase_add_test(tc,
 		       cancelled_promote_then_demote_leaves_nothing_mounted);
-	tcase_add_test(tc, reservations_are_issue_6);
+	tcase_add_test(tc, no_pr_device_refused);
 	suite_add_tcase(s, tc);
 	rc = tu_run(s);
 	close(wfd);
