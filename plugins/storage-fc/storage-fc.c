@@ -1,11 +1,35 @@
 /*
  * storage-fc: the shared template LUN over Fibre Channel, found by WWN under
- * /dev/disk/by-id (or given as a device path), mounted on the master only.
+ * /dev/disk/by-id (or given as a device path), mounted on the master only,
+ * and fenced with SCSI-3 persistent reservations (PR) unless
+ * <reservation>none</reservation>.
  *
- * Runtime in this build, for <reservation>none</reservation> (no fencing;
- * SCSI-3 persistent reservations arrive with issue 6, and until then every
- * runtime op of a section with another <reservation> answers -EOPNOTSUPP
- * with a log line saying so; validate accepts them, with a warning):
+ * With reservations (fc_pr.c holds the bytes and the sequences; here they
+ * run through SG_IO in the worker thread, so the loop never waits on the
+ * array):
+ *
+ *   key      <key>, or FNV-1a 64 of the node id: the two nodes differ
+ *            without configuration.
+ *   start    registers the key (REGISTER AND IGNORE EXISTING KEY, APTPL
+ *            unless the array refuses it) on each path: the slaves of a
+ *            multipath map one by one, since a registration belongs to an
+ *            I_T nexus; reads the holder for status.
+ *   promote  before anything else: registers again (a preempted node lost
+ *            its key), RESERVEs the configured type, or PREEMPTs AND
+ *            ABORTs the holder (PREEMPT when refused) on takeover; then
+ *            mounts as below.  A failure leaves the LUN unmounted.
+ *   demote   unmounts, then RELEASEs (not registered any more: the peer
+ *            preempted us, nothing to release).
+ *   stop     unmounts, RELEASEs and unregisters (service action key 0).
+ *   fence_peer  reserves as promote does and PREEMPTs every other key: a
+ *            registrants-only type lets any registrant write.
+ *   A device that takes no SCSI commands (SG_IO: ENOTTY/EINVAL; a loop
+ *   device, virtio-blk) or answers INVALID COMMAND OPERATION CODE fails
+ *   start, promote and fence_peer with -EOPNOTSUPP, logged as an error
+ *   once: the configuration asked for fencing, and the LUN is never used
+ *   unfenced.  demote and stop have nothing to undo there and succeed.
+ *
+ * The runtime common to both (and all of it for <reservation>none):
  *
  *   start    finds the LUN: <device>, or the first of dm-uuid-mpath-3HEX
  *            (multipath), wwn-0xHEX, scsi-3HEX under /dev/disk/by-id that is
@@ -1888,7 +1912,7 @@ static const struct cmsd_plugin fc_plugin = {
 	.abi_minor = CMSD_ABI_MINOR,
 	.size = sizeof(struct cmsd_plugin),
 	.name = "storage-fc",
-	.version = "0.2.0",
+	.version = "0.3.0",
 	.kind = CMSD_KIND_STORAGE,
 	.description = "Fibre Channel LUN by WWN, mounted on the master",
 	.ops.storage = &fc_ops,
