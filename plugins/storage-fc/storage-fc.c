@@ -1149,6 +1149,10 @@ static int fc_job_pr(struct fc *f, struct fc_req *r, enum fc_pr_act act)
 				fc_reservations[f->reservation], r->dev,
 				verbs[act]);
 		f->pr_nopr_said = true;
+	} else if (rc == 0 && act != FC_PR_RELEASE && act != FC_PR_STOP) {
+		/* A device that answers now (a LUN replaced behind the same
+		 * path) gets its errors at error level again. */
+		f->pr_nopr_said = false;
 	}
 	free(paths);
 	return rc;
@@ -1830,7 +1834,6 @@ static int fc_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 	if (!f)
 		return -ENOMEM;
 	f->base.host = h;
-	f->base.issue = "issue 6";
 	f->health = -1;
 	f->efd = -1;
 	pthread_mutex_init(&f->mu, NULL);
