@@ -73,8 +73,8 @@ void fc_pr_out_cdb(uint8_t cdb[FC_PR_CDB_LEN], enum fc_prout_sa sa,
 /* Reservation key 0-7, service action reservation key 8-15, obsolete
  * 16-19, SPEC_I_PT (bit 3), ALL_TG_PT (bit 2), APTPL (bit 0) in 20,
  * reserved 21, obsolete 22-23. */
-void fc_pr_out_params(uint8_t p[FC_PR_PARAM_LEN], uint64_t key,
-		      uint64_t sa_key, bool aptpl)
+void fc_pr_out_params(uint8_t p[FC_PR_PARAM_LEN], uint64_t key, uint64_t sa_key,
+		      bool aptpl)
 {
 	memset(p, 0, FC_PR_PARAM_LEN);
 	put_be64(p, key);
@@ -288,8 +288,8 @@ static int pr_cmd(struct fc_pr_io *io, const char *what, const uint8_t *cdb,
 }
 
 /* The note and errno of an unexpected outcome. */
-static int pr_fail(struct fc_pr_io *io, const char *what,
-		   enum fc_pr_outcome o, const struct fc_pr_sense *s)
+static int pr_fail(struct fc_pr_io *io, const char *what, enum fc_pr_outcome o,
+		   const struct fc_pr_sense *s)
 {
 	if (o == FC_PRO_UNSUPPORTED) {
 		io->note(io->note_arg, 'E',
@@ -375,8 +375,8 @@ int fc_pr_register(struct fc_pr_io *io, uint64_t key)
 
 	/* APTPL: the registrations survive a power loss of the array, so a
 	 * node that comes back is still fenced. */
-	rc = pr_out(io, "REGISTER AND IGNORE EXISTING KEY", FC_PROUT_REGISTER_IGNORE,
-		    0, 0, key, !io->no_aptpl, &o, &s);
+	rc = pr_out(io, "REGISTER AND IGNORE EXISTING KEY",
+		    FC_PROUT_REGISTER_IGNORE, 0, 0, key, !io->no_aptpl, &o, &s);
 	if (rc < 0)
 		return rc;
 	if (o == FC_PRO_INVALID && !io->no_aptpl) {
@@ -447,8 +447,8 @@ int fc_pr_acquire(struct fc_pr_io *io, uint64_t key, unsigned type,
 				 io->dev, key, fc_pr_type_name(type));
 			return 0;
 		}
-		if (r.held && (r.type == FC_PRT_WE_AR || r.type == FC_PRT_EA_AR ||
-			       r.key == 0)) {
+		if (r.held && (r.type == FC_PRT_WE_AR ||
+			       r.type == FC_PRT_EA_AR || r.key == 0)) {
 			io->note(io->note_arg, 'E',
 				 "%s has a %s reservation (key 0x%" PRIx64
 				 "), not one this plugin makes: clear it by "

@@ -14,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FC_PRIN_OP  0x5e
-#define FC_PROUT_OP 0x5f
-#define FC_PR_CDB_LEN	 10
-#define FC_PR_PARAM_LEN	 24 /* the basic PROUT parameter list */
-#define FC_PR_SENSE_MAX	 32
-#define FC_PR_KEYS_MAX	 64 /* keys kept from one READ KEYS */
+#define FC_PRIN_OP	0x5e
+#define FC_PROUT_OP	0x5f
+#define FC_PR_CDB_LEN	10
+#define FC_PR_PARAM_LEN 24 /* the basic PROUT parameter list */
+#define FC_PR_SENSE_MAX 32
+#define FC_PR_KEYS_MAX	64 /* keys kept from one READ KEYS */
 
 /* PERSISTENT RESERVE IN service actions. */
 enum fc_prin_sa { FC_PRIN_READ_KEYS = 0x00, FC_PRIN_READ_RESERVATION = 0x01 };
@@ -60,13 +60,13 @@ void fc_pr_in_cdb(uint8_t cdb[FC_PR_CDB_LEN], enum fc_prin_sa sa,
 		  uint16_t alloc_len);
 void fc_pr_out_cdb(uint8_t cdb[FC_PR_CDB_LEN], enum fc_prout_sa sa,
 		   unsigned type);
-void fc_pr_out_params(uint8_t p[FC_PR_PARAM_LEN], uint64_t key,
-		      uint64_t sa_key, bool aptpl);
+void fc_pr_out_params(uint8_t p[FC_PR_PARAM_LEN], uint64_t key, uint64_t sa_key,
+		      bool aptpl);
 
 struct fc_pr_keys {
 	uint32_t generation;
-	size_t total;	 /* keys the device has */
-	size_t n;	 /* keys in keys[]: fewer when the buffer cut them */
+	size_t total; /* keys the device has */
+	size_t n;     /* keys in keys[]: fewer when the buffer cut them */
 	uint64_t keys[FC_PR_KEYS_MAX];
 };
 
@@ -92,12 +92,12 @@ int fc_pr_sense_parse(const uint8_t *sb, size_t len, struct fc_pr_sense *out);
 /* What one command's answer means for a sequence. */
 enum fc_pr_outcome {
 	FC_PRO_GOOD,
-	FC_PRO_CONFLICT,     /* RESERVATION CONFLICT */
-	FC_PRO_UNIT_ATTN,    /* retry once */
-	FC_PRO_UNSUPPORTED,  /* ILLEGAL REQUEST, invalid opcode: no PR */
-	FC_PRO_INVALID,	     /* ILLEGAL REQUEST, invalid field (APTPL, ...) */
+	FC_PRO_CONFLICT,    /* RESERVATION CONFLICT */
+	FC_PRO_UNIT_ATTN,   /* retry once */
+	FC_PRO_UNSUPPORTED, /* ILLEGAL REQUEST, invalid opcode: no PR */
+	FC_PRO_INVALID,	    /* ILLEGAL REQUEST, invalid field (APTPL, ...) */
 	FC_PRO_NOT_READY,
-	FC_PRO_ERROR,	     /* any other status or sense */
+	FC_PRO_ERROR, /* any other status or sense */
 };
 
 enum fc_pr_outcome fc_pr_classify(uint8_t status, const uint8_t *sb,

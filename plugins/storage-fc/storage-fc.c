@@ -158,7 +158,7 @@ struct fc {
 	char *mount;
 	enum fc_fstype fstype;
 	enum fc_pr_type reservation;
-	uint64_t key; /* 0: derived from the node at run time */
+	uint64_t key;	 /* 0: derived from the node at run time */
 	uint64_t pr_key; /* the key in use: <key>, or derived; set at start */
 
 	/* The worker's: what the array refused, learned once. */
@@ -985,8 +985,8 @@ static int fc_sg_exec(void *arg, const uint8_t *cdb, size_t cdb_len,
 		return -errno;
 	/* The command never reached the LUN (link down, path failed,
 	 * timeout); DRIVER_SENSE (8) only says sense data came back. */
-	if (io.host_status || ((io.driver_status & 0x0f) &&
-			       (io.driver_status & 0x0f) != 0x08))
+	if (io.host_status ||
+	    ((io.driver_status & 0x0f) && (io.driver_status & 0x0f) != 0x08))
 		return -EIO;
 	*status = io.status;
 	*sense_len = io.sb_len_wr;
@@ -1026,8 +1026,8 @@ static int fc_pr_paths(struct fc_req *r, char (*paths)[PATH_MAX])
 	DIR *d;
 	int n = 0;
 
-	fc_fmt(sys, sizeof(sys), "/sys/dev/block/%u:%u/slaves",
-	       major(r->rdev), minor(r->rdev));
+	fc_fmt(sys, sizeof(sys), "/sys/dev/block/%u:%u/slaves", major(r->rdev),
+	       minor(r->rdev));
 	d = opendir(sys);
 	while (d && (e = readdir(d)) && n < FC_PATHS_MAX) {
 		if (e->d_name[0] == '.')
@@ -1041,8 +1041,13 @@ static int fc_pr_paths(struct fc_req *r, char (*paths)[PATH_MAX])
 	return n;
 }
 
-enum fc_pr_act { FC_PR_START, FC_PR_ACQUIRE, FC_PR_FENCE, FC_PR_RELEASE,
-		 FC_PR_STOP };
+enum fc_pr_act {
+	FC_PR_START,
+	FC_PR_ACQUIRE,
+	FC_PR_FENCE,
+	FC_PR_RELEASE,
+	FC_PR_STOP
+};
 
 /*
  * Runs a reservation step on the LUN: registrations on every path, the
@@ -1051,8 +1056,8 @@ enum fc_pr_act { FC_PR_START, FC_PR_ACQUIRE, FC_PR_FENCE, FC_PR_RELEASE,
  */
 static int fc_job_pr(struct fc *f, struct fc_req *r, enum fc_pr_act act)
 {
-	static const char *const verbs[] = {"use it", "mount it",
-					    "fence the peer through it", "", ""};
+	static const char *const verbs[] = {
+		"use it", "mount it", "fence the peer through it", "", ""};
 	char(*paths)[PATH_MAX] = calloc(FC_PATHS_MAX, PATH_MAX);
 	struct fc_pr_io io[FC_PATHS_MAX];
 	int fds[FC_PATHS_MAX];
@@ -1124,7 +1129,8 @@ static int fc_job_pr(struct fc *f, struct fc_req *r, enum fc_pr_act act)
 			rc = fc_pr_unregister(&io[i]);
 		if (rc == 0) {
 			r->resv_known = true;
-			fc_note(r, 'I', "unregistered key 0x%" PRIx64 " from %s",
+			fc_note(r, 'I',
+				"unregistered key 0x%" PRIx64 " from %s",
 				f->pr_key, r->dev);
 		}
 		break;
@@ -1134,8 +1140,7 @@ static int fc_job_pr(struct fc *f, struct fc_req *r, enum fc_pr_act act)
 		f->pr_no_abort |= io[i].no_abort;
 		close(fds[i]);
 	}
-	if (rc == -EOPNOTSUPP &&
-	    (act == FC_PR_RELEASE || act == FC_PR_STOP)) {
+	if (rc == -EOPNOTSUPP && (act == FC_PR_RELEASE || act == FC_PR_STOP)) {
 		/* Nothing can have been reserved or registered on it. */
 		rc = 0;
 	} else if (rc == -EOPNOTSUPP) {

@@ -63,6 +63,8 @@ START_TEST(prout_cdbs)
 }
 END_TEST
 
+/* The byte tables keep the SPC layout, a line per field. */
+/* clang-format off */
 START_TEST(prout_params)
 {
 	uint8_t p[24];
@@ -194,6 +196,8 @@ START_TEST(sense_and_status)
 }
 END_TEST
 
+/* clang-format on */
+
 START_TEST(node_keys)
 {
 	/* FNV-1a 64 of "a", from the published test vectors. */
@@ -254,8 +258,8 @@ static int check(uint8_t *status, uint8_t *sense, size_t *slen, uint8_t key,
 }
 
 static int t_exec(void *arg, const uint8_t *cdb, size_t cdb_len,
-		  enum fc_pr_dir dir, uint8_t *buf, size_t len,
-		  uint8_t *status, uint8_t *sense, size_t *slen)
+		  enum fc_pr_dir dir, uint8_t *buf, size_t len, uint8_t *status,
+		  uint8_t *sense, size_t *slen)
 {
 	struct ini *in = arg;
 	struct tgt *t = in->t;
@@ -380,10 +384,16 @@ static void setup(void)
 	memset(&ib, 0, sizeof(ib));
 	ia.t = ib.t = &t;
 	ib.me = 1;
-	a = (struct fc_pr_io){.exec = t_exec, .arg = &ia, .note = t_note,
-			      .note_arg = &ia, .dev = "/dev/sdx"};
-	b = (struct fc_pr_io){.exec = t_exec, .arg = &ib, .note = t_note,
-			      .note_arg = &ib, .dev = "/dev/sdy"};
+	a = (struct fc_pr_io){.exec = t_exec,
+			      .arg = &ia,
+			      .note = t_note,
+			      .note_arg = &ia,
+			      .dev = "/dev/sdx"};
+	b = (struct fc_pr_io){.exec = t_exec,
+			      .arg = &ib,
+			      .note = t_note,
+			      .note_arg = &ib,
+			      .dev = "/dev/sdy"};
 }
 
 #define NOTED(in, s)                                                           \

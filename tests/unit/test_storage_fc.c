@@ -119,7 +119,7 @@ static struct {
 	bool held;
 	int holder;
 	unsigned type;
-	int ua; /* unit attentions queued for us */
+	int ua;		 /* unit attentions queued for us */
 	char sa_log[64]; /* our PROUT service actions, in order, as digits */
 	int bad;	 /* malformed requests seen */
 } pr = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -931,7 +931,8 @@ START_TEST(no_pr_device_refused)
 	ck_assert(mounted_at(mp) == 0);
 	ck_assert(!log_has("promote: mounted"));
 	ck_assert_int_eq(log_count("refusing to"), 1);
-	ck_assert_int_eq(call_args(in, OP_FENCE_PEER, 10000, "n2"), -EOPNOTSUPP);
+	ck_assert_int_eq(call_args(in, OP_FENCE_PEER, 10000, "n2"),
+			 -EOPNOTSUPP);
 	ck_assert_int_eq(log_count("refusing to"), 1);
 	/* Nothing was registered or reserved: demote and stop succeed. */
 	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
