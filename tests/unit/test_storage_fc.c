@@ -1036,6 +1036,32 @@ START_TEST(pr_life_cycle)
 }
 END_TEST
 
+/* A reservation the plugin cannot take over: the promote fails before
+ * the mount point is touched. */
+START_TEST(pr_refused_takeover_not_mounted)
+{
+	struct instance *in = make_loop("<key>0xa1</key>");
+
+	pr.on = true;
+	pr.rdev = loop_rdev();
+	pr.reg[1] = 0xb1;
+	pr.held = true;
+	pr.holder = 1;
+	pr.type = 7; /* write exclusive, all registrants */
+	ck_assert_int_eq(call(in, OP_START), 0);
+	ck_assert_int_eq(call(in, OP_PROMOTE), -EBUSY);
+	ck_assert(mounted_at(mp) == 0);
+	ck_assert(access(mp, F_OK) != 0); /* not even created */
+	LOG_HAS("share: promote: %s has a write-exclusive-all-registrants "
+		"reservation (key 0xb1), not one this plugin makes: clear it "
+		"by hand",
+		loopdev);
+	ck_assert(pr.held && pr.holder == 1 && pr.type == 7);
+	ck_assert_int_eq(call(in, OP_STOP), 0);
+	instance_free(in);
+}
+END_TEST
+
 /* Without <key>, the key is derived from the node id, and differs
  * between nodes. */
 START_TEST(pr_key_from_node)
@@ -1110,6 +1136,7 @@ int main(void)
 	tcase_add_test(tc, no_pr_device_refused);
 	tcase_add_test(tc, pr_life_cycle);
 	tcase_add_test(tc, pr_key_from_node);
+	tcase_add_test(tc, pr_refused_takeover_not_mounted);
 	suite_add_tcase(s, tc);
 	rc = tu_run(s);
 	close(wfd);
