@@ -1,11 +1,35 @@
 /*
  * storage-fc: the shared template LUN over Fibre Channel, found by WWN under
- * /dev/disk/by-id (or given as a device path), mounted on the master only.
+ * /dev/disk/by-id (or given as a device path), mounted on the master only,
+ * and fenced with SCSI-3 persistent reservations (PR) unless
+ * <reservation>none</reservation>.
  *
- * Runtime in this build, for <reservation>none</reservation> (no fencing;
- * SCSI-3 persistent reservations arrive with issue 6, and until then every
- * runtime op of a section with another <reservation> answers -EOPNOTSUPP
- * with a log line saying so; validate accepts them, with a warning):
+ * With reservations (fc_pr.c holds the bytes and the sequences; here they
+ * run through SG_IO in the worker thread, so the loop never waits on the
+ * array):
+ *
+ *   key      <key>, or FNV-1a 64 of the node id: the two nodes differ
+ *            without configuration.
+ *   start    registers the key (REGISTER AND IGNORE EXISTING KEY, APTPL
+ *            unless the array refuses it) on each path: the slaves of a
+ *            multipath map one by one, since a registration belongs to an
+ *            I_T nexus; reads the holder for status.
+ *   promote  before anything else: registers again (a preempted node lost
+ *            its key), RESERVEs the configured type, or PREEMPTs AND
+ *            ABORTs the holder (PREEMPT when refused) on takeover; then
+ *            mounts as below.  A failure leaves the LUN unmounted.
+ *   demote   unmounts, then RELEASEs (not registered any more: the peer
+ *            preempted us, nothing to release).
+ *   stop     unmounts, RELEASEs and unregisters (service action key 0).
+ *   fence_peer  reserves as promote does and PREEMPTs every other key: a
+ *            registrants-only type lets any registrant write.
+ *   A device that takes no SCSI commands (SG_IO: ENOTTY/EINVAL; a loop
+ *   device, virtio-blk) or answers INVALID COMMAND OPERATION CODE fails
+ *   start, promote and fence_peer with -EOPNOTSUPP, logged as an error
+ *   once: the configuration asked for fencing, and the LUN is never used
+ *   unfenced.  demote and stop have nothing to undo there and succeed.
+ *
+ * The runtime common to both (and all of it for <reservation>none):
  *
  *   start    finds the LUN: <device>, or the first of dm-uuid-mpath-3HEX
  *            (multipath), wwn-0xHEX, scsi-3HEX under /dev/disk/by-id that is
@@ -45,20 +69,24 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <scsi/sg.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fc_pr.h"
 #include "plugin_util.h"
 
 #define FC_BY_ID "/dev/disk/by-id"
@@ -70,6 +98,10 @@
 #define FC_HOLDERS_MAX 20
 /* Mounts of the LUN stacked on <mount> taken off by one demote. */
 #define FC_UMOUNT_MAX 8
+/* SCSI paths of a multipath map registered one by one. */
+#define FC_PATHS_MAX 16
+/* One PR command: an array that does not answer within this is failing. */
+#define FC_SG_TIMEOUT_MS 30000u
 
 enum fc_fstype { FC_EXT4, FC_XFS };
 
@@ -78,8 +110,16 @@ enum fc_fstype { FC_EXT4, FC_XFS };
 enum fc_pr_type { FC_PR_WE_RO, FC_PR_EA, FC_PR_WE, FC_PR_EA_RO, FC_PR_NONE };
 
 /* What an op asked for, and the step its worker job does. */
-enum fc_what { FC_DO_PROMOTE, FC_DO_DEMOTE, FC_DO_STOP };
-enum fc_step { FC_PREPARE, FC_MOUNT, FC_UMOUNT };
+enum fc_what {
+	FC_DO_PROMOTE,
+	FC_DO_DEMOTE,
+	FC_DO_STOP,
+	FC_DO_START,
+	FC_DO_FENCE
+};
+/* REGISTER: start's registration; FENCE: fence_peer's.  PREPARE reserves
+ * first and UMOUNT releases after, with reservations. */
+enum fc_step { FC_PREPARE, FC_MOUNT, FC_UMOUNT, FC_REGISTER, FC_FENCE };
 /* PREPARE's finding. */
 enum fc_found { FC_FREE, FC_ADOPT, FC_BUSY };
 
@@ -100,6 +140,9 @@ struct fc_req {
 	char mp[PATH_MAX]; /* <mount>, symlinks resolved */
 	int rc;
 	enum fc_found found;
+	/* The reservation as the worker left it, when resv_known. */
+	bool resv_known, resv_held;
+	uint64_t resv_key;
 	char *notes; /* lines for the log: level letter, text, '\n' */
 	size_t notes_len, notes_cap;
 
@@ -115,7 +158,11 @@ struct fc {
 	char *mount;
 	enum fc_fstype fstype;
 	enum fc_pr_type reservation;
-	uint64_t key; /* 0: derived from the node at run time */
+	uint64_t key;	 /* 0: derived from the node at run time */
+	uint64_t pr_key; /* the key in use: <key>, or derived; set at start */
+
+	/* The worker's: what the array refused, learned once. */
+	bool pr_no_aptpl, pr_no_abort, pr_nopr_said;
 
 	/* On the loop. */
 	bool started;
@@ -124,6 +171,7 @@ struct fc {
 	int health;    /* last monitor answer, -1: none */
 	char health_why[256];
 	struct fc_req *reqs; /* ops in flight or being abandoned */
+	char holder[64];     /* the reservation holder last seen, or "" */
 
 	/* The worker; todo and done under mu. */
 	bool w_up;
@@ -146,7 +194,11 @@ static const char *const fc_reservations[] = {
 	"exclusive-access-registrants-only",
 	"none",
 	NULL};
-static const char *const fc_what_names[] = {"promote", "demote", "stop"};
+static const char *const fc_what_names[] = {"promote", "demote", "stop",
+					    "start", "fence_peer"};
+/* SPC TYPE codes, in the order of fc_reservations. */
+static const unsigned fc_type_codes[] = {FC_PRT_WE_RO, FC_PRT_EA, FC_PRT_WE,
+					 FC_PRT_EA_RO, 0};
 
 /* ---- configuration ---- */
 
@@ -225,15 +277,15 @@ static int fc_validate(const struct cmsd_host *h, const struct cmsd_conf *c)
 	if (f.key && f.reservation == FC_PR_NONE)
 		h->log(h, CMSD_LOG_WARNING,
 		       "<key> is unused with <reservation>none</reservation>");
-	/* Valid, but it cannot run yet: say so before the start fails. */
-	if (f.reservation != FC_PR_NONE)
-		h->log(h, CMSD_LOG_WARNING,
-		       "<reservation>%s</reservation>%s needs SCSI-3 "
-		       "persistent reservations, planned in issue 6: this "
-		       "build runs storage-fc only with "
-		       "<reservation>none</reservation>",
-		       fc_reservations[f.reservation],
-		       f.reservation == FC_PR_WE_RO ? " (the default)" : "");
+	/* Both nodes derive a key from their own id; without an id there
+	 * is nothing to derive it from. */
+	if (!f.key && f.reservation != FC_PR_NONE &&
+	    !fc_pr_key_from_node(h->node_id)) {
+		h->conf->error(c, NULL,
+			       "no node id to derive a reservation key "
+			       "from: give <key>0xHEX</key>");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -909,6 +961,208 @@ static void fc_job_umount(const struct fc *f, struct fc_req *r)
 	}
 }
 
+/* ---- persistent reservations (worker thread) ---- */
+
+/* fc_pr's transport: SG_IO on an open block device. */
+static int fc_sg_exec(void *arg, const uint8_t *cdb, size_t cdb_len,
+		      enum fc_pr_dir dir, uint8_t *buf, size_t len,
+		      uint8_t *status, uint8_t *sense, size_t *sense_len)
+{
+	sg_io_hdr_t io;
+
+	memset(&io, 0, sizeof(io));
+	io.interface_id = 'S';
+	io.cmd_len = (unsigned char)cdb_len;
+	io.cmdp = (unsigned char *)cdb;
+	io.dxfer_direction =
+		dir == FC_PR_FROM_DEV ? SG_DXFER_FROM_DEV : SG_DXFER_TO_DEV;
+	io.dxferp = buf;
+	io.dxfer_len = (unsigned)len;
+	io.sbp = sense;
+	io.mx_sb_len = (unsigned char)*sense_len;
+	io.timeout = FC_SG_TIMEOUT_MS;
+	if (ioctl(*(int *)arg, SG_IO, &io) < 0)
+		return -errno;
+	/* The command never reached the LUN (link down, path failed,
+	 * timeout); DRIVER_SENSE (8) only says sense data came back. */
+	if (io.host_status ||
+	    ((io.driver_status & 0x0f) && (io.driver_status & 0x0f) != 0x08))
+		return -EIO;
+	*status = io.status;
+	*sense_len = io.sb_len_wr;
+	return 0;
+}
+
+struct fc_pr_ctx {
+	struct fc_req *r;
+	bool quiet; /* "no PR" said before: its lines at info level */
+};
+
+static void fc_pr_note(void *arg, char level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fc_pr_note(void *arg, char level, const char *fmt, ...)
+{
+	struct fc_pr_ctx *ctx = arg;
+	char line[800];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (ctx->quiet && level == 'E')
+		level = 'I';
+	fc_note(ctx->r, level, "%s", line);
+}
+
+/*
+ * The LUN's SCSI paths: each path of a multipath map (its slaves), since a
+ * registration belongs to one path (I_T nexus), else the device itself.
+ * The number of paths, or -errno (noted).
+ */
+static int fc_pr_paths(struct fc_req *r, char (*paths)[PATH_MAX])
+{
+	char sys[128];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	fc_fmt(sys, sizeof(sys), "/sys/dev/block/%u:%u/slaves", major(r->rdev),
+	       minor(r->rdev));
+	d = opendir(sys);
+	while (d && (e = readdir(d)) && n < FC_PATHS_MAX) {
+		if (e->d_name[0] == '.')
+			continue;
+		fc_fmt(paths[n++], PATH_MAX, "/dev/%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	if (n == 0)
+		fc_fmt(paths[n++], PATH_MAX, "%s", r->dev);
+	return n;
+}
+
+enum fc_pr_act {
+	FC_PR_START,
+	FC_PR_ACQUIRE,
+	FC_PR_FENCE,
+	FC_PR_RELEASE,
+	FC_PR_STOP
+};
+
+/*
+ * Runs a reservation step on the LUN: registrations on every path, the
+ * reservation through the first.  0 or -errno, with notes.  The worker's
+ * fields of f (what the array refused) are its own.
+ */
+static int fc_job_pr(struct fc *f, struct fc_req *r, enum fc_pr_act act)
+{
+	static const char *const verbs[] = {
+		"use it", "mount it", "fence the peer through it", "", ""};
+	char(*paths)[PATH_MAX] = calloc(FC_PATHS_MAX, PATH_MAX);
+	struct fc_pr_io io[FC_PATHS_MAX];
+	int fds[FC_PATHS_MAX];
+	unsigned type = fc_type_codes[f->reservation];
+	struct fc_pr_ctx ctx = {.r = r, .quiet = f->pr_nopr_said};
+	struct fc_pr_resv rv;
+	uint64_t victim = 0;
+	unsigned removed = 0;
+	int n, i, rc = 0;
+
+	if (!paths)
+		return -ENOMEM;
+	n = fc_pr_paths(r, paths);
+	for (i = 0; i < n; i++) {
+		/* Write access for PERSISTENT RESERVE OUT. */
+		fds[i] = open(paths[i], O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (fds[i] < 0) {
+			rc = -errno;
+			fc_note(r, 'E', "cannot open %s for SG_IO: %s",
+				paths[i], strerror(errno));
+			break;
+		}
+		io[i] = (struct fc_pr_io){
+			.exec = fc_sg_exec,
+			.arg = &fds[i],
+			.note = fc_pr_note,
+			.note_arg = &ctx,
+			.dev = paths[i],
+			.no_aptpl = f->pr_no_aptpl,
+			.no_abort = f->pr_no_abort,
+		};
+	}
+	n = i;
+	switch (rc ? -1 : (int)act) {
+	case FC_PR_START:
+		for (i = 0; i < n && rc == 0; i++)
+			rc = fc_pr_register(&io[i], f->pr_key);
+		if (rc == 0 && fc_pr_read_resv(&io[0], &rv) == 0) {
+			r->resv_known = true;
+			r->resv_held = rv.held;
+			r->resv_key = rv.key;
+		}
+		break;
+	case FC_PR_ACQUIRE:
+	case FC_PR_FENCE:
+		for (i = 1; i < n && rc == 0; i++)
+			rc = fc_pr_register(&io[i], f->pr_key);
+		if (rc == 0)
+			rc = fc_pr_acquire(&io[0], f->pr_key, type, &victim);
+		if (rc == 0 && act == FC_PR_FENCE)
+			rc = fc_pr_fence_others(&io[0], f->pr_key, type,
+						&removed);
+		if (rc == 0) {
+			r->resv_known = r->resv_held = true;
+			r->resv_key = f->pr_key;
+		}
+		break;
+	case FC_PR_RELEASE:
+		rc = fc_pr_release(&io[0], f->pr_key, type);
+		if (rc == 0 && fc_pr_read_resv(&io[0], &rv) == 0) {
+			r->resv_known = true;
+			r->resv_held = rv.held;
+			r->resv_key = rv.key;
+		}
+		break;
+	case FC_PR_STOP:
+		rc = fc_pr_release(&io[0], f->pr_key, type);
+		for (i = 0; i < n && rc == 0; i++)
+			rc = fc_pr_unregister(&io[i]);
+		if (rc == 0) {
+			r->resv_known = true;
+			fc_note(r, 'I',
+				"unregistered key 0x%" PRIx64 " from %s",
+				f->pr_key, r->dev);
+		}
+		break;
+	}
+	for (i = 0; i < n; i++) {
+		f->pr_no_aptpl |= io[i].no_aptpl;
+		f->pr_no_abort |= io[i].no_abort;
+		close(fds[i]);
+	}
+	if (rc == -EOPNOTSUPP && (act == FC_PR_RELEASE || act == FC_PR_STOP)) {
+		/* Nothing can have been reserved or registered on it. */
+		rc = 0;
+	} else if (rc == -EOPNOTSUPP) {
+		if (!f->pr_nopr_said)
+			fc_note(r, 'E',
+				"<reservation>%s</reservation> asks for SCSI-3 "
+				"persistent reservations, which %s does not "
+				"support: refusing to %s without fencing; give "
+				"<reservation>none</reservation> to run "
+				"without fencing",
+				fc_reservations[f->reservation], r->dev,
+				verbs[act]);
+		f->pr_nopr_said = true;
+	} else if (rc == 0 && act != FC_PR_RELEASE && act != FC_PR_STOP) {
+		/* A device that answers now (a LUN replaced behind the same
+		 * path) gets its errors at error level again. */
+		f->pr_nopr_said = false;
+	}
+	free(paths);
+	return rc;
+}
+
 static void *fc_worker(void *arg)
 {
 	struct fc *f = arg;
@@ -927,13 +1181,38 @@ static void *fc_worker(void *arg)
 		pthread_mutex_unlock(&f->mu);
 		switch (r->step) {
 		case FC_PREPARE:
-			fc_job_prepare(f, r);
+			/* Fenced before anything is touched. */
+			if (f->reservation != FC_PR_NONE)
+				r->rc = fc_job_pr(f, r, FC_PR_ACQUIRE);
+			if (r->rc == 0)
+				fc_job_prepare(f, r);
 			break;
 		case FC_MOUNT:
 			fc_job_mount(f, r);
 			break;
 		case FC_UMOUNT:
 			fc_job_umount(f, r);
+			/* Released only once nothing is mounted: a mount
+			 * left behind stays fenced from the peer. */
+			if (r->rc == 0 && f->reservation != FC_PR_NONE) {
+				if (!r->rdev)
+					fc_note(r, 'W',
+						"the LUN is gone: its "
+						"reservation and registration "
+						"stay on the array");
+				else
+					r->rc = fc_job_pr(
+						f, r,
+						r->what == FC_DO_STOP
+							? FC_PR_STOP
+							: FC_PR_RELEASE);
+			}
+			break;
+		case FC_REGISTER:
+			r->rc = fc_job_pr(f, r, FC_PR_START);
+			break;
+		case FC_FENCE:
+			r->rc = fc_job_pr(f, r, FC_PR_FENCE);
 			break;
 		}
 		pthread_mutex_lock(&f->mu);
@@ -1207,6 +1486,24 @@ static void fc_job_done(struct fc_req *r)
 	const struct cmsd_host *h = f->base.host;
 
 	fc_notes_log(f, r);
+	if (r->resv_known) {
+		if (!r->resv_held)
+			fc_fmt(f->holder, sizeof(f->holder), "none");
+		else
+			fc_fmt(f->holder, sizeof(f->holder),
+			       "0x%016" PRIx64 "%s", r->resv_key,
+			       r->resv_key == f->pr_key ? " (this node)" : "");
+	}
+	if (r->step == FC_REGISTER && r->rc == 0) {
+		f->started = true;
+		f->health = -1;
+		h->log(h, CMSD_LOG_INFO,
+		       "start: the LUN is %s%s%s; registered key 0x%016" PRIx64
+		       "; reservation holder: %s",
+		       r->dev, f->device ? "" : ", WWN 0x",
+		       f->device ? "" : f->wwn, f->pr_key,
+		       f->holder[0] ? f->holder : "unknown");
+	}
 	/* What the kernel did counts even for a cancelled op. */
 	if (r->step == FC_MOUNT && r->rc == 0) {
 		f->mounted = r->rdev;
@@ -1241,24 +1538,45 @@ static void fc_job_done(struct fc_req *r)
 
 /* ---- ops ---- */
 
-/* Runtime ops of a section that asks for reservations: not in this
- * build.  Logged once per op. */
-static bool fc_pr_refused(struct fc *f, unsigned bit, const char *op)
+/* The key in use: <key>, or one derived from the node id. */
+static int fc_pr_key(struct fc *f, const char *op)
 {
 	const struct cmsd_host *h = f->base.host;
 
-	if (f->reservation == FC_PR_NONE)
-		return false;
-	if (!(f->base.warned & bit)) {
-		f->base.warned |= bit;
-		h->log(h, CMSD_LOG_ERR,
-		       "%s: <reservation>%s</reservation> needs SCSI-3 "
-		       "persistent reservations, not implemented in this "
-		       "build (plugin storage-fc; planned in %s); only "
-		       "<reservation>none</reservation> runs",
-		       op, fc_reservations[f->reservation], f->base.issue);
+	if (!f->pr_key)
+		f->pr_key = f->key ? f->key : fc_pr_key_from_node(h->node_id);
+	if (f->pr_key)
+		return 0;
+	h->log(h, CMSD_LOG_ERR,
+	       "%s: no node id to derive a reservation key from: give "
+	       "<key>0xHEX</key>",
+	       op);
+	return -EINVAL;
+}
+
+/* With reservations: the LUN is found, then registered in the worker. */
+static int fc_start_pr(struct fc *f, struct cmsd_op *op)
+{
+	const struct cmsd_host *h = f->base.host;
+	char why[512];
+	struct fc_req *r;
+	int rc = fc_pr_key(f, "start");
+
+	if (rc < 0)
+		return rc;
+	r = fc_req_new(f, op, FC_DO_START);
+	if (!r)
+		return -ENOMEM;
+	rc = fc_find(f, r->dev, &r->rdev, why, sizeof(why));
+	if (rc == 0)
+		rc = fc_submit(r, FC_REGISTER);
+	else
+		h->log(h, CMSD_LOG_ERR, "start: %s", why);
+	if (rc < 0) {
+		fc_req_free(r);
+		return rc;
 	}
-	return true;
+	return CMSD_PENDING;
 }
 
 static int fc_start(void *inst, struct cmsd_op *op)
@@ -1269,9 +1587,8 @@ static int fc_start(void *inst, struct cmsd_op *op)
 	dev_t rdev;
 	int rc;
 
-	(void)op;
-	if (fc_pr_refused(f, 1u << 0, "start"))
-		return -EOPNOTSUPP;
+	if (f->reservation != FC_PR_NONE)
+		return fc_start_pr(f, op);
 	rc = fc_find(f, dev, &rdev, why, sizeof(why));
 	if (rc < 0) {
 		h->log(h, CMSD_LOG_ERR, "start: %s", why);
@@ -1310,8 +1627,6 @@ static int fc_stop(void *inst, struct cmsd_op *op)
 {
 	struct fc *f = inst;
 
-	if (fc_pr_refused(f, 1u << 1, "stop"))
-		return -EOPNOTSUPP;
 	return fc_unmount_op(f, op, FC_DO_STOP);
 }
 
@@ -1319,8 +1634,6 @@ static int fc_demote(void *inst, struct cmsd_op *op)
 {
 	struct fc *f = inst;
 
-	if (fc_pr_refused(f, 1u << 4, "demote"))
-		return -EOPNOTSUPP;
 	return fc_unmount_op(f, op, FC_DO_DEMOTE);
 }
 
@@ -1335,8 +1648,8 @@ static int fc_promote(void *inst, struct cmsd_op *op, int force)
 	int rc;
 
 	(void)force;
-	if (fc_pr_refused(f, 1u << 3, "promote"))
-		return -EOPNOTSUPP;
+	if (f->reservation != FC_PR_NONE && (rc = fc_pr_key(f, "promote")) < 0)
+		return rc;
 	r = fc_req_new(f, op, FC_DO_PROMOTE);
 	if (!r)
 		return -ENOMEM;
@@ -1380,8 +1693,6 @@ static int fc_monitor(void *inst, struct cmsd_op *op)
 	int rc, health = CMSD_RUNNING;
 
 	(void)op;
-	if (fc_pr_refused(f, 1u << 2, "monitor"))
-		return -EOPNOTSUPP;
 	if (!f->started)
 		return CMSD_STOPPED;
 	if (fc_find(f, dev, &rdev, why, sizeof(why)) < 0)
@@ -1443,8 +1754,6 @@ static int fc_status(void *inst, struct cmsd_op *op,
 	bool found, mounted = false;
 
 	(void)op;
-	if (fc_pr_refused(f, 1u << 5, "status"))
-		return -EOPNOTSUPP;
 	m = malloc(sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -1467,7 +1776,10 @@ static int fc_status(void *inst, struct cmsd_op *op,
 	out->generation = 0;
 	out->sync_percent = -1;
 	out->sync_eta_s = -1;
-	out->holder[0] = '\0'; /* no reservation */
+	/* As last seen by this node's own reservation commands: status does
+	 * no device I/O. */
+	fc_fmt(out->holder, sizeof(out->holder), "%s",
+	       f->reservation == FC_PR_NONE ? "" : f->holder);
 	if (!found)
 		fc_fmt(out->detail, sizeof(out->detail), "%s", why);
 	else if (mounted)
@@ -1527,7 +1839,6 @@ static int fc_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 	if (!f)
 		return -ENOMEM;
 	f->base.host = h;
-	f->base.issue = "issue 6";
 	f->health = -1;
 	f->efd = -1;
 	pthread_mutex_init(&f->mu, NULL);
@@ -1546,15 +1857,38 @@ static int fc_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 	return 0;
 }
 
-/* Logged once per op, like the pu_unimpl_* ops, but under its own name. */
+/* With reservations: this node takes the reservation and removes every
+ * other registration (the peer's key need not be known). */
 static int fc_fence_peer(void *inst, struct cmsd_op *op, const char *peer)
 {
 	struct fc *f = inst;
+	const struct cmsd_host *h = f->base.host;
+	char why[512];
+	struct fc_req *r;
+	int rc;
 
+	if (f->reservation != FC_PR_NONE) {
+		if ((rc = fc_pr_key(f, "fence_peer")) < 0)
+			return rc;
+		r = fc_req_new(f, op, FC_DO_FENCE);
+		if (!r)
+			return -ENOMEM;
+		rc = fc_find(f, r->dev, &r->rdev, why, sizeof(why));
+		if (rc == 0) {
+			h->log(h, CMSD_LOG_NOTICE,
+			       "fence_peer: fencing %s off %s",
+			       peer ? peer : "the peer", r->dev);
+			rc = fc_submit(r, FC_FENCE);
+		} else {
+			h->log(h, CMSD_LOG_ERR, "fence_peer: %s", why);
+		}
+		if (rc < 0) {
+			fc_req_free(r);
+			return rc;
+		}
+		return CMSD_PENDING;
+	}
 	(void)op;
-	(void)peer;
-	if (fc_pr_refused(f, 1u << 10, "fence_peer"))
-		return -EOPNOTSUPP;
 	if (!(f->base.warned & (1u << 11))) {
 		f->base.warned |= 1u << 11;
 		f->base.host->log(f->base.host, CMSD_LOG_ERR,
@@ -1586,7 +1920,7 @@ static const struct cmsd_plugin fc_plugin = {
 	.abi_minor = CMSD_ABI_MINOR,
 	.size = sizeof(struct cmsd_plugin),
 	.name = "storage-fc",
-	.version = "0.2.0",
+	.version = "0.3.0",
 	.kind = CMSD_KIND_STORAGE,
 	.description = "Fibre Channel LUN by WWN, mounted on the master",
 	.ops.storage = &fc_ops,

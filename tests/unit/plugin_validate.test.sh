@@ -111,9 +111,11 @@ bad storage '<storage id="s" plugin="storage-iscsi"><portal>10.0.0.1</portal><iq
 # storage-fc
 ok storage '<storage id="s" plugin="storage-fc"><wwn>naa.600A0B800026B2820000A1234567890A</wwn><mount>/m</mount><reservation>none</reservation><key>0x1</key></storage>' \
 	'<key> is unused with <reservation>none</reservation>'
-# Reservations are valid, but their runtime is issue 6: a warning says so.
-ok storage '<storage id="s" plugin="storage-fc"><device>/dev/sdb</device><mount>/m</mount></storage>' \
-	'<reservation>write-exclusive-registrants-only</reservation> (the default) needs SCSI-3 persistent reservations, planned in issue 6'
+# Reservations (the default type, a key derived from the node id, or given).
+ok storage '<storage id="s" plugin="storage-fc"><device>/dev/sdb</device><mount>/m</mount></storage>'
+ok storage '<storage id="s" plugin="storage-fc"><device>/dev/sdb</device><mount>/m</mount><reservation>exclusive-access-registrants-only</reservation><key>0xA1</key></storage>'
+bad storage '<storage id="s" plugin="storage-fc"><device>/dev/sdb</device><mount>/m</mount><reservation>all-registrants</reservation></storage>' \
+	'element <reservation>'
 bad storage '<storage id="s" plugin="storage-fc"><wwn>0x123</wwn><device>dev/sdb</device><mount>/m</mount><key>0x12345678901234567</key></storage>' \
 	'give either <wwn> or <device>, not both' 'element <wwn>: "0x123" is not a WWN' \
 	'element <device>: "dev/sdb" is not an absolute path' 'is not a non-zero reservation key'

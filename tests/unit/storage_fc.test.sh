@@ -165,4 +165,23 @@ kill -KILL "$holder"
 wait "$holder" 2>/dev/null || true
 holder=""
 umount "$share"
+
+echo "== the default reservation on a device without PR: refused, never mounted"
+sed -i '/<reservation>none<\/reservation>/d' "$tmp/cmsd.xml"
+: >"$tmp/log"
+"$CMSD_BIN" -c "$tmp/cmsd.xml" -p "$CMSD_PLUGIN_DIR" 2>>"$tmp/stderr" &
+pid=$!
+refusal="share: start: <reservation>write-exclusive-registrants-only</reservation> asks for SCSI-3 persistent reservations, which $loop does not support: refusing to use it without fencing"
+for _ in $(seq 100); do
+	grep -qF -- "$refusal" "$tmp/log" && break
+	sleep 0.1
+done
+grep -qF -- "$refusal" "$tmp/log" || fail "no refusal naming $loop"
+# The agent's retries (its policy) must not mount it, nor repeat the error.
+sleep 2
+mounted && fail "$loop was mounted without fencing"
+[ "$(grep -cF "asks for SCSI-3 persistent reservations" "$tmp/log")" = 1 ] ||
+	fail "the refusal is not logged once"
+[ -e "$share/dummy.run" ] && fail "the resource ran without its storage"
+stop_cmsd any
 echo "PASS"

@@ -20,7 +20,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <pthread.h>
+#include <scsi/sg.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -93,6 +97,152 @@ static dev_t loop_rdev(void)
 
 	ck_assert_int_eq(stat(loopdev, &st), 0);
 	return st.st_rdev;
+}
+
+/*
+ * ---- a PR target behind SG_IO on the loop device ----
+ *
+ * No SCSI device with persistent reservations is reachable here (no
+ * kernel initiator, no scsi_debug), so this executable's own ioctl()
+ * stands in for the array when pr_on is set: SG_IO on the test's loop
+ * device is answered by a one-LUN SPC model with two initiators, "us" (the
+ * plugin's SG_IO) and the peer (driven by the test directly).  Everything
+ * else goes to the kernel.  The executable exports ioctl (ENABLE_EXPORTS)
+ * so that the dlopen()ed plugin binds to it.
+ */
+static struct {
+	pthread_mutex_t mu;
+	bool on;
+	dev_t rdev;
+	uint64_t reg[2]; /* 0: us, 1: the peer; 0 = not registered */
+	bool aptpl;
+	bool held;
+	int holder;
+	unsigned type;
+	int ua;		 /* unit attentions queued for us */
+	char sa_log[64]; /* our PROUT service actions, in order, as digits */
+	int bad;	 /* malformed requests seen */
+} pr = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void sg_check(sg_io_hdr_t *io, uint8_t key, uint8_t asc, uint8_t ascq)
+{
+	uint8_t s[18] = {0x70, 0, key, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq};
+
+	io->status = 0x02;
+	io->driver_status = 0x08;
+	memcpy(io->sbp, s, io->mx_sb_len < 18 ? io->mx_sb_len : 18);
+	io->sb_len_wr = io->mx_sb_len < 18 ? io->mx_sb_len : 18;
+}
+
+static void sg_target(sg_io_hdr_t *io)
+{
+	const uint8_t *c = io->cmdp;
+	uint8_t *b = io->dxferp, r[24];
+
+	if (io->interface_id != 'S' || io->cmd_len != 10 || !io->timeout) {
+		pr.bad++;
+		sg_check(io, 0x05, 0x24, 0x00);
+		return;
+	}
+	if (pr.ua) {
+		pr.ua--;
+		sg_check(io, 0x06, 0x2a, 0x03);
+		return;
+	}
+	if (c[0] == 0x5e) {
+		size_t n = (size_t)c[7] << 8 | c[8];
+		memset(r, 0, sizeof(r));
+		if (io->dxfer_direction != SG_DXFER_FROM_DEV)
+			pr.bad++;
+		if ((c[1] & 0x1f) == 1 && pr.held) {
+			r[7] = 16;
+			for (int i = 0; i < 8; i++)
+				r[8 + i] = (uint8_t)(pr.reg[pr.holder] >>
+						     (56 - 8 * i));
+			r[21] = (uint8_t)pr.type;
+		}
+		/* READ KEYS is not used by these ops. */
+		if (n > io->dxfer_len)
+			n = io->dxfer_len;
+		memcpy(b, r, n < sizeof(r) ? n : sizeof(r));
+		return;
+	}
+	if (c[0] != 0x5f || io->dxfer_direction != SG_DXFER_TO_DEV ||
+	    io->dxfer_len != 24 || c[8] != 24) {
+		pr.bad++;
+		sg_check(io, 0x05, 0x24, 0x00);
+		return;
+	}
+	uint64_t key = be64(b), sak = be64(b + 8);
+	unsigned type = c[2] & 0x0f, sa = c[1] & 0x1f;
+	size_t l = strlen(pr.sa_log);
+	if (l + 1 < sizeof(pr.sa_log)) {
+		pr.sa_log[l] = (char)('0' + sa);
+		pr.sa_log[l + 1] = '\0';
+	}
+	switch (sa) {
+	case 6: /* REGISTER AND IGNORE EXISTING KEY */
+		if (!sak && pr.held && pr.holder == 0)
+			pr.held = false;
+		pr.reg[0] = sak;
+		pr.aptpl = b[20] & 1;
+		return;
+	case 1: /* RESERVE */
+		if (pr.reg[0] != key || !key ||
+		    (pr.held && (pr.holder || pr.type != type)))
+			io->status = 0x18;
+		else
+			pr.held = true, pr.holder = 0, pr.type = type;
+		return;
+	case 2: /* RELEASE */
+		if (pr.reg[0] != key || !key)
+			io->status = 0x18;
+		else if (pr.held && pr.holder == 0)
+			pr.held = false;
+		return;
+	case 4:
+	case 5: /* PREEMPT (AND ABORT) */
+		if (pr.reg[0] != key || !key) {
+			io->status = 0x18;
+			return;
+		}
+		if (pr.held && pr.reg[pr.holder] == sak)
+			pr.holder = 0, pr.type = type;
+		if (pr.reg[1] == sak && sak != key)
+			pr.reg[1] = 0;
+		return;
+	}
+	sg_check(io, 0x05, 0x24, 0x00);
+}
+
+int ioctl(int fd, unsigned long req, ...);
+int ioctl(int fd, unsigned long req, ...)
+{
+	struct stat st;
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	pthread_mutex_lock(&pr.mu);
+	if (req == SG_IO && pr.on && fstat(fd, &st) == 0 &&
+	    S_ISBLK(st.st_mode) && st.st_rdev == pr.rdev) {
+		sg_target(arg);
+		pthread_mutex_unlock(&pr.mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&pr.mu);
+	return (int)syscall(SYS_ioctl, fd, req, arg);
 }
 
 /* ---- the reaper (main process) ---- */
@@ -228,6 +378,8 @@ static struct instance *make(const char *lun, const char *extra)
 	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &conf), 0);
 	free(path);
 	instance_set_state_root(conf->state_dir);
+	/* The node id, as the agent sets it (storage-fc derives its key). */
+	instance_set_identity(conf);
 	for (size_t i = 0; i < conf->n_inst; i++)
 		if (strcmp(conf->inst[i].id, "share") == 0) {
 			ck_assert_int_eq(
@@ -739,23 +891,195 @@ START_TEST(cancelled_promote_then_demote_leaves_nothing_mounted)
 }
 END_TEST
 
-START_TEST(reservations_are_issue_6)
+static int log_count(const char *text)
 {
-	struct instance *in = make_loop("");
+	char line[2048];
+	int n = 0;
+	FILE *f = fopen(logpath, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A loop device takes no SCSI commands: with reservations asked for, the
+ * LUN is never used unfenced, and the refusal names the device, once. */
+START_TEST(no_pr_device_refused)
+{
+	struct instance *in = make_loop("<key>0xa1</key>");
 	struct cmsd_storage_status st = {.size = sizeof(st)};
+	char why[512];
 
 	ck_assert_int_eq(call(in, OP_START), -EOPNOTSUPP);
-	LOG_HAS("share: start: <reservation>write-exclusive-registrants-only"
-		"</reservation> needs SCSI-3 persistent reservations, not "
-		"implemented in this build (plugin storage-fc; planned in "
-		"issue 6); only <reservation>none</reservation> runs");
+	snprintf(why, sizeof(why),
+		 "share: start: <reservation>write-exclusive-registrants-only"
+		 "</reservation> asks for SCSI-3 persistent reservations, "
+		 "which %s does not support: refusing to use it without "
+		 "fencing; give <reservation>none</reservation> to run "
+		 "without fencing",
+		 loopdev);
+	LOG_HAS("%s", why);
+	LOG_HAS("share: start: %s does not take SCSI commands (SG_IO: ",
+		loopdev);
+	ck_assert_int_eq(call(in, OP_MONITOR), CMSD_STOPPED);
+	/* A promote does not mount it either; the reason is not repeated
+	 * as an error. */
 	ck_assert_int_eq(call(in, OP_PROMOTE), -EOPNOTSUPP);
-	LOG_HAS("share: promote: <reservation>");
-	ck_assert_int_eq(call(in, OP_DEMOTE), -EOPNOTSUPP);
-	ck_assert_int_eq(call(in, OP_STOP), -EOPNOTSUPP);
-	ck_assert_int_eq(call(in, OP_MONITOR), -EOPNOTSUPP);
-	ck_assert_int_eq(call_args(in, OP_STATUS, 1000, &st), -EOPNOTSUPP);
 	ck_assert(mounted_at(mp) == 0);
+	ck_assert(!log_has("promote: mounted"));
+	ck_assert_int_eq(log_count("refusing to"), 1);
+	ck_assert_int_eq(call_args(in, OP_FENCE_PEER, 10000, "n2"),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(log_count("refusing to"), 1);
+	/* Nothing was registered or reserved: demote and stop succeed. */
+	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
+	ck_assert_int_eq(call(in, OP_STOP), 0);
+	ck_assert_int_eq(call_args(in, OP_STATUS, 1000, &st), 0);
+	ck_assert_str_eq(st.holder, "");
+	ck_assert_int_eq(st.role, CMSD_ROLE_SECONDARY);
+	instance_free(in);
+
+	/* Each type is refused the same way. */
+	in = make_loop("<key>0xa1</key><reservation>exclusive-access"
+		       "</reservation>");
+	ck_assert_int_eq(call(in, OP_PROMOTE), -EOPNOTSUPP);
+	ck_assert(mounted_at(mp) == 0);
+	LOG_HAS("share: promote: <reservation>exclusive-access</reservation> "
+		"asks for SCSI-3 persistent reservations, which %s does not "
+		"support: refusing to mount it without fencing",
+		loopdev);
+	instance_free(in);
+}
+END_TEST
+
+/* The whole life cycle with reservations, against the stand-in target:
+ * the commands the plugin sends, their order, and what it makes of the
+ * answers. */
+START_TEST(pr_life_cycle)
+{
+	struct instance *in = make_loop("<key>0xa1</key>");
+	struct cmsd_storage_status st = {.size = sizeof(st)};
+
+	pthread_mutex_lock(&pr.mu);
+	pr.on = true;
+	pr.rdev = loop_rdev();
+	pr.reg[1] = 0xb1; /* the peer, master before */
+	pr.held = true;
+	pr.holder = 1;
+	pr.type = 5;
+	pthread_mutex_unlock(&pr.mu);
+
+	ck_assert_int_eq(call(in, OP_START), 0);
+	ck_assert_uint_eq(pr.reg[0], 0xa1);
+	ck_assert(pr.aptpl);
+	LOG_HAS("share: start: the LUN is %s; registered key "
+		"0x00000000000000a1; reservation holder: 0x00000000000000b1",
+		loopdev);
+	ck_assert_int_eq(call_args(in, OP_STATUS, 1000, &st), 0);
+	ck_assert_str_eq(st.holder, "0x00000000000000b1");
+
+	/* Takeover: PREEMPT AND ABORT of the peer's key, then the mount. */
+	memset(pr.sa_log, 0, sizeof(pr.sa_log));
+	ck_assert_int_eq(call(in, OP_PROMOTE), 0);
+	ck_assert_str_eq(pr.sa_log, "65"); /* register again, preempt */
+	ck_assert(pr.held && pr.holder == 0 && pr.type == 5);
+	ck_assert_uint_eq(pr.reg[1], 0);
+	ck_assert(mounted_at(mp) == loop_rdev());
+	LOG_HAS("share: promote: %s: preempted key 0xb1", loopdev);
+	ck_assert_int_eq(call_args(in, OP_STATUS, 1000, &st), 0);
+	ck_assert_str_eq(st.holder, "0x00000000000000a1 (this node)");
+	ck_assert_int_eq(st.role, CMSD_ROLE_PRIMARY);
+
+	/* Demote: the unmount, then RELEASE. */
+	memset(pr.sa_log, 0, sizeof(pr.sa_log));
+	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
+	ck_assert(mounted_at(mp) == 0);
+	ck_assert_str_eq(pr.sa_log, "2");
+	ck_assert(!pr.held);
+	ck_assert_int_eq(call_args(in, OP_STATUS, 1000, &st), 0);
+	ck_assert_str_eq(st.holder, "none");
+
+	/* Promote with nobody holding it: RESERVE. */
+	memset(pr.sa_log, 0, sizeof(pr.sa_log));
+	ck_assert_int_eq(call(in, OP_PROMOTE), 0);
+	ck_assert_str_eq(pr.sa_log, "61");
+	LOG_HAS("share: promote: %s: reserved "
+		"write-exclusive-registrants-only with key 0xa1",
+		loopdev);
+
+	/* The peer takes it over meanwhile: our key is gone, a unit
+	 * attention waits.  Demote unmounts; nothing to release. */
+	pthread_mutex_lock(&pr.mu);
+	pr.reg[1] = 0xb1;
+	pr.reg[0] = 0;
+	pr.holder = 1;
+	pr.ua = 1;
+	pthread_mutex_unlock(&pr.mu);
+	ck_assert_int_eq(call(in, OP_DEMOTE), 0);
+	ck_assert(mounted_at(mp) == 0);
+	ck_assert_int_eq(pr.ua, 0);
+	ck_assert(pr.held && pr.holder == 1);
+	LOG_HAS("is not registered any more (preempted by the peer?)");
+
+	/* Stop: RELEASE (refused: not registered), unregister. */
+	pr.reg[0] = 0xa1;
+	memset(pr.sa_log, 0, sizeof(pr.sa_log));
+	ck_assert_int_eq(call(in, OP_STOP), 0);
+	ck_assert_str_eq(pr.sa_log, "26");
+	ck_assert_uint_eq(pr.reg[0], 0);
+	ck_assert(pr.held && pr.holder == 1);
+	ck_assert_int_eq(pr.bad, 0);
+	instance_free(in);
+}
+END_TEST
+
+/* A reservation the plugin cannot take over: the promote fails before
+ * the mount point is touched. */
+START_TEST(pr_refused_takeover_not_mounted)
+{
+	struct instance *in = make_loop("<key>0xa1</key>");
+
+	pr.on = true;
+	pr.rdev = loop_rdev();
+	pr.reg[1] = 0xb1;
+	pr.held = true;
+	pr.holder = 1;
+	pr.type = 7; /* write exclusive, all registrants */
+	ck_assert_int_eq(call(in, OP_START), 0);
+	ck_assert_int_eq(call(in, OP_PROMOTE), -EBUSY);
+	ck_assert(mounted_at(mp) == 0);
+	ck_assert(access(mp, F_OK) != 0); /* not even created */
+	LOG_HAS("share: promote: %s has a write-exclusive-all-registrants "
+		"reservation (key 0xb1), not one this plugin makes: clear it "
+		"by hand",
+		loopdev);
+	ck_assert(pr.held && pr.holder == 1 && pr.type == 7);
+	ck_assert_int_eq(call(in, OP_STOP), 0);
+	instance_free(in);
+}
+END_TEST
+
+/* Without <key>, the key is derived from the node id, and differs
+ * between nodes. */
+START_TEST(pr_key_from_node)
+{
+	struct instance *in = make_loop("");
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	pr.on = true;
+	pr.rdev = loop_rdev();
+	ck_assert_int_eq(call(in, OP_START), 0);
+	for (const char *p = "n1"; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ull;
+	}
+	ck_assert_uint_eq(pr.reg[0], h);
+	LOG_HAS("registered key 0x%016llx", (unsigned long long)h);
+	ck_assert_int_eq(call(in, OP_STOP), 0);
+	ck_assert_uint_eq(pr.reg[0], 0);
 	instance_free(in);
 }
 END_TEST
@@ -809,7 +1133,10 @@ int main(void)
 	tcase_add_test(tc, another_file_system_on_the_mount_point);
 	tcase_add_test(tc,
 		       cancelled_promote_then_demote_leaves_nothing_mounted);
-	tcase_add_test(tc, reservations_are_issue_6);
+	tcase_add_test(tc, no_pr_device_refused);
+	tcase_add_test(tc, pr_life_cycle);
+	tcase_add_test(tc, pr_key_from_node);
+	tcase_add_test(tc, pr_refused_takeover_not_mounted);
 	suite_add_tcase(s, tc);
 	rc = tu_run(s);
 	close(wfd);
