@@ -144,10 +144,12 @@ uint64_t drbd_db_size_mib(uint64_t hosts, uint64_t vms)
 	return (hosts * 10 + vms * 15) * 15 + 10 * 1024;
 }
 
-/* "12.5 GB": MiB shown in GB with one decimal, rounded up. */
-static void gb(uint64_t mib, char *b, size_t n)
+/* "12.5 GB": MiB in GB with one decimal.  What is there is rounded down
+ * and what is needed up, so that the message never reads "30.0 GB, less
+ * than 30 GB". */
+static void gb(uint64_t mib, bool up, char *b, size_t n)
 {
-	uint64_t tenths = (mib * 10 + 1023) / 1024;
+	uint64_t tenths = (mib * 10 + (up ? 1023 : 0)) / 1024;
 
 	snprintf(b, n, "%llu.%llu GB", (unsigned long long)(tenths / 10),
 		 (unsigned long long)(tenths % 10));
@@ -159,14 +161,14 @@ int drbd_check_vms(uint64_t vms_mib, uint64_t hosts, uint64_t vms, char *msg,
 	uint64_t db = drbd_db_size_mib(hosts, vms);
 	char have[32], need[32];
 
-	gb(vms_mib, have, sizeof(have));
+	gb(vms_mib, false, have, sizeof(have));
 	if (vms_mib < DRBD_VMS_MIN_MIB) {
 		snprintf(msg, len,
 			 "/vms is %s, less than the minimum of 30 GB", have);
 		return -ENOSPC;
 	}
 	if (vms_mib < db) {
-		gb(db, need, sizeof(need));
+		gb(db, true, need, sizeof(need));
 		snprintf(msg, len,
 			 "/vms is %s, less than the database partition of "
 			 "%s needed for %llu hosts and %llu VMs "
