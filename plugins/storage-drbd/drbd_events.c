@@ -67,22 +67,33 @@ int drbd_lines_flush(struct drbd_lines *lb, drbd_line_cb cb, void *ctx)
 static const char *const role_names[] = {NULL, "Primary", "Secondary",
 					 "Unknown", NULL};
 static const char *const disk_names[] = {
-	NULL,	    "Diskless",	    "Attaching", "Detaching",
-	"Failed",   "Negotiating",  "Inconsistent", "Outdated",
-	"DUnknown", "Consistent",   "UpToDate",	 NULL};
+	NULL,	    "Diskless",	   "Attaching",	   "Detaching",
+	"Failed",   "Negotiating", "Inconsistent", "Outdated",
+	"DUnknown", "Consistent",  "UpToDate",	   NULL};
 static const char *const conn_names[] = {
-	NULL,	       "StandAlone",	 "Disconnecting", "Unconnected",
-	"Timeout",     "BrokenPipe",	 "NetworkFailure", "ProtocolError",
-	"TearDown",    "Connecting",	 "Connected",	  NULL};
-static const char *const repl_names[] = {
-	NULL,	       "Off",	       "Established",  "StartingSyncS",
-	"StartingSyncT", "WFBitMapS",  "WFBitMapT",    "WFSyncUUID",
-	"SyncSource",  "SyncTarget",   "VerifyS",      "VerifyT",
-	"PausedSyncS", "PausedSyncT",  "Ahead",	       "Behind",
-	NULL};
-static const char *const kind_names[] = {NULL,	   "exists",   "create",
-					 "change", "destroy",  "call",
-					 "response", "rename", NULL};
+	NULL,	    "StandAlone", "Disconnecting",  "Unconnected",
+	"Timeout",  "BrokenPipe", "NetworkFailure", "ProtocolError",
+	"TearDown", "Connecting", "Connected",	    NULL};
+static const char *const repl_names[] = {NULL,
+					 "Off",
+					 "Established",
+					 "StartingSyncS",
+					 "StartingSyncT",
+					 "WFBitMapS",
+					 "WFBitMapT",
+					 "WFSyncUUID",
+					 "SyncSource",
+					 "SyncTarget",
+					 "VerifyS",
+					 "VerifyT",
+					 "PausedSyncS",
+					 "PausedSyncT",
+					 "Ahead",
+					 "Behind",
+					 NULL};
+static const char *const kind_names[] = {NULL,	     "exists",	"create",
+					 "change",   "destroy", "call",
+					 "response", "rename",	NULL};
 static const char *const obj_names[] = {NULL,	      "-",	"resource",
 					"connection", "device", "peer-device",
 					"path",	      "helper", NULL};
@@ -159,8 +170,10 @@ static bool parse_ts(const char *s, size_t len, int64_t *us)
 	int64_t frac = 0, scale = 1000000;
 	const char *p;
 
-	if (len < 25 || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h,
-			       &mi, &sec, &n) != 6 || n != 19)
+	if (len < 25 ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+		   &n) != 6 ||
+	    n != 19)
 		return false;
 	p = s + 19;
 	if (*p == '.') {
@@ -263,14 +276,14 @@ static int parse_kv(struct drbd_event *ev, const char *line, const char *tok,
 	v = colon + 1;
 	vlen = tlen - klen - 1;
 
-#define ENUMVAL(field, tab, what)                                             \
-	do {                                                                  \
-		i = lookup(tab, v, vlen);                                     \
-		if (!i)                                                       \
-			return perr(err, errlen, line, tok,                   \
-				    "unknown " what " \"%.*s\"", (int)vlen,   \
-				    v);                                       \
-		ev->field = i;                                                \
+#define ENUMVAL(field, tab, what)                                              \
+	do {                                                                   \
+		i = lookup(tab, v, vlen);                                      \
+		if (!i)                                                        \
+			return perr(err, errlen, line, tok,                    \
+				    "unknown " what " \"%.*s\"", (int)vlen,    \
+				    v);                                        \
+		ev->field = i;                                                 \
 	} while (0)
 
 	if (KEY("name")) {
@@ -357,8 +370,8 @@ int drbd_ev_parse(const char *line, struct drbd_event *ev, char *err,
 		if (field == 0 && isdigit((unsigned char)tok[0])) {
 			if (!parse_ts(tok, tlen, &ev->ts_us))
 				return perr(err, errlen, line, tok,
-					    "bad timestamp \"%.*s\"",
-					    (int)tlen, tok);
+					    "bad timestamp \"%.*s\"", (int)tlen,
+					    tok);
 			ev->has_ts = true;
 			continue;
 		}
@@ -396,8 +409,8 @@ int drbd_ev_parse(const char *line, struct drbd_event *ev, char *err,
 			    obj_names[ev->obj]);
 	if ((ev->obj == DRBD_OBJ_DEVICE || ev->obj == DRBD_OBJ_PEER_DEVICE) &&
 	    ev->volume < 0)
-		return perr(err, errlen, line, line, "%s without volume:",
-			    obj_names[ev->obj]);
+		return perr(err, errlen, line, line,
+			    "%s without volume:", obj_names[ev->obj]);
 	/* 8.4 StandAlone lines have no conn-name but always peer-node-id;
 	 * a connection is known by either. */
 	if ((ev->obj == DRBD_OBJ_CONNECTION ||
@@ -482,9 +495,9 @@ static struct drbd_conn_state *conn_get(struct drbd_res_state *r,
 				free_slot = c;
 			continue;
 		}
-		if (ev->peer_node_id >= 0 ? c->peer_node_id == ev->peer_node_id
-					  : strcmp(c->conn_name,
-						   ev->conn_name) == 0)
+		if (ev->peer_node_id >= 0
+			    ? c->peer_node_id == ev->peer_node_id
+			    : strcmp(c->conn_name, ev->conn_name) == 0)
 			return c;
 	}
 	if (free_slot) {
@@ -534,8 +547,7 @@ static void pd_sample(struct drbd_peer_dev *pd, int64_t oos, int64_t t_us)
 		return;
 	if (oos > pd->rs_total)
 		pd->rs_total = oos;
-	if (pd->rate_oos >= 0 && t_us > pd->rate_ts_us &&
-	    oos <= pd->rate_oos) {
+	if (pd->rate_oos >= 0 && t_us > pd->rate_ts_us && oos <= pd->rate_oos) {
 		double dt = (double)(t_us - pd->rate_ts_us) / 1e6;
 		pd->rate_kib_s = (double)(pd->rate_oos - oos) / dt;
 	}
@@ -543,8 +555,8 @@ static void pd_sample(struct drbd_peer_dev *pd, int64_t oos, int64_t t_us)
 	pd->rate_ts_us = t_us;
 }
 
-static int apply_peer_dev(struct drbd_res_state *r,
-			  const struct drbd_event *ev, int64_t t)
+static int apply_peer_dev(struct drbd_res_state *r, const struct drbd_event *ev,
+			  int64_t t)
 {
 	struct drbd_conn_state *c = conn_get(r, ev);
 	struct drbd_peer_dev *pd;
@@ -579,7 +591,8 @@ static int apply_peer_dev(struct drbd_res_state *r,
 		 * the split-brain was resolved (discard-my-data). */
 		if (r->split_brain &&
 		    (repl_syncing(pd->repl) || pd->repl == DRBD_ESTABLISHED ||
-		     pd->repl == DRBD_WFBITMAPS || pd->repl == DRBD_WFBITMAPT)) {
+		     pd->repl == DRBD_WFBITMAPS ||
+		     pd->repl == DRBD_WFBITMAPT)) {
 			r->split_brain = false;
 			ch |= DRBD_CH_SPLIT_BRAIN;
 		}
@@ -773,8 +786,8 @@ bool drbd_resync_progress(const struct drbd_res_state *r, int volume,
 		*pct = 100.0 * (double)(pd->rs_total - pd->out_of_sync) /
 		       (double)pd->rs_total;
 	if (pd->rate_kib_s > 0 && pd->out_of_sync >= 0)
-		*eta_s = (int64_t)ceil((double)pd->out_of_sync /
-				       pd->rate_kib_s);
+		*eta_s =
+			(int64_t)ceil((double)pd->out_of_sync / pd->rate_kib_s);
 	return true;
 }
 
@@ -801,5 +814,18 @@ int drbd_parse_gi(const char *text, uint64_t *uuid, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	*uuid = v;
+	return 0;
+}
+
+int drbd_res_set_gi(struct drbd_res_state *r, const char *text, char *err,
+		    size_t errlen)
+{
+	uint64_t u;
+	int rc = drbd_parse_gi(text, &u, err, errlen);
+
+	if (rc)
+		return rc;
+	r->current_uuid = u;
+	r->have_uuid = true;
 	return 0;
 }

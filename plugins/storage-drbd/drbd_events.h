@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DRBD_NAME_MAX 64
-#define DRBD_LINE_MAX 4096
-#define DRBD_MAX_RES 4	 /* r0 and r1, with room to spare */
-#define DRBD_MAX_VOLS 4
+#define DRBD_NAME_MAX  64
+#define DRBD_LINE_MAX  4096
+#define DRBD_MAX_RES   4 /* r0 and r1, with room to spare */
+#define DRBD_MAX_VOLS  4
 #define DRBD_MAX_CONNS 2 /* a two-node cluster: one peer, one spare */
 
 /* ---- line buffer ------------------------------------------------------ */
@@ -68,7 +68,12 @@ enum drbd_ev_obj {
 };
 
 /* In every enum 0 means "not in this line". */
-enum drbd_role { DRBD_ROLE_NONE, DRBD_PRIMARY, DRBD_SECONDARY, DRBD_ROLE_UNKNOWN };
+enum drbd_role {
+	DRBD_ROLE_NONE,
+	DRBD_PRIMARY,
+	DRBD_SECONDARY,
+	DRBD_ROLE_UNKNOWN
+};
 
 enum drbd_disk {
 	DRBD_DISK_NONE,
@@ -123,11 +128,11 @@ struct drbd_event {
 	bool has_ts;
 	int64_t ts_us; /* --timestamps: microseconds since the epoch, UTC */
 	char name[DRBD_NAME_MAX];
-	char new_name[DRBD_NAME_MAX]; /* rename */
+	char new_name[DRBD_NAME_MAX];  /* rename */
 	char conn_name[DRBD_NAME_MAX]; /* "" when absent (8.4 StandAlone) */
-	int peer_node_id; /* -1 when absent */
-	int volume;	  /* -1 when absent */
-	int minor;	  /* -1 when absent */
+	int peer_node_id;	       /* -1 when absent */
+	int volume;		       /* -1 when absent */
+	int minor;		       /* -1 when absent */
 	enum drbd_role role; /* resource: own role; connection: the peer's */
 	int suspended;	     /* -1 absent, 0 no, 1 yes */
 	enum drbd_disk disk;
@@ -195,9 +200,9 @@ struct drbd_res_state {
 	 * later handshake gets to a resync or Established. */
 	bool split_brain;
 	int64_t split_brain_us;
-	bool fence_peer_called;	 /* a fence-peer helper call seen */
-	char last_helper[32];	 /* the last helper called */
-	int last_helper_status;	 /* its response, -1 none yet */
+	bool fence_peer_called; /* a fence-peer helper call seen */
+	char last_helper[32];	/* the last helper called */
+	int last_helper_status; /* its response, -1 none yet */
 	/* The data generation, from `drbdsetup get-gi` (not in events2). */
 	bool have_uuid;
 	uint64_t current_uuid;
@@ -209,15 +214,15 @@ struct drbd_state {
 };
 
 /* What an event changed, for the caller to report to the core. */
-#define DRBD_CH_ROLE (1u << 0)
-#define DRBD_CH_DISK (1u << 1)
-#define DRBD_CH_PEER (1u << 2) /* peer role or peer disk */
-#define DRBD_CH_CONN (1u << 3) /* connection or replication state */
-#define DRBD_CH_RESYNC (1u << 4)
+#define DRBD_CH_ROLE	    (1u << 0)
+#define DRBD_CH_DISK	    (1u << 1)
+#define DRBD_CH_PEER	    (1u << 2) /* peer role or peer disk */
+#define DRBD_CH_CONN	    (1u << 3) /* connection or replication state */
+#define DRBD_CH_RESYNC	    (1u << 4)
 #define DRBD_CH_SPLIT_BRAIN (1u << 5)
-#define DRBD_CH_HELPER (1u << 6)
-#define DRBD_CH_DUMP_DONE (1u << 7)
-#define DRBD_CH_GONE (1u << 8) /* an object was destroyed */
+#define DRBD_CH_HELPER	    (1u << 6)
+#define DRBD_CH_DUMP_DONE   (1u << 7)
+#define DRBD_CH_GONE	    (1u << 8) /* an object was destroyed */
 
 void drbd_state_init(struct drbd_state *st);
 /* Folds one event.  now_us is used when the event has no timestamp.
@@ -225,8 +230,7 @@ void drbd_state_init(struct drbd_state *st);
  * volumes or connections than the model holds. */
 int drbd_state_apply(struct drbd_state *st, const struct drbd_event *ev,
 		     int64_t now_us);
-struct drbd_res_state *drbd_state_res(struct drbd_state *st,
-				      const char *name);
+struct drbd_res_state *drbd_state_res(struct drbd_state *st, const char *name);
 const struct drbd_res_state *drbd_state_find(const struct drbd_state *st,
 					     const char *name);
 /* The first connection present, or NULL (two-node cluster). */
@@ -246,8 +250,18 @@ bool drbd_resync_progress(const struct drbd_res_state *r, int volume,
  * the kernel log prints the same UUID set after "self " / "updated UUIDs ".
  * Parses the leading current UUID (16 hex digits) into *uuid; 0 or
  * -EINVAL with a message. */
-int drbd_parse_gi(const char *text, uint64_t *uuid, char *err,
-		  size_t errlen);
+int drbd_parse_gi(const char *text, uint64_t *uuid, char *err, size_t errlen);
+/* Parses get-gi output into r->current_uuid / r->have_uuid. */
+int drbd_res_set_gi(struct drbd_res_state *r, const char *text, char *err,
+		    size_t errlen);
+/* The data generation to compare between nodes: DRBD sets the lowest bit
+ * of the current UUID while the node is Primary (the two nodes of the
+ * fixture show F5682BF1AE45298B and ...8A for the same data), so it is
+ * masked off. */
+static inline uint64_t drbd_generation(uint64_t current_uuid)
+{
+	return current_uuid & ~(uint64_t)1;
+}
 
 /* ---- drbd-overview and status lines ----------------------------------- */
 
@@ -267,14 +281,13 @@ const char *drbd_overview_cstate(const struct drbd_res_state *r, int volume);
  * SIZE USED AVAIL USE%".  Returns the length, or -ENOSPC / -ENOENT (no such
  * volume). */
 int drbd_overview_line(const struct drbd_res_state *r, int volume,
-		       const struct drbd_mount_facts *m, char *buf,
-		       size_t len);
+		       const struct drbd_mount_facts *m, char *buf, size_t len);
 /* df -h's rendering: 1024-based, rounded up, one decimal below 10. */
 void drbd_human_size(uint64_t bytes, char *buf, size_t len);
 
-/* The status block "Master/Slave Set: [MOUNT]\n  Master: [A]\n  Slave  : [B]\n",
- * NULL names print as "Unknown".  Returns the length or -ENOSPC. */
-int drbd_ms_set_block(const char *mount, const char *master,
-		      const char *slave, char *buf, size_t len);
+/* The status block "Master/Slave Set: [MOUNT]\n  Master: [A]\n  Slave  :
+ * [B]\n", NULL names print as "Unknown".  Returns the length or -ENOSPC. */
+int drbd_ms_set_block(const char *mount, const char *master, const char *slave,
+		      char *buf, size_t len);
 
 #endif

@@ -138,8 +138,8 @@ int drbd_overview_line(const struct drbd_res_state *r, int volume,
 	return o.full ? -ENOSPC : (int)o.pos;
 }
 
-int drbd_ms_set_block(const char *mount, const char *master,
-		      const char *slave, char *buf, size_t len)
+int drbd_ms_set_block(const char *mount, const char *master, const char *slave,
+		      char *buf, size_t len)
 {
 	struct out o = {buf, len, 0, false};
 

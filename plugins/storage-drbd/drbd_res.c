@@ -163,8 +163,8 @@ int drbd_check_vms(uint64_t vms_mib, uint64_t hosts, uint64_t vms, char *msg,
 
 	gb(vms_mib, false, have, sizeof(have));
 	if (vms_mib < DRBD_VMS_MIN_MIB) {
-		snprintf(msg, len,
-			 "/vms is %s, less than the minimum of 30 GB", have);
+		snprintf(msg, len, "/vms is %s, less than the minimum of 30 GB",
+			 have);
 		return -ENOSPC;
 	}
 	if (vms_mib < db) {

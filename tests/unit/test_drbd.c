@@ -92,17 +92,15 @@ START_TEST(lines_crlf_flush_overlong)
 	/* A line that cannot fit is dropped whole, the next one kept. */
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	ck_assert_int_eq(drbd_lines_feed(&lb, big, strlen(big), collect_cb,
-					 &c1),
-			 1);
+	ck_assert_int_eq(
+		drbd_lines_feed(&lb, big, strlen(big), collect_cb, &c1), 1);
 	ck_assert_int_eq(drbd_lines_feed(&lb, "\nc\n", 3, collect_cb, &c1), 0);
 	ck_assert_int_eq(c1.n, 3);
 	ck_assert_str_eq(c1.lines[2], "c");
 	/* Exactly DRBD_LINE_MAX - 1 characters fit. */
 	big[DRBD_LINE_MAX - 1] = '\n';
-	ck_assert_int_eq(drbd_lines_feed(&lb, big, DRBD_LINE_MAX, collect_cb,
-					 &c1),
-			 0);
+	ck_assert_int_eq(
+		drbd_lines_feed(&lb, big, DRBD_LINE_MAX, collect_cb, &c1), 0);
 	ck_assert_int_eq(c1.n, 4);
 	ck_assert_uint_eq(strlen(c1.lines[3]), DRBD_LINE_MAX - 1);
 }
@@ -239,7 +237,8 @@ START_TEST(parse_refused)
 	parse_bad("change device name:r0 disk:UpToDate", "without volume:");
 	parse_bad("change connection name:r0 connection:Connected",
 		  "without peer-node-id: or conn-name:");
-	parse_bad("change device name:r0 volume:x0", "bad value in \"volume:x0\"");
+	parse_bad("change device name:r0 volume:x0",
+		  "bad value in \"volume:x0\"");
 	parse_bad("change peer-device name:r0 peer-node-id:0 volume:0 "
 		  "done:101",
 		  "bad value in \"done:101\"");
@@ -324,9 +323,9 @@ START_TEST(state_connected_primary)
 	ck_assert_str_eq(overview("r0", NULL),
 			 "0:r0/0 Connected Secondary/Primary "
 			 "UpToDate/UpToDate C r-----");
-	ck_assert_int_eq(drbd_res_peer_dev(drbd_state_find(&st, "r0"), 0)
-				 ->out_of_sync,
-			 0);
+	ck_assert_int_eq(
+		drbd_res_peer_dev(drbd_state_find(&st, "r0"), 0)->out_of_sync,
+		0);
 }
 END_TEST
 
@@ -420,7 +419,8 @@ START_TEST(state_live_scenario_a)
 		"r-----",
 		"0:r0/0 WFConnection Secondary/Unknown Inconsistent/DUnknown "
 		"C r-----",
-		"0:r0/0 Connected Secondary/Secondary Inconsistent/Inconsistent "
+		"0:r0/0 Connected Secondary/Secondary "
+		"Inconsistent/Inconsistent "
 		"C r-----",
 		"0:r0/0 SyncSource Primary/Secondary UpToDate/Inconsistent C "
 		"r-----",
@@ -428,13 +428,15 @@ START_TEST(state_live_scenario_a)
 		"0:r0/0 Connected Secondary/Primary UpToDate/UpToDate C r-----",
 		"0:r0/0 WFConnection Secondary/Unknown UpToDate/DUnknown C "
 		"r-----",
-		"0:r0/0 WFConnection Primary/Unknown UpToDate/DUnknown C r-----",
+		"0:r0/0 WFConnection Primary/Unknown UpToDate/DUnknown C "
+		"r-----",
 		"0:r0/0 StandAlone Primary/Unknown UpToDate/DUnknown r-----",
 		"0:r0/0 StandAlone Secondary/Unknown UpToDate/DUnknown r-----",
 		"0:r0/0 SyncTarget Secondary/Primary Inconsistent/UpToDate C "
 		"r-----",
 		"0:r0/0 Connected Secondary/Primary UpToDate/UpToDate C r-----",
-		"0:r0/0 WFConnection Primary/Unknown UpToDate/DUnknown C r-----",
+		"0:r0/0 WFConnection Primary/Unknown UpToDate/DUnknown C "
+		"r-----",
 		"0:r0/0 SyncSource Primary/Secondary UpToDate/Inconsistent C "
 		"r-----",
 		"0:r0/0 Connected Primary/Secondary UpToDate/UpToDate C r-----",
@@ -522,8 +524,8 @@ START_TEST(state_resync_rate_eta)
 		  "change peer-device name:s peer-node-id:1 conn-name:p "
 		  "volume:0 replication:SyncSource peer-disk:Inconsistent "
 		  "done:37.50\n");
-	ck_assert(drbd_resync_progress(drbd_state_find(&st, "s"), 0, &pct,
-				       &eta));
+	ck_assert(
+		drbd_resync_progress(drbd_state_find(&st, "s"), 0, &pct, &eta));
 	ck_assert(pct > 37.49 && pct < 37.51);
 	ck_assert_str_eq(overview("s", NULL),
 			 "1000:s/0 SyncSource Secondary/Secondary "
@@ -536,8 +538,8 @@ START_TEST(state_limits_and_destroy)
 	drbd_state_init(&st);
 	for (int i = 0; i < DRBD_MAX_RES; i++) {
 		char l[64];
-		snprintf(l, sizeof(l), "create resource name:r%d role:Secondary",
-			 i);
+		snprintf(l, sizeof(l),
+			 "create resource name:r%d role:Secondary", i);
 		parse_ok(l);
 		ck_assert_int_ge(drbd_state_apply(&st, &ev, 0), 0);
 	}
@@ -551,8 +553,8 @@ START_TEST(state_limits_and_destroy)
 	ck_assert_ptr_nonnull(drbd_state_find(&st, "rx"));
 	/* An overview of a volume that does not exist. */
 	char l[64];
-	ck_assert_int_eq(drbd_overview_line(drbd_state_find(&st, "rx"), 0,
-					    NULL, l, sizeof(l)),
+	ck_assert_int_eq(drbd_overview_line(drbd_state_find(&st, "rx"), 0, NULL,
+					    l, sizeof(l)),
 			 -ENOENT);
 	/* Too small a buffer. */
 	fold_file("drbd84/events2-now-a.txt");
@@ -581,16 +583,53 @@ START_TEST(gi)
 				       &u, err, sizeof(err)),
 			 0);
 	ck_assert_uint_eq(u, 0xF5682BF1AE45298Bull);
-	ck_assert_int_eq(drbd_parse_gi("F5682BF1AE45298\n", &u, err,
-				       sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(
+		drbd_parse_gi("F5682BF1AE45298\n", &u, err, sizeof(err)),
+		-EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "16-hex-digit current UUID"));
-	ck_assert_int_eq(drbd_parse_gi("F5682BF1AE45298B0:", &u, err,
-				       sizeof(err)),
+	ck_assert_int_eq(
+		drbd_parse_gi("F5682BF1AE45298B0:", &u, err, sizeof(err)),
+		-EINVAL);
+	ck_assert_int_eq(drbd_parse_gi("No response from the DRBD driver!", &u,
+				       err, sizeof(err)),
 			 -EINVAL);
-	ck_assert_int_eq(drbd_parse_gi("No response from the DRBD driver!",
-				       &u, err, sizeof(err)),
-			 -EINVAL);
+}
+END_TEST
+
+/* The UUID set after `marker` in a kernel log fixture, into r. */
+static uint64_t gi_from_log(const char *file, const char *marker)
+{
+	char path[512], *log;
+	const char *p;
+	struct drbd_res_state r = {0};
+
+	snprintf(path, sizeof(path), FIX "drbd84/%s", file);
+	log = slurp(path);
+	p = strstr(log, marker);
+	ck_assert_msg(p != NULL, "%s: no \"%s\"", file, marker);
+	ck_assert_int_eq(
+		drbd_res_set_gi(&r, p + strlen(marker), err, sizeof(err)), 0);
+	ck_assert(r.have_uuid);
+	free(log);
+	return r.current_uuid;
+}
+
+/* The generation compares equal across the Primary bit after the initial
+ * sync and differs after the split-brain (each side wrote alone). */
+START_TEST(generation)
+{
+	uint64_t a = gi_from_log("dmesg-split-brain-a.txt", "updated UUIDs ");
+	uint64_t b = gi_from_log("dmesg-split-brain-b.txt", "updated UUIDs ");
+
+	ck_assert_uint_eq(a, 0xF5682BF1AE45298Bull);
+	ck_assert_uint_eq(b, 0xF5682BF1AE45298Aull);
+	ck_assert_uint_ne(a, b);
+	ck_assert_uint_eq(drbd_generation(a), drbd_generation(b));
+	a = gi_from_log("dmesg-split-brain-a.txt", "new current UUID ");
+	b = gi_from_log("dmesg-split-brain-b.txt", "new current UUID ");
+	ck_assert_uint_eq(a, 0x4967CBE38226FB27ull);
+	ck_assert_uint_eq(b, 0x446FBC3535B64621ull);
+	ck_assert_uint_ne(drbd_generation(a), drbd_generation(b));
 }
 END_TEST
 
@@ -685,28 +724,28 @@ START_TEST(res_text)
 	c.node[0].disk = c.node[1].disk = "/dev/sdb4";
 	res_expect(&c, "r1-84-ipv6.res");
 
-	ck_assert_int_eq(drbd_res_write(&res84, small, sizeof(small), err,
-					sizeof(err)),
-			 -ENOSPC);
+	ck_assert_int_eq(
+		drbd_res_write(&res84, small, sizeof(small), err, sizeof(err)),
+		-ENOSPC);
 	c = res84;
 	c.node[1].disk = "/dev/vdb; disk /dev/sda";
-	ck_assert_int_eq(drbd_res_write(&c, small, sizeof(small), err,
-					sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(
+		drbd_res_write(&c, small, sizeof(small), err, sizeof(err)),
+		-EINVAL);
 	ck_assert_str_eq(err, "disk \"/dev/vdb; disk /dev/sda\" cannot go "
 			      "into a DRBD resource file (empty, or a blank, "
 			      "quote, brace, ';', '#' or '\\')");
 	c = res84;
 	c.node[0].name = "";
-	ck_assert_int_eq(drbd_res_write(&c, small, sizeof(small), err,
-					sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(
+		drbd_res_write(&c, small, sizeof(small), err, sizeof(err)),
+		-EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "node name \"\""));
 	c = res84;
 	c.handler = "/bin/x \"y";
-	ck_assert_int_eq(drbd_res_write(&c, small, sizeof(small), err,
-					sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(
+		drbd_res_write(&c, small, sizeof(small), err, sizeof(err)),
+		-EINVAL);
 }
 END_TEST
 
@@ -722,22 +761,23 @@ START_TEST(sizing)
 	ck_assert_uint_eq(drbd_db_size_mib(1, 1), 10240 + 375);
 	/* 100 hosts, 1000 VMs: (1000 + 15000) x 15 / 1024 = 234.375 GB. */
 	ck_assert_uint_eq(drbd_db_size_mib(100, 1000), 240000 + 10240);
-	ck_assert_uint_eq(drbd_db_size_mib(100, 1000) * 1000 / 1024,
-			  244375);
+	ck_assert_uint_eq(drbd_db_size_mib(100, 1000) * 1000 / 1024, 244375);
 
 	ck_assert_int_eq(drbd_check_vms(30 * 1024, 10, 50, msg, sizeof(msg)),
 			 0);
 	ck_assert_str_eq(msg, "");
 	ck_assert_int_eq(drbd_check_vms(30 * 1024 - 1, 0, 0, msg, sizeof(msg)),
 			 -ENOSPC);
-	ck_assert_str_eq(msg, "/vms is 29.9 GB, less than the minimum of 30 GB");
+	ck_assert_str_eq(msg,
+			 "/vms is 29.9 GB, less than the minimum of 30 GB");
 	ck_assert_int_eq(drbd_check_vms(20 * 1024, 0, 0, msg, sizeof(msg)),
 			 -ENOSPC);
-	ck_assert_str_eq(msg, "/vms is 20.0 GB, less than the minimum of 30 GB");
+	ck_assert_str_eq(msg,
+			 "/vms is 20.0 GB, less than the minimum of 30 GB");
 	/* Above 30 GB but below the formula's figure: 254.4 GB named. */
-	ck_assert_int_eq(drbd_check_vms(100 * 1024, 100, 1000, msg,
-					sizeof(msg)),
-			 -ENOSPC);
+	ck_assert_int_eq(
+		drbd_check_vms(100 * 1024, 100, 1000, msg, sizeof(msg)),
+		-ENOSPC);
 	ck_assert_str_eq(msg, "/vms is 100.0 GB, less than the database "
 			      "partition of 244.4 GB needed for 100 hosts and "
 			      "1000 VMs ((hosts x 10 MB + VMs x 15 MB) x 15 / "
@@ -766,6 +806,7 @@ int main(void)
 	tcase_add_test(tc, state_resync_rate_eta);
 	tcase_add_test(tc, state_limits_and_destroy);
 	tcase_add_test(tc, gi);
+	tcase_add_test(tc, generation);
 	tcase_add_test(tc, human_sizes);
 	tcase_add_test(tc, ms_set_block);
 	tcase_add_test(tc, res_text);

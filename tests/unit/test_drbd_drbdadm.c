@@ -31,9 +31,8 @@ static char *write_res(const char *dir, enum drbd_version v)
 	char err[256];
 
 	c.version = v;
-	ck_assert_int_gt(drbd_res_write(&c, text, sizeof(text), err,
-					sizeof(err)),
-			 0);
+	ck_assert_int_gt(
+		drbd_res_write(&c, text, sizeof(text), err, sizeof(err)), 0);
 	return tu_write(dir, v == DRBD_V9 ? "r0-9.res" : "r0-84.res", text);
 }
 
@@ -133,7 +132,8 @@ END_TEST
 int main(void)
 {
 	if (system("command -v drbdadm >/dev/null 2>&1") != 0) {
-		fprintf(stderr, "drbdadm not installed (drbd-utils): skipped\n");
+		fprintf(stderr,
+			"drbdadm not installed (drbd-utils): skipped\n");
 		return 77;
 	}
 	Suite *s = suite_create("drbd_drbdadm");
