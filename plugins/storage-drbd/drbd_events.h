@@ -263,6 +263,30 @@ static inline uint64_t drbd_generation(uint64_t current_uuid)
 	return current_uuid & ~(uint64_t)1;
 }
 
+/* ---- /proc/drbd (8.4) ------------------------------------------------ */
+
+/* 8.4's events2 carries no resync progress (no done:, and out-of-sync only
+ * with --statistics on state changes); /proc/drbd has it: "sync'ed:  6.3%"
+ * and "finish: 0:00:53 speed: 1,024 (1,024) K/sec". */
+struct drbd_proc_dev {
+	int minor;
+	char cs[24];	  /* "Connected", "SyncSource", "Unconfigured" */
+	char role[2][16]; /* ro: local, peer */
+	char ds[2][16];	  /* ds: local, peer */
+	char proto;	  /* 'A'..'C', or '\0' when blank (StandAlone) */
+	char flags[8];	  /* "r-----" */
+	int64_t oos;	  /* KiB, -1 unknown */
+	bool syncing;	  /* a sync'ed: line follows */
+	double synced_pct;
+	int64_t eta_s;	     /* finish:, -1 unknown */
+	int64_t speed_kib_s; /* speed:, -1 unknown */
+};
+
+/* Parses the whole file text into at most max devices.  Returns how many,
+ * or -EINVAL with err naming the line. */
+int drbd_proc_parse(const char *text, struct drbd_proc_dev *devs, size_t max,
+		    char *err, size_t errlen);
+
 /* ---- drbd-overview and status lines ----------------------------------- */
 
 /* Facts about the mounted file system, gathered by the caller (statvfs). */

@@ -633,6 +633,90 @@ START_TEST(generation)
 }
 END_TEST
 
+/* ---- /proc/drbd ------------------------------------------------------- */
+
+static struct drbd_proc_dev pd[4];
+
+static int proc_file(const char *name)
+{
+	char path[512], *text;
+	int n;
+
+	snprintf(path, sizeof(path), FIX "drbd84/%s", name);
+	text = slurp(path);
+	n = drbd_proc_parse(text, pd, 4, err, sizeof(err));
+	ck_assert_msg(n >= 0, "%s: %s", name, err);
+	free(text);
+	return n;
+}
+
+START_TEST(proc_drbd)
+{
+	ck_assert_int_eq(proc_file("proc-drbd-sync-a.txt"), 1);
+	ck_assert_int_eq(pd[0].minor, 0);
+	ck_assert_str_eq(pd[0].cs, "SyncSource");
+	ck_assert_str_eq(pd[0].role[0], "Primary");
+	ck_assert_str_eq(pd[0].role[1], "Secondary");
+	ck_assert_str_eq(pd[0].ds[0], "UpToDate");
+	ck_assert_str_eq(pd[0].ds[1], "Inconsistent");
+	ck_assert_int_eq(pd[0].proto, 'C');
+	ck_assert_str_eq(pd[0].flags, "r-----");
+	ck_assert_int_eq(pd[0].oos, 64472);
+	ck_assert(pd[0].syncing);
+	ck_assert(pd[0].synced_pct > 6.29 && pd[0].synced_pct < 6.31);
+	ck_assert_int_eq(pd[0].eta_s, 53);
+	ck_assert_int_eq(pd[0].speed_kib_s, 1024);
+
+	/* Split-brain: the protocol letter is blank. */
+	ck_assert_int_eq(proc_file("proc-drbd-split-brain-a.txt"), 1);
+	ck_assert_str_eq(pd[0].cs, "StandAlone");
+	ck_assert_int_eq(pd[0].proto, 0);
+	ck_assert_str_eq(pd[0].flags, "r-----");
+	ck_assert_int_eq(pd[0].oos, 24);
+	ck_assert(!pd[0].syncing);
+	ck_assert_int_eq(pd[0].eta_s, -1);
+
+	/* Followed by kernel log lines, which are not /proc/drbd. */
+	ck_assert_int_eq(proc_file("proc-drbd-after-recovery-a.txt"), 1);
+	ck_assert_str_eq(pd[0].cs, "Connected");
+	ck_assert_str_eq(pd[0].role[0], "Secondary");
+	ck_assert_int_eq(pd[0].oos, 0);
+	ck_assert(!pd[0].syncing);
+	ck_assert_int_eq(proc_file("proc-drbd-partition-a.txt"), 1);
+	ck_assert_str_eq(pd[0].cs, "WFConnection");
+	ck_assert_str_eq(pd[0].ds[1], "DUnknown");
+	ck_assert_int_eq(proc_file("proc-drbd-after-up-a.txt"), 1);
+	ck_assert_int_eq(pd[0].oos, 65496);
+
+	ck_assert_int_eq(
+		drbd_proc_parse("version: 8.4.11\n"
+				" 0: cs:Connected ro:Primary/Secondary "
+				"ds:UpToDate/UpToDate C r-----\n"
+				" 1: cs:Unconfigured\n",
+				pd, 4, err, sizeof(err)),
+		2);
+	ck_assert_str_eq(pd[1].cs, "Unconfigured");
+	ck_assert_int_eq(pd[1].minor, 1);
+	ck_assert_int_eq(drbd_proc_parse("version: 8.4.11\n"
+					 " 0: cs:Connected ro:Primary\n",
+					 pd, 4, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "/proc/drbd line 2: no ro:LOCAL/PEER");
+	ck_assert_int_eq(drbd_proc_parse(" 0: cs:Connected "
+					 "ro:Primary/Secondary "
+					 "ds:UpToDate/UpToDate C r----- junk\n",
+					 pd, 4, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "/proc/drbd line 1: unexpected field after "
+			      "the flags");
+	ck_assert_int_eq(drbd_proc_parse(" 0: cs:StandAlone ro:a/b ds:c/d\n"
+					 " 1: cs:StandAlone ro:a/b ds:c/d\n",
+					 pd, 1, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "/proc/drbd line 2: more devices than expected");
+}
+END_TEST
+
 /* ---- formatting ------------------------------------------------------- */
 
 START_TEST(human_sizes)
@@ -807,6 +891,7 @@ int main(void)
 	tcase_add_test(tc, state_limits_and_destroy);
 	tcase_add_test(tc, gi);
 	tcase_add_test(tc, generation);
+	tcase_add_test(tc, proc_drbd);
 	tcase_add_test(tc, human_sizes);
 	tcase_add_test(tc, ms_set_block);
 	tcase_add_test(tc, res_text);
