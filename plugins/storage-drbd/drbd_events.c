@@ -528,6 +528,7 @@ static struct drbd_peer_dev *pd_get(struct drbd_conn_state *c, int vol)
 		free_slot->out_of_sync = -1;
 		free_slot->rs_total = -1;
 		free_slot->rate_oos = -1;
+		free_slot->proc_eta_s = -1;
 	}
 	return free_slot;
 }
@@ -583,6 +584,7 @@ static int apply_peer_dev(struct drbd_res_state *r, const struct drbd_event *ev,
 			pd->rate_oos = -1;
 			pd->rate_kib_s = 0;
 			pd->done = -1;
+			pd->proc_eta_s = -1;
 			ch |= DRBD_CH_RESYNC;
 		} else if (was && !repl_syncing(pd->repl)) {
 			ch |= DRBD_CH_RESYNC;
@@ -788,6 +790,8 @@ bool drbd_resync_progress(const struct drbd_res_state *r, int volume,
 	if (pd->rate_kib_s > 0 && pd->out_of_sync >= 0)
 		*eta_s =
 			(int64_t)ceil((double)pd->out_of_sync / pd->rate_kib_s);
+	else
+		*eta_s = pd->proc_eta_s;
 	return true;
 }
 
@@ -827,5 +831,27 @@ int drbd_res_set_gi(struct drbd_res_state *r, const char *text, char *err,
 		return rc;
 	r->current_uuid = u;
 	r->have_uuid = true;
+	return 0;
+}
+
+int drbd_res_apply_proc(struct drbd_res_state *r, const struct drbd_proc_dev *p,
+			int64_t now_us)
+{
+	const struct drbd_dev_state *d = NULL;
+	struct drbd_peer_dev *pd = NULL;
+
+	for (size_t i = 0; i < DRBD_MAX_VOLS && !d; i++)
+		if (r->dev[i].present && r->dev[i].minor == p->minor)
+			d = &r->dev[i];
+	if (d)
+		pd = (struct drbd_peer_dev *)drbd_res_peer_dev(r, d->volume);
+	if (!pd)
+		return -ENOENT;
+	if (p->oos >= 0)
+		pd_sample(pd, p->oos, now_us);
+	if (p->syncing && repl_syncing(pd->repl)) {
+		pd->done = p->synced_pct;
+		pd->proc_eta_s = p->eta_s;
+	}
 	return 0;
 }

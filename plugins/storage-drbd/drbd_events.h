@@ -171,6 +171,7 @@ struct drbd_peer_dev {
 	int64_t rate_ts_us;  /* the previous out-of-sync sample ... */
 	int64_t rate_oos;    /* ... and its value */
 	double rate_kib_s;   /* resync rate between the last two samples */
+	int64_t proc_eta_s;  /* 8.4 /proc/drbd finish:, -1 unknown */
 };
 
 struct drbd_conn_state {
@@ -286,6 +287,13 @@ struct drbd_proc_dev {
  * or -EINVAL with err naming the line. */
 int drbd_proc_parse(const char *text, struct drbd_proc_dev *devs, size_t max,
 		    char *err, size_t errlen);
+
+/* Folds one /proc/drbd device into r (matched by minor): its out-of-sync
+ * as a rate sample at now_us, sync'ed: as the done percentage and finish:
+ * as the ETA when no rate of our own is known.  0, or -ENOENT when r has no
+ * device of that minor or no connection. */
+int drbd_res_apply_proc(struct drbd_res_state *r, const struct drbd_proc_dev *p,
+			int64_t now_us);
 
 /* ---- drbd-overview and status lines ----------------------------------- */
 

@@ -717,6 +717,37 @@ START_TEST(proc_drbd)
 }
 END_TEST
 
+/* 8.4: the state from events2, the progress from /proc/drbd. */
+START_TEST(proc_into_state)
+{
+	struct drbd_res_state *r;
+	double pct;
+	int64_t eta;
+
+	/* events2 of A up to the start of the initial sync. */
+	drbd_state_init(&st);
+	fold_text("create resource name:r0 role:Primary suspended:no\n"
+		  "create device name:r0 volume:0 minor:0 disk:UpToDate\n"
+		  "create connection name:r0 peer-node-id:0 conn-name:peer "
+		  "connection:Connected role:Secondary\n"
+		  "create peer-device name:r0 peer-node-id:0 conn-name:peer "
+		  "volume:0 replication:SyncSource peer-disk:Inconsistent\n");
+	r = drbd_state_res(&st, "r0");
+	ck_assert_int_eq(proc_file("proc-drbd-sync-a.txt"), 1);
+	ck_assert_int_eq(drbd_res_apply_proc(r, &pd[0], 1000000), 0);
+	ck_assert(drbd_resync_progress(r, 0, &pct, &eta));
+	ck_assert(pct > 6.29 && pct < 6.31);
+	ck_assert_int_eq(eta, 53); /* /proc/drbd's finish: */
+	/* A second sample 2 s later: our own rate (512 KiB/s) wins. */
+	pd[0].oos = 64472 - 1024;
+	ck_assert_int_eq(drbd_res_apply_proc(r, &pd[0], 3000000), 0);
+	ck_assert(drbd_resync_progress(r, 0, &pct, &eta));
+	ck_assert_int_eq(eta, (64472 - 1024 + 511) / 512);
+	pd[0].minor = 7;
+	ck_assert_int_eq(drbd_res_apply_proc(r, &pd[0], 4000000), -ENOENT);
+}
+END_TEST
+
 /* ---- formatting ------------------------------------------------------- */
 
 START_TEST(human_sizes)
@@ -892,6 +923,7 @@ int main(void)
 	tcase_add_test(tc, gi);
 	tcase_add_test(tc, generation);
 	tcase_add_test(tc, proc_drbd);
+	tcase_add_test(tc, proc_into_state);
 	tcase_add_test(tc, human_sizes);
 	tcase_add_test(tc, ms_set_block);
 	tcase_add_test(tc, res_text);
