@@ -280,6 +280,8 @@ void ctl_render_text(const struct status_view *v, struct sbuf *o)
 		if (r->restarts)
 			sbuf_printf(o, ", restarted %u time%s", r->restarts,
 				    r->restarts == 1 ? "" : "s");
+		if (r->holder)
+			sbuf_printf(o, ", reservation holder %s", r->holder);
 		sbuf_printf(o, "\n");
 	}
 	for (size_t i = 0; i < v->n_res; i++)
@@ -334,6 +336,7 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 		json_kv_str(o, "state", r->state, true);
 		json_kv_str(o, "node", r->node, true);
 		json_kv_str(o, "detail", r->detail, true);
+		json_kv_str(o, "holder", r->holder, true);
 		json_kv_str(o, "health", r->health, true);
 		json_kv_str(o, "last_error", r->last_error, true);
 		json_kv_str(o, "recovery",

@@ -68,6 +68,7 @@ struct status_res {
 			       Configured */
 	const char *node;   /* where it runs, or NULL */
 	const char *detail; /* e.g. the VIP address, or NULL */
+	const char *holder; /* a shared LUN's reservation holder, or NULL */
 	const char *health; /* last monitor: RUNNING, STOPPED, ... or NULL */
 	const char *last_error; /* "" when none */
 	bool optional;

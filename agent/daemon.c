@@ -47,6 +47,10 @@ struct slot {
 	struct group_slot sq; /* its state and kind, for the sequences */
 	int health;	      /* last monitor result, -1: none yet */
 	unsigned unknowns;    /* UNKNOWN monitor results in a row */
+	/* A storage's status, read after each monitor: the reservation
+	 * holder of a shared LUN, for the status ("" none known). */
+	struct cmsd_storage_status sst;
+	char holder[64];
 	struct event *monitor;
 	char *detail; /* shown in brackets: the VIP address */
 	/* What went wrong last as the daemon saw it: a failed start or stop,
@@ -155,6 +159,7 @@ static void daemon_monitor_arm(struct slot *s)
 
 static bool daemon_recovers(const struct slot *s);
 static void daemon_member_failed(struct slot *s, const char *why);
+static bool daemon_storage_status(struct slot *s);
 
 static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
 				void *arg)
@@ -199,7 +204,36 @@ static void daemon_monitor_done(struct instance *in, enum op_kind kind, int rc,
 		if (s->sq.state != GS_STARTED)
 			return;
 	}
-	daemon_monitor_arm(s);
+	if (!daemon_storage_status(s))
+		daemon_monitor_arm(s);
+}
+
+static void daemon_status_done(struct instance *in, enum op_kind kind, int rc,
+			       void *arg)
+{
+	struct slot *s = arg;
+
+	(void)in;
+	(void)kind;
+	if (rc == -ECANCELED)
+		return; /* a start/stop took over; it re-arms if needed */
+	if (rc == 0)
+		snprintf(s->holder, sizeof(s->holder), "%s", s->sst.holder);
+	if (s->sq.state == GS_STARTED)
+		daemon_monitor_arm(s);
+}
+
+/* After a storage's monitor: its status (no I/O for the bundled plugins)
+ * for what the status shows; the monitor is armed again after it.  False
+ * when the plugin has no status op or it could not be called. */
+static bool daemon_storage_status(struct slot *s)
+{
+	if (instance_conf(s->in)->kind != CMSD_KIND_STORAGE)
+		return false;
+	s->sst = (struct cmsd_storage_status){.size = sizeof(s->sst)};
+	return instance_call(s->in, OP_STATUS,
+			     instance_conf(s->in)->monitor_timeout_ms, &s->sst,
+			     daemon_status_done, s) == 0;
 }
 
 static void daemon_monitor_fire(evutil_socket_t fd, short what, void *arg)
@@ -1451,6 +1485,7 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 					? node
 					: NULL,
 			.detail = s->detail,
+			.holder = *s->holder ? s->holder : NULL,
 			.health =
 				s->health >= 0 ? health_names[s->health] : NULL,
 			.last_error = *s->error ? s->error : st->last_error,

@@ -1125,7 +1125,12 @@ int instance_call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 	if (in->freeing)
 		return -ECANCELED;
 	if (in->op) {
-		if (in->op->kind != OP_MONITOR || kind == OP_MONITOR)
+		/* A monitor or a storage status (background reads) gives way
+		 * to any other op; two of them never run at once. */
+		bool bg_now =
+			in->op->kind == OP_MONITOR || in->op->kind == OP_STATUS;
+		bool bg_new = kind == OP_MONITOR || kind == OP_STATUS;
+		if (!bg_now || bg_new)
 			return -EBUSY;
 		instance_end_op(in, -ECANCELED, true);
 	}
