@@ -19,7 +19,11 @@ cl_tool iscsi_writer -liscsi
 # so the id is this run's own.
 CL_TGT_ADDR=$CL_NET.250
 CL_TGT_PORT=3260
-CL_TGT_CTRL=$((30000 + $$ % 10000))
+# tgtd takes ids up to 32767; one no socket file claims.
+CL_TGT_CTRL=$((10000 + $$ % 20000))
+while [ -e "/var/run/tgtd/socket.$CL_TGT_CTRL" ]; do
+	CL_TGT_CTRL=$((CL_TGT_CTRL + 1))
+done
 CL_TGT_PID=""
 CL_IQN=iqn.2026-12.test.cmsd:templates
 CL_URL="iscsi://$CL_TGT_ADDR:$CL_TGT_PORT/$CL_IQN/1"
