@@ -23,6 +23,9 @@
 #   cl_run_modes scenario         for each of $CLUSTER_MODES (arbiter ping):
 #                                 fresh topology, agents, steady state,
 #                                 sampler; then the scenario; then teardown
+#   cl_services_up/_down()        optional: a scenario's own services (see
+#                                 "Hooks" below); cl_tool NAME [-lLIB]: a
+#                                 tool of its own, built or compiled here
 #
 # Environment: CMSD_BIN CMSADM_BIN CMSD_PLUGIN_DIR (set by ctest),
 #   CMSD_BUILD_DIR (finds the built sampler/netprobe, else cc builds them),
