@@ -542,6 +542,10 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 	if (rc == 0) {
 		if (kind == OP_PROMOTE) {
 			log_info("promoted %s", instance_id(in));
+			/* The demote before it stopped the started storage's
+			 * monitor (any op cancels one in flight). */
+			if (s->sq.state == GS_STARTED)
+				daemon_monitor_arm(s);
 		} else {
 			s->sq.state = GS_STARTED;
 			log_info("started %s", instance_id(in));
@@ -609,6 +613,11 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 		if (rc == 0) {
 			s->sq.promoted = false;
 			log_info("demoted %s", instance_id(in));
+			/* Still started (a node's storage stays logged in as
+			 * slave): its monitor goes on; a stop that follows
+			 * (standalone) stops it again. */
+			if (s->sq.state == GS_STARTED)
+				daemon_monitor_arm(s);
 			/* A standalone storage is stopped after its demote. */
 			if (D.phase == PH_STOPPING)
 				group_stopped(&D.walk, &s->sq, GROUP_OP_DEMOTE,

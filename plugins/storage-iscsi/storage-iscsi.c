@@ -1028,6 +1028,22 @@ static void iscsi_advance(struct iscsi *s)
 				iscsi_demote_next(s);
 				return;
 			}
+			/* An unregistered nexus gets RESERVATION CONFLICT
+			 * (SPC): the peer's takeover preempted our key since
+			 * we last looked (a master cut off from the cluster
+			 * steps down only after that).  Nothing of ours is
+			 * left to release; failing here would keep the node
+			 * stepping down for good. */
+			if (s->t_status == SCSI_STATUS_RESERVATION_CONFLICT) {
+				h->log(h, CMSD_LOG_NOTICE,
+				       "demote: key 0x%016llx is no longer "
+				       "registered (preempted by the peer): "
+				       "nothing to release",
+				       (unsigned long long)iscsi_cur_key(s));
+				s->reserved = false; /* the next read tells */
+				iscsi_demote_next(s);
+				return;
+			}
 			iscsi_fail(s, "PERSISTENT RESERVE OUT RELEASE");
 			return;
 		}

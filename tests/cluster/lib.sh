@@ -23,6 +23,9 @@
 #   cl_run_modes scenario         for each of $CLUSTER_MODES (arbiter ping):
 #                                 fresh topology, agents, steady state,
 #                                 sampler; then the scenario; then teardown
+#   cl_services_up/_down()        optional: a scenario's own services (see
+#                                 "Hooks" below); cl_tool NAME [-lLIB]: a
+#                                 tool of its own, built or compiled here
 #
 # Environment: CMSD_BIN CMSADM_BIN CMSD_PLUGIN_DIR (set by ctest),
 #   CMSD_BUILD_DIR (finds the built sampler/netprobe, else cc builds them),
@@ -215,19 +218,28 @@ cl_cleanup() {
 	exit "$rc"
 }
 
-# Tools: the sampler and the ICMP probe, from the build or compiled here.
+# A tool of tests/cluster, from the build or compiled here: sets CL_NAME
+# (upper case) to its path.  Libraries to link follow the name (a
+# scenario's own tool, e.g. cl_tool iscsi_writer -liscsi).
+cl_tool() { # name [ld args...]
+	local t=$1 b
+	shift
+	b=${CMSD_BUILD_DIR:+$CMSD_BUILD_DIR/tests/cluster/$t}
+	if [ -n "$b" ] && [ -x "$b" ] && [ "$b" -nt "$CL_HERE/$t.c" ]; then
+		eval "CL_${t^^}=\$b"
+		return 0
+	fi
+	mkdir -p "$CL_TMP/bin"
+	cc -std=c11 -O2 -Wall -o "$CL_TMP/bin/$t" "$CL_HERE/$t.c" "$@" ||
+		{ echo "FAIL: cannot build $t.c" >&2 && exit 1; }
+	eval "CL_${t^^}=\$CL_TMP/bin/\$t"
+}
+
+# Tools of every scenario: the sampler, the ICMP probe, the ARP prober.
 cl_tools() {
-	local t b
+	local t
 	for t in sampler netprobe arpwho; do
-		b=${CMSD_BUILD_DIR:+$CMSD_BUILD_DIR/tests/cluster/$t}
-		if [ -n "$b" ] && [ -x "$b" ] && [ "$b" -nt "$CL_HERE/$t.c" ]; then
-			eval "CL_${t^^}=\$b"
-			continue
-		fi
-		mkdir -p "$CL_TMP/bin"
-		cc -std=c11 -O2 -Wall -o "$CL_TMP/bin/$t" "$CL_HERE/$t.c" ||
-			{ echo "FAIL: cannot build $t.c" >&2 && exit 1; }
-		eval "CL_${t^^}=\$CL_TMP/bin/\$t"
+		cl_tool "$t"
 	done
 }
 
@@ -311,6 +323,8 @@ cl_topo_down() {
 	for h in "${!CL_PID[@]}"; do
 		cl_kill "$h" 2>/dev/null || true
 	done
+	# the scenario's own services, before their namespaces' processes go
+	cl_services_down || true
 	for ns in $CL_NS_MADE; do
 		# Only processes in namespaces this run made: ours.
 		for p in $(ip netns pids "$ns" 2>/dev/null); do
@@ -427,6 +441,15 @@ cl_check_configs() {
 			cl_fail "cmsd --check refuses the $h config: $(cat "$CL_DIR/$h/check.out")"
 	done
 }
+
+# Hooks a scenario may define after sourcing this file, for services of
+# its own that live in the test's namespaces (a storage target in the
+# switch namespace, say): cl_services_up runs in each mode after the
+# topology is up and before any agent starts (its failure: cl_fail);
+# cl_services_down when the mode's agents are gone, before the processes of
+# the namespaces are killed, and again at exit (so it must be idempotent).
+cl_services_up() { :; }
+cl_services_down() { :; }
 
 # ---------------------------------------------------------------- agents
 
@@ -729,6 +752,7 @@ cl_up() { # mode: topology, configs, agents, a steady pair, the sampler
 	else
 		cl_topo_up 0
 	fi
+	cl_services_up
 	cl_start node1
 	cl_start node2
 	# start-up wait (a deadtime), the vote, the group start

@@ -536,6 +536,37 @@ START_TEST(register_reserve_takeover)
 }
 END_TEST
 
+/* A master cut off from the cluster steps down after the peer took over:
+ * its demote, with no monitor in between, finds its key preempted (RELEASE
+ * gets RESERVATION CONFLICT) and succeeds, leaving the peer's reservation
+ * alone. */
+START_TEST(demote_after_preempt)
+{
+	struct instance *n1 = make(1, ""), *n2 = make(2, "");
+	struct iscsi_context *obs;
+	uint64_t key2, holder;
+	int type;
+
+	ck_assert_int_eq(call(n1, OP_START), 0);
+	ck_assert_int_eq(call(n2, OP_START), 0);
+	ck_assert_int_eq(call(n1, OP_PROMOTE), 0);
+	ck_assert_int_eq(call(n2, OP_PROMOTE), 0);
+	key2 = key_of(n2);
+	ck_assert_int_eq(call(n1, OP_DEMOTE), 0);
+	LOG_HAS("share: demote: key 0x%016" PRIx64 " is no longer registered "
+		"(preempted by the peer): nothing to release",
+		key_of(n1));
+	obs = sess("iqn.2026-12.test.cmsd:observer");
+	read_res(obs, &holder, &type);
+	ck_assert_uint_eq(holder, key2);
+	unsess(obs);
+	ck_assert_int_eq(call(n1, OP_STOP), 0);
+	ck_assert_int_eq(call(n2, OP_STOP), 0);
+	instance_free(n1);
+	instance_free(n2);
+}
+END_TEST
+
 /* WRITE EXCLUSIVE: only the holder's session writes, a registered slave
  * too gets RESERVATION CONFLICT. */
 START_TEST(write_exclusive_slave_conflicts)
@@ -707,6 +738,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, register_reserve_takeover);
+	tcase_add_test(tc, demote_after_preempt);
 	tcase_add_test(tc, write_exclusive_slave_conflicts);
 	tcase_add_test(tc, promote_cancels_monitor);
 	tcase_add_test(tc, session_drop_reregisters);
