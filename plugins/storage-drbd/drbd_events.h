@@ -322,4 +322,16 @@ void drbd_human_size(uint64_t bytes, char *buf, size_t len);
 int drbd_ms_set_block(const char *mount, const char *master, const char *slave,
 		      char *buf, size_t len);
 
+/* Text appended to a caller's buffer, printf-style; `full` once a piece did
+ * not fit (nothing more is appended).  Used by the overview line and the
+ * resource-file writer. */
+struct drbd_out {
+	char *buf;
+	size_t len, pos;
+	bool full;
+};
+
+void drbd_put(struct drbd_out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #endif

@@ -73,16 +73,7 @@ void drbd_human_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%.0f%c", v, units[u]);
 }
 
-struct out {
-	char *buf;
-	size_t len, pos;
-	bool full;
-};
-
-static void put(struct out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
+void drbd_put(struct drbd_out *o, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -105,21 +96,22 @@ int drbd_overview_line(const struct drbd_res_state *r, int volume,
 	const struct drbd_conn_state *c = drbd_res_peer(r);
 	const struct drbd_peer_dev *pd = drbd_res_peer_dev(r, volume);
 	const char *cs = drbd_overview_cstate(r, volume);
-	struct out o = {buf, len, 0, false};
+	struct drbd_out o = {buf, len, 0, false};
 
 	if (!len)
 		return -ENOSPC;
 	if (!d)
 		return -ENOENT;
-	put(&o, "%d:%s/%d %s %s/%s %s/%s", d->minor, r->name, volume, cs,
-	    drbd_role_str(r->role),
-	    c && c->peer_role ? drbd_role_str(c->peer_role) : "Unknown",
-	    drbd_disk_str(d->disk),
-	    pd && pd->peer_disk ? drbd_disk_str(pd->peer_disk) : "DUnknown");
+	drbd_put(&o, "%d:%s/%d %s %s/%s %s/%s", d->minor, r->name, volume, cs,
+		 drbd_role_str(r->role),
+		 c && c->peer_role ? drbd_role_str(c->peer_role) : "Unknown",
+		 drbd_disk_str(d->disk),
+		 pd && pd->peer_disk ? drbd_disk_str(pd->peer_disk)
+				     : "DUnknown");
 	/* Every resource cmsd writes uses protocol C (drbd_res.c). */
 	if (strcmp(cs, "StandAlone") != 0)
-		put(&o, " C");
-	put(&o, " %c-----", r->suspended ? 's' : 'r');
+		drbd_put(&o, " C");
+	drbd_put(&o, " %c-----", r->suspended ? 's' : 'r');
 	if (m && m->mount) {
 		char sz[16], us[16], av[16];
 		int pct = m->use_pct;
@@ -132,8 +124,8 @@ int drbd_overview_line(const struct drbd_res_state *r, int volume,
 		drbd_human_size(m->size, sz, sizeof(sz));
 		drbd_human_size(m->used, us, sizeof(us));
 		drbd_human_size(m->avail, av, sizeof(av));
-		put(&o, " %s %s %s %s %s %d%%", m->mount,
-		    m->fstype ? m->fstype : "-", sz, us, av, pct);
+		drbd_put(&o, " %s %s %s %s %s %d%%", m->mount,
+			 m->fstype ? m->fstype : "-", sz, us, av, pct);
 	}
 	return o.full ? -ENOSPC : (int)o.pos;
 }
@@ -141,11 +133,12 @@ int drbd_overview_line(const struct drbd_res_state *r, int volume,
 int drbd_ms_set_block(const char *mount, const char *master, const char *slave,
 		      char *buf, size_t len)
 {
-	struct out o = {buf, len, 0, false};
+	struct drbd_out o = {buf, len, 0, false};
 
 	if (!len)
 		return -ENOSPC;
-	put(&o, "Master/Slave Set: [%s]\n  Master: [%s]\n  Slave  : [%s]\n",
-	    mount, master ? master : "Unknown", slave ? slave : "Unknown");
+	drbd_put(&o,
+		 "Master/Slave Set: [%s]\n  Master: [%s]\n  Slave  : [%s]\n",
+		 mount, master ? master : "Unknown", slave ? slave : "Unknown");
 	return o.full ? -ENOSPC : (int)o.pos;
 }

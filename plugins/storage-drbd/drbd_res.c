@@ -14,6 +14,7 @@
  *    and cmsd's policy picks the loser (connect --discard-my-data).
  */
 #include "drbd_res.h"
+#include "drbd_events.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -34,31 +35,6 @@ static bool word_ok(const char *s)
 	return true;
 }
 
-struct out {
-	char *buf;
-	size_t len, pos;
-	bool full;
-};
-
-static void put(struct out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->len - o->pos)
-		o->full = true;
-	else
-		o->pos += (size_t)n;
-}
-
 static int field_err(char *err, size_t errlen, const char *what,
 		     const char *val)
 {
@@ -75,7 +51,7 @@ int drbd_res_write(const struct drbd_res_conf *c, char *buf, size_t len,
 {
 	const char *h = c->handler ? c->handler : DRBD_HANDLER_CMD;
 	bool v9 = c->version == DRBD_V9;
-	struct out o = {buf, len, 0, false};
+	struct drbd_out o = {buf, len, 0, false};
 
 	if (!word_ok(c->resource))
 		return field_err(err, errlen, "resource", c->resource);
@@ -93,48 +69,53 @@ int drbd_res_write(const struct drbd_res_conf *c, char *buf, size_t len,
 	if (!len)
 		return -ENOSPC;
 
-	put(&o,
-	    "# Written by cmsd (storage-drbd) from its configuration: do not "
-	    "edit,\n# cmsd rewrites it.  DRBD %s syntax.\n",
-	    v9 ? "9" : "8.4");
-	put(&o, "resource %s {\n", c->resource);
-	put(&o, "\tnet {\n\t\tprotocol C;\n");
+	drbd_put(&o,
+		 "# Written by cmsd (storage-drbd) from its configuration: do "
+		 "not "
+		 "edit,\n# cmsd rewrites it.  DRBD %s syntax.\n",
+		 v9 ? "9" : "8.4");
+	drbd_put(&o, "resource %s {\n", c->resource);
+	drbd_put(&o, "\tnet {\n\t\tprotocol C;\n");
 	if (v9)
-		put(&o, "\t\tfencing resource-and-stonith;\n");
+		drbd_put(&o, "\t\tfencing resource-and-stonith;\n");
 	/* cmsd, not DRBD, chooses the split-brain loser. */
-	put(&o, "\t\tafter-sb-0pri disconnect;\n"
-		"\t\tafter-sb-1pri disconnect;\n"
-		"\t\tafter-sb-2pri disconnect;\n\t}\n");
+	drbd_put(&o, "\t\tafter-sb-0pri disconnect;\n"
+		     "\t\tafter-sb-1pri disconnect;\n"
+		     "\t\tafter-sb-2pri disconnect;\n\t}\n");
 	if (!v9)
-		put(&o, "\tdisk {\n\t\tfencing resource-and-stonith;\n\t}\n");
-	put(&o, "\thandlers {\n");
-	put(&o, "\t\tfence-peer \"%s fence-peer\";\n", h);
+		drbd_put(&o,
+			 "\tdisk {\n\t\tfencing resource-and-stonith;\n\t}\n");
+	drbd_put(&o, "\thandlers {\n");
+	drbd_put(&o, "\t\tfence-peer \"%s fence-peer\";\n", h);
 	/* 8.4 lifts the fence when a resync ends; 9 has its own hook. */
 	if (v9)
-		put(&o, "\t\tunfence-peer \"%s unfence-peer\";\n", h);
+		drbd_put(&o, "\t\tunfence-peer \"%s unfence-peer\";\n", h);
 	else
-		put(&o, "\t\tafter-resync-target \"%s after-resync-target\";\n",
-		    h);
-	put(&o, "\t\tsplit-brain \"%s split-brain\";\n\t}\n", h);
+		drbd_put(
+			&o,
+			"\t\tafter-resync-target \"%s after-resync-target\";\n",
+			h);
+	drbd_put(&o, "\t\tsplit-brain \"%s split-brain\";\n\t}\n", h);
 	for (int i = 0; i < 2; i++) {
 		const struct drbd_res_node *n = &c->node[i];
 		bool v6 = strchr(n->addr, ':') != NULL;
 
-		put(&o, "\ton %s {\n", n->name);
+		drbd_put(&o, "\ton %s {\n", n->name);
 		if (v9)
-			put(&o, "\t\tnode-id %d;\n", n->node_id);
-		put(&o, "\t\tdevice /dev/drbd%u minor %u;\n", c->minor,
-		    c->minor);
-		put(&o, "\t\tdisk %s;\n\t\tmeta-disk internal;\n", n->disk);
+			drbd_put(&o, "\t\tnode-id %d;\n", n->node_id);
+		drbd_put(&o, "\t\tdevice /dev/drbd%u minor %u;\n", c->minor,
+			 c->minor);
+		drbd_put(&o, "\t\tdisk %s;\n\t\tmeta-disk internal;\n",
+			 n->disk);
 		if (v6)
-			put(&o, "\t\taddress ipv6 [%s]:%u;\n", n->addr,
-			    (unsigned)c->port);
+			drbd_put(&o, "\t\taddress ipv6 [%s]:%u;\n", n->addr,
+				 (unsigned)c->port);
 		else
-			put(&o, "\t\taddress ipv4 %s:%u;\n", n->addr,
-			    (unsigned)c->port);
-		put(&o, "\t}\n");
+			drbd_put(&o, "\t\taddress ipv4 %s:%u;\n", n->addr,
+				 (unsigned)c->port);
+		drbd_put(&o, "\t}\n");
 	}
-	put(&o, "}\n");
+	drbd_put(&o, "}\n");
 	return o.full ? -ENOSPC : (int)o.pos;
 }
 
