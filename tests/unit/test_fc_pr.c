@@ -297,7 +297,10 @@ static int t_exec(void *arg, const uint8_t *cdb, size_t cdb_len,
 			n = 24;
 		}
 		r[7] = (uint8_t)(n - 8);
-		memcpy(buf, r, alloc < len ? alloc : len);
+		/* What fits the allocation length and the buffer; the model
+		 * never has more than sizeof(r) bytes to say. */
+		size_t c = alloc < len ? alloc : len;
+		memcpy(buf, r, c < sizeof(r) ? c : sizeof(r));
 		return 0;
 	}
 	ck_assert_uint_eq(cdb[0], 0x5f);
