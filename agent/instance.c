@@ -109,9 +109,9 @@ struct instance {
 	struct cmsd_host host;
 	void *priv;
 	char *state_dir;
-	char *ident[5]; /* node, cluster, tls ca, cert, key (host table) */
+	char *ident[5];	    /* node, cluster, tls ca, cert, key (host table) */
 	const char **nodes; /* host->cluster_nodes, packed */
-	struct op *op;	/* running, or NULL */
+	struct op *op;	    /* running, or NULL */
 	struct op *grave;
 	size_t n_grave;
 	bool freeing;
@@ -953,8 +953,8 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 	in->host.tls_cert = in->ident[3];
 	in->host.tls_key = in->ident[4];
 	if (identity_nodes) {
-		in->nodes = nodes_pack(identity_nodes,
-				       nodes_count(identity_nodes));
+		in->nodes =
+			nodes_pack(identity_nodes, nodes_count(identity_nodes));
 		in->host.cluster_nodes = in->nodes;
 	}
 	ic.in = in;

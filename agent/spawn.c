@@ -337,7 +337,7 @@ int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out)
 	c->out_fd = c->in_fd = -1;
 	/* A streaming child's output is handed on, never kept. */
 	c->stream = req->output;
-	c->output_max = c->stream		? 0
+	c->output_max = c->stream	  ? 0
 			: req->output_max ? req->output_max
 					  : 65536;
 	c->output = malloc(c->output_max + 1);
