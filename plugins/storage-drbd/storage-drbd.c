@@ -387,7 +387,7 @@ static int drbd_res_text(const struct cmsd_host *h, const char *res,
 			 "DRBD needs exactly two <node> in <cluster>, found "
 			 "%zu",
 			 n);
-		return -EINVAL;
+		return -ENXIO;
 	}
 	for (size_t i = 0; i < 2; i++) {
 		struct drbd_res_node *rn = &rc.node[i];
@@ -426,8 +426,10 @@ static const char *drbd_local_name(const struct cmsd_host *h)
 	return NULL;
 }
 
-/* drbdadm's message without its chatter on a host without the module. */
-static void drbd_clean_msg(const char *out, char *msg, size_t len)
+/* drbdadm's message without its chatter on a host without the module,
+ * on one line, naming the file it will be (it read /dev/stdin). */
+static void drbd_clean_msg(const char *out, const char *file, char *msg,
+			   size_t len)
 {
 	struct drbd_out o = {msg, len, 0, false};
 	const char *p = out;
@@ -438,10 +440,13 @@ static void drbd_clean_msg(const char *out, char *msg, size_t len)
 		const char *q = p;
 		while (q < p + l && isspace((unsigned char)*q))
 			q++;
+		bool in = strncmp(q, "/dev/stdin:", 11) == 0;
+		if (in)
+			q += 10;
 		if (q < p + l && !strstr(q, "modinfo") &&
 		    !strstr(q, "__DRBD_NODE__") && !strstr(q, "PRETENDING"))
-			drbd_put(&o, "%s%.*s", o.pos ? " | " : "",
-				 (int)(p + l - q), q);
+			drbd_put(&o, "%s%s%.*s", o.pos ? " | " : "",
+				 in ? file : "", (int)(p + l - q), q);
 		p += l + (p[l] == '\n');
 	}
 }
@@ -475,6 +480,13 @@ static int drbd_check_with_drbdadm(const struct cmsd_host *h,
 			   msg, sizeof(msg));
 	if (rc == -ENOTSUP) {
 		free(text); /* arbiter mode or an old agent: nothing to name */
+		return 0;
+	}
+	if (rc == -ENXIO) {
+		/* A cluster still being set up: start refuses it. */
+		h->log(h, CMSD_LOG_WARNING, "resource file not checked: %s",
+		       msg);
+		free(text);
 		return 0;
 	}
 	if (rc < 0) {
@@ -552,7 +564,10 @@ static int drbd_check_with_drbdadm(const struct cmsd_host *h,
 	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (pid > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-		drbd_clean_msg(out, msg, sizeof(msg));
+		char file[PATH_MAX];
+		snprintf(file, sizeof(file), "%s/%s.res", s->config_dir,
+			 s->res);
+		drbd_clean_msg(out, file, msg, sizeof(msg));
 		bad += h->conf->error(c, NULL,
 				      "drbdadm refuses the resource file this "
 				      "section makes (exit %d): %s",
