@@ -111,9 +111,63 @@ void sbuf_free(struct sbuf *b)
 	*b = (struct sbuf){0};
 }
 
-int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
-		      char *err, size_t errlen)
+/* A word of a request's arguments: [A-Za-z0-9_.-], 1..63 bytes. */
+static bool ctl_word_ok(const char *w, size_t n)
 {
+	if (n == 0 || n >= sizeof(((struct ctl_args *)0)->v[0]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = w[i];
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+		    !(c >= '0' && c <= '9') && c != '_' && c != '-' && c != '.')
+			return false;
+	}
+	return true;
+}
+
+/* "NAME ARG..." for a request that takes exactly nargs words. */
+static int ctl_parse_args(const char *name, const char *line, size_t len,
+			  size_t nargs, struct ctl_args *args, char *err,
+			  size_t errlen)
+{
+	size_t nl = strlen(name), i = nl;
+	struct ctl_args a = {0};
+
+	while (i < len) {
+		if (line[i] != ' ')
+			goto bad;
+		size_t b = ++i;
+		while (i < len && line[i] != ' ')
+			i++;
+		if (a.n == CTL_ARGS_MAX || !ctl_word_ok(line + b, i - b))
+			goto bad;
+		memcpy(a.v[a.n], line + b, i - b);
+		a.v[a.n++][i - b] = '\0';
+	}
+	if (a.n != nargs)
+		goto bad;
+	if (args)
+		*args = a;
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "%s takes %zu argument%s (letters, digits, \"_.-\", at most "
+		 "63 bytes each)",
+		 name, nargs, nargs == 1 ? "" : "s");
+	return -EINVAL;
+}
+
+int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
+		      struct ctl_args *args, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		size_t nargs;
+		enum ctl_req req;
+	} with_args[] = {
+		{"drbd-handler", 2, CTL_REQ_DRBD_HANDLER},
+	};
+
 	static const struct {
 		const char *text;
 		enum ctl_req req;
@@ -138,12 +192,26 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 		snprintf(err, errlen, "request contains a NUL byte");
 		return -EINVAL;
 	}
+	if (args)
+		*args = (struct ctl_args){0};
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
 		if (strlen(reqs[i].text) == len &&
 		    memcmp(reqs[i].text, line, len) == 0) {
 			*req = reqs[i].req;
 			return 0;
 		}
+	for (size_t i = 0; i < sizeof(with_args) / sizeof(with_args[0]); i++) {
+		size_t nl = strlen(with_args[i].name);
+		if (len >= nl && memcmp(with_args[i].name, line, nl) == 0 &&
+		    (len == nl || line[nl] == ' ')) {
+			int rc = ctl_parse_args(with_args[i].name, line, len,
+						with_args[i].nargs, args, err,
+						errlen);
+			if (rc == 0)
+				*req = with_args[i].req;
+			return rc;
+		}
+	}
 	/* Quote at most 64 printable bytes of what came. */
 	char shown[65];
 	size_t n = len < 64 ? len : 64;
