@@ -239,6 +239,34 @@ static void ctl_render_uptime(struct sbuf *o, uint64_t s)
 		    s % 60);
 }
 
+static const char *ctl_storage_role(enum cmsd_storage_role r)
+{
+	return r == CMSD_ROLE_PRIMARY	  ? "Primary"
+	       : r == CMSD_ROLE_SECONDARY ? "Secondary"
+					  : "Unknown";
+}
+
+/* "Connected Primary/Secondary UpToDate/UpToDate, syncing 37% (ETA 53 s),
+ * data usable, generation F5682BF1AE45298A; DETAIL" */
+static void ctl_render_replica(struct sbuf *o,
+			       const struct cmsd_storage_status *st)
+{
+	sbuf_printf(o, "%s %s/%s %s/%s",
+		    *st->connection ? st->connection : "Unknown",
+		    ctl_storage_role(st->role), ctl_storage_role(st->peer_role),
+		    *st->disk ? st->disk : "DUnknown",
+		    *st->peer_disk ? st->peer_disk : "DUnknown");
+	if (st->sync_percent >= 0) {
+		sbuf_printf(o, ", syncing %d%%", st->sync_percent);
+		if (st->sync_eta_s >= 0)
+			sbuf_printf(o, " (ETA %d s)", st->sync_eta_s);
+	}
+	sbuf_printf(o, ", data %s, generation %016" PRIX64,
+		    st->data_usable ? "usable" : "not usable", st->generation);
+	if (*st->detail)
+		sbuf_printf(o, "; %s", st->detail);
+}
+
 static bool ctl_is_arbiter(const struct status_view *v)
 {
 	return v->mode && strcmp(v->mode, "arbiter") == 0;
@@ -353,6 +381,12 @@ void ctl_render_text(const struct status_view *v, struct sbuf *o)
 		sbuf_printf(o, "\n");
 	}
 	for (size_t i = 0; i < v->n_res; i++)
+		if (v->res[i].replica) {
+			sbuf_printf(o, "replica: %s: ", v->res[i].id);
+			ctl_render_replica(o, v->res[i].replica);
+			sbuf_printf(o, "\n");
+		}
+	for (size_t i = 0; i < v->n_res; i++)
 		if (v->res[i].last_error && *v->res[i].last_error)
 			sbuf_printf(o, "error  : %s: %s\n", v->res[i].id,
 				    v->res[i].last_error);
@@ -405,6 +439,27 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 		json_kv_str(o, "node", r->node, true);
 		json_kv_str(o, "detail", r->detail, true);
 		json_kv_str(o, "holder", r->holder, true);
+		if (r->replica) {
+			const struct cmsd_storage_status *st = r->replica;
+			char gen[17];
+			snprintf(gen, sizeof(gen), "%016" PRIX64,
+				 st->generation);
+			sbuf_printf(o, "\"replica\":{");
+			json_kv_str(o, "connection", st->connection, true);
+			json_kv_str(o, "role", ctl_storage_role(st->role),
+				    true);
+			json_kv_str(o, "peer_role",
+				    ctl_storage_role(st->peer_role), true);
+			json_kv_str(o, "disk", st->disk, true);
+			json_kv_str(o, "peer_disk", st->peer_disk, true);
+			json_kv_str(o, "generation", gen, true);
+			json_kv_str(o, "detail", st->detail, true);
+			sbuf_printf(o,
+				    "\"data_usable\":%s,\"sync_percent\":%d,"
+				    "\"sync_eta_s\":%d},",
+				    st->data_usable ? "true" : "false",
+				    st->sync_percent, st->sync_eta_s);
+		}
 		json_kv_str(o, "health", r->health, true);
 		json_kv_str(o, "last_error", r->last_error, true);
 		json_kv_str(o, "recovery",

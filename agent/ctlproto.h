@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cmsd/plugin.h>
+
 #define CTL_REQUEST_MAX	   4096
 #define CTL_DEFAULT_SOCKET "/run/cmsd/cmsd.sock"
 
@@ -81,6 +83,8 @@ struct status_res {
 	const char *node;   /* where it runs, or NULL */
 	const char *detail; /* e.g. the VIP address, or NULL */
 	const char *holder; /* a shared LUN's reservation holder, or NULL */
+	/* A replicated storage's last status (DRBD), or NULL. */
+	const struct cmsd_storage_status *replica;
 	const char *health; /* last monitor: RUNNING, STOPPED, ... or NULL */
 	const char *last_error; /* "" when none */
 	bool optional;

@@ -1589,6 +1589,10 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 					: NULL,
 			.detail = s->detail,
 			.holder = *s->holder ? s->holder : NULL,
+			.replica = s->st_known && s->st.generation &&
+						   s->sq.state == GS_STARTED
+					   ? &s->st
+					   : NULL,
 			.health =
 				s->health >= 0 ? health_names[s->health] : NULL,
 			.last_error = *s->error ? s->error : st->last_error,

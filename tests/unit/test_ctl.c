@@ -290,6 +290,63 @@ START_TEST(json_escaping)
 }
 END_TEST
 
+/* A replicated storage's state: one "replica:" line in the text block
+ * and a "replica" object in JSON. */
+START_TEST(replica_lines)
+{
+	struct cmsd_storage_status st = {
+		.size = sizeof(st),
+		.role = CMSD_ROLE_PRIMARY,
+		.peer_role = CMSD_ROLE_SECONDARY,
+		.disk = "UpToDate",
+		.peer_disk = "Inconsistent",
+		.connection = "SyncSource",
+		.data_usable = 1,
+		.generation = 0xF5682BF1AE45298Aull,
+		.sync_percent = 37,
+		.sync_eta_s = 53,
+		.detail = "out of sync 40960 KiB",
+	};
+	struct status_res r = {.id = "db",
+			       .element = "storage",
+			       .plugin = "storage-drbd",
+			       .version = "1",
+			       .state = "Started",
+			       .detail = "/var/lib/mysql-share",
+			       .replica = &st};
+	struct status_view v = {.mode = "node",
+				.role = "master",
+				.role_reason = "r",
+				.res = &r,
+				.n_res = 1};
+	struct sbuf b = {0};
+
+	ctl_render_text(&v, &b);
+	ck_assert_msg(strstr(b.s, "\nreplica: db: SyncSource Primary/Secondary "
+				  "UpToDate/Inconsistent, syncing 37% (ETA 53 "
+				  "s), data usable, generation "
+				  "F5682BF1AE45298A; out of sync 40960 KiB\n"),
+		      "%s", b.s);
+	sbuf_free(&b);
+	ctl_render_json(&v, &b);
+	ck_assert_msg(strstr(b.s, "\"replica\":{\"connection\":\"SyncSource\","
+				  "\"role\":\"Primary\",\"peer_role\":"
+				  "\"Secondary\",\"disk\":\"UpToDate\","
+				  "\"peer_disk\":\"Inconsistent\","
+				  "\"generation\":\"F5682BF1AE45298A\","
+				  "\"detail\":\"out of sync 40960 KiB\","
+				  "\"data_usable\":true,\"sync_percent\":37,"
+				  "\"sync_eta_s\":53},"),
+		      "%s", b.s);
+	sbuf_free(&b);
+	/* Shared storage and resources have none. */
+	r.replica = NULL;
+	ctl_render_text(&v, &b);
+	ck_assert_ptr_null(strstr(b.s, "replica:"));
+	sbuf_free(&b);
+}
+END_TEST
+
 START_TEST(oversized_request)
 {
 	enum ctl_req r;
@@ -684,6 +741,7 @@ int main(void)
 	tcase_add_test(tc, text_reference_lines);
 	tcase_add_test(tc, text_reference_states_with_set);
 	tcase_add_test(tc, json_escaping);
+	tcase_add_test(tc, replica_lines);
 	tcase_add_test(tc, oversized_request);
 	tcase_add_test(tc, replies);
 	tcase_add_test(tc, text_standalone_explains);
