@@ -112,7 +112,7 @@ static enum drbd_act next_promote(struct drbd_facts *f, const char **why)
 	if (f->mounted == 1)
 		return DRBD_A_DONE;
 	if (f->fs < 0)
-		return DRBD_A_BLKID;
+		return DRBD_A_PROBE;
 	if (f->fs == 0) {
 		if (f->fresh && !f->mkfs_done) {
 			*why = "a fresh resource without a file system: "
@@ -213,7 +213,7 @@ const char *drbd_act_name(enum drbd_act a)
 		[DRBD_A_CREATE_MD] = "create-md",
 		[DRBD_A_UP] = "up",
 		[DRBD_A_PRIMARY] = "primary",
-		[DRBD_A_BLKID] = "blkid",
+		[DRBD_A_PROBE] = "probe",
 		[DRBD_A_MKFS] = "mkfs",
 		[DRBD_A_FSCK] = "fsck",
 		[DRBD_A_MOUNT] = "mount",
@@ -240,13 +240,56 @@ int drbd_md_verdict(int exit_code, const char *output)
 	return -EIO;
 }
 
-int drbd_blkid_verdict(int exit_code)
+enum drbd_fs drbd_fs_probe(const unsigned char *buf, size_t n,
+			   const char **what)
 {
-	if (exit_code == 0)
-		return 1;
-	if (exit_code == 2)
-		return 0;
-	return -EIO;
+	static const unsigned char zero[512];
+
+	*what = "too short to tell";
+	if (!buf || n < DRBD_PROBE_BYTES)
+		return DRBD_FS_OTHER;
+	if (memcmp(buf, "XFSB", 4) == 0) {
+		*what = "xfs";
+		return DRBD_FS_XFS;
+	}
+	/* ext2/3/4: s_magic 0xEF53 at 1024 + 56, little-endian. */
+	if (buf[1080] == 0x53 && buf[1081] == 0xEF) {
+		/* s_feature_incompat (1024 + 96) bit 0x40: extents, ext4. */
+		*what = buf[1120] & 0x40 ? "ext4" : "ext2/ext3";
+		return DRBD_FS_EXT;
+	}
+	for (size_t off = 0; off < 2048; off += 512)
+		if (memcmp(buf + off, "LABELONE", 8) == 0) {
+			*what = "LVM2 member";
+			return DRBD_FS_OTHER;
+		}
+	if (memcmp(buf, "LUKS\xba\xbe", 6) == 0) {
+		*what = "LUKS";
+		return DRBD_FS_OTHER;
+	}
+	if (memcmp(buf + 65536 + 64, "_BHRfS_M", 8) == 0) {
+		*what = "btrfs";
+		return DRBD_FS_OTHER;
+	}
+	for (size_t pg = 4096; pg <= 65536; pg *= 2)
+		if (memcmp(buf + pg - 10, "SWAPSPACE2", 10) == 0 ||
+		    memcmp(buf + pg - 10, "SWAP-SPACE", 10) == 0) {
+			*what = "swap";
+			return DRBD_FS_OTHER;
+		}
+	if (buf[510] == 0x55 && buf[511] == 0xAA) {
+		*what = "a partition table or boot sector";
+		return DRBD_FS_OTHER;
+	}
+	/* Not a signature of ours, yet not blank: someone's data. */
+	for (size_t off = 0; off < n; off += sizeof(zero))
+		if (memcmp(buf + off, zero,
+			   n - off < sizeof(zero) ? n - off : sizeof(zero))) {
+			*what = "data (no known signature, not blank)";
+			return DRBD_FS_OTHER;
+		}
+	*what = "nothing (blank)";
+	return DRBD_FS_NONE;
 }
 
 bool drbd_data_usable(const struct drbd_res_state *r)

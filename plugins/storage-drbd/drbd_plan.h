@@ -36,7 +36,8 @@ enum drbd_act {
 	DRBD_A_CREATE_MD, /* drbdadm create-md (no metadata only) */
 	DRBD_A_UP,	  /* drbdadm up */
 	DRBD_A_PRIMARY,	  /* drbdadm primary [--force] */
-	DRBD_A_BLKID,	  /* blkid DEVICE: a file system there? */
+	DRBD_A_PROBE,	  /* read the device's first 68 KiB: a file
+			     system or another signature there? */
 	DRBD_A_MKFS,	  /* mkfs (fresh resource, no file system only) */
 	DRBD_A_FSCK,	  /* e2fsck -p (ext4) */
 	DRBD_A_MOUNT,
@@ -71,7 +72,7 @@ struct drbd_facts {
 	int md; /* metadata on the backing disk */
 	bool created_md, upped, primaried, secondaried, disconnected, connected,
 		downed;
-	int fs;	    /* blkid: a file system on the device */
+	int fs;	    /* probe: the configured file system on the device */
 	bool fresh; /* this node created the metadata and has never seen a
 		       file system on the device since (state_dir marker) */
 	bool mkfs_done, fsck_done;
@@ -95,9 +96,22 @@ const char *drbd_act_name(enum drbd_act a);
  * anything else (never a reason to create-md over a disk). */
 int drbd_md_verdict(int exit_code, const char *output);
 
-/* `blkid -p DEVICE` (low-level probe, no cache): 1 a file system or other
- * signature (exit 0), 0 nothing found (exit 2), -EIO otherwise. */
-int drbd_blkid_verdict(int exit_code);
+/* What drbd_fs_probe() found at the start of a device. */
+enum drbd_fs {
+	DRBD_FS_NONE,  /* no signature known here: may be made (if fresh) */
+	DRBD_FS_EXT,   /* ext2/3/4 superblock */
+	DRBD_FS_XFS,   /* XFS superblock */
+	DRBD_FS_OTHER, /* another signature: data, never mkfs over it */
+};
+#define DRBD_PROBE_BYTES (68u * 1024u)
+
+/* Looks at the first n bytes of a device (DRBD_PROBE_BYTES read with dd:
+ * the plugin needs no blkid, which busybox lacks in its util-linux form)
+ * for a file system or another signature (LVM, LUKS, swap, btrfs, a
+ * partition table); *what names it ("ext4", "LVM2 member", ...).  Too few
+ * bytes to tell: DRBD_FS_OTHER (never a reason to mkfs). */
+enum drbd_fs drbd_fs_probe(const unsigned char *buf, size_t n,
+			   const char **what);
 
 /* The storage status the core sees, from the model: data_usable is
  * "local disk UpToDate and no split brain". */

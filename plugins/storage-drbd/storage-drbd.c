@@ -20,7 +20,8 @@
  *            connection changes `drbdadm get-gi` refreshes the generation.
  *   promote  see drbd_plan.c: refuses a disk that is not UpToDate (or in
  *            split brain) unless forced, waits while the peer is Primary
- *            and connected, `drbdadm primary [--force]`, blkid, mkfs only
+ *            and connected, `drbdadm primary [--force]`, a probe of the
+ *            device (dd of its first 68 KiB), mkfs only
  *            on a fresh resource, e2fsck -p (ext4), mount.
  *   demote   umount (retried, holders logged), `drbdadm secondary`.
  *   stop     umount, secondary, `drbdadm down`, the stream stopped.
@@ -76,17 +77,18 @@ enum drbd_prog {
 	P_FSCK,
 	P_MKFS_EXT4,
 	P_MKFS_XFS,
-	P_BLKID,
+	P_DD,
 	P_N
 };
 static const char *const drbd_prog_keys[P_N] = {
 	"drbdadm",	    "drbdsetup",    "mount-program",
 	"umount-program",   "fsck-program", "mkfs-ext4-program",
-	"mkfs-xfs-program", "blkid-program"};
+	"mkfs-xfs-program", "dd-program"};
 static const char *const drbd_prog_defaults[P_N] = {
-	"/usr/sbin/drbdadm", "/usr/sbin/drbdsetup", "/bin/mount",
-	"/bin/umount",	     "/sbin/e2fsck",	    "/sbin/mkfs.ext4",
-	"/sbin/mkfs.xfs",    "/sbin/blkid"};
+	"/usr/sbin/drbdadm", "/usr/sbin/drbdsetup",
+	"/bin/mount",	     "/bin/umount",
+	"/sbin/e2fsck",	     "/sbin/mkfs.ext4",
+	"/sbin/mkfs.xfs",    "/bin/dd"};
 
 /* One child of an op step, get-gi or the stream: what its done() is for.
  * A cancelled op's child still ends later; gen tells it apart. */
@@ -170,7 +172,7 @@ static const char *const drbd_keys[] = {"resource",
 					"fsck-program",
 					"mkfs-ext4-program",
 					"mkfs-xfs-program",
-					"blkid-program",
+					"dd-program",
 					NULL};
 static const char *const drbd_fstypes[] = {"ext4", "xfs", NULL};
 static const char *const drbd_after_sbs[] = {"auto", "operator", NULL};
@@ -655,15 +657,15 @@ static void drbd_job_free(struct drbd_job *j)
 }
 
 static int drbd_spawn(struct drbd *d, const char *const *argv,
-		      uint32_t timeout_ms, cmsd_child_cb done,
-		      cmsd_child_output_cb output, struct drbd_job *j,
-		      struct cmsd_child **out)
+		      uint32_t timeout_ms, size_t output_max,
+		      cmsd_child_cb done, cmsd_child_output_cb output,
+		      struct drbd_job *j, struct cmsd_child **out)
 {
 	const struct cmsd_host *h = d->base.host;
 	struct cmsd_spawn req = {.size = sizeof(req),
 				 .argv = argv,
 				 .timeout_ms = timeout_ms,
-				 .output_max = 16384,
+				 .output_max = output_max ? output_max : 16384,
 				 .done = done,
 				 .arg = j,
 				 .output = output};
@@ -1036,7 +1038,7 @@ static void drbd_ev_start(struct drbd *d)
 	memset(&d->lb, 0, sizeof(d->lb));
 	d->stream_up = false;
 	d->last_state[0] = '\0';
-	if (drbd_spawn(d, argv, 0, drbd_ev_done, drbd_ev_output, j,
+	if (drbd_spawn(d, argv, 0, 0, drbd_ev_done, drbd_ev_output, j,
 		       &d->ev_child) < 0) {
 		drbd_job_free(j);
 		d->ev_backoff_ms =
@@ -1107,7 +1109,7 @@ static void drbd_gi_timer(void *arg)
 	j = drbd_job_new(d, 1, DRBD_A_DONE, 0);
 	if (!j)
 		return;
-	if (drbd_spawn(d, argv, 20000, drbd_gi_done, NULL, j, NULL) < 0) {
+	if (drbd_spawn(d, argv, 20000, 0, drbd_gi_done, NULL, j, NULL) < 0) {
 		drbd_job_free(j);
 		return;
 	}
@@ -1144,7 +1146,11 @@ static int drbd_run(struct drbd *d, enum drbd_act act)
 	const char *adm = d->prog[P_DRBDADM];
 	const char *argv[10] = {adm, "-c", d->res_path};
 	uint32_t tmo = 120000;
+	size_t omax = 0;
+	char probe_if[64];
 	int n = 3;
+
+	snprintf(probe_if, sizeof(probe_if), "if=%s", d->device);
 	struct drbd_job *j;
 	int rc;
 
@@ -1182,12 +1188,15 @@ static int drbd_run(struct drbd *d, enum drbd_act act)
 		d->downing = true;
 		argv[n++] = "down";
 		break;
-	case DRBD_A_BLKID:
+	case DRBD_A_PROBE:
+		/* The first 68 KiB, for drbd_fs_probe(): no blkid needed. */
 		n = 0;
-		argv[n++] = d->prog[P_BLKID];
-		argv[n++] = "-p";
-		argv[n++] = d->device;
+		argv[n++] = d->prog[P_DD];
+		argv[n++] = probe_if;
+		argv[n++] = "bs=4096";
+		argv[n++] = "count=17";
 		tmo = 60000;
+		omax = DRBD_PROBE_BYTES + 4096; /* and dd's own lines */
 		break;
 	case DRBD_A_MKFS:
 		/* No -F / -f: mkfs refuses a device with a file system. */
@@ -1238,7 +1247,7 @@ static int drbd_run(struct drbd *d, enum drbd_act act)
 	j = drbd_job_new(d, 0, act, d->op_gen);
 	if (!j)
 		return -ENOMEM;
-	rc = drbd_spawn(d, argv, tmo, drbd_step_done, NULL, j, NULL);
+	rc = drbd_spawn(d, argv, tmo, omax, drbd_step_done, NULL, j, NULL);
 	if (rc < 0)
 		drbd_job_free(j);
 	return rc;
@@ -1440,23 +1449,39 @@ static void drbd_step_done(const struct cmsd_child_result *res, void *arg)
 			goto failed;
 		d->f.downed = true;
 		break;
-	case DRBD_A_BLKID:
-		v = drbd_blkid_verdict(code);
-		if (v < 0) {
+	case DRBD_A_PROBE: {
+		const char *what;
+		enum drbd_fs fs;
+		if (!ok || res->output_len < DRBD_PROBE_BYTES) {
 			drbd_log(d, CMSD_LOG_ERR,
-				 "%s: blkid cannot probe %s (exit %d): %s", opn,
-				 d->device, code, tail);
+				 "%s: cannot read %s (dd exit %d, %zu bytes)",
+				 opn, d->device, code, res->output_len);
 			drbd_op_end(d, -EIO);
 			return;
 		}
-		d->f.fs = v;
-		if (v == 1 && d->f.fresh) {
+		fs = drbd_fs_probe((const unsigned char *)res->output,
+				   res->output_len, &what);
+		if (fs == DRBD_FS_OTHER ||
+		    (fs == DRBD_FS_EXT && d->fstype != DRBD_EXT4) ||
+		    (fs == DRBD_FS_XFS && d->fstype != DRBD_XFS)) {
+			drbd_log(d, CMSD_LOG_ERR,
+				 "%s: %s holds %s, not the %s file system "
+				 "configured: not mounted, and never "
+				 "overwritten",
+				 opn, d->device, what,
+				 d->fstype == DRBD_XFS ? "xfs" : "ext4");
+			drbd_op_end(d, -EMEDIUMTYPE);
+			return;
+		}
+		d->f.fs = fs != DRBD_FS_NONE;
+		if (d->f.fs && d->f.fresh) {
 			/* Somebody made one (the peer's first promote):
 			 * the resource is not fresh any more. */
 			drbd_fresh_set(d, false);
 			d->f.fresh = false;
 		}
 		break;
+	}
 	case DRBD_A_MKFS:
 		if (!ok)
 			goto failed;

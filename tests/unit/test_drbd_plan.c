@@ -59,9 +59,9 @@ static struct drbd_facts up_facts(void)
 
 /*
  * Runs op from f, playing each step's outcome as the runtime records it
- * (every command succeeds; blkid finds what *fs says; the model follows the
- * drbdadm commands), and writes the actions, space-separated, into out.
- * Stops at DONE, FAIL or WAIT (written as such).
+ * (every command succeeds; the probe finds what blkid_fs says; the model
+ * follows the drbdadm commands), and writes the actions, space-separated, into
+ * out. Stops at DONE, FAIL or WAIT (written as such).
  */
 static const char *run(enum drbd_opk op, struct drbd_facts *f, int blkid_fs,
 		       int md)
@@ -104,7 +104,7 @@ static const char *run(enum drbd_opk op, struct drbd_facts *f, int blkid_fs,
 			f->primaried = true;
 			f->role = DRBD_PRIMARY;
 			break;
-		case DRBD_A_BLKID:
+		case DRBD_A_PROBE:
 			f->fs = blkid_fs;
 			break;
 		case DRBD_A_MKFS:
@@ -187,7 +187,7 @@ START_TEST(promote_uptodate_ext4)
 	struct drbd_facts f = up_facts();
 
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 1, 1),
-			 "primary, blkid, fsck, mount, done");
+			 "primary, probe, fsck, mount, done");
 }
 END_TEST
 
@@ -197,7 +197,7 @@ START_TEST(promote_xfs_no_fsck)
 
 	f.xfs = true;
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 1, 1),
-			 "primary, blkid, mount, done");
+			 "primary, probe, mount, done");
 }
 END_TEST
 
@@ -273,7 +273,7 @@ START_TEST(promote_fresh_makes_fs_once)
 
 	f.fresh = true;
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 0, 1),
-			 "primary, blkid, mkfs, fsck, mount, done");
+			 "primary, probe, mkfs, fsck, mount, done");
 }
 END_TEST
 
@@ -285,13 +285,13 @@ START_TEST(promote_never_mkfs_over_data)
 	/* Not fresh (this node did not create the metadata): a device
 	 * without a recognised file system is someone's data. */
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 0, 1),
-			 "primary, blkid, fail");
+			 "primary, probe, fail");
 	ck_assert_int_eq(f.err, -ENODATA);
-	/* Fresh but blkid found one: mount it, no mkfs. */
+	/* Fresh but the probe found one: mount it, no mkfs. */
 	f = up_facts();
 	f.fresh = true;
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 1, 1),
-			 "primary, blkid, fsck, mount, done");
+			 "primary, probe, fsck, mount, done");
 	/* mkfs ran once: not again. */
 	f = up_facts();
 	f.fresh = true;
@@ -492,12 +492,81 @@ START_TEST(md_verdict)
 }
 END_TEST
 
-START_TEST(blkid_verdict)
+/* Reads what the plugin's dd reads: the first DRBD_PROBE_BYTES of a file
+ * the real mkfs made. */
+static enum drbd_fs probe_file(const char *path, const char **what)
 {
-	ck_assert_int_eq(drbd_blkid_verdict(0), 1);
-	ck_assert_int_eq(drbd_blkid_verdict(2), 0);
-	ck_assert_int_eq(drbd_blkid_verdict(4), -EIO);
-	ck_assert_int_eq(drbd_blkid_verdict(-1), -EIO);
+	static unsigned char buf[DRBD_PROBE_BYTES];
+	FILE *f = fopen(path, "rb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fread(buf, 1, sizeof(buf), f), sizeof(buf));
+	fclose(f);
+	return drbd_fs_probe(buf, sizeof(buf), what);
+}
+
+START_TEST(fs_probe_real_mkfs)
+{
+	char *dir = tu_tmpdir(), img[600];
+	const char *what;
+
+	snprintf(img, sizeof(img), "%s/dev.img", dir);
+	/* Sparse; mkfs.xfs wants 300 MB at least. */
+	SH_OK("truncate -s 320M %s", img);
+	ck_assert_int_eq(probe_file(img, &what), DRBD_FS_NONE);
+	ck_assert_str_eq(what, "nothing (blank)");
+	SH_OK("mkfs.ext4 -q -F %s", img);
+	ck_assert_int_eq(probe_file(img, &what), DRBD_FS_EXT);
+	ck_assert_str_eq(what, "ext4");
+	SH_OK("dd if=/dev/zero of=%s bs=1M count=1 conv=notrunc status=none "
+	      "&& mkfs.ext2 -q -F %s",
+	      img, img);
+	ck_assert_int_eq(probe_file(img, &what), DRBD_FS_EXT);
+	ck_assert_str_eq(what, "ext2/ext3");
+	if (tu_sh("command -v mkfs.xfs >/dev/null") == 0) {
+		SH_OK("mkfs.xfs -q -f %s", img);
+		ck_assert_int_eq(probe_file(img, &what), DRBD_FS_XFS);
+	}
+	SH_OK("dd if=/dev/zero of=%s bs=1M count=1 conv=notrunc status=none "
+	      "&& mkswap -q %s >/dev/null 2>&1",
+	      img, img);
+	ck_assert_int_eq(probe_file(img, &what), DRBD_FS_OTHER);
+	ck_assert_str_eq(what, "swap");
+	tu_rmdir(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(fs_probe_signatures)
+{
+	static unsigned char b[DRBD_PROBE_BYTES];
+	const char *what;
+
+	memset(b, 0, sizeof(b));
+	ck_assert_int_eq(drbd_fs_probe(b, sizeof(b), &what), DRBD_FS_NONE);
+	/* Too little to tell is never "blank". */
+	ck_assert_int_eq(drbd_fs_probe(b, 4096, &what), DRBD_FS_OTHER);
+	ck_assert_int_eq(drbd_fs_probe(NULL, 0, &what), DRBD_FS_OTHER);
+	memcpy(b + 512, "LABELONE", 8);
+	ck_assert_int_eq(drbd_fs_probe(b, sizeof(b), &what), DRBD_FS_OTHER);
+	ck_assert_str_eq(what, "LVM2 member");
+	memset(b, 0, sizeof(b));
+	memcpy(b, "LUKS\xba\xbe", 6);
+	ck_assert_int_eq(drbd_fs_probe(b, sizeof(b), &what), DRBD_FS_OTHER);
+	ck_assert_str_eq(what, "LUKS");
+	memset(b, 0, sizeof(b));
+	memcpy(b + 65600, "_BHRfS_M", 8);
+	ck_assert_int_eq(drbd_fs_probe(b, sizeof(b), &what), DRBD_FS_OTHER);
+	ck_assert_str_eq(what, "btrfs");
+	memset(b, 0, sizeof(b));
+	b[510] = 0x55;
+	b[511] = 0xAA;
+	ck_assert_int_eq(drbd_fs_probe(b, sizeof(b), &what), DRBD_FS_OTHER);
+	/* Old data without a signature: not blank, never mkfs'd over. */
+	memset(b, 0, sizeof(b));
+	b[40000] = 1;
+	ck_assert_int_eq(drbd_fs_probe(b, sizeof(b), &what), DRBD_FS_OTHER);
+	ck_assert_ptr_nonnull(strstr(what, "not blank"));
 }
 END_TEST
 
@@ -536,7 +605,8 @@ int main(void)
 	tcase_add_test(tc, fence_verdict_outdated_peer);
 	tcase_add_test(tc, loser_line_names_what_it_had);
 	tcase_add_test(tc, md_verdict);
-	tcase_add_test(tc, blkid_verdict);
+	tcase_add_test(tc, fs_probe_real_mkfs);
+	tcase_add_test(tc, fs_probe_signatures);
 	tcase_add_test(tc, act_names);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
