@@ -116,6 +116,7 @@ struct drbd {
 	char *handler;
 	char *prog[P_N];
 	char *res_path; /* <config-dir>/RES.res */
+	char *adm_conf; /* what drbdadm reads (-c): <drbdadm-config> */
 
 	/* Runtime, on the loop. */
 	struct drbd_state st;
@@ -173,6 +174,7 @@ static const char *const drbd_keys[] = {"resource",
 					"mkfs-ext4-program",
 					"mkfs-xfs-program",
 					"dd-program",
+					"drbdadm-config",
 					NULL};
 static const char *const drbd_fstypes[] = {"ext4", "xfs", NULL};
 static const char *const drbd_after_sbs[] = {"auto", "operator", NULL};
@@ -216,7 +218,7 @@ static bool drbd_dev_path_ok(const char *s)
 
 /* The strings as read, pointing into the configuration. */
 struct drbd_strings {
-	const char *res, *mount, *config_dir, *handler;
+	const char *res, *mount, *config_dir, *handler, *adm_conf;
 	const char *prog[P_N];
 	const char *disk_node[DRBD_MAX_DISKS], *disk_path[DRBD_MAX_DISKS];
 };
@@ -315,6 +317,7 @@ static int drbd_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 	bad += cf->get_enum(c, "drbd-version", drbd_versions, 0, &e) < 0;
 	d->version = e == 1 ? DRBD_V9 : DRBD_V84;
 	bad += pu_abs_path(h, c, "config-dir", false, &s->config_dir);
+	bad += pu_abs_path(h, c, "drbdadm-config", false, &s->adm_conf);
 	if (!s->config_dir)
 		s->config_dir = "/etc/drbd.d";
 	for (int i = 0; i < P_N; i++) {
@@ -883,6 +886,24 @@ static int drbd_write_res(struct drbd *d)
 	return 0;
 }
 
+/*
+ * The file drbdadm reads.  <drbdadm-config> when given; else, with the
+ * resource file in /etc/drbd.d and an /etc/drbd.conf there (which includes
+ * drbd.d/global_common.conf and drbd.d/*.res on every distribution), that
+ * one, so that the site's common section (timeouts, resync rate) applies
+ * and an operator's drbdadm sees the same; else the resource file alone.
+ * Decided at each use: /etc/drbd.conf may come with the package later.
+ */
+static const char *drbd_adm_conf(const struct drbd *d)
+{
+	if (d->adm_conf)
+		return d->adm_conf;
+	if (strcmp(d->config_dir, "/etc/drbd.d") == 0 &&
+	    access("/etc/drbd.conf", R_OK) == 0)
+		return "/etc/drbd.conf";
+	return d->res_path;
+}
+
 /* ---- the events2 stream ---- */
 
 static void drbd_ev_start(struct drbd *d);
@@ -1095,7 +1116,7 @@ static void drbd_gi_done(const struct cmsd_child_result *res, void *arg)
 static void drbd_gi_timer(void *arg)
 {
 	struct drbd *d = arg;
-	const char *argv[] = {d->prog[P_DRBDADM], "-c",	       d->res_path,
+	const char *argv[] = {d->prog[P_DRBDADM], "-c",	       drbd_adm_conf(d),
 			      "get-gi",		  d->resource, NULL};
 	const struct drbd_res_state *r = drbd_model(d);
 	struct drbd_job *j;
@@ -1144,7 +1165,7 @@ static void drbd_step_done(const struct cmsd_child_result *res, void *arg);
 static int drbd_run(struct drbd *d, enum drbd_act act)
 {
 	const char *adm = d->prog[P_DRBDADM];
-	const char *argv[10] = {adm, "-c", d->res_path};
+	const char *argv[10] = {adm, "-c", drbd_adm_conf(d)};
 	uint32_t tmo = 120000;
 	size_t omax = 0;
 	char probe_if[64];
@@ -1835,6 +1856,7 @@ static void drbd_destroy(void *inst)
 	free(d->config_dir);
 	free(d->handler);
 	free(d->res_path);
+	free(d->adm_conf);
 	free(d);
 }
 
@@ -1870,6 +1892,8 @@ static int drbd_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 	d->mount = strdup(s.mount);
 	d->config_dir = strdup(s.config_dir);
 	d->handler = strdup(s.handler);
+	if (s.adm_conf && !(d->adm_conf = strdup(s.adm_conf)))
+		nomem = true;
 	if (d->resource && d->config_dir &&
 	    asprintf(&d->res_path, "%s/%s.res", d->config_dir, d->resource) < 0)
 		d->res_path = NULL;
