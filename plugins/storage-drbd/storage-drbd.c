@@ -889,7 +889,7 @@ static int drbd_write_res(struct drbd *d)
 /*
  * The file drbdadm reads.  <drbdadm-config> when given; else, with the
  * resource file in /etc/drbd.d and an /etc/drbd.conf there (which includes
- * drbd.d/global_common.conf and drbd.d/*.res on every distribution), that
+ * drbd.d/global_common.conf and drbd.d/NAME.res on every distribution), that
  * one, so that the site's common section (timeouts, resync rate) applies
  * and an operator's drbdadm sees the same; else the resource file alone.
  * Decided at each use: /etc/drbd.conf may come with the package later.
