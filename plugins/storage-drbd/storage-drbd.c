@@ -1641,6 +1641,17 @@ static int drbd_resync(void *inst, struct cmsd_op *op, int discard_local)
 
 	d->f.force = false;
 	d->f.discard_local = discard_local != 0;
+	if (discard_local && d->after_sb == DRBD_SB_OPERATOR) {
+		/* The policy asks for a person: nothing is discarded
+		 * without one (drbdadm by hand, see storage-drbd(5)). */
+		drbd_log(d, CMSD_LOG_ERR,
+			 "resync: <after-sb>operator</after-sb>: %s keeps its "
+			 "data; an operator resolves the split brain "
+			 "(drbdadm secondary %s; drbdadm connect "
+			 "--discard-my-data %s on the loser)",
+			 d->resource, d->resource, d->resource);
+		return -EPERM;
+	}
 	if (discard_local) {
 		char line[400];
 		if (drbd_loser_line(r, (int64_t)time(NULL), line,
