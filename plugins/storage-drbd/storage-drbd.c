@@ -153,6 +153,10 @@ struct drbd {
 	enum drbd_disk last_disk;
 	bool downing; /* our own down: Diskless is no failure */
 	char last_state[160];
+	/* The last generation read: the model starts empty with each
+	 * stream, and get-gi follows its dump a moment later. */
+	bool have_gen;
+	uint64_t gen;
 };
 
 static const char *const drbd_keys[] = {"resource",
@@ -915,6 +919,59 @@ static const struct drbd_res_state *drbd_model(const struct drbd *d)
 	return drbd_state_find(&d->st, d->resource);
 }
 
+/*
+ * A split brain outlives the stream that saw it: DRBD 8.4 shows only
+ * StandAlone afterwards, and the helper call that told it is gone with a
+ * restarted stream or agent.  So it is kept as a file in the state
+ * directory (split-brain-NAME, its time in the mtime) until the model
+ * clears it (a handshake that reached a resync or Established).
+ */
+static void drbd_sb_path(const struct drbd *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/split-brain-%s", d->base.host->state_dir,
+		 d->resource);
+}
+
+static void drbd_sb_keep(struct drbd *d, const struct drbd_res_state *r)
+{
+	char p[PATH_MAX];
+	bool there;
+
+	drbd_sb_path(d, p, sizeof(p));
+	there = access(p, F_OK) == 0;
+	if (r->split_brain && !there) {
+		int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	} else if (!r->split_brain && there) {
+		unlink(p);
+	}
+}
+
+/* After a dump: a split brain recorded before and not healed since. */
+static void drbd_sb_restore(struct drbd *d)
+{
+	struct drbd_res_state *r = drbd_state_res(&d->st, d->resource);
+	const struct drbd_peer_dev *pd = r ? drbd_res_peer_dev(r, 0) : NULL;
+	char p[PATH_MAX];
+	struct stat sb;
+
+	drbd_sb_path(d, p, sizeof(p));
+	if (!r || !r->present || stat(p, &sb) < 0)
+		return;
+	if (pd && pd->repl >= DRBD_ESTABLISHED) {
+		unlink(p); /* healed while nobody watched */
+		return;
+	}
+	r->split_brain = true;
+	r->split_brain_us = (int64_t)sb.st_mtime * 1000000;
+	drbd_log(d, CMSD_LOG_WARNING,
+		 "split brain of %s recorded at %lld and not healed since",
+		 d->resource, (long long)sb.st_mtime);
+}
+
 /* What changed, told to the core. */
 static void drbd_report(struct drbd *d, unsigned ch)
 {
@@ -939,6 +996,8 @@ static void drbd_report(struct drbd *d, unsigned ch)
 		drbd_log(d, CMSD_LOG_INFO, "state: %s", line);
 		h->notify(h, CMSD_EV_STATE_CHANGED, line);
 	}
+	if (r)
+		drbd_sb_keep(d, r);
 	/* Split brain: the helper call, or StandAlone after it; once. */
 	if (r && r->split_brain && !d->sb_reported) {
 		d->sb_reported = true;
@@ -984,6 +1043,7 @@ static void drbd_ev_line(void *ctx, const char *line)
 	if (ch & DRBD_CH_DUMP_DONE) {
 		d->stream_up = true;
 		d->ev_backoff_ms = 0;
+		drbd_sb_restore(d);
 		drbd_log(d, CMSD_LOG_INFO, "events2: stream up");
 	}
 	if (ch &
@@ -1105,6 +1165,8 @@ static void drbd_gi_done(const struct cmsd_child_result *res, void *arg)
 		drbd_log(d, CMSD_LOG_WARNING, "get-gi: %s", err);
 		return;
 	}
+	d->have_gen = true;
+	d->gen = drbd_generation(r->current_uuid);
 	if (drbd_generation(r->current_uuid) != drbd_generation(before)) {
 		drbd_log(d, CMSD_LOG_INFO, "generation %016" PRIX64,
 			 drbd_generation(r->current_uuid));
@@ -1789,7 +1851,9 @@ static int drbd_status(void *inst, struct cmsd_op *op,
 	out->data_usable = drbd_data_usable(r);
 	/* The current UUID from get-gi, Primary bit masked (DRBD sets it
 	 * on the Primary only): the same data reads the same on both. */
-	out->generation = r->have_uuid ? drbd_generation(r->current_uuid) : 0;
+	out->generation = r->have_uuid	? drbd_generation(r->current_uuid)
+			  : d->have_gen ? d->gen
+					: 0;
 	if (drbd_resync_progress(r, 0, &pct, &eta)) {
 		out->sync_percent = (int)pct;
 		out->sync_eta_s = eta > INT32_MAX ? INT32_MAX : (int)eta;
