@@ -827,6 +827,31 @@ static void drbd_fresh_set(const struct drbd *d, bool on)
 	}
 }
 
+/* mkdir -p, mode 0755: the mount point's parents may not exist on a
+ * fresh host (/var/lib in a minimal guest).  0 or -1 with errno. */
+static int drbd_mkdir_p(const char *path)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(p, path, n + 1);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
 /* Writes <config-dir>/RES.res (a temporary file renamed over it). */
 static int drbd_write_res(struct drbd *d)
 {
@@ -850,7 +875,7 @@ static int drbd_write_res(struct drbd *d)
 		free(text);
 		return rc;
 	}
-	if (mkdir(d->config_dir, 0755) < 0 && errno != EEXIST) {
+	if (drbd_mkdir_p(d->config_dir) < 0) {
 		rc = -errno;
 		drbd_log(d, CMSD_LOG_ERR, "start: cannot create %s: %s",
 			 d->config_dir, strerror(errno));
@@ -1298,7 +1323,7 @@ static int drbd_run(struct drbd *d, enum drbd_act act)
 		tmo = 30u * 60u * 1000u;
 		break;
 	case DRBD_A_MOUNT:
-		if (mkdir(d->mount, 0755) < 0 && errno != EEXIST)
+		if (drbd_mkdir_p(d->mount) < 0)
 			drbd_log(d, CMSD_LOG_WARNING, "cannot create %s: %s",
 				 d->mount, strerror(errno));
 		n = 0;
