@@ -91,6 +91,11 @@ static enum drbd_act next_promote(struct drbd_facts *f, const char **why)
 		return fail(f, -ENODEV, why,
 			    "the resource is not up (start it first)");
 	if (!primary) {
+		if (f->initial && !f->force) {
+			*why = "a fresh pair with no data on either side: "
+			       "this promote starts the initial sync";
+			return DRBD_A_PRIMARY;
+		}
 		if (f->disk != DRBD_UPTODATE && !f->force)
 			return fail(f, -EPERM, why,
 				    "refused: the local disk is not UpToDate "
@@ -297,6 +302,19 @@ bool drbd_data_usable(const struct drbd_res_state *r)
 	const struct drbd_dev_state *d = r ? drbd_res_dev(r, 0) : NULL;
 
 	return d && d->disk == DRBD_UPTODATE && !r->split_brain;
+}
+
+bool drbd_initial_pair(const struct drbd_res_state *r, bool fresh)
+{
+	const struct drbd_dev_state *d = r ? drbd_res_dev(r, 0) : NULL;
+	const struct drbd_conn_state *c = r ? drbd_res_peer(r) : NULL;
+	const struct drbd_peer_dev *pd = r ? drbd_res_peer_dev(r, 0) : NULL;
+
+	return fresh && d && c && pd && r->have_uuid &&
+	       drbd_generation(r->current_uuid) == 4 &&
+	       d->disk == DRBD_INCONSISTENT &&
+	       pd->peer_disk == DRBD_INCONSISTENT &&
+	       c->conn == DRBD_CONNECTED && !r->split_brain;
 }
 
 int drbd_fence_verdict(const struct drbd_res_state *r)

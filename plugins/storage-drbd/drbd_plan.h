@@ -72,9 +72,11 @@ struct drbd_facts {
 	int md; /* metadata on the backing disk */
 	bool created_md, upped, primaried, secondaried, disconnected, connected,
 		downed;
-	int fs;	    /* probe: the configured file system on the device */
-	bool fresh; /* this node created the metadata and has never seen a
-		       file system on the device since (state_dir marker) */
+	int fs;	      /* probe: the configured file system on the device */
+	bool fresh;   /* this node created the metadata and has never seen a
+			 file system on the device since (state_dir marker) */
+	bool initial; /* drbd_initial_pair(): a fresh pair, no data on
+			 either side: the first promote forces the sync */
 	bool mkfs_done, fsck_done;
 	/* Set with DRBD_A_FAIL. */
 	int err;
@@ -116,6 +118,15 @@ enum drbd_fs drbd_fs_probe(const unsigned char *buf, size_t n,
 /* The storage status the core sees, from the model: data_usable is
  * "local disk UpToDate and no split brain". */
 bool drbd_data_usable(const struct drbd_res_state *r);
+
+/* A new pair with no data on either side, whose first promote starts the
+ * initial sync (`primary --force`): this node created the metadata
+ * (fresh), its current UUID is still DRBD's "just created" (4, the Primary
+ * bit masked), and both disks are Inconsistent while connected (DRBD's
+ * handshake found neither side with data: any data would show as
+ * UpToDate, Consistent or Outdated).  Reported as usable, so that the core
+ * picks a first master without an operator. */
+bool drbd_initial_pair(const struct drbd_res_state *r, bool fresh);
 
 /* fence_peer: 0 when the model shows the peer cannot hold data newer than
  * ours (its disk Outdated, Inconsistent, Diskless or Failed while we are

@@ -1276,7 +1276,7 @@ static int drbd_run(struct drbd *d, enum drbd_act act)
 		break;
 	case DRBD_A_PRIMARY:
 		argv[n++] = "primary";
-		if (d->f.force)
+		if (d->f.force || d->f.initial)
 			argv[n++] = "--force";
 		break;
 	case DRBD_A_SECONDARY:
@@ -1386,6 +1386,7 @@ static void drbd_op_step(struct drbd *d)
 		drbd_facts_from_model(&d->f, d->stream_up, drbd_model(d));
 		d->f.mounted = m < 0 ? -1 : m;
 		d->f.started = d->ev_want;
+		d->f.initial = drbd_initial_pair(drbd_model(d), d->f.fresh);
 		d->f.res_file = access(d->res_path, F_OK) == 0;
 		a = drbd_next(d->opk, &d->f, &why);
 		if (a != DRBD_A_WAIT && a != DRBD_A_EVENTS && ++d->steps > 40) {
@@ -1873,7 +1874,10 @@ static int drbd_status(void *inst, struct cmsd_op *op,
 				     : "DUnknown");
 	snprintf(out->connection, sizeof(out->connection), "%s",
 		 drbd_overview_cstate(r, 0));
-	out->data_usable = drbd_data_usable(r);
+	/* A fresh pair counts as usable: its first promote starts the
+	 * initial sync (drbd_plan.h). */
+	out->data_usable =
+		drbd_data_usable(r) || drbd_initial_pair(r, drbd_fresh_get(d));
 	/* The current UUID from get-gi, Primary bit masked (DRBD sets it
 	 * on the Primary only): the same data reads the same on both. */
 	out->generation = r->have_uuid	? drbd_generation(r->current_uuid)
@@ -1883,7 +1887,11 @@ static int drbd_status(void *inst, struct cmsd_op *op,
 		out->sync_percent = (int)pct;
 		out->sync_eta_s = eta > INT32_MAX ? INT32_MAX : (int)eta;
 	}
-	if (r->split_brain)
+	if (!drbd_data_usable(r) && out->data_usable)
+		snprintf(out->detail, sizeof(out->detail),
+			 "a fresh pair without data: the first promote "
+			 "starts the initial sync");
+	else if (r->split_brain)
 		snprintf(out->detail, sizeof(out->detail),
 			 "split brain%s%" PRId64 "%s",
 			 pd && pd->out_of_sync >= 0 ? ", out of sync " : "",

@@ -352,6 +352,53 @@ END_TEST
 
 /* ---- split brain and resync, on the real 8.4 stream ---- */
 
+/* A new pair, before anyone forced a sync: Inconsistent/Inconsistent,
+ * connected, "just created" UUIDs (the live log's first 12 lines). */
+START_TEST(initial_pair_from_live_log)
+{
+	static const char *const fresh_gi =
+		"0000000000000004:0000000000000000:0000000000000000:"
+		"0000000000000000:0:0:0:0:0:0:0:0";
+	struct drbd_state st;
+	struct drbd_res_state *r;
+	struct drbd_facts f;
+	char err[100];
+	const char *why;
+
+	feed(&st, FIX "events2-live-a.log", 12);
+	r = drbd_state_res(&st, "r0");
+	ck_assert(!drbd_data_usable(r));
+	/* No generation read yet: not known to be empty. */
+	ck_assert(!drbd_initial_pair(r, true));
+	ck_assert_int_eq(drbd_res_set_gi(r, fresh_gi, err, sizeof(err)), 0);
+	ck_assert(drbd_initial_pair(r, true));
+	/* Metadata this node did not create: not ours to force. */
+	ck_assert(!drbd_initial_pair(r, false));
+	/* The first promote forces the sync, without an operator. */
+	drbd_facts_init(&f);
+	drbd_facts_from_model(&f, true, r);
+	f.started = f.res_file = true;
+	f.mounted = 0;
+	f.fresh = true;
+	f.initial = drbd_initial_pair(r, f.fresh);
+	ck_assert_int_eq(drbd_next(DRBD_OP_PROMOTE, &f, &why), DRBD_A_PRIMARY);
+	ck_assert_ptr_nonnull(strstr(why, "initial sync"));
+	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 0, 1),
+			 "primary, probe, mkfs, fsck, mount, done");
+	/* Data somewhere (a UUID of its own): never. */
+	ck_assert_int_eq(drbd_res_set_gi(r, "F5682BF1AE45298B:0:0:0:1:1:1:1",
+					 err, sizeof(err)),
+			 0);
+	ck_assert(!drbd_initial_pair(r, true));
+	/* Once the sync runs (A UpToDate, line 14): the normal rules. */
+	feed(&st, FIX "events2-live-a.log", 14);
+	r = drbd_state_res(&st, "r0");
+	ck_assert_int_eq(drbd_res_set_gi(r, fresh_gi, err, sizeof(err)), 0);
+	ck_assert(!drbd_initial_pair(r, true));
+	ck_assert(drbd_data_usable(r));
+}
+END_TEST
+
 START_TEST(split_brain_model_from_live_log)
 {
 	struct drbd_state st;
@@ -599,6 +646,7 @@ int main(void)
 	tcase_add_test(tc, promote_already_done);
 	tcase_add_test(tc, demote_sequence);
 	tcase_add_test(tc, stop_sequence);
+	tcase_add_test(tc, initial_pair_from_live_log);
 	tcase_add_test(tc, split_brain_model_from_live_log);
 	tcase_add_test(tc, loser_still_connecting_disconnects_first);
 	tcase_add_test(tc, connected_model_from_fixture);
