@@ -1438,7 +1438,7 @@ static void drbd_op_step(struct drbd *d)
 			return;
 		case DRBD_A_STOP_EVENTS:
 			drbd_ev_stop(d);
-			d->downing = false;
+			d->promoted = false;
 			drbd_log(d, CMSD_LOG_INFO, "%s: done in %llu ms", opn,
 				 (unsigned long long)(h->now_ms(h) - d->op_t0));
 			drbd_op_end(d, 0);
@@ -1481,8 +1481,6 @@ static void drbd_step_done(const struct cmsd_child_result *res, void *arg)
 	int v;
 
 	drbd_job_free(j);
-	if (a == DRBD_A_DOWN)
-		d->downing = false;
 	if (!current)
 		return; /* a cancelled op's child */
 	d->step_running = false;
@@ -1554,8 +1552,13 @@ static void drbd_step_done(const struct cmsd_child_result *res, void *arg)
 		     strstr(res->output, "No such resource") ||
 		     strstr(res->output, "not defined")))
 			ok = true;
-		if (!ok)
+		if (!ok) {
+			d->downing = false; /* still up: failures count */
 			goto failed;
+		}
+		/* downing stays set: the stream's last lines (Detaching,
+		 * Diskless) may follow the exit, and stop ends the stream
+		 * next. */
 		d->f.downed = true;
 		break;
 	case DRBD_A_PROBE: {
@@ -1675,6 +1678,8 @@ static int drbd_op_begin(struct drbd *d, struct cmsd_op *op, enum drbd_opk k)
 	d->last_why = NULL;
 	d->op_t0 = h->now_ms(h);
 	d->step_running = false;
+	if (k == DRBD_OP_START)
+		d->downing = false; /* a disk going away is a failure again */
 	/* An op that ends at once (nothing to do, or refused) returns its
 	 * result instead of calling op_done inside the call. */
 	d->in_call = true;
