@@ -334,18 +334,20 @@ int drbd_fence_verdict(const struct drbd_res_state *r)
 	}
 }
 
-int drbd_loser_line(const struct drbd_res_state *r, int64_t now_s, char *buf,
-		    size_t len)
+int drbd_loser_line(const struct drbd_res_state *r, int64_t oos_kib,
+		    int64_t now_s, char *buf, size_t len)
 {
 	const struct drbd_peer_dev *pd = r ? drbd_res_peer_dev(r, 0) : NULL;
 	char gen[24] = "unknown", oos[32] = "unknown";
 	int n;
 
+	if (oos_kib < 0 && pd && pd->out_of_sync >= 0)
+		oos_kib = pd->out_of_sync;
 	if (r && r->have_uuid)
 		snprintf(gen, sizeof(gen), "%016" PRIX64,
 			 drbd_generation(r->current_uuid));
-	if (pd && pd->out_of_sync >= 0)
-		snprintf(oos, sizeof(oos), "%" PRId64 " KiB", pd->out_of_sync);
+	if (oos_kib >= 0)
+		snprintf(oos, sizeof(oos), "%" PRId64 " KiB", oos_kib);
 	n = snprintf(buf, len,
 		     "split-brain loser %s discards its changes: generation "
 		     "%s, out of sync %s, split brain at %" PRId64

@@ -135,8 +135,11 @@ bool drbd_initial_pair(const struct drbd_res_state *r, bool fresh);
  * core's arbiter lease is what keeps the peer off. */
 int drbd_fence_verdict(const struct drbd_res_state *r);
 
-/* The one line logged when a split-brain loser discards its data. */
-int drbd_loser_line(const struct drbd_res_state *r, int64_t now_s, char *buf,
-		    size_t len);
+/* The one line logged when a split-brain loser discards its data: its
+ * generation, the out-of-sync amount (oos_kib: from the model, or 8.4's
+ * /proc/drbd oos: when the StandAlone connection is gone from the model;
+ * -1 unknown), the split-brain time and now. */
+int drbd_loser_line(const struct drbd_res_state *r, int64_t oos_kib,
+		    int64_t now_s, char *buf, size_t len);
 
 #endif

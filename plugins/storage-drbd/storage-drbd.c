@@ -1247,6 +1247,7 @@ static void drbd_op_end(struct drbd *d, int rc)
 }
 
 static void drbd_step_done(const struct cmsd_child_result *res, void *arg);
+static int64_t drbd_proc_oos(const struct drbd *d);
 
 /* Runs the command of act; 0 when started, -errno. */
 static int drbd_run(struct drbd *d, enum drbd_act act)
@@ -1747,7 +1748,11 @@ static int drbd_resync(void *inst, struct cmsd_op *op, int discard_local)
 	}
 	if (discard_local) {
 		char line[400];
-		if (drbd_loser_line(r, (int64_t)time(NULL), line,
+		const struct drbd_peer_dev *pd =
+			r ? drbd_res_peer_dev(r, 0) : NULL;
+		int64_t oos = pd && pd->out_of_sync >= 0 ? pd->out_of_sync
+							 : drbd_proc_oos(d);
+		if (drbd_loser_line(r, oos, (int64_t)time(NULL), line,
 				    sizeof(line)) > 0)
 			drbd_log(d, CMSD_LOG_WARNING, "resync: %s", line);
 	} else {
@@ -1803,6 +1808,36 @@ static enum cmsd_storage_role drbd_role_out(enum drbd_role r)
 	default:
 		return CMSD_ROLE_UNKNOWN;
 	}
+}
+
+/* 8.4's out-of-sync amount of our minor from /proc/drbd (oos:, KiB),
+ * which stays there when the StandAlone connection is gone from events2;
+ * -1 unknown. */
+static int64_t drbd_proc_oos(const struct drbd *d)
+{
+	static struct drbd_proc_dev devs[8];
+	char *buf = malloc(16384), err[160];
+	int64_t oos = -1;
+	FILE *fp;
+	size_t n;
+	int k;
+
+	if (!buf)
+		return -1;
+	fp = fopen("/proc/drbd", "re");
+	if (!fp) {
+		free(buf);
+		return -1;
+	}
+	n = fread(buf, 1, 16383, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	k = drbd_proc_parse(buf, devs, 8, err, sizeof(err));
+	for (int i = 0; i < k; i++)
+		if (devs[i].minor == (int)d->minor)
+			oos = devs[i].oos;
+	free(buf);
+	return oos;
 }
 
 /* 8.4's events2 has no resync progress: /proc/drbd has it. */
@@ -1896,13 +1931,17 @@ static int drbd_status(void *inst, struct cmsd_op *op,
 		snprintf(out->detail, sizeof(out->detail),
 			 "a fresh pair without data: the first promote "
 			 "starts the initial sync");
-	else if (r->split_brain)
-		snprintf(out->detail, sizeof(out->detail),
-			 "split brain%s%" PRId64 "%s",
-			 pd && pd->out_of_sync >= 0 ? ", out of sync " : "",
-			 pd && pd->out_of_sync >= 0 ? pd->out_of_sync : 0,
-			 pd && pd->out_of_sync >= 0 ? " KiB" : "");
-	else if (out->sync_percent >= 0)
+	else if (r->split_brain) {
+		int64_t oos = pd && pd->out_of_sync >= 0 ? pd->out_of_sync
+							 : drbd_proc_oos(d);
+		if (oos >= 0)
+			snprintf(out->detail, sizeof(out->detail),
+				 "split brain, out of sync %" PRId64 " KiB",
+				 oos);
+		else
+			snprintf(out->detail, sizeof(out->detail),
+				 "split brain");
+	} else if (out->sync_percent >= 0)
 		snprintf(out->detail, sizeof(out->detail),
 			 "resync %d%%, %" PRId64 " KiB out of sync",
 			 out->sync_percent,

@@ -508,13 +508,34 @@ START_TEST(loser_line_names_what_it_had)
 			"0000000000000000:0000000000000000:1:1:1:1:0:0:0",
 			err, sizeof(err)),
 		0);
-	ck_assert_int_gt(drbd_loser_line(r, 1764049733, buf, sizeof(buf)), 0);
+	/* 8.4 drops the StandAlone connection from events2: the amount
+	 * comes from /proc/drbd's oos: (the same moment's capture). */
+	{
+		char *txt = NULL;
+		size_t cap = 0;
+		FILE *pf = fopen(FIX "proc-drbd-split-brain-a.txt", "r");
+		struct drbd_proc_dev pdv[2];
+		ck_assert_ptr_nonnull(pf);
+		ck_assert_int_gt(getdelim(&txt, &cap, '\0', pf), 0);
+		fclose(pf);
+		ck_assert_int_eq(drbd_proc_parse(txt, pdv, 2, err, sizeof(err)),
+				 1);
+		free(txt);
+		ck_assert_ptr_null(drbd_res_peer_dev(r, 0));
+		ck_assert_int_gt(drbd_loser_line(r, pdv[0].oos, 1764049733, buf,
+						 sizeof(buf)),
+				 0);
+		ck_assert_ptr_nonnull(strstr(buf, "out of sync 24 KiB"));
+	}
+	ck_assert_int_gt(drbd_loser_line(r, -1, 1764049733, buf, sizeof(buf)),
+			 0);
+	ck_assert_ptr_nonnull(strstr(buf, "out of sync unknown"));
 	ck_assert_ptr_nonnull(strstr(buf, "r0"));
 	/* The Primary bit masked: the generation both nodes compare. */
 	ck_assert_ptr_nonnull(strstr(buf, "generation F5682BF1AE45298A"));
 	ck_assert_ptr_nonnull(strstr(buf, "resync started at 1764049733"));
 	ck_assert_ptr_null(strstr(buf, "split brain at 0 "));
-	ck_assert_int_eq(drbd_loser_line(r, 0, buf, 10), -ENOSPC);
+	ck_assert_int_eq(drbd_loser_line(r, -1, 0, buf, 10), -ENOSPC);
 }
 END_TEST
 
