@@ -1107,7 +1107,11 @@ static int fc_job_pr(struct fc *f, struct fc_req *r, enum fc_pr_act act)
 			rc = fc_pr_register(&io[i], f->pr_key);
 		if (rc == 0)
 			rc = fc_pr_acquire(&io[0], f->pr_key, type, &victim);
-		if (rc == 0 && act == FC_PR_FENCE)
+		/* Promote too: after a clean handover (the old master
+		 * RELEASEd, we RESERVEd) nobody was preempted, and under a
+		 * registrants-only type the old master's paths, still
+		 * registered, could write. */
+		if (rc == 0)
 			rc = fc_pr_fence_others(&io[0], f->pr_key, type,
 						&removed);
 		if (rc == 0) {

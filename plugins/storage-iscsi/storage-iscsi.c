@@ -10,16 +10,18 @@
  * iscsi_service has returned (the session may have to be destroyed).
  *
  * Start logs in as this node's initiator name, reads the capacity and
- * REGISTERs the node's key; promote RESERVEs (type from <reservation>) or
- * PREEMPTs the holder's key, which is the fence: the old master's
- * registrations go and its writes get RESERVATION CONFLICT; demote
- * RELEASEs; stop unregisters.  The monitor (TEST UNIT READY, READ
- * RESERVATION) says FAILED when the target is gone or when this master's
- * reservation went to another key.  libiscsi's own reconnect is off: some
- * targets (tgt) tie a registration to the session, so the plugin logs in
- * again itself, with the key's top bit flipped, and PREEMPTs the dead
- * session's key.  Targets that refuse APTPL or PREEMPT AND ABORT get the
- * plain command, logged once.
+ * REGISTERs the node's key; promote registers it again (the peer's promote
+ * removed it), RESERVEs (type from <reservation>) or PREEMPTs the holder's
+ * key, then reads the keys and PREEMPTs every other one: that is the fence,
+ * after a takeover and after a clean handover alike (the old master
+ * RELEASEd but stays registered), the old master's registrations go and its
+ * writes get RESERVATION CONFLICT; demote RELEASEs; stop unregisters.  The
+ * monitor (TEST UNIT READY, READ RESERVATION) says FAILED when the target is
+ * gone or when this master's reservation went to another key.  libiscsi's own
+ * reconnect is off: some targets (tgt) tie a registration to the session, so
+ * the plugin logs in again itself, with the key's top bit flipped, and PREEMPTs
+ * the dead session's key.  Targets that refuse APTPL or PREEMPT AND ABORT get
+ * the plain command, logged once.
  *
  * The block device comes from the kernel initiator (iscsiadm, through
  * host->spawn), whose session is registered with the same key via
@@ -61,6 +63,8 @@ enum iscsi_pr_type {
 #define ISCSI_TICK_MS	     1000
 #define ISCSI_DEV_WAIT_MS    200
 #define ISCSI_DEV_WAIT_TRIES 50
+#define ISCSI_KEYS_MAX	     32 /* keys kept from one READ KEYS */
+#define ISCSI_FENCE_ROUNDS   16
 
 enum iscsi_kind {
 	IOP_NONE,
@@ -84,6 +88,8 @@ enum iscsi_step {
 	ST_RESERVE,   /* promote, nobody holds it */
 	ST_PREEMPT,   /* promote, another key holds it */
 	ST_VERIFY,    /* READ RESERVATION after either */
+	ST_KEYS,      /* READ KEYS once the reservation is ours */
+	ST_FENCE,     /* PREEMPT of another key that is still registered */
 	ST_KDISCOVER, /* iscsiadm discovery */
 	ST_KLOGIN,    /* iscsiadm login */
 	ST_KWAIT,     /* the block device to appear */
@@ -134,6 +140,9 @@ struct iscsi {
 	int holder_type;
 	uint64_t blocks;
 	uint32_t block_size;
+	/* What the last READ KEYS saw. */
+	uint64_t keys[ISCSI_KEYS_MAX];
+	int n_keys, total_keys;
 	char device[PATH_MAX]; /* the kernel initiator's by-path link */
 
 	/* The op in flight and the last command's result. */
@@ -141,7 +150,8 @@ struct iscsi {
 	enum iscsi_kind kind;
 	enum iscsi_step step;
 	bool in_begin, sync_done, waiting, advance, ua_retried, released;
-	int sync_rc, tur_left, take_tries, dev_tries;
+	int sync_rc, tur_left, take_tries, dev_tries, fence_rounds;
+	uint64_t fencing; /* the key of the PREEMPT in flight (ST_FENCE) */
 	int t_status, t_sense, t_ascq, t_parse;
 	bool t_is_task, t_parsed, child_ok;
 	struct scsi_task *task; /* the op's command in flight */
@@ -484,6 +494,18 @@ static void iscsi_task_cb(struct iscsi_context *ctx, int status, void *data,
 					rr->reserved ? rr->reservation_key : 0;
 				s->holder_type = rr->reserved ? rr->pr_type : 0;
 			}
+		} else if (status == SCSI_STATUS_GOOD && s->t_parse == 3) {
+			struct scsi_persistent_reserve_in_read_keys *rk =
+				scsi_datain_unmarshall(t);
+			s->t_parsed = rk != NULL;
+			if (rk) {
+				s->total_keys = rk->num_keys;
+				s->n_keys = 0;
+				for (int i = 0;
+				     i < rk->num_keys && i < ISCSI_KEYS_MAX;
+				     i++)
+					s->keys[s->n_keys++] = rk->keys[i];
+			}
 		} else if (status == SCSI_STATUS_GOOD && s->t_parse == 2) {
 			struct scsi_readcapacity10 *rc =
 				scsi_datain_unmarshall(t);
@@ -663,6 +685,20 @@ static void iscsi_issue_readres(struct iscsi *s, enum iscsi_step step)
 			"PERSISTENT RESERVE IN (READ RESERVATION)");
 }
 
+static void iscsi_issue_readkeys(struct iscsi *s)
+{
+	s->step = ST_KEYS;
+	s->t_is_task = true;
+	s->t_parse = 3;
+	s->t_parsed = false;
+	iscsi_submitted(s,
+			iscsi_persistent_reserve_in_task(
+				s->ctx, (int)s->lun,
+				SCSI_PERSISTENT_RESERVE_READ_KEYS, 8192,
+				iscsi_task_cb, s),
+			"PERSISTENT RESERVE IN (READ KEYS)");
+}
+
 static void iscsi_issue_prout(struct iscsi *s, enum iscsi_step step, int sa,
 			      uint64_t key, uint64_t sa_key, int type,
 			      bool aptpl)
@@ -800,6 +836,64 @@ static void iscsi_issue_take(struct iscsi *s)
 			s->abort_ok ? SCSI_PERSISTENT_RESERVE_PREEMPT_AND_ABORT
 				    : SCSI_PERSISTENT_RESERVE_PREEMPT,
 			iscsi_cur_key(s), s->holder, type, false);
+}
+
+/* PREEMPT (AND ABORT) of a key that is not the holder's removes its
+ * registrations and leaves the reservation ours. */
+static void iscsi_issue_fence(struct iscsi *s)
+{
+	iscsi_issue_prout(s, ST_FENCE,
+			  s->abort_ok
+				  ? SCSI_PERSISTENT_RESERVE_PREEMPT_AND_ABORT
+				  : SCSI_PERSISTENT_RESERVE_PREEMPT,
+			  iscsi_cur_key(s), s->fencing,
+			  iscsi_pr_codes[s->reservation], false);
+}
+
+/* After READ KEYS in promote: the reservation is ours, and every other key
+ * goes, one PREEMPT each and the keys read again after it.  A clean
+ * handover (the old master RELEASEd, we RESERVEd) preempted nobody, and
+ * under a registrants-only type any key still registered may write: the
+ * old master's kernel session would. */
+static void iscsi_fence_next(struct iscsi *s)
+{
+	const struct cmsd_host *h = s->base.host;
+	bool mine = false;
+
+	s->fencing = 0;
+	for (int i = 0; i < s->n_keys; i++) {
+		if (s->keys[i] == iscsi_cur_key(s))
+			mine = true;
+		else if (s->keys[i] && !s->fencing)
+			s->fencing = s->keys[i];
+	}
+	if (!mine) {
+		h->log(h, CMSD_LOG_ERR,
+		       "promote: key 0x%016llx is not registered any more "
+		       "(preempted by the peer)",
+		       (unsigned long long)iscsi_cur_key(s));
+		iscsi_finish(s, -EIO);
+		return;
+	}
+	if (!s->fencing) {
+		if (s->total_keys > s->n_keys)
+			h->log(h, CMSD_LOG_WARNING,
+			       "promote: the LUN has %d registrations; only "
+			       "the first %d were read",
+			       s->total_keys, s->n_keys);
+		iscsi_promote_next(s);
+		return;
+	}
+	if (++s->fence_rounds > ISCSI_FENCE_ROUNDS) {
+		h->log(h, CMSD_LOG_ERR,
+		       "promote: key 0x%016llx is still registered after %d "
+		       "PREEMPTs (re-registered each time?)",
+		       (unsigned long long)s->fencing, ISCSI_FENCE_ROUNDS);
+		iscsi_finish(s, -EIO);
+		return;
+	}
+	s->ua_retried = false;
+	iscsi_issue_fence(s);
 }
 
 static void iscsi_stale_preempt(struct iscsi *s)
@@ -1021,6 +1115,51 @@ static void iscsi_advance(struct iscsi *s)
 		}
 		iscsi_promote_next(s);
 		return;
+	case ST_KEYS:
+		if (s->t_status != SCSI_STATUS_GOOD || !s->t_parsed) {
+			if (iscsi_retry_ua(s)) {
+				iscsi_issue_readkeys(s);
+				return;
+			}
+			iscsi_fail(s, "promote: READ KEYS");
+			return;
+		}
+		iscsi_fence_next(s);
+		return;
+	case ST_FENCE:
+		if (s->abort_ok && iscsi_illegal(s)) {
+			h->log(h, CMSD_LOG_WARNING,
+			       "the target refuses PREEMPT AND ABORT: using "
+			       "PREEMPT (the old master's queued commands are "
+			       "not aborted)");
+			s->abort_ok = false;
+			iscsi_issue_fence(s);
+			return;
+		}
+		if (iscsi_retry_ua(s)) {
+			iscsi_issue_fence(s);
+			return;
+		}
+		if (s->t_status == SCSI_STATUS_GOOD) {
+			h->log(h, CMSD_LOG_NOTICE,
+			       "promote: removed the registration of key "
+			       "0x%016llx (another node's)",
+			       (unsigned long long)s->fencing);
+		} else if (s->t_status == SCSI_STATUS_RESERVATION_CONFLICT) {
+			/* The key went in between (its node stopped), or
+			 * ours did: the next READ KEYS tells which. */
+			h->log(h, CMSD_LOG_INFO,
+			       "promote: PREEMPT of key 0x%016llx: "
+			       "RESERVATION CONFLICT; reading the keys again",
+			       (unsigned long long)s->fencing);
+		} else {
+			iscsi_fail(s, "promote: PERSISTENT RESERVE OUT PREEMPT "
+				      "(another registered key)");
+			return;
+		}
+		s->ua_retried = false;
+		iscsi_issue_readkeys(s);
+		return;
 	case ST_RELEASE:
 		if (s->t_status != SCSI_STATUS_GOOD) {
 			if (iscsi_retry_ua(s)) {
@@ -1217,6 +1356,11 @@ static void iscsi_promote_next(struct iscsi *s)
 			iscsi_finish(s, -EIO);
 			return;
 		}
+		s->fence_rounds = 0;
+		s->ua_retried = false;
+		iscsi_issue_readkeys(s);
+		return;
+	case ST_KEYS:
 		s->primary = true;
 		if (!s->kernel || s->mounted) { /* none, or mounted already */
 			iscsi_finish(s, 0);
@@ -1362,7 +1506,9 @@ static int iscsi_begin(struct iscsi *s, struct cmsd_op *op, enum iscsi_kind k)
 	else if (k == IOP_MONITOR)
 		iscsi_issue_tur(s, ST_TUR);
 	else if (k == IOP_PROMOTE)
-		iscsi_issue_readres(s, ST_READRES);
+		/* Our key may be gone: the peer's promote preempts every key
+		 * but its own, a slave's too.  RESERVE and PREEMPT need it. */
+		iscsi_issue_register(s);
 	else if (k == IOP_START)
 		iscsi_finish(s, 0);
 	else
