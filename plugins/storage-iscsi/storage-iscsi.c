@@ -35,20 +35,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
 #include "plugin_util.h"
+#include "pu_mount.h"
 
 /* The production block-device path (Debian's locations). */
 #define ISCSIADM   "/usr/sbin/iscsiadm"
 #define SG_PERSIST "/usr/bin/sg_persist"
-#define MOUNT_BIN  "/usr/bin/mount"
-#define UMOUNT_BIN "/usr/bin/umount"
 
-enum iscsi_fstype { ISCSI_EXT4, ISCSI_XFS };
+/* <fstype>: enum pu_fstype.  The mount layer (mount(2) in a worker
+ * thread, e2fsck -p first, umount(2) naming the holders) is storage-fc's,
+ * shared through plugins/common/pu_mount.c. */
 
 /* SPC-3 persistent reservation types, in the order of iscsi_reservations. */
 enum iscsi_pr_type {
@@ -95,7 +97,9 @@ enum iscsi_step {
 	ST_KWAIT,     /* the block device to appear */
 	ST_KREGISTER, /* sg_persist on the kernel's session */
 	ST_KREREG,    /* the same after a reconnect of a mounted master */
-	ST_MOUNT,
+	ST_MPREP,     /* the mount point checked (worker thread) */
+	ST_FSCK,      /* e2fsck -p */
+	ST_MOUNT,     /* mount(2) (worker thread) */
 	ST_UMOUNT,
 	ST_RELEASE,
 	ST_UNREG,
@@ -118,7 +122,7 @@ struct iscsi {
 	struct iscsi_initiator initiators[ISCSI_MAX_INITIATORS];
 	size_t n_initiators;
 	char *mount;
-	enum iscsi_fstype fstype;
+	enum pu_fstype fstype;
 	enum iscsi_pr_type reservation;
 	uint64_t key; /* 0: derived from the node at run time */
 	bool kernel;  /* <block-device>iscsiadm</block-device> */
@@ -133,6 +137,15 @@ struct iscsi {
 	int watch_fd;
 	struct cmsd_timer *tick, *wait;
 	bool started, up, primary, mounted, dying;
+	dev_t mounted_dev; /* the LUN as mounted here, or 0 */
+	/* mount(2) and umount(2) may block: in the worker, in order. */
+	struct pu_worker worker;
+	unsigned op_gen; /* raised by each op: a job of an older one is late */
+	int jobs_out;	 /* jobs not back yet */
+	int job_rc;	 /* the last job's (or e2fsck's) result */
+	enum pu_found job_found;
+	char job_dev[PATH_MAX], job_mp[PATH_MAX];
+	dev_t job_rdev;
 	bool aptpl, abort_ok; /* not refused by the target (yet) */
 	/* What the last READ RESERVATION saw. */
 	bool reserved;
@@ -164,7 +177,6 @@ static const char *const iscsi_keys[] = {
 	"portal", "iqn",	 "lun", "initiator-name", "mount",
 	"fstype", "reservation", "key", "block-device",	  NULL};
 static const char *const iscsi_blockdevs[] = {"iscsiadm", "none", NULL};
-static const char *const iscsi_fstypes[] = {"ext4", "xfs", NULL};
 static const char *const iscsi_reservations[] = {
 	"write-exclusive-registrants-only", "exclusive-access",
 	"write-exclusive", "exclusive-access-registrants-only", NULL};
@@ -261,8 +273,8 @@ static int iscsi_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 	/* No default: a shared LUN mounted over the wrong directory would hide
 	 * what is there. */
 	bad += pu_abs_path(h, c, "mount", true, mount);
-	bad += cf->get_enum(c, "fstype", iscsi_fstypes, ISCSI_EXT4, &e) < 0;
-	s->fstype = (enum iscsi_fstype)e;
+	bad += cf->get_enum(c, "fstype", pu_fstypes, PU_FS_EXT4, &e) < 0;
+	s->fstype = (enum pu_fstype)e;
 	bad += cf->get_enum(c, "reservation", iscsi_reservations,
 			    ISCSI_PR_WE_RO, &e) < 0;
 	s->reservation = (enum iscsi_pr_type)e;
@@ -296,12 +308,17 @@ static uint64_t iscsi_node_key(const char *id)
 	return k ? k : 1;
 }
 
+static void iscsi_job_drop(struct pu_job *j);
+
 static void iscsi_destroy(void *inst)
 {
 	struct iscsi *s = inst;
 
 	if (!s)
 		return;
+	/* Waits for a mount(2) or umount(2) still in the kernel: the thread
+	 * must not outlive the plugin's code. */
+	pu_worker_destroy(&s->worker, iscsi_job_drop);
 	if (s->ctx) {
 		s->dying = true;
 		iscsi_destroy_context(s->ctx);
@@ -332,6 +349,7 @@ static int iscsi_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 		return -ENOMEM;
 	s->base.host = h;
 	s->base.issue = "issue 6";
+	pu_worker_init(&s->worker, h);
 	if (iscsi_read(h, c, s, &iqn, &mount)) {
 		s->n_initiators = 0; /* they point into the configuration */
 		iscsi_destroy(s);
@@ -1224,6 +1242,8 @@ static void iscsi_advance(struct iscsi *s)
 	case ST_KLOGIN:
 	case ST_KWAIT:
 	case ST_KREGISTER:
+	case ST_MPREP:
+	case ST_FSCK:
 	case ST_MOUNT:
 		iscsi_promote_next(s);
 		return;
@@ -1302,6 +1322,159 @@ static void iscsi_child_done(const struct cmsd_child_result *r, void *arg)
 			r->exited ? r->exit_code : r->signal,
 			(int)(r->output_len > 300 ? 300 : r->output_len),
 			r->output ? r->output : "");
+	s->advance = true;
+	iscsi_pump(s);
+}
+
+/* One mount-layer job of the worker thread. */
+struct iscsi_job {
+	struct pu_job job; /* first */
+	struct iscsi *s;
+	unsigned gen;
+	enum iscsi_step step;
+	enum iscsi_kind kind;
+	enum pu_fstype fstype;
+	int rc, n;
+	enum pu_found found;
+	dev_t rdev, known;
+	char dev[PATH_MAX], mount[PATH_MAX], mp[PATH_MAX];
+	struct pu_notes notes;
+};
+
+static const char *iscsi_kind_name(enum iscsi_kind k)
+{
+	return k == IOP_PROMOTE ? "promote" : k == IOP_STOP ? "stop" : "demote";
+}
+
+static void iscsi_job_drop(struct pu_job *j)
+{
+	struct iscsi_job *jb = (struct iscsi_job *)j;
+
+	pu_notes_free(&jb->notes);
+	free(jb);
+}
+
+/* Worker thread: only the job's own copy of what it needs. */
+static void iscsi_job_run(struct pu_job *j)
+{
+	struct iscsi_job *jb = (struct iscsi_job *)j;
+
+	switch (jb->step) {
+	case ST_MPREP:
+		jb->rc = pu_mount_prepare(jb->mount, jb->dev, jb->rdev, jb->mp,
+					  &jb->found, &jb->notes);
+		break;
+	case ST_MOUNT:
+		jb->rc = pu_mount_do(jb->dev, jb->rdev, jb->mp, jb->fstype,
+				     &jb->notes);
+		break;
+	default: /* ST_UMOUNT */
+		jb->rc = pu_umount(jb->mount, jb->rdev, jb->known, jb->fstype,
+				   jb->mp, &jb->n, &jb->notes);
+		break;
+	}
+}
+
+static void iscsi_job_done(struct pu_job *j)
+{
+	struct iscsi_job *jb = (struct iscsi_job *)j;
+	struct iscsi *s = jb->s;
+
+	s->jobs_out--;
+	pu_notes_log(s->base.host, iscsi_kind_name(jb->kind), &jb->notes);
+	/* What the kernel did counts even for a cancelled op: the demote
+	 * after it must unmount. */
+	if (jb->rc == 0 &&
+	    (jb->step == ST_MOUNT ||
+	     (jb->step == ST_MPREP && jb->found == PU_FOUND_ADOPT))) {
+		s->mounted = true;
+		s->mounted_dev = jb->rdev;
+	} else if (jb->rc == 0 && jb->step == ST_UMOUNT) {
+		s->mounted = false;
+		s->mounted_dev = 0;
+	}
+	if (s->kind != IOP_NONE && jb->gen == s->op_gen &&
+	    s->step == jb->step) {
+		s->job_rc = jb->rc;
+		s->job_found = jb->found;
+		memcpy(s->job_mp, jb->mp, sizeof(s->job_mp));
+		s->advance = true;
+	}
+	iscsi_job_drop(j);
+	iscsi_pump(s);
+}
+
+/* Hands a mount-layer step to the worker; the op ends on failure. */
+static void iscsi_job(struct iscsi *s, enum iscsi_step step)
+{
+	struct iscsi_job *jb = calloc(1, sizeof(*jb));
+	int rc = jb ? 0 : -ENOMEM;
+
+	s->step = step;
+	if (jb) {
+		jb->job.run = iscsi_job_run;
+		jb->job.done = iscsi_job_done;
+		jb->s = s;
+		jb->gen = s->op_gen;
+		jb->step = step;
+		jb->kind = s->kind;
+		jb->fstype = s->fstype;
+		jb->rdev = s->job_rdev;
+		jb->known = s->mounted_dev;
+		pu_fmt(jb->dev, sizeof(jb->dev), "%s", s->job_dev);
+		pu_fmt(jb->mount, sizeof(jb->mount), "%s", s->mount);
+		pu_fmt(jb->mp, sizeof(jb->mp), "%s", s->job_mp);
+		rc = pu_worker_submit(&s->worker, &jb->job);
+	}
+	if (rc < 0) {
+		s->base.host->log(s->base.host, CMSD_LOG_ERR,
+				  "cannot start the mount thread: %s",
+				  strerror(-rc));
+		free(jb);
+		iscsi_finish(s, rc);
+		return;
+	}
+	s->jobs_out++;
+}
+
+/* The kernel's block device now: its node (symlinks resolved) and number
+ * into job_dev / job_rdev.  0, or -errno (logged when log). */
+static int iscsi_blockdev(struct iscsi *s, bool log)
+{
+	struct stat st;
+
+	s->job_dev[0] = '\0';
+	s->job_rdev = 0;
+	if (stat(s->device, &st) < 0) {
+		int e = errno;
+		if (log)
+			s->base.host->log(s->base.host, CMSD_LOG_ERR, "%s: %s",
+					  s->device, strerror(e));
+		return -e;
+	}
+	if (!S_ISBLK(st.st_mode)) {
+		if (log)
+			s->base.host->log(s->base.host, CMSD_LOG_ERR,
+					  "%s is not a block device",
+					  s->device);
+		return -ENOTBLK;
+	}
+	if (!realpath(s->device, s->job_dev))
+		pu_fmt(s->job_dev, sizeof(s->job_dev), "%s", s->device);
+	s->job_rdev = st.st_rdev;
+	return 0;
+}
+
+static void iscsi_fsck_done(const struct cmsd_child_result *r, void *arg)
+{
+	struct iscsi *s = arg;
+
+	s->child = NULL;
+	if (s->child_orphan) { /* cancelled: the agent killed it */
+		s->child_orphan = false;
+		return;
+	}
+	s->job_rc = pu_fsck_result(s->base.host, "promote", s->job_dev, r);
 	s->advance = true;
 	iscsi_pump(s);
 }
@@ -1406,30 +1579,53 @@ static void iscsi_promote_next(struct iscsi *s)
 		}
 		iscsi_kernel_register(s, ST_KREGISTER);
 		return;
-	case ST_KREGISTER: {
-		const char *argv[] = {MOUNT_BIN,
-				      "-t",
-				      iscsi_fstypes[s->fstype],
-				      "-o",
-				      "nodev,nosuid",
-				      s->device,
-				      s->mount,
-				      NULL};
-		if (!s->child_ok) {
+	case ST_KREGISTER:
+		if (!s->child_ok || iscsi_blockdev(s, true) < 0) {
 			iscsi_finish(s, -EIO);
 			return;
 		}
-		iscsi_spawn(s, ST_MOUNT, argv);
+		s->job_mp[0] = '\0';
+		iscsi_job(s, ST_MPREP);
 		return;
-	}
-	case ST_MOUNT:
-		if (!s->child_ok) {
-			iscsi_finish(s, -EIO);
+	case ST_MPREP:
+		if (s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
 			return;
 		}
-		s->mounted = true;
-		h->log(h, CMSD_LOG_NOTICE, "promote: mounted %s on %s",
-		       s->device, s->mount);
+		if (s->job_found == PU_FOUND_ADOPT) {
+			h->log(h, CMSD_LOG_NOTICE,
+			       "promote: %s is already mounted on %s: adopted",
+			       s->job_dev, s->job_mp);
+			iscsi_finish(s, 0);
+			return;
+		}
+		/* e2fsck only on a device nobody on this host uses. */
+		if (s->fstype == PU_FS_EXT4 && s->job_found == PU_FOUND_FREE) {
+			int rc;
+			s->step = ST_FSCK;
+			rc = pu_fsck_spawn(h, "promote", s->job_dev,
+					   iscsi_fsck_done, s, &s->child);
+			if (rc < 0)
+				iscsi_finish(s, rc);
+			return;
+		}
+		/* fall through */
+	case ST_FSCK:
+		if (s->step == ST_FSCK && s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
+			return;
+		}
+		iscsi_job(s, ST_MOUNT);
+		return;
+	case ST_MOUNT:
+		if (s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
+			return;
+		}
+		h->log(h, CMSD_LOG_NOTICE,
+		       "promote: mounted %s on %s (%s, nodev,nosuid%s)",
+		       s->job_dev, s->job_mp, pu_fstypes[s->fstype],
+		       s->fstype == PU_FS_EXT4 ? ",errors=remount-ro" : "");
 		iscsi_finish(s, 0);
 		return;
 	default:
@@ -1444,17 +1640,21 @@ static void iscsi_demote_next(struct iscsi *s)
 {
 	const struct cmsd_host *h = s->base.host;
 
-	if (s->mounted && s->step != ST_UMOUNT) {
-		const char *argv[] = {UMOUNT_BIN, s->mount, NULL};
-		iscsi_spawn(s, ST_UMOUNT, argv);
+	/* A mount job of a cancelled promote may still be on its way: the
+	 * unmount queued behind it finds what it did. */
+	if (s->kernel && (s->mounted || s->jobs_out) && s->step != ST_UMOUNT &&
+	    s->step != ST_RELEASE && s->step != ST_UNREG) {
+		iscsi_blockdev(s, false); /* 0 when gone: known is enough */
+		iscsi_job(s, ST_UMOUNT);
 		return;
 	}
 	if (s->step == ST_UMOUNT) {
-		if (!s->child_ok) {
-			iscsi_finish(s, -EBUSY);
+		/* EBUSY as it is: the holders are logged, and nothing is
+		 * released while the LUN is mounted here. */
+		if (s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
 			return;
 		}
-		s->mounted = false;
 		h->log(h, CMSD_LOG_NOTICE, "unmounted %s", s->mount);
 	}
 	s->primary = false;
@@ -1496,6 +1696,7 @@ static int iscsi_begin(struct iscsi *s, struct cmsd_op *op, enum iscsi_kind k)
 	}
 	s->op = op;
 	s->kind = k;
+	s->op_gen++;
 	s->step = ST_IDLE;
 	s->ua_retried = false;
 	s->released = false;
