@@ -1101,11 +1101,14 @@ const char *cluster_role_reason(void)
  * storage demote waiting for a SAN behind a cut link).  Saying "serving"
  * until the last demote ended showed two nodes serving once the peer took
  * over.  A handover stops the group in order and the peer waits for it: the
- * node serves until its stop is done.  ops->serving() stays what the core
- * waits for before it ends (something of the group is still up). */
+ * node serves until its stop is done.  A stop that failed left part of the
+ * group running (the lease is kept, the peer waits): serving again, until a
+ * retry succeeds.  ops->serving() stays what the core waits for before it
+ * ends (something of the group is still up). */
 static bool cluster_serving(void)
 {
-	if (C->fsm.role == FSM_STEPPING_DOWN && C->stop_vip_first)
+	if (C->fsm.role == FSM_STEPPING_DOWN && C->stop_vip_first &&
+	    !C->fsm.stop_failed)
 		return false;
 	return C->ops->serving();
 }
