@@ -41,12 +41,9 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "iscsi_cmd.h"
 #include "plugin_util.h"
 #include "pu_mount.h"
-
-/* The production block-device path (Debian's locations). */
-#define ISCSIADM   "/usr/sbin/iscsiadm"
-#define SG_PERSIST "/usr/bin/sg_persist"
 
 /* <fstype>: enum pu_fstype.  The mount layer (mount(2) in a worker
  * thread, e2fsck -p first, umount(2) naming the holders) is storage-fc's,
@@ -390,9 +387,8 @@ static int iscsi_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 	s->aptpl = true;
 	s->abort_ok = true;
 	s->watch_fd = -1;
-	snprintf(s->device, sizeof(s->device),
-		 "/dev/disk/by-path/ip-%s:%u-iscsi-%s-lun-%u", s->portal,
-		 s->port, s->iqn, s->lun);
+	iscsi_cmd_device(s->device, sizeof(s->device), s->portal, s->port,
+			 s->iqn, s->lun);
 	s->tick = h->timer_new(h, iscsi_tick_cb, s);
 	s->wait = h->timer_new(h, iscsi_wait_cb, s);
 	if (!s->tick || !s->wait) {
@@ -930,14 +926,37 @@ static void iscsi_stale_preempt(struct iscsi *s)
  * current key; sg_persist sends the PROUT through SG_IO on that session. */
 static void iscsi_kernel_register(struct iscsi *s, enum iscsi_step step)
 {
-	char sark[40];
+	struct iscsi_cmd c;
 
-	snprintf(sark, sizeof(sark), "--param-sark=0x%llx",
-		 (unsigned long long)iscsi_cur_key(s));
-	const char *argv[] = {
-		SG_PERSIST, "--out", "--no-inquiry", "--register-ignore", sark,
-		s->device,  NULL};
-	iscsi_spawn(s, step, argv);
+	iscsi_cmd_register(&c, iscsi_cur_key(s), s->device);
+	iscsi_spawn(s, step, c.argv);
+}
+
+/* The kernel initiator logs in under the name in initiatorname.iscsi, not
+ * under <initiator-name>: a differing one is a target ACL or a host
+ * mapping that does not match (after a reinstall that made a new name). */
+static void iscsi_kernel_name_check(struct iscsi *s)
+{
+	const struct cmsd_host *h = s->base.host;
+	char text[1024], name[256];
+	FILE *f = fopen(ISCSI_CMD_INITIATORNAME, "re");
+	size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	text[n] = '\0';
+	if (!f || iscsi_cmd_initiatorname(text, name, sizeof(name)) < 0)
+		h->log(h, CMSD_LOG_WARNING,
+		       "promote: no InitiatorName in " ISCSI_CMD_INITIATORNAME
+		       ": the kernel initiator logs in under a name of its "
+		       "own; set it to %s",
+		       s->initiator);
+	else if (strcmp(name, s->initiator) != 0)
+		h->log(h, CMSD_LOG_WARNING,
+		       "promote: the kernel initiator's name is %s "
+		       "(" ISCSI_CMD_INITIATORNAME "), not this node's "
+		       "<initiator-name> %s: the target may refuse its login",
+		       name, s->initiator);
 }
 
 static void iscsi_advance(struct iscsi *s)
@@ -1314,7 +1333,8 @@ static void iscsi_child_done(const struct cmsd_child_result *r, void *arg)
 	s->child_ok =
 		r->exited && (r->exit_code == 0 ||
 			      /* iscsiadm: already logged in */
-			      (s->step == ST_KLOGIN && r->exit_code == 15));
+			      (s->step == ST_KLOGIN &&
+			       r->exit_code == ISCSI_CMD_EXIT_SESS_EXISTS));
 	if (!s->child_ok)
 		s->base.host->log(
 			s->base.host, CMSD_LOG_ERR, "%s failed (%s %d): %.*s",
@@ -1515,9 +1535,9 @@ static void iscsi_wait_cb(void *arg)
 static void iscsi_promote_next(struct iscsi *s)
 {
 	const struct cmsd_host *h = s->base.host;
-	char hb[64], portal[80];
+	struct iscsi_cmd c;
+	char hb[64];
 
-	snprintf(portal, sizeof(portal), "%s:%u", s->portal, s->port);
 	switch (s->step) {
 	case ST_VERIFY:
 	case ST_READRES:
@@ -1539,23 +1559,18 @@ static void iscsi_promote_next(struct iscsi *s)
 			iscsi_finish(s, 0);
 			return;
 		}
-		{
-			const char *argv[] = {ISCSIADM, "-m", "discovery",
-					      "-t",	"st", "-p",
-					      portal,	NULL};
-			iscsi_spawn(s, ST_KDISCOVER, argv);
-		}
+		iscsi_kernel_name_check(s);
+		iscsi_cmd_discovery(&c, s->portal, s->port);
+		iscsi_spawn(s, ST_KDISCOVER, c.argv);
 		return;
-	case ST_KDISCOVER: {
-		const char *argv[] = {ISCSIADM, "-m",	"node",	   "-T", s->iqn,
-				      "-p",	portal, "--login", NULL};
+	case ST_KDISCOVER:
 		if (!s->child_ok) {
 			iscsi_finish(s, -EIO);
 			return;
 		}
-		iscsi_spawn(s, ST_KLOGIN, argv);
+		iscsi_cmd_login(&c, s->iqn, s->portal, s->port);
+		iscsi_spawn(s, ST_KLOGIN, c.argv);
 		return;
-	}
 	case ST_KLOGIN:
 		if (!s->child_ok) {
 			iscsi_finish(s, -EIO);
