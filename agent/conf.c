@@ -1459,6 +1459,22 @@ static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
 			.tls_cert = c->tls_cert,
 			.tls_key = c->tls_key,
 		};
+		/* host->cluster_nodes (ABI 1.3): on the stack, it lives as
+		 * long as this validate() call. */
+		const char *nv[3 * CONF_MAX_NODES + 1];
+		size_t nn = 0;
+		if (c->mode != CONF_MODE_ARBITER) {
+			for (size_t k = 0; k < c->n_nodes; k++) {
+				const struct conf_node *nd = &c->nodes[k];
+				nv[nn++] = nd->id;
+				nv[nn++] = nd->name ? nd->name : nd->id;
+				nv[nn++] = nd->n_links && nd->links[0].address
+						   ? nd->links[0].address
+						   : "";
+			}
+			nv[nn] = NULL;
+			h.cluster_nodes = nv;
+		}
 		int before = ctx->errors, sig;
 		struct conf_validate_call vc = {d, &h, in->section};
 		rc = instance_guard_call(conf_call_validate, &vc, &sig);

@@ -264,7 +264,7 @@ START_TEST(wrong_kind_and_abi)
 			 "X/cmsd.xml:8: element <resource>: plugin "
 			 "\"fake-abi-major\" refused: " FAKE_PLUGIN_DIR
 			 "/fake-abi-major.so: plugin ABI 2.0, agent ABI "
-			 "1.2: major versions differ; rebuild the plugin "
+			 "1.3: major versions differ; rebuild the plugin "
 			 "against this SDK");
 }
 END_TEST
