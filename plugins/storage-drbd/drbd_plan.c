@@ -14,6 +14,7 @@ void drbd_facts_init(struct drbd_facts *f)
 	f->mounted = -1;
 	f->md = -1;
 	f->fs = -1;
+	f->found = -1;
 }
 
 void drbd_facts_from_model(struct drbd_facts *f, bool stream_up,
@@ -129,7 +130,15 @@ static enum drbd_act next_promote(struct drbd_facts *f, const char **why)
 			    "is not fresh (this node did not create its "
 			    "metadata): refusing to make one over data");
 	}
-	if (!f->xfs && !f->fsck_done)
+	if (f->found < 0)
+		return DRBD_A_PREPARE;
+	if (f->found == DRBD_MNT_ADOPT) {
+		*why = "the device is mounted there already: adopted";
+		return DRBD_A_DONE;
+	}
+	/* Not while this host uses the device elsewhere (e2fsck would
+	 * refuse, or worse). */
+	if (!f->xfs && f->found == DRBD_MNT_FREE && !f->fsck_done)
 		return DRBD_A_FSCK;
 	return DRBD_A_MOUNT;
 }
@@ -220,6 +229,7 @@ const char *drbd_act_name(enum drbd_act a)
 		[DRBD_A_PRIMARY] = "primary",
 		[DRBD_A_PROBE] = "probe",
 		[DRBD_A_MKFS] = "mkfs",
+		[DRBD_A_PREPARE] = "prepare",
 		[DRBD_A_FSCK] = "fsck",
 		[DRBD_A_MOUNT] = "mount",
 		[DRBD_A_UMOUNT] = "umount",

@@ -26,25 +26,28 @@ enum drbd_opk {
 };
 
 enum drbd_act {
-	DRBD_A_DONE,	  /* the op succeeded */
-	DRBD_A_FAIL,	  /* the op fails with facts.err, why says why */
-	DRBD_A_WAIT,	  /* ask again when the model changes (or a poll) */
-	DRBD_A_WRITE_RES, /* write <config-dir>/RES.res */
-	DRBD_A_EVENTS,	  /* start the events2 stream; ask again once its
-			     initial dump is in */
-	DRBD_A_DUMP_MD,	  /* drbdadm dump-md: is there metadata? */
-	DRBD_A_CREATE_MD, /* drbdadm create-md (no metadata only) */
-	DRBD_A_UP,	  /* drbdadm up */
-	DRBD_A_PRIMARY,	  /* drbdadm primary [--force] */
-	DRBD_A_PROBE,	  /* read the device's first 68 KiB: a file
-			     system or another signature there? */
-	DRBD_A_MKFS,	  /* mkfs (fresh resource, no file system only) */
-	DRBD_A_FSCK,	  /* e2fsck -p (ext4) */
-	DRBD_A_MOUNT,
-	DRBD_A_UMOUNT,
-	DRBD_A_SECONDARY,	/* drbdadm secondary */
-	DRBD_A_DISCONNECT,	/* drbdadm disconnect */
-	DRBD_A_CONNECT,		/* drbdadm connect */
+	DRBD_A_DONE,	   /* the op succeeded */
+	DRBD_A_FAIL,	   /* the op fails with facts.err, why says why */
+	DRBD_A_WAIT,	   /* ask again when the model changes (or a poll) */
+	DRBD_A_WRITE_RES,  /* write <config-dir>/RES.res */
+	DRBD_A_EVENTS,	   /* start the events2 stream; ask again once its
+			      initial dump is in */
+	DRBD_A_DUMP_MD,	   /* drbdadm dump-md: is there metadata? */
+	DRBD_A_CREATE_MD,  /* drbdadm create-md (no metadata only) */
+	DRBD_A_UP,	   /* drbdadm up */
+	DRBD_A_PRIMARY,	   /* drbdadm primary [--force] */
+	DRBD_A_PROBE,	   /* read the device's first 68 KiB: a file
+			      system or another signature there? */
+	DRBD_A_MKFS,	   /* mkfs (fresh resource, no file system only) */
+	DRBD_A_PREPARE,	   /* the mount point: adopt a mount there, refuse
+			      another file system, is the device in use?
+			      (plugins/common/pu_mount, worker thread) */
+	DRBD_A_FSCK,	   /* e2fsck -p (ext4, device not in use) */
+	DRBD_A_MOUNT,	   /* mount(2), worker thread */
+	DRBD_A_UMOUNT,	   /* umount(2), worker thread, never lazy */
+	DRBD_A_SECONDARY,  /* drbdadm secondary */
+	DRBD_A_DISCONNECT, /* drbdadm disconnect */
+	DRBD_A_CONNECT,	   /* drbdadm connect */
 	DRBD_A_CONNECT_DISCARD, /* drbdadm connect --discard-my-data */
 	DRBD_A_DOWN,		/* drbdadm down */
 	DRBD_A_STOP_EVENTS,	/* stop the stream, then done */
@@ -78,9 +81,15 @@ struct drbd_facts {
 	bool initial; /* drbd_initial_pair(): a fresh pair, no data on
 			 either side: the first promote forces the sync */
 	bool mkfs_done, fsck_done;
+	int found; /* PREPARE's finding: -1 not yet, DRBD_MNT_* */
 	/* Set with DRBD_A_FAIL. */
 	int err;
 };
+
+/* What PREPARE found on <mount> (pu_mount's enum pu_found). */
+#define DRBD_MNT_FREE  0 /* nothing of the device's: fsck, then mount */
+#define DRBD_MNT_ADOPT 1 /* the device is mounted there already */
+#define DRBD_MNT_BUSY  2 /* the host uses the device elsewhere: no fsck */
 
 void drbd_facts_init(struct drbd_facts *f);
 /* Fills the model part of f from r (NULL: the resource is not there). */

@@ -22,8 +22,11 @@
  *            split brain) unless forced, waits while the peer is Primary
  *            and connected, `drbdadm primary [--force]`, a probe of the
  *            device (dd of its first 68 KiB), mkfs only
- *            on a fresh resource, e2fsck -p (ext4), mount.
- *   demote   umount (retried, holders logged), `drbdadm secondary`.
+ *            on a fresh resource, then the mount layer the shared-LUN
+ *            plugins use (plugins/common/pu_mount: prepare, e2fsck -p,
+ *            mount(2) in a worker thread).
+ *   demote   umount(2) in the worker (never lazy; retried 5 times 1 s
+ *            apart, holders logged), `drbdadm secondary`.
  *   stop     umount, secondary, `drbdadm down`, the stream stopped.
  *   resync   loser: umount, secondary, disconnect unless StandAlone,
  *            `connect --discard-my-data`, with one log line of what it had;
@@ -55,6 +58,7 @@
 #include "drbd_plan.h"
 #include "drbd_res.h"
 #include "plugin_util.h"
+#include "pu_mount.h"
 
 #define DRBD_MAX_MINOR 1048575 /* MINORMASK of the kernel: 20 bits */
 #define DRBD_MAX_DISKS 8
@@ -69,26 +73,13 @@ enum drbd_after_sb { DRBD_SB_AUTO, DRBD_SB_OPERATOR };
 
 /* Programs the runtime runs, with their keys and defaults (a busybox guest
  * or a test points them elsewhere). */
-enum drbd_prog {
-	P_DRBDADM,
-	P_DRBDSETUP,
-	P_MOUNT,
-	P_UMOUNT,
-	P_FSCK,
-	P_MKFS_EXT4,
-	P_MKFS_XFS,
-	P_DD,
-	P_N
-};
+enum drbd_prog { P_DRBDADM, P_DRBDSETUP, P_MKFS_EXT4, P_MKFS_XFS, P_DD, P_N };
 static const char *const drbd_prog_keys[P_N] = {
-	"drbdadm",	    "drbdsetup",    "mount-program",
-	"umount-program",   "fsck-program", "mkfs-ext4-program",
-	"mkfs-xfs-program", "dd-program"};
+	"drbdadm", "drbdsetup", "mkfs-ext4-program", "mkfs-xfs-program",
+	"dd-program"};
 static const char *const drbd_prog_defaults[P_N] = {
-	"/usr/sbin/drbdadm", "/usr/sbin/drbdsetup",
-	"/bin/mount",	     "/bin/umount",
-	"/sbin/e2fsck",	     "/sbin/mkfs.ext4",
-	"/sbin/mkfs.xfs",    "/bin/dd"};
+	"/usr/sbin/drbdadm", "/usr/sbin/drbdsetup", "/sbin/mkfs.ext4",
+	"/sbin/mkfs.xfs", "/bin/dd"};
 
 /* One child of an op step, get-gi or the stream: what its done() is for.
  * A cancelled op's child still ends later; gen tells it apart. */
@@ -141,6 +132,11 @@ struct drbd {
 	int steps;
 	int umount_tries;
 	bool mount_ran;
+	struct cmsd_child *fsck_child;
+	/* mount(2)/umount(2) in a worker thread (plugins/common/pu_mount),
+	 * in the order the ops asked for them. */
+	struct pu_worker worker;
+	dev_t mounted_dev; /* what this instance mounted, or 0 */
 	const char *last_why;
 	uint64_t op_t0;
 	bool step_running; /* one command of the op at a time */
@@ -172,9 +168,6 @@ static const char *const drbd_keys[] = {"resource",
 					"handler",
 					"drbdadm",
 					"drbdsetup",
-					"mount-program",
-					"umount-program",
-					"fsck-program",
 					"mkfs-ext4-program",
 					"mkfs-xfs-program",
 					"dd-program",
@@ -684,117 +677,44 @@ static int drbd_spawn(struct drbd *d, const char *const *argv,
 	return rc;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void drbd_unescape(char *s)
+/* The DRBD device's number now, or what this instance mounted (the
+ * node may be gone after a down); 0 when neither. */
+static dev_t drbd_rdev(const struct drbd *d)
 {
-	char *o = s;
+	struct stat sb;
 
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
+	if (stat(d->device, &sb) == 0 && S_ISBLK(sb.st_mode))
+		return sb.st_rdev;
+	return d->mounted_dev;
 }
 
 /* 1 when the DRBD device is mounted on <mount> (by device number, so a
- * /dev/drbd/by-res link counts too), 0 not, -errno when unknown. */
-static int drbd_mounted(const struct drbd *d)
+ * /dev/drbd/by-res link counts too), 0 not, -errno when unknown; *ro: the
+ * mount is read-only (errors=remount-ro hit). */
+static int drbd_mounted_ro(const struct drbd *d, bool *ro)
 {
-	FILE *fp = fopen("/proc/self/mountinfo", "re");
-	char line[4096], mp[PATH_MAX];
-	struct stat sb;
-	int found = 0;
-	size_t ml;
+	char mp[PATH_MAX];
+	struct pu_mnt *m = malloc(sizeof(*m));
+	dev_t want = drbd_rdev(d);
+	int rc;
 
-	if (!fp)
-		return -errno;
-	if (stat(d->device, &sb) < 0 || !S_ISBLK(sb.st_mode)) {
-		fclose(fp);
-		return 0; /* no device node: nothing of it is mounted */
-	}
-	snprintf(mp, sizeof(mp), "%s", d->mount);
-	ml = strlen(mp);
-	while (ml > 1 && mp[ml - 1] == '/')
-		mp[--ml] = '\0';
-	while (!found && fgets(line, sizeof(line), fp)) {
-		unsigned maj, min;
-		char point[PATH_MAX];
-		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min,
-			   point) != 3)
-			continue;
-		drbd_unescape(point);
-		found = makedev(maj, min) == sb.st_rdev &&
-			strcmp(point, mp) == 0;
-	}
-	fclose(fp);
-	return found;
+	if (ro)
+		*ro = false;
+	if (!m)
+		return -ENOMEM;
+	pu_canon(d->mount, mp);
+	rc = pu_mnt_at(mp, m);
+	if (rc == 1)
+		rc = want && m->dev == want;
+	if (rc == 1 && ro)
+		*ro = m->ro;
+	free(m);
+	return rc;
 }
 
-/* Who keeps <mount> busy: processes with a cwd, root, program or open
- * file under it.  Read from /proc on the loop (no device I/O). */
-static void drbd_holders(const struct drbd *d, char *buf, size_t len)
+static int drbd_mounted(const struct drbd *d)
 {
-	static const char *const links[] = {"cwd", "root", "exe"};
-	struct drbd_out o = {buf, len, 0, false};
-	DIR *pd = opendir("/proc");
-	struct dirent *e;
-	size_t ml = strlen(d->mount);
-	int named = 0;
-
-	buf[0] = '\0';
-	if (!pd)
-		return;
-	while ((e = readdir(pd)) && named < 20) {
-		char path[300], tgt[PATH_MAX], comm[64] = "?";
-		bool hit = false;
-		ssize_t n;
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		for (size_t i = 0; i < 3 && !hit; i++) {
-			snprintf(path, sizeof(path), "/proc/%s/%s", e->d_name,
-				 links[i]);
-			n = readlink(path, tgt, sizeof(tgt) - 1);
-			if (n > 0) {
-				tgt[n] = '\0';
-				hit = strncmp(tgt, d->mount, ml) == 0 &&
-				      (tgt[ml] == '/' || !tgt[ml]);
-			}
-		}
-		snprintf(path, sizeof(path), "/proc/%s/fd", e->d_name);
-		DIR *fd = hit ? NULL : opendir(path);
-		struct dirent *fe;
-		while (fd && !hit && (fe = readdir(fd))) {
-			char fp[600];
-			snprintf(fp, sizeof(fp), "%s/%s", path, fe->d_name);
-			n = readlink(fp, tgt, sizeof(tgt) - 1);
-			if (n > 0) {
-				tgt[n] = '\0';
-				hit = strncmp(tgt, d->mount, ml) == 0 &&
-				      (tgt[ml] == '/' || !tgt[ml]);
-			}
-		}
-		if (fd)
-			closedir(fd);
-		if (!hit)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		FILE *cf = fopen(path, "re");
-		if (cf) {
-			if (fgets(comm, sizeof(comm), cf))
-				comm[strcspn(comm, "\n")] = '\0';
-			fclose(cf);
-		}
-		drbd_put(&o, "%s%s (pid %s)", named ? ", " : "", comm,
-			 e->d_name);
-		named++;
-	}
-	closedir(pd);
+	return drbd_mounted_ro(d, NULL);
 }
 
 static void drbd_fresh_path(const struct drbd *d, char *buf, size_t len)
@@ -1316,37 +1236,6 @@ static int drbd_run(struct drbd *d, enum drbd_act act)
 		argv[n++] = d->device;
 		tmo = 30u * 60u * 1000u;
 		break;
-	case DRBD_A_FSCK:
-		n = 0;
-		argv[n++] = d->prog[P_FSCK];
-		argv[n++] = "-p";
-		argv[n++] = d->device;
-		tmo = 30u * 60u * 1000u;
-		break;
-	case DRBD_A_MOUNT:
-		if (drbd_mkdir_p(d->mount) < 0)
-			drbd_log(d, CMSD_LOG_WARNING, "cannot create %s: %s",
-				 d->mount, strerror(errno));
-		n = 0;
-		argv[n++] = d->prog[P_MOUNT];
-		argv[n++] = "-t";
-		argv[n++] = d->fstype == DRBD_XFS ? "xfs" : "ext4";
-		argv[n++] = "-o";
-		/* errors=remount-ro: damage shows as a read-only mount,
-		 * which monitor reports. */
-		argv[n++] = d->fstype == DRBD_XFS
-				    ? "nodev,nosuid"
-				    : "nodev,nosuid,errors=remount-ro";
-		argv[n++] = d->device;
-		argv[n++] = d->mount;
-		tmo = 10u * 60u * 1000u;
-		d->mount_ran = true;
-		break;
-	case DRBD_A_UMOUNT:
-		n = 0;
-		argv[n++] = d->prog[P_UMOUNT];
-		argv[n++] = d->mount;
-		break;
 	default:
 		return -EINVAL;
 	}
@@ -1357,6 +1246,136 @@ static int drbd_run(struct drbd *d, enum drbd_act act)
 	if (!j)
 		return -ENOMEM;
 	rc = drbd_spawn(d, argv, tmo, omax, drbd_step_done, NULL, j, NULL);
+	if (rc < 0)
+		drbd_job_free(j);
+	return rc;
+}
+
+/* ---- the mount layer (plugins/common/pu_mount) ---- */
+
+struct drbd_mjob {
+	struct pu_job job; /* first */
+	struct drbd *d;
+	unsigned gen;
+	enum drbd_act act;
+	enum pu_fstype fs;
+	dev_t rdev, known;
+	int rc, unmounted;
+	enum pu_found found;
+	char dev[64], mount[PATH_MAX], mp[PATH_MAX];
+	struct pu_notes notes;
+};
+
+static void drbd_mjob_drop(struct pu_job *j)
+{
+	struct drbd_mjob *mj = (struct drbd_mjob *)j;
+
+	pu_notes_free(&mj->notes);
+	free(mj);
+}
+
+/* Worker thread: the job's own copies only. */
+static void drbd_mjob_run(struct pu_job *j)
+{
+	struct drbd_mjob *mj = (struct drbd_mjob *)j;
+
+	switch (mj->act) {
+	case DRBD_A_PREPARE:
+		mj->rc = pu_mount_prepare(mj->mount, mj->dev, mj->rdev, mj->mp,
+					  &mj->found, &mj->notes);
+		break;
+	case DRBD_A_MOUNT:
+		mj->rc = pu_mount_do(mj->dev, mj->rdev, mj->mp, mj->fs,
+				     &mj->notes);
+		break;
+	default: /* DRBD_A_UMOUNT */
+		mj->rc = pu_umount(mj->mount, mj->rdev, mj->known, mj->fs,
+				   mj->mp, &mj->unmounted, &mj->notes);
+		break;
+	}
+}
+
+static void drbd_step_result(struct drbd *d, enum drbd_act a, int rc,
+			     int found);
+
+static void drbd_mjob_done(struct pu_job *j)
+{
+	struct drbd_mjob *mj = (struct drbd_mjob *)j;
+	struct drbd *d = mj->d;
+	bool current = d->op && mj->gen == d->op_gen;
+
+	pu_notes_log(d->base.host, drbd_opk_names[d->opk], &mj->notes);
+	/* What the kernel did counts even for a cancelled op: the demote
+	 * the agent sends after it must unmount. */
+	if (mj->rc == 0 &&
+	    (mj->act == DRBD_A_MOUNT ||
+	     (mj->act == DRBD_A_PREPARE && mj->found == PU_FOUND_ADOPT)))
+		d->mounted_dev = mj->rdev;
+	else if (mj->rc == 0 && mj->act == DRBD_A_UMOUNT)
+		d->mounted_dev = 0;
+	if (current)
+		drbd_step_result(d, mj->act, mj->rc, (int)mj->found);
+	drbd_mjob_drop(j);
+}
+
+static int drbd_mjob_submit(struct drbd *d, enum drbd_act a)
+{
+	struct drbd_mjob *mj = calloc(1, sizeof(*mj));
+	int rc;
+
+	if (!mj)
+		return -ENOMEM;
+	mj->job.run = drbd_mjob_run;
+	mj->job.done = drbd_mjob_done;
+	mj->d = d;
+	mj->gen = d->op_gen;
+	mj->act = a;
+	mj->fs = d->fstype == DRBD_XFS ? PU_FS_XFS : PU_FS_EXT4;
+	mj->rdev = drbd_rdev(d);
+	mj->known = d->mounted_dev;
+	pu_fmt(mj->dev, sizeof(mj->dev), "%s", d->device);
+	pu_fmt(mj->mount, sizeof(mj->mount), "%s", d->mount);
+	pu_canon(d->mount, mj->mp);
+	if (a != DRBD_A_UMOUNT && !mj->rdev) {
+		drbd_log(d, CMSD_LOG_ERR, "%s: %s is not a block device",
+			 drbd_opk_names[d->opk], d->device);
+		free(mj);
+		return -ENODEV;
+	}
+	rc = pu_worker_submit(&d->worker, &mj->job);
+	if (rc < 0) {
+		drbd_log(d, CMSD_LOG_ERR, "cannot start the mount thread: %s",
+			 strerror(-rc));
+		free(mj);
+	}
+	return rc;
+}
+
+static void drbd_fsck_done(const struct cmsd_child_result *res, void *arg)
+{
+	struct drbd_job *j = arg;
+	struct drbd *d = j->d;
+	bool current = d->op && j->gen == d->op_gen;
+	int rc;
+
+	drbd_job_free(j);
+	d->fsck_child = NULL;
+	if (!current)
+		return;
+	rc = pu_fsck_result(d->base.host, drbd_opk_names[d->opk], d->device,
+			    res);
+	drbd_step_result(d, DRBD_A_FSCK, rc, -1);
+}
+
+static int drbd_fsck_start(struct drbd *d)
+{
+	struct drbd_job *j = drbd_job_new(d, 0, DRBD_A_FSCK, d->op_gen);
+	int rc;
+
+	if (!j)
+		return -ENOMEM;
+	rc = pu_fsck_spawn(d->base.host, drbd_opk_names[d->opk], d->device,
+			   drbd_fsck_done, j, &d->fsck_child);
 	if (rc < 0)
 		drbd_job_free(j);
 	return rc;
@@ -1453,7 +1472,21 @@ static void drbd_op_step(struct drbd *d)
 				drbd_op_end(d, -EIO);
 				return;
 			}
+			d->mount_ran = true;
 			/* fall through */
+		case DRBD_A_PREPARE:
+		case DRBD_A_UMOUNT:
+		case DRBD_A_FSCK: {
+			int rc = a == DRBD_A_FSCK ? drbd_fsck_start(d)
+						  : drbd_mjob_submit(d, a);
+			if (rc < 0) {
+				drbd_op_end(d, rc);
+				return;
+			}
+			d->step_running = true;
+			h->timer_disarm(d->poll);
+			return;
+		}
 		default: {
 			int rc = drbd_run(d, a);
 			if (rc < 0) {
@@ -1472,7 +1505,6 @@ static void drbd_step_done(const struct cmsd_child_result *res, void *arg)
 {
 	struct drbd_job *j = arg;
 	struct drbd *d = j->d;
-	const struct cmsd_host *h = d->base.host;
 	enum drbd_act a = j->act;
 	bool current = d->op && j->gen == d->op_gen;
 	const char *opn = drbd_opk_names[d->opk];
@@ -1606,49 +1638,6 @@ static void drbd_step_done(const struct cmsd_child_result *res, void *arg)
 		drbd_fresh_set(d, false);
 		d->f.fresh = false;
 		break;
-	case DRBD_A_FSCK:
-		/* 0 clean, 1 errors corrected, 2 corrected (reboot asked:
-		 * not mounted yet, so nothing to reboot). */
-		if (!res->exited || code > 2) {
-			drbd_log(d, CMSD_LOG_ERR,
-				 "%s: e2fsck -p %s: exit %d (errors left: run "
-				 "e2fsck by hand): %s",
-				 opn, d->device, code, tail);
-			drbd_op_end(d, -EUCLEAN);
-			return;
-		}
-		if (code)
-			drbd_log(d, CMSD_LOG_WARNING,
-				 "%s: e2fsck corrected errors on %s: %s", opn,
-				 d->device, tail);
-		d->f.fsck_done = true;
-		break;
-	case DRBD_A_MOUNT:
-		if (!ok)
-			goto failed;
-		drbd_log(d, CMSD_LOG_NOTICE, "%s: mounted %s on %s", opn,
-			 d->device, d->mount);
-		break;
-	case DRBD_A_UMOUNT:
-		if (ok) {
-			d->umount_tries = 0;
-			break;
-		}
-		{
-			char who[600];
-			drbd_holders(d, who, sizeof(who));
-			drbd_log(d, CMSD_LOG_WARNING,
-				 "%s: umount %s failed (try %d): %s; held by: "
-				 "%s",
-				 opn, d->mount, d->umount_tries + 1, tail,
-				 who[0] ? who : "no process found");
-		}
-		if (++d->umount_tries >= 5) {
-			drbd_op_end(d, -EBUSY);
-			return;
-		}
-		h->timer_arm(d->poll, 1000);
-		return;
 	default:
 		break;
 	}
@@ -1658,6 +1647,56 @@ failed:
 	drbd_log(d, CMSD_LOG_ERR, "%s: %s %s failed (exit %d): %s", opn,
 		 drbd_act_name(a), d->resource, code, tail);
 	drbd_op_end(d, -EIO);
+}
+
+/* The end of a mount-layer step (worker job or e2fsck) of the current op:
+ * rc 0 or -errno, found PREPARE's finding. */
+static void drbd_step_result(struct drbd *d, enum drbd_act a, int rc, int found)
+{
+	const struct cmsd_host *h = d->base.host;
+	const char *opn = drbd_opk_names[d->opk];
+
+	d->step_running = false;
+	switch (a) {
+	case DRBD_A_PREPARE:
+		if (rc < 0)
+			break;
+		d->f.found = found;
+		break;
+	case DRBD_A_FSCK:
+		/* pu_fsck_result logged e2fsck's verdict and lines. */
+		if (rc == 0)
+			d->f.fsck_done = true;
+		break;
+	case DRBD_A_MOUNT:
+		if (rc == 0)
+			drbd_log(d, CMSD_LOG_NOTICE, "%s: mounted %s on %s",
+				 opn, d->device, d->mount);
+		break;
+	case DRBD_A_UMOUNT:
+		if (rc == 0) {
+			d->umount_tries = 0;
+			break;
+		}
+		/* pu_umount noted who holds it; never a lazy unmount. */
+		if (rc == -EBUSY && ++d->umount_tries < 5) {
+			drbd_log(d, CMSD_LOG_WARNING,
+				 "%s: %s is busy (try %d of 5): again in 1 s",
+				 opn, d->mount, d->umount_tries);
+			h->timer_arm(d->poll, 1000);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	if (rc < 0) {
+		drbd_log(d, CMSD_LOG_ERR, "%s: %s failed: %s", opn,
+			 drbd_act_name(a), strerror(-rc));
+		drbd_op_end(d, rc);
+		return;
+	}
+	drbd_op_step(d);
 }
 
 static int drbd_op_begin(struct drbd *d, struct cmsd_op *op, enum drbd_opk k)
@@ -1793,8 +1832,14 @@ static int drbd_monitor(void *inst, struct cmsd_op *op)
 		return CMSD_FAILED;
 	if (dv->disk == DRBD_FAILED || dv->disk == DRBD_DISKLESS)
 		return CMSD_FAILED;
-	if (d->promoted && drbd_mounted(d) == 0)
-		return CMSD_FAILED;
+	if (d->promoted) {
+		bool ro;
+		int m = drbd_mounted_ro(d, &ro);
+		/* Gone, or read-only after errors=remount-ro: the data
+		 * cannot be written here any more. */
+		if (m == 0 || (m == 1 && ro))
+			return CMSD_FAILED;
+	}
 	return CMSD_RUNNING;
 }
 
@@ -1982,6 +2027,9 @@ static void drbd_destroy(void *inst)
 	if (!d)
 		return;
 	h = d->base.host;
+	/* Waits for a mount(2) or umount(2) still in the kernel: the thread
+	 * must not outlive the plugin's code. */
+	pu_worker_destroy(&d->worker, drbd_mjob_drop);
 	/* Children: the agent kills and reaps what is left (abandoned, no
 	 * callbacks), so their jobs are freed here. */
 	while (d->jobs) {
@@ -2023,6 +2071,7 @@ static int drbd_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 		return -ENOMEM;
 	d->base.host = h;
 	d->base.issue = "issue 5";
+	pu_worker_init(&d->worker, h);
 	if (drbd_read(h, c, d, &s)) {
 		d->n_disks = 0; /* nothing of its own to free yet */
 		drbd_destroy(d);

@@ -111,6 +111,9 @@ static const char *run(enum drbd_opk op, struct drbd_facts *f, int blkid_fs,
 			f->mkfs_done = true;
 			f->fs = 1;
 			break;
+		case DRBD_A_PREPARE:
+			f->found = DRBD_MNT_FREE;
+			break;
 		case DRBD_A_FSCK:
 			f->fsck_done = true;
 			break;
@@ -187,7 +190,7 @@ START_TEST(promote_uptodate_ext4)
 	struct drbd_facts f = up_facts();
 
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 1, 1),
-			 "primary, probe, fsck, mount, done");
+			 "primary, probe, prepare, fsck, mount, done");
 }
 END_TEST
 
@@ -197,7 +200,7 @@ START_TEST(promote_xfs_no_fsck)
 
 	f.xfs = true;
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 1, 1),
-			 "primary, probe, mount, done");
+			 "primary, probe, prepare, mount, done");
 }
 END_TEST
 
@@ -273,7 +276,7 @@ START_TEST(promote_fresh_makes_fs_once)
 
 	f.fresh = true;
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 0, 1),
-			 "primary, probe, mkfs, fsck, mount, done");
+			 "primary, probe, mkfs, prepare, fsck, mount, done");
 }
 END_TEST
 
@@ -291,7 +294,7 @@ START_TEST(promote_never_mkfs_over_data)
 	f = up_facts();
 	f.fresh = true;
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 1, 1),
-			 "primary, probe, fsck, mount, done");
+			 "primary, probe, prepare, fsck, mount, done");
 	/* mkfs ran once: not again. */
 	f = up_facts();
 	f.fresh = true;
@@ -299,6 +302,28 @@ START_TEST(promote_never_mkfs_over_data)
 	f.fs = 0;
 	f.mkfs_done = true;
 	ck_assert_int_eq(drbd_next(DRBD_OP_PROMOTE, &f, &why), DRBD_A_FAIL);
+}
+END_TEST
+
+START_TEST(promote_adopts_or_skips_fsck_when_in_use)
+{
+	struct drbd_facts f = up_facts();
+	const char *why;
+
+	f.primaried = true;
+	f.role = DRBD_PRIMARY;
+	f.fs = 1;
+	ck_assert_int_eq(drbd_next(DRBD_OP_PROMOTE, &f, &why), DRBD_A_PREPARE);
+	/* Mounted there already (a promote cancelled after its mount, an
+	 * agent restarted): adopted, nothing run. */
+	f.found = DRBD_MNT_ADOPT;
+	ck_assert_int_eq(drbd_next(DRBD_OP_PROMOTE, &f, &why), DRBD_A_DONE);
+	ck_assert_ptr_nonnull(strstr(why, "adopted"));
+	/* In use elsewhere on this host: no e2fsck on a mounted device. */
+	f.found = DRBD_MNT_BUSY;
+	ck_assert_int_eq(drbd_next(DRBD_OP_PROMOTE, &f, &why), DRBD_A_MOUNT);
+	f.found = DRBD_MNT_FREE;
+	ck_assert_int_eq(drbd_next(DRBD_OP_PROMOTE, &f, &why), DRBD_A_FSCK);
 }
 END_TEST
 
@@ -384,7 +409,7 @@ START_TEST(initial_pair_from_live_log)
 	ck_assert_int_eq(drbd_next(DRBD_OP_PROMOTE, &f, &why), DRBD_A_PRIMARY);
 	ck_assert_ptr_nonnull(strstr(why, "initial sync"));
 	ck_assert_str_eq(run(DRBD_OP_PROMOTE, &f, 0, 1),
-			 "primary, probe, mkfs, fsck, mount, done");
+			 "primary, probe, mkfs, prepare, fsck, mount, done");
 	/* Data somewhere (a UUID of its own): never. */
 	ck_assert_int_eq(drbd_res_set_gi(r, "F5682BF1AE45298B:0:0:0:1:1:1:1",
 					 err, sizeof(err)),
@@ -664,6 +689,7 @@ int main(void)
 	tcase_add_test(tc, promote_waits_for_stream_and_needs_resource);
 	tcase_add_test(tc, promote_fresh_makes_fs_once);
 	tcase_add_test(tc, promote_never_mkfs_over_data);
+	tcase_add_test(tc, promote_adopts_or_skips_fsck_when_in_use);
 	tcase_add_test(tc, promote_already_done);
 	tcase_add_test(tc, demote_sequence);
 	tcase_add_test(tc, stop_sequence);
