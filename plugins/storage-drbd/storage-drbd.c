@@ -429,7 +429,7 @@ static const char *drbd_local_name(const struct cmsd_host *h)
 }
 
 /* drbdadm's message without its chatter on a host without the module,
- * on one line, naming the file it will be (it read /dev/stdin). */
+ * on one line, naming the file it will be (it read its stdin). */
 static void drbd_clean_msg(const char *out, const char *file, char *msg,
 			   size_t len)
 {
@@ -442,9 +442,9 @@ static void drbd_clean_msg(const char *out, const char *file, char *msg,
 		const char *q = p;
 		while (q < p + l && isspace((unsigned char)*q))
 			q++;
-		bool in = strncmp(q, "/dev/stdin:", 11) == 0;
+		bool in = strncmp(q, "/proc/self/fd/0:", 16) == 0;
 		if (in)
-			q += 10;
+			q += 15;
 		if (q < p + l && !strstr(q, "modinfo") &&
 		    !strstr(q, "__DRBD_NODE__") && !strstr(q, "PRETENDING"))
 			drbd_put(&o, "%s%s%.*s", o.pos ? " | " : "",
@@ -455,7 +455,7 @@ static void drbd_clean_msg(const char *out, const char *file, char *msg,
 
 /*
  * `cmsd --check`: the file this section makes, through the real drbdadm
- * (`drbdadm -c /dev/stdin -d up RES`, a dry run: nothing is written or
+ * (`drbdadm -c /proc/self/fd/0 -d up RES`, a dry run: nothing is written or
  * changed), as this node (__DRBD_NODE__) and with the configured DRBD
  * version (DRBD_DRIVER_VERSION_OVERRIDE), so that a check host without the
  * kernel module judges it as the node would.  Synchronous: validate runs
@@ -514,8 +514,11 @@ static int drbd_check_with_drbdadm(const struct cmsd_host *h,
 		d->version == DRBD_V84 ? "DRBD_DRIVER_VERSION_OVERRIDE=8.4.11"
 				       : NULL,
 		NULL};
-	char *const argv[] = {(char *)adm, "-c",	   "/dev/stdin", "-d",
-			      "up",	   (char *)s->res, NULL};
+	/* /proc/self/fd/0, not /dev/stdin: a guest with devtmpfs and no
+	 * udev has no /dev/stdin link. */
+	char *const argv[] = {(char *)adm, "-c", "/proc/self/fd/0",
+			      "-d",	   "up", (char *)s->res,
+			      NULL};
 	if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0) {
 		free(text);
 		return 0;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # storage-drbd at `cmsd --check`: the resource file the section makes, with
 # both nodes taken from <cluster>, goes through the real drbdadm (a dry
-# run, `drbdadm -c /dev/stdin -d up`), and drbdadm's own message comes back
+# run, `drbdadm -c /proc/self/fd/0 -d up`), and drbdadm's own message comes back
 # as the element's error, naming the file the runtime will write.  Needs
 # drbdadm (drbd-utils, scripts/install-deps.sh test); skipped without it.
 set -euo pipefail
