@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -471,6 +472,7 @@ static int drbd_check_with_drbdadm(const struct cmsd_host *h,
 	const char *me = drbd_local_name(h);
 	const char *adm = s->prog[P_DRBDADM];
 	int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, st = 0, bad = 0;
+	bool timed_out = false;
 	size_t got = 0;
 	pid_t pid;
 	int rc;
@@ -547,12 +549,26 @@ static int drbd_check_with_drbdadm(const struct cmsd_host *h,
 		}
 	}
 	close(in_p[1]);
-	for (;;) {
+	/* drbdadm -d takes milliseconds; a hung one must not hold the
+	 * agent (validate runs on the loop at reload): 10 s, then killed. */
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (pid > 0) {
+		struct pollfd pfd = {.fd = out_p[0], .events = POLLIN};
+		struct timespec now;
+		long left;
 		ssize_t n;
-		if (pid < 0)
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = 10000 - ((now.tv_sec - t0.tv_sec) * 1000 +
+				(now.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			kill(pid, SIGKILL);
+			timed_out = true;
 			break;
+		}
 		n = read(out_p[0], out + got, sizeof(out) - 1 - got);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			break;
@@ -568,6 +584,14 @@ static int drbd_check_with_drbdadm(const struct cmsd_host *h,
 	close(out_p[0]);
 	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	if (timed_out) {
+		h->log(h, CMSD_LOG_WARNING,
+		       "resource file not checked: %s gave no answer within "
+		       "10 s (killed)",
+		       adm);
+		free(text);
+		return 0;
+	}
 	if (pid > 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
 		char file[PATH_MAX];
 		snprintf(file, sizeof(file), "%s/%s.res", s->config_dir,
