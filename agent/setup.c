@@ -266,6 +266,7 @@ static void setup_facts(struct sconn *c)
 		 over[0] ? "," : "", key)
 
 	ADD("hostname=%s\n", host);
+	ADD("config=%s\n", S.config);
 	if (setup_override("version", v, sizeof(v))) {
 		ADD("version=%s\n", v);
 		OVER("version");
@@ -455,7 +456,8 @@ static void setup_put(struct sconn *c, const char *rel, const char *mode,
 	unsigned long m = strtoul(mode, &end, 8);
 	int rc;
 
-	if (!setup_relpath_ok(rel)) {
+	/* "@config": the configuration file itself, wherever -c put it */
+	if (strcmp(rel, "@config") != 0 && !setup_relpath_ok(rel)) {
 		sc_err(c, "PUT: \"%s\" is not a plain relative path", rel);
 		return;
 	}
@@ -464,7 +466,10 @@ static void setup_put(struct sconn *c, const char *rel, const char *mode,
 		return;
 	}
 	snprintf(dir, sizeof(dir), "%s", S.config);
-	snprintf(path, sizeof(path), "%s/%s", dirname(dir), rel);
+	if (strcmp(rel, "@config") == 0)
+		snprintf(path, sizeof(path), "%s", S.config);
+	else
+		snprintf(path, sizeof(path), "%s/%s", dirname(dir), rel);
 	if ((rc = setup_mkdirs(path)) < 0 ||
 	    (rc = pki_write_file(path, body, len, (unsigned)m)) < 0) {
 		log_warnx("setup: cannot write %s: %s", path, strerror(-rc));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctlproto.h"
+#include "setup_cmd.h"
 
 #define CMSADM_TIMEOUT_MS 10000
 
@@ -18,12 +19,20 @@ static void usage(FILE *f)
 		"usage: cmsadm [-s SOCKET] COMMAND\n"
 		"commands:\n"
 		"  status [--json]   the cluster, its nodes and resources\n"
-		"  switchover        hand mastership to the other node (run on\n"
+		"  switchover        hand mastership to the other node (run "
+		"on\n"
 		"                    either node; the master stops the group,\n"
-		"                    releases its lease, the slave takes over)\n"
-		"  events            recent role changes, with times and reasons\n"
+		"                    releases its lease, the slave takes "
+		"over)\n"
+		"  events            recent role changes, with times and "
+		"reasons\n"
 		"  role              one line: node role epoch serving|idle\n"
 		"  version           the versions of cmsadm and cmsd\n"
+		"  setup OPTIONS     make a hot-standby pair out of three "
+		"hosts "
+		"running\n"
+		"                    `cmsd --unconfigured` (cmsadm setup "
+		"--help)\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
 		CTL_DEFAULT_SOCKET);
@@ -97,6 +106,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "setup") == 0)
+		return setup_cmd(argc - optind, argv + optind, sock);
 	if (strcmp(cmd, "status") == 0) {
 		bool json = false;
 		for (; i < argc; i++) {
