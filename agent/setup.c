@@ -870,13 +870,15 @@ static int setup_load_override(char *err, size_t errlen)
 	fclose(f);
 	G.override[n] = '\0';
 	for (char *p = G.override; *p; p++)
-		if (*p == '\n' && p[1])
-			*p = ',';
+		if (*p == '\n')
+			*p = p[1] ? ',' : '\0';
 	log_warnx("setup: facts overridden from %s (a test setting): %s",
 		  S.facts_override, G.override);
 	for (char *p = G.override; *p; p++)
 		if (*p == ',')
 			*p = '\n';
+	/* one key per line, the last one too (setup_kv_get needs no final
+	 * newline, but the text should read as the file did) */
 	return 0;
 }
 
