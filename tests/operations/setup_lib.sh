@@ -107,7 +107,7 @@ mount -t overlay overlay -o lowerdir=/var,upperdir=$d/var.u,workdir=$d/var.w /va
 mount -t tmpfs -o size=4m,mode=755 tmpfs /run
 mount --bind $d/shadow /etc/shadow
 $vmsmount
-hostname '$hostname'
+printf '%s' '$hostname' >/proc/sys/kernel/hostname
 exec \"\$@\"" su-agent "$CMSD_BIN" --unconfigured -d -p "$plugins" \
 		--vms-path "$d/vms" --precheck-hook "$d/hook" \
 		--facts-override "$d/facts" --auth-lockout "$SU_LOCKOUT" \

@@ -1644,6 +1644,7 @@ int setup_cmd(int argc, char **argv, const char *sock)
 	if (!read_line(rest ? rest : stdin, confirm, sizeof(confirm)) ||
 	    strcmp(confirm, "CONFIRM") != 0) {
 		printf("\n");
+		fflush(stdout);
 		fail("not confirmed (CONFIRM was not typed); nothing was "
 		     "changed");
 		goto out;
