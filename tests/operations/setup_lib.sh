@@ -164,18 +164,21 @@ SU_VIP=10.77.0.55
 
 # cmsadm setup on node1 with the test's form; extra options follow.  Its
 # stdin is the caller's; output in $CL_DIR/setup.out, status in SU_RC.
+# SU_NOPIN=1: no --fingerprint; SU_FP2: pin node2 to this one instead.
 su_setup() {
-	local fp2 fp3
+	local fp2 fp3 pins=()
 	su_template
-	fp2=$(su_fp node2) || cl_fail "no fingerprint from node2"
+	fp2=${SU_FP2:-$(su_fp node2)} || cl_fail "no fingerprint from node2"
 	fp3=$(su_fp arbiter) || cl_fail "no fingerprint from the arbiter"
+	[ "${SU_NOPIN:-0}" = 1 ] ||
+		pins=(--fingerprint "$(cl_addr node2)=$fp2"
+			--fingerprint "$(cl_addr arbiter)=$fp3")
 	SU_RC=0
 	su_in node1 "$CMSADM_BIN" setup --vip "$SU_VIP" --prefix 24 \
 		--slave-ip "$(cl_addr node2)" --quorum arbiter \
 		--arbiter-ip "$(cl_addr arbiter)" --hosts 10 --vms 100 \
 		--password-file - --group-template "$CL_DIR/group.xml" \
-		--fingerprint "$(cl_addr node2)=$fp2" \
-		--fingerprint "$(cl_addr arbiter)=$fp3" --wait 30 "$@" \
+		"${pins[@]}" --wait 30 "$@" \
 		>"$CL_DIR/setup.out" 2>&1 || SU_RC=$?
 }
 
