@@ -49,35 +49,37 @@ bool auth_equal(const void *a, size_t alen, const void *b, size_t blen)
 	return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-/* The user's hash from the shadow file, malloc'd, or NULL with errno
- * (ENOENT: no such user). */
-static char *auth_shadow_hash(const char *shadow_path, const char *user)
+/* The user's hash from the shadow file into *hash (malloc'd): 0, -ENOENT
+ * when the file has no such user, or another -errno when the file cannot
+ * be read (a missing /etc/shadow is an error, not a wrong password). */
+static int auth_shadow_hash(const char *shadow_path, const char *user,
+			    char **hash)
 {
 	struct spwd sp, *res = NULL;
 	char buf[4096];
-	char *hash = NULL;
+	int rc = -ENOENT;
 	FILE *f = fopen(shadow_path, "re");
 
+	*hash = NULL;
 	if (!f)
-		return NULL;
+		return errno == ENOENT ? -ENODATA : -errno;
 	for (;;) {
-		int rc = fgetspent_r(f, &sp, buf, sizeof(buf), &res);
-		if (rc == ENOENT || !res) {
-			errno = ENOENT;
+		int e = fgetspent_r(f, &sp, buf, sizeof(buf), &res);
+		if (e == ENOENT || !res)
 			break;
-		}
-		if (rc) {
-			errno = rc;
+		if (e) {
+			rc = -e;
 			break;
 		}
 		if (strcmp(sp.sp_namp, user) == 0) {
-			hash = strdup(sp.sp_pwdp ? sp.sp_pwdp : "");
+			*hash = strdup(sp.sp_pwdp ? sp.sp_pwdp : "");
+			rc = *hash ? 0 : -ENOMEM;
 			break;
 		}
 	}
 	explicit_bzero(buf, sizeof(buf));
 	fclose(f);
-	return hash;
+	return rc;
 }
 
 int auth_check_password(const char *shadow_path, const char *user,
@@ -93,15 +95,17 @@ int auth_check_password(const char *shadow_path, const char *user,
 		err[0] = '\0';
 	if (memchr(password, '\0', len))
 		return -EACCES;
-	hash = auth_shadow_hash(shadow_path, user);
-	if (!hash) {
-		if (errno == ENOENT)
-			return -EACCES;
-		rc = -errno;
+	rc = auth_shadow_hash(shadow_path, user, &hash);
+	if (rc == -ENOENT)
+		return -EACCES;
+	if (rc) {
+		if (rc == -ENODATA)
+			rc = -ENOENT;
 		snprintf(err, errlen, "cannot read %s: %s", shadow_path,
-			 strerror(errno));
+			 strerror(-rc));
 		return rc;
 	}
+	rc = -EACCES;
 	/* "!...", "*", "" and the like: no password login for this account;
 	 * crypt would fail on them anyway, but say so plainly. */
 	if (hash[0] == '\0' || hash[0] == '!' || hash[0] == '*')
