@@ -97,5 +97,35 @@ done
 grep -q "setup: 10.77.0.1 authenticated as root" "$(su_log node2)" ||
 	cl_fail "node2's log lacks the authentication"
 su_assert_no_password
-cl_log "setup made a running pair"
+cl_log "setup made a running pair with an arbiter"
+
+# Ping mode: two fresh hosts, no arbiter, the two switch addresses as
+# targets.  The old agents go, with the VIP they left on node1.
+su_stop_all
+ip -n "$(cl_ns node1)" addr del "$SU_VIP/24" dev eth0 2>/dev/null || true
+for h in node1 node2 arbiter; do
+	rm -rf "${CL_DIR:?}/$h"
+done
+su_host node1
+su_host node2
+su_template
+fp2=$(su_fp node2)
+SU_RC=0
+su_in node1 "$CMSADM_BIN" setup --vip "$SU_VIP" --netmask 255.255.255.0 \
+	--slave-ip "$(cl_addr node2)" --quorum ping --ping-ip1 10.77.0.254 \
+	--ping-ip2 10.77.0.253 --hosts 10 --vms 100 --password-file - \
+	--group-template "$CL_DIR/group.xml" --fingerprint "$(cl_addr node2)=$fp2" \
+	--wait 30 >"$CL_DIR/setup.out" 2>&1 < <(printf '%s\nCONFIRM\n' "$SU_SLAVE_PW") || SU_RC=$?
+[ "$SU_RC" = 0 ] || cl_fail "ping-mode setup failed ($SU_RC): $(cat "$CL_DIR/setup.out")"
+su_out_has "-----CVM Master/Slave Setup Success-----"
+st=$(su_in node1 "$CMSADM_BIN" status) || cl_fail "status on node1: $st"
+for l in "master : cvknode1 (Online)" "slave  : cvknode2 (Online)" \
+	"webip  : [$SU_VIP] Started cvknode1"; do
+	grep -qxF -- "$l" <<<"$st" || cl_fail "ping mode: status on node1 lacks \"$l\":
+$st"
+done
+grep -q 'plugin="quorum-ping"' "$CL_DIR/node1/etc.u/cmsd/cmsd.xml" ||
+	cl_fail "the ping-mode config has no quorum-ping"
+su_assert_no_password
+cl_log "setup made a running pair in ping mode"
 echo "PASS: setup"

@@ -1174,41 +1174,62 @@ static bool status_line(const char *st, const char *prefix, const char *suf)
 	return false;
 }
 
-static int start_and_wait(void)
+/* Every resource of the reference section (between the first two "-----"
+ * lines) reads "Started NODE": the group is up, not on its way. */
+static bool group_started(const char *st)
 {
-	static const enum host_idx order[] = {H_ARB, H_SLAVE, H_LOCAL};
-	char line[SETUP_MAX_LINE];
-	char *body = NULL;
-	long long t0;
+	const char *p = strstr(st, "\n-----\n");
+	int n = 0;
 
-	stage("start", "[4/4] starting the cluster agents");
-	for (size_t k = 0; k < 3; k++) {
-		enum host_idx i = order[k];
-		int r;
-		if (!H[i].used)
-			continue;
-		r = call(&H[i], "COMMIT", NULL, 0, line, sizeof(line), NULL, 0,
-			 NULL);
-		if (r)
-			return fail("%s (%s): %s", H[i].hostname, host_role[i],
-				    r < 0 ? "connection broke" : line);
-		host_close(&H[i]);
-		say("  %s: cmsd restarted as %s", H[i].hostname, host_role[i]);
+	if (!p)
+		return false;
+	for (p += 7; *p && strncmp(p, "-----", 5) != 0;) {
+		size_t l = strcspn(p, "\n");
+		if (*p != ' ' && strncmp(p, "Master/Slave", 12) != 0) {
+			const char *s = strstr(p, " Started ");
+			if (!s || s > p + l)
+				return false;
+			n++;
+		}
+		p += l;
+		if (*p)
+			p++;
 	}
-	STAGE = "wait";
-	say("  waiting for the pair (up to %ld s)", F.wait_s);
-	t0 = now_ms();
+	return n > 0;
+}
+
+static int commit(enum host_idx i)
+{
+	char line[SETUP_MAX_LINE];
+	int r;
+
+	if (!H[i].used)
+		return 0;
+	r = call(&H[i], "COMMIT", NULL, 0, line, sizeof(line), NULL, 0, NULL);
+	if (r)
+		return fail("%s (%s): %s", H[i].hostname, host_role[i],
+			    r < 0 ? "connection broke" : line);
+	host_close(&H[i]);
+	say("  %s: cmsd restarted as %s", H[i].hostname, host_role[i]);
+	return 0;
+}
+
+/* Polls this host's status until ok(status) or the --wait time is over;
+ * fails naming `what` with the last status. */
+static int wait_status(bool (*ok)(const char *), const char *what)
+{
+	long long t0 = now_ms();
+	char *body = NULL;
+
 	for (;;) {
 		int r = ctl_client_call(F.sock, "status", 2000, &body);
-		if (r == 0 && status_line(body, "master : ", "(Online)") &&
-		    status_line(body, "slave  : ", "(Online)") &&
-		    (!H[H_ARB].used ||
-		     status_line(body, "quorum : ", "(Online)")))
-			break;
+		if (r == 0 && ok(body)) {
+			free(body);
+			return 0;
+		}
 		if (now_ms() - t0 > F.wait_s * 1000) {
-			int e = fail("no running master/slave pair within %ld "
-				     "s; status says:\n%s",
-				     F.wait_s,
+			int e = fail("%s not within %ld s; status says:\n%s",
+				     what, F.wait_s,
 				     r == 0 && body ? body : "(no answer)");
 			free(body);
 			return e;
@@ -1217,10 +1238,54 @@ static int start_and_wait(void)
 		body = NULL;
 		usleep(200 * 1000);
 	}
+}
+
+static char master_line[300];
+
+static bool first_master_up(const char *st)
+{
+	return status_line(st, master_line, "") && group_started(st) &&
+	       (!H[H_ARB].used || status_line(st, "quorum : ", "(Online)"));
+}
+
+static bool pair_up(const char *st)
+{
+	return first_master_up(st) && status_line(st, "slave  : ", "(Online)");
+}
+
+/*
+ * The arbiter first, then this node, which becomes master alone (the
+ * operator set up the cluster from it and expects it there), and the slave
+ * only then: two nodes started in the same instant would both go through
+ * the start-up wait together and race for the group.
+ */
+static int start_and_wait(void)
+{
+	char *body = NULL;
+
+	stage("start", "[4/4] starting the cluster agents");
+	snprintf(master_line, sizeof(master_line), "master : %s (Online)",
+		 H[H_LOCAL].hostname);
+	if (commit(H_ARB) || commit(H_LOCAL))
+		return 1;
+	STAGE = "wait";
+	say("  waiting for %s to be master (up to %ld s)", H[H_LOCAL].hostname,
+	    F.wait_s);
+	if (wait_status(first_master_up, "this node as master"))
+		return 1;
+	STAGE = "start";
+	if (commit(H_SLAVE))
+		return 1;
+	STAGE = "wait";
+	say("  waiting for the slave %s (up to %ld s)", H[H_SLAVE].hostname,
+	    F.wait_s);
+	if (wait_status(pair_up, "a running master/slave pair"))
+		return 1;
 	STAGE = "done";
-	say("%s", body);
-	say("-----CVM Master/Slave Setup Success-----");
+	if (ctl_client_call(F.sock, "status", 2000, &body) == 0)
+		say("%s", body);
 	free(body);
+	say("-----CVM Master/Slave Setup Success-----");
 	return 0;
 }
 
