@@ -821,6 +821,8 @@ static int setup_tls(char *err, size_t errlen, bool print_only)
 	int rc;
 
 	snprintf(dir, sizeof(dir), "%s/setup", S.state_dir);
+	if (print_only)
+		goto paths;
 	if (mkdir(S.state_dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", S.state_dir, strerror(errno));
 		return -errno;
@@ -829,8 +831,17 @@ static int setup_tls(char *err, size_t errlen, bool print_only)
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
+paths:
 	snprintf(cert, sizeof(cert), "%s/setup.pem", dir);
 	snprintf(key, sizeof(key), "%s/setup.key", dir);
+	/* Showing the fingerprint only reads: the agent makes the pair. */
+	if (print_only && access(cert, F_OK) != 0) {
+		snprintf(err, errlen,
+			 "%s: %s (start cmsd --unconfigured first: it makes "
+			 "the setup certificate)",
+			 cert, strerror(errno));
+		return -ENOENT;
+	}
 	gethostname(host, sizeof(host) - 1);
 	rc = pki_load_or_make(cert, key, host, &x, &k, err, errlen);
 	if (rc)

@@ -98,7 +98,9 @@ su_host() { # host [key=value...]
 		printf '#!/bin/sh\n%s\n' "$hook" >"$d/hook"
 		chmod 755 "$d/hook"
 	fi
-	local vmsmount=""
+	local vmsmount="" off=0
+	# only lines of this start count (stdout keeps earlier runs)
+	[ -f "$d/stdout" ] && off=$(stat -c %s "$d/stdout")
 	[ "$vms_gb" = 0 ] || vmsmount="mount -t tmpfs -o size=${vms_gb}g tmpfs $d/vms"
 	ip netns exec "$(cl_ns "$h")" unshare -m -u --propagation private \
 		bash -c "set -e
@@ -115,7 +117,8 @@ exec \"\$@\"" su-agent "$CMSD_BIN" --unconfigured -d -p "$plugins" \
 	CL_PID[$h]=$!
 	# listening on its own address, and on loopback for the local cmsadm
 	for i in $(seq 200); do
-		grep -q "waiting for cmsadm setup" "$d/stdout" 2>/dev/null && return 0
+		tail -c +$((off + 1)) "$d/stdout" 2>/dev/null |
+			grep -q "waiting for cmsadm setup" && return 0
 		kill -0 "${CL_PID[$h]}" 2>/dev/null ||
 			cl_fail "the $h setup agent exited: $(tail -n 5 "$d/stdout")"
 		sleep 0.05
@@ -131,9 +134,13 @@ su_stop_all() {
 }
 
 su_in() { # host cmd...: runs cmd in the host's agent's namespaces
-	local h=$1
+	local h=$1 pid=${CL_PID[$1]:-}
 	shift
-	nsenter -t "${CL_PID[$h]}" -m -u -n "$@"
+	# Never the machine's own mount namespace: a command meant for the
+	# test host must not write the real /etc or /var.
+	[ -n "$pid" ] && [ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] ||
+		cl_fail "su_in $h: its agent ($pid) is not in a mount namespace of its own"
+	nsenter -t "$pid" -m -u -n "$@"
 }
 
 su_fp() { # host -> the setup certificate's fingerprint, as the host shows it
