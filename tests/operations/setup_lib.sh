@@ -216,4 +216,10 @@ su_assert_no_password() {
 				cl_fail "a password is written in $f"
 		done
 	done
+	# and no agent reported a sanitizer error (ASan builds)
+	for f in "$CL_DIR"/*/stdout; do
+		[ -f "$f" ] || continue
+		! grep -q "Sanitizer" "$f" ||
+			cl_fail "a sanitizer report in $f: $(grep -A20 Sanitizer "$f" | head -40)"
+	done
 }

@@ -242,7 +242,7 @@ START_TEST(certificates)
 	X509_free(c2);
 	EVP_PKEY_free(k2);
 	/* a key that does not match: refused, named */
-	tu_write(dir, "s.key", "garbage\n");
+	free(tu_write(dir, "s.key", "garbage\n"));
 	ck_assert_int_eq(
 		pki_load_or_make(cp, kp, "h", &c2, &k2, err, sizeof(err)),
 		-EINVAL);
