@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctlproto.h"
+#include "overview.h"
 #include "setup_cmd.h"
 
 #define CMSADM_TIMEOUT_MS 10000
@@ -27,6 +28,8 @@ static void usage(FILE *f)
 		"  events            recent role changes, with times and "
 		"reasons\n"
 		"  role              one line: node role epoch serving|idle\n"
+		"  drbd-overview     one line per DRBD volume, read from this\n"
+		"                    host (drbdsetup, /proc/drbd, the mounts)\n"
 		"  version           the versions of cmsadm and cmsd\n"
 		"  setup OPTIONS     make a hot-standby pair out of three "
 		"hosts "
@@ -136,6 +139,27 @@ int main(int argc, char **argv)
 			}
 			return cmsadm_call(sock, cmd);
 		}
+	if (strcmp(cmd, "drbd-overview") == 0) {
+		struct sbuf out = {0};
+		char err[512] = "";
+		if (i != argc) {
+			fprintf(stderr,
+				"cmsadm: drbd-overview: unexpected argument "
+				"\"%s\"\n",
+				argv[i]);
+			return 2;
+		}
+		int rc = ovw_gather(&out, err, sizeof(err));
+		if (rc == 0)
+			fputs(out.s, stdout);
+		else if (rc > 0)
+			fprintf(stderr, "cmsadm: drbd-overview: %s\n", err);
+		else
+			fprintf(stderr, "cmsadm: drbd-overview: %s\n",
+				*err ? err : strerror(-rc));
+		sbuf_free(&out);
+		return rc == 0 ? 0 : 1;
+	}
 	if (strcmp(cmd, "version") == 0 && i == argc) {
 		printf("cmsadm %s\n", CMSD_VERSION);
 		return cmsadm_call(sock, "version");
