@@ -163,9 +163,22 @@ int pki_write_file(const char *path, const void *data, size_t len,
 		rc = -errno;
 	if (!rc && rename(tmp, path) < 0)
 		rc = -errno;
-	if (rc)
+	if (rc) {
 		unlink(tmp);
-	return rc;
+		return rc;
+	}
+	/* The rename itself must survive a power cut: sync the directory. */
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	char *slash = strrchr(tmp, '/');
+	if (slash) {
+		*(slash == tmp ? slash + 1 : slash) = '\0';
+		fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	return 0;
 }
 
 int pki_fingerprint(X509 *cert, char *out, size_t len)

@@ -59,7 +59,12 @@
 #define SETUP_HOOK	 "/usr/lib/cmsd/setup-precheck"
 #define SETUP_PROBE_MS	 3000
 #define SETUP_HOOK_MS	 30000
-#define SETUP_IDLE_S	 300
+/* An unauthenticated connection gets little time (no slot held by
+ * someone who cannot log in); an authenticated one waits for an operator
+ * who reads the pre-checks and types CONFIRM. */
+#define SETUP_IDLE_S	30
+#define SETUP_AUTHED_S	3600
+#define SETUP_MAX_CONNS 16
 
 struct setup_opts {
 	const char *config;
@@ -94,6 +99,7 @@ static struct {
 	SSL_CTX *ctx;
 	struct evconnlistener *lst;
 	struct sconn *conns;
+	int n_conns;
 	struct auth_limit limit;
 	char token[65];
 	char override[1024]; /* the override file's text */
@@ -144,6 +150,7 @@ static void sc_free(struct sconn *c)
 	for (pp = &G.conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
+			G.n_conns--;
 			break;
 		}
 	if (c->probe_ev) {
@@ -528,6 +535,14 @@ static time_t setup_mono_s(void)
 	return ts.tv_sec;
 }
 
+static void sc_authed(struct sconn *c)
+{
+	struct timeval tv = {SETUP_AUTHED_S, 0};
+
+	c->authed = true;
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
+
 static void setup_auth(struct sconn *c, const char *how, const char *body,
 		       size_t len)
 {
@@ -539,7 +554,7 @@ static void setup_auth(struct sconn *c, const char *how, const char *body,
 	if (strcmp(how, "token") == 0) {
 		if (G.token[0] &&
 		    auth_equal(body, len, G.token, strlen(G.token))) {
-			c->authed = true;
+			sc_authed(c);
 			log_info("setup: %s authenticated with the local token",
 				 c->peer);
 			sc_send(c, "OK", NULL, 0);
@@ -565,7 +580,7 @@ static void setup_auth(struct sconn *c, const char *how, const char *body,
 				 sizeof(err));
 	if (rc == 0) {
 		auth_record(&G.limit, true, now);
-		c->authed = true;
+		sc_authed(c);
 		log_info("setup: %s authenticated as root", c->peer);
 		sc_send(c, "OK", NULL, 0);
 		return;
@@ -697,7 +712,7 @@ static void sc_event(struct bufferevent *bev, short what, void *arg)
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		if (what & BEV_EVENT_TIMEOUT)
 			log_info("setup: %s idle for %d s: closing", c->peer,
-				 SETUP_IDLE_S);
+				 c->authed ? SETUP_AUTHED_S : SETUP_IDLE_S);
 		else if (what & BEV_EVENT_ERROR) {
 			unsigned long e = bufferevent_get_openssl_error(bev);
 			log_debug("setup: %s: connection error%s%s", c->peer,
@@ -725,6 +740,12 @@ static void setup_accept(struct evconnlistener *l, evutil_socket_t fd,
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
 			  host, sizeof(host));
+	if (G.n_conns >= SETUP_MAX_CONNS) {
+		log_warnx("setup: %s: %d connections already open: refused",
+			  host, SETUP_MAX_CONNS);
+		close(fd);
+		return;
+	}
 	c = calloc(1, sizeof(*c));
 	ssl = c ? SSL_new(G.ctx) : NULL;
 	if (!ssl) {
@@ -744,6 +765,7 @@ static void setup_accept(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c->next = G.conns;
 	G.conns = c;
+	G.n_conns++;
 	bufferevent_setcb(c->bev, sc_read, sc_write, sc_event, c);
 	bufferevent_set_timeouts(c->bev, &idle, NULL);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);

@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1482,6 +1483,9 @@ int setup_cmd(int argc, char **argv, const char *sock)
 		.wait_s = 60,
 		.sock = sock,
 	};
+	/* An agent that closes the connection must give an error, not kill
+	 * cmsadm with SIGPIPE half-way through. */
+	signal(SIGPIPE, SIG_IGN);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
