@@ -2,7 +2,8 @@
 # Intent: each pre-check of `cmsadm setup` fails once on purpose and is
 # named with its reason, setup then stops before changing anything (no
 # config written on any host), and a setup that is not confirmed with the
-# exact word CONFIRM changes nothing either.
+# exact word CONFIRM changes nothing either; a failure after CONFIRM (a
+# configuration the hosts refuse) stops at its stage, named, unrestarted.
 set -euo pipefail
 . "$(dirname "$0")/setup_lib.sh"
 su_init setup_prechecks
@@ -111,6 +112,32 @@ su_out_has "pre-check storage    OK"
 su_out_like '^ERROR: setup failed at stage "confirm": not confirmed \(CONFIRM was not typed\); nothing was changed$'
 for h in node1 node2 arbiter; do
 	[ ! -e "$CL_DIR/$h/etc.u/cmsd/cmsd.xml" ] || cl_fail "unconfirmed: a config on $h"
+done
+
+# A failure after CONFIRM stops at its stage and says which: a group that
+# no host accepts (an unknown plugin) fails the check stage; no agent
+# restarts configured.
+su_template
+sed -i 's/plugin="resource-dummy"/plugin="resource-nosuch"/' "$CL_DIR/group.xml"
+su_stop_all
+for h in node1 node2 arbiter; do su_host "$h"; done
+fp2=$(su_fp node2)
+fp3=$(su_fp arbiter)
+SU_RC=0
+su_in node1 "$CMSADM_BIN" setup --vip "$SU_VIP" --prefix 24 \
+	--slave-ip "$(cl_addr node2)" --quorum arbiter --arbiter-ip "$(cl_addr arbiter)" \
+	--hosts 10 --vms 100 --password-file - --group-template "$CL_DIR/group.xml" \
+	--fingerprint "$(cl_addr node2)=$fp2" --fingerprint "$(cl_addr arbiter)=$fp3" \
+	>"$CL_DIR/setup.out" 2>&1 < <(printf '%s\n%s\nCONFIRM\n' "$SU_SLAVE_PW" "$SU_ARB_PW") || SU_RC=$?
+[ "$SU_RC" = 1 ] || cl_fail "a bad group: setup exited $SU_RC: $(cat "$CL_DIR/setup.out")"
+su_out_has "==> [3/4] checking the configuration on each host"
+su_out_like '^ERROR: setup failed at stage "check": cvknode1 \(node1\): the configuration is refused: /etc/cmsd/cmsd\.xml: .*resource-nosuch'
+su_out_has "ERROR: details in /var/log/cvm_master_slave.log"
+grep -q 'ERROR: stage "check"' "$(su_log node1)" || cl_fail "the failed stage is not in node1's log"
+! grep -q "==> \[4/4\]" "$CL_DIR/setup.out" || cl_fail "setup went on after the failed check"
+for h in node1 node2 arbiter; do
+	! grep -q "restarting as cmsd" "$CL_DIR/$h/stdout" || cl_fail "$h restarted configured"
+	su_in "$h" test -S /run/cmsd/cmsd.sock && cl_fail "$h runs configured" || true
 done
 su_assert_no_password
 echo "PASS: setup_prechecks"
