@@ -4,6 +4,7 @@
 #include "setupproto.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 int setup_msg_parse(const void *payload, size_t len, struct setup_msg *m)
@@ -76,4 +77,33 @@ bool setup_relpath_ok(const char *rel)
 			return false;
 	}
 	return true;
+}
+
+bool setup_status_syncing(const char *status, char *id, size_t idlen,
+			  int *percent)
+{
+	const char *p = status;
+
+	while (p && *p) {
+		size_t l = strcspn(p, "\n");
+		if (strncmp(p, "replica: ", 9) == 0) {
+			const char *s = strstr(p, ", syncing ");
+			const char *colon = memchr(p + 9, ':', l - 9);
+			if (s && s < p + l && colon) {
+				size_t n = (size_t)(colon - (p + 9));
+				if (idlen) {
+					if (n >= idlen)
+						n = idlen - 1;
+					memcpy(id, p + 9, n);
+					id[n] = '\0';
+				}
+				*percent = atoi(s + 10);
+				return true;
+			}
+		}
+		p += l;
+		if (*p)
+			p++;
+	}
+	return false;
 }

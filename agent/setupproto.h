@@ -52,4 +52,9 @@ bool setup_kv_get(const char *body, size_t len, const char *key, char *out,
 /* true when rel is a safe relative path for PUT. */
 bool setup_relpath_ok(const char *rel);
 
+/* In a `cmsadm status` text: the first replicated storage that is
+ * resyncing ("replica: ID: ... syncing N%"): true, its id and N. */
+bool setup_status_syncing(const char *status, char *id, size_t idlen,
+			  int *percent);
+
 #endif

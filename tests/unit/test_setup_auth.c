@@ -258,6 +258,28 @@ START_TEST(certificates)
 }
 END_TEST
 
+START_TEST(sync_progress_in_status)
+{
+	const char *syncing =
+		"master : cvknode1 (Online)\n-----\n"
+		"replica: db: SyncSource Primary/Secondary "
+		"UpToDate/Inconsistent"
+		", syncing 42% (ETA 310 s), data usable, generation "
+		"00000000000000A1\nrole   : master\n";
+	const char *synced =
+		"replica: db: Connected Primary/Secondary UpToDate/UpToDate, "
+		"data usable, generation 00000000000000A1\n";
+	char id[16];
+	int pct = -1;
+
+	ck_assert(setup_status_syncing(syncing, id, sizeof(id), &pct));
+	ck_assert_str_eq(id, "db");
+	ck_assert_int_eq(pct, 42);
+	ck_assert(!setup_status_syncing(synced, id, sizeof(id), &pct));
+	ck_assert(!setup_status_syncing("", id, sizeof(id), &pct));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("setup_auth");
@@ -271,6 +293,7 @@ int main(void)
 	tcase_add_test(tc, message_format);
 	tcase_add_test(tc, put_paths);
 	tcase_add_test(tc, certificates);
+	tcase_add_test(tc, sync_progress_in_status);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

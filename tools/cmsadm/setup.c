@@ -1241,6 +1241,48 @@ static int wait_status(bool (*ok)(const char *), const char *what)
 	}
 }
 
+/*
+ * The initial resync of a replicated storage (DRBD), with its percent,
+ * until no replica of the status is syncing.  It takes as long as the
+ * disk needs: setup gives up only when the percent has not moved for the
+ * --wait time.
+ */
+static int wait_sync(void)
+{
+	long long t_moved = now_ms();
+	int last = -1, pct = 0;
+	char id[64], *body = NULL;
+
+	STAGE = "sync";
+	for (;;) {
+		int r = ctl_client_call(F.sock, "status", 2000, &body);
+		if (r == 0 &&
+		    !setup_status_syncing(body, id, sizeof(id), &pct)) {
+			if (last >= 0)
+				say("  initial sync of %s: done", id);
+			free(body);
+			return 0;
+		}
+		if (r == 0 && pct != last) {
+			say("  initial sync of %s: %d%%", id, pct);
+			last = pct;
+			t_moved = now_ms();
+		}
+		if (now_ms() - t_moved > F.wait_s * 1000) {
+			int e = fail(
+				"the initial sync made no progress for %ld "
+				"s; status says:\n%s",
+				F.wait_s,
+				r == 0 && body ? body : "(no answer)");
+			free(body);
+			return e;
+		}
+		free(body);
+		body = NULL;
+		usleep(500 * 1000);
+	}
+}
+
 static char master_line[300];
 
 static bool first_master_up(const char *st)
@@ -1281,6 +1323,8 @@ static int start_and_wait(void)
 	say("  waiting for the slave %s (up to %ld s)", H[H_SLAVE].hostname,
 	    F.wait_s);
 	if (wait_status(pair_up, "a running master/slave pair"))
+		return 1;
+	if (wait_sync())
 		return 1;
 	STAGE = "done";
 	if (ctl_client_call(F.sock, "status", 2000, &body) == 0)
