@@ -24,10 +24,12 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/../cluster/lib.sh"
 
+# shellcheck disable=SC2016 # the $ is part of the password
 SU_SLAVE_PW='Sl4ve pw with spaces & $ymbols'
 SU_ARB_PW='arb1ter-Secret#42'
 SU_NODE1_PW='n0de1-own-root'
 SU_LOCKOUT=3
+# shellcheck disable=SC2034 # used by the tests that source this file
 SU_PORT=7791
 
 su_init() { # name
@@ -36,6 +38,7 @@ su_init() { # name
 	command -v unshare >/dev/null || cl_skip "no unshare(1)"
 	command -v nsenter >/dev/null || cl_skip "no nsenter(1)"
 	command -v openssl >/dev/null || cl_skip "no openssl(1) for the test shadow file"
+	# shellcheck disable=SC2034 # read by lib.sh
 	CL_MODE=arbiter
 	CL_DIR=$CL_TMP/arbiter
 	mkdir -p "$CL_DIR"
@@ -72,7 +75,7 @@ su_shadow() { # host file
 # clock_offset_ms= (disk defaults to sda on the nodes).
 su_host() { # host [key=value...]
 	local h=$1 d=$CL_DIR/$1 kv k v hostname vms_gb=40 hook="" plugins
-	local over="" disk=sda i
+	local over="" disk=sda
 	shift
 	hostname=$(cl_name "$h")
 	plugins=$CMSD_PLUGIN_DIR
@@ -116,7 +119,7 @@ exec \"\$@\"" su-agent "$CMSD_BIN" --unconfigured -d -p "$plugins" \
 		>>"$d/stdout" 2>&1 &
 	CL_PID[$h]=$!
 	# listening on its own address, and on loopback for the local cmsadm
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		tail -c +$((off + 1)) "$d/stdout" 2>/dev/null |
 			grep -q "waiting for cmsadm setup" && return 0
 		kill -0 "${CL_PID[$h]}" 2>/dev/null ||
@@ -180,6 +183,7 @@ su_setup() {
 	[ "${SU_NOPIN:-0}" = 1 ] ||
 		pins=(--fingerprint "$(cl_addr node2)=$fp2"
 			--fingerprint "$(cl_addr arbiter)=$fp3")
+	# shellcheck disable=SC2034 # read by the tests
 	SU_RC=0
 	su_in node1 "$CMSADM_BIN" setup --vip "$SU_VIP" --prefix 24 \
 		--slave-ip "$(cl_addr node2)" --quorum arbiter \
