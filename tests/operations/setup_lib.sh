@@ -175,6 +175,7 @@ SU_VIP=10.77.0.55
 # cmsadm setup on node1 with the test's form; extra options follow.  Its
 # stdin is the caller's; output in $CL_DIR/setup.out, status in SU_RC.
 # SU_NOPIN=1: no --fingerprint; SU_FP2: pin node2 to this one instead.
+# shellcheck disable=SC2034 # SU_RC is read by the tests
 su_setup() {
 	local fp2 fp3 pins=()
 	su_template
@@ -183,7 +184,6 @@ su_setup() {
 	[ "${SU_NOPIN:-0}" = 1 ] ||
 		pins=(--fingerprint "$(cl_addr node2)=$fp2"
 			--fingerprint "$(cl_addr arbiter)=$fp3")
-	# shellcheck disable=SC2034 # read by the tests
 	SU_RC=0
 	su_in node1 "$CMSADM_BIN" setup --vip "$SU_VIP" --prefix 24 \
 		--slave-ip "$(cl_addr node2)" --quorum arbiter \
