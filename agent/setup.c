@@ -245,9 +245,34 @@ static void setup_root_disk(char *out, size_t len)
 	snprintf(out, len, "%s", b ? b + 1 : link);
 }
 
+/* true when path is the root of a mounted file system; else false with
+ * the reason in why. */
+static bool setup_is_mount(const char *path, char *why, size_t len)
+{
+	char parent[PATH_MAX + 4];
+	struct stat a, b;
+
+	if (stat(path, &a) < 0) {
+		snprintf(why, len, "%s", strerror(errno));
+		return false;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	if (stat(parent, &b) < 0) {
+		snprintf(why, len, "%s", strerror(errno));
+		return false;
+	}
+	if (a.st_dev == b.st_dev && a.st_ino != b.st_ino) {
+		snprintf(why, len,
+			 "not a partition of its own (a directory "
+			 "on its parent's file system)");
+		return false;
+	}
+	return true;
+}
+
 static void setup_facts(struct sconn *c)
 {
-	char body[4096], host[256], comps[2048], disk[64], v[64];
+	char body[4096], host[256], comps[2048], disk[64], v[64], why[160];
 	char over[128] = "";
 	struct timespec ts;
 	struct statvfs vs;
@@ -300,7 +325,11 @@ static void setup_facts(struct sconn *c)
 	} else {
 		ADD("disk=%s\n", disk);
 	}
-	if (statvfs(S.vms_path, &vs) == 0)
+	/* /vms must be a partition of its own: a directory on / would
+	 * report the size of / and share it with the system. */
+	if (!setup_is_mount(S.vms_path, why, sizeof(why)))
+		ADD("vms_error=%s: %s\n", S.vms_path, why);
+	else if (statvfs(S.vms_path, &vs) == 0)
 		ADD("vms_mib=%llu\n",
 		    (unsigned long long)vs.f_blocks * vs.f_frsize >> 20);
 	else

@@ -86,6 +86,11 @@ precheck_case vms-min \
 	"pre-check vms        FAILED: node2 cvknode2 \(10\.77\.0\.2\): /vms is 20\.0 GB, less than the minimum of 30 GB" \
 	node2:vms_gb=20
 
+# /vms a plain directory, not a partition of its own
+precheck_case vms-partition \
+	"pre-check vms        FAILED: node2 cvknode2 \(10\.77\.0\.2\): no /vms partition: .*/node2/vms: not a partition of its own \(a directory on its parent's file system\)" \
+	node2:vms_gb=0
+
 # 150 VMs: (0 x 10 + 150 x 15) x 15 / 1024 + 10 = 42.96 GB > the 40 GB /vms
 precheck_case vms-formula \
 	"pre-check vms        FAILED: node1 cvknode1 \(10\.77\.0\.1\): /vms is 40\.0 GB, less than the database partition of 43\.0 GB needed for 0 hosts and 150 VMs \(\(hosts x 10 MB \+ VMs x 15 MB\) x 15 / 1024 \+ 10 GB\)" \

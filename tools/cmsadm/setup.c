@@ -51,7 +51,7 @@
 #define SETUP_LOG_DEFAULT   "/var/log/cvm_master_slave.log"
 #define SETUP_TOKEN_DEFAULT "/run/cmsd/setup.token"
 #define SETUP_STATE_DEFAULT "/var/lib/cmsd"
-#define SETUP_IO_MS	    30000
+#define SETUP_IO_MS	    60000 /* above the agent's 30 s hook limit */
 #define ARBITER_PORT	    7790
 
 enum host_idx { H_LOCAL, H_SLAVE, H_ARB, H_N };
@@ -714,13 +714,13 @@ static void check_disk(void)
 
 static void check_vms(void)
 {
-	char v[64], msg[512], w[128];
+	char v[1200], msg[512], w[128];
 
 	for (int i = 0; i < 2; i++) {
 		if (!setup_kv_get(H[i].body, H[i].body_len, "vms_mib", v,
 				  sizeof(v))) {
 			fact((enum host_idx)i, "vms_error", v, sizeof(v));
-			check_result("vms", "%s: no /vms partition (%s)",
+			check_result("vms", "%s: no /vms partition: %s",
 				     who((enum host_idx)i, w, sizeof(w)), v);
 			return;
 		}
