@@ -109,4 +109,71 @@ for pw in not-the-password 'still wrong'; do
 	! grep -rqF -- "$pw" "$CL_DIR"/*/var.u/log "$CL_DIR"/*/stdout ||
 		cl_fail "a wrong password is in a log"
 done
+
+# At a terminal: the passwords asked without echo, the unpinned slave's
+# fingerprint shown and confirmed with "yes", CONFIRM typed; a pty stands
+# for the operator's terminal.
+fp2=$(su_fp node2)
+fp3=$(su_fp arbiter)
+su_template
+cat >"$CL_DIR/operator.py" <<'PY'
+import os, pty, sys, time
+pw_slave, pw_arb = os.environ["PW_SLAVE"], os.environ["PW_ARB"]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+out = b""
+def expect(what, timeout=30):
+    global out
+    end = time.time() + timeout
+    while what.encode() not in out:
+        if time.time() > end:
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.exit("operator: no \"%s\" within %d s" % (what, timeout))
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    if what.encode() not in out:
+        sys.stdout.write(out.decode(errors="replace"))
+        sys.exit("operator: cmsadm ended before \"%s\"" % what)
+def answer(prompt, text):
+    global out
+    expect(prompt)
+    # cmsadm turns the echo off before it writes a password prompt
+    os.write(fd, text.encode() + b"\r")
+    sys.stdout.write(out.decode(errors="replace"))
+    out = b""
+answer("Root password of the slave (10.77.0.2): ", pw_slave)
+answer("Root password of the arbiter (10.77.0.3): ", pw_arb)
+answer("Is that the fingerprint the host shows? [yes/no]: ", "yes")
+answer("Type CONFIRM to continue: ", "CONFIRM")
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+sys.stdout.write(out.decode(errors="replace"))
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+SU_RC=0
+PW_SLAVE=$SU_SLAVE_PW PW_ARB=$SU_ARB_PW python3 "$CL_DIR/operator.py" \
+	nsenter -t "${CL_PID[node1]}" -m -u -n "$CMSADM_BIN" setup --vip "$SU_VIP" \
+	--prefix 24 --slave-ip "$(cl_addr node2)" --quorum arbiter \
+	--arbiter-ip "$(cl_addr arbiter)" --hosts 10 --vms 100 \
+	--group-template "$CL_DIR/group.xml" --fingerprint "$(cl_addr arbiter)=$fp3" \
+	--wait 30 >"$CL_DIR/setup.out" 2>&1 || SU_RC=$?
+[ "$SU_RC" = 0 ] || cl_fail "setup at a terminal exited $SU_RC: $(cat "$CL_DIR/setup.out")"
+su_out_like "^node2 \(10\.77\.0\.2\): setup certificate $fp2"
+su_out_like "^-----CVM Master/Slave Setup Success-----"
+# the terminal showed no password: what it echoed is in setup.out
+su_assert_no_password
+cl_log "setup at a terminal: no echo, fingerprint confirmed, a running pair"
 echo "PASS: setup_auth"

@@ -178,8 +178,6 @@ static int prompt_password(const char *what, char *buf, size_t len)
 
 	if (!tty)
 		return -ENOTTY;
-	fprintf(tty, "%s: ", what);
-	fflush(tty);
 	if (tcgetattr(fileno(tty), &old) < 0) {
 		fclose(tty);
 		return -ENOTTY;
@@ -187,7 +185,11 @@ static int prompt_password(const char *what, char *buf, size_t len)
 	noecho = old;
 	noecho.c_lflag &= ~(tcflag_t)ECHO;
 	noecho.c_lflag |= ECHONL;
+	/* Echo off before the prompt: what is typed after it never shows,
+	 * and the flush drops only what was typed before it. */
 	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	fprintf(tty, "%s: ", what);
+	fflush(tty);
 	if (!read_line(tty, buf, len))
 		rc = -EIO;
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
