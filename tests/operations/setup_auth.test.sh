@@ -5,7 +5,9 @@
 # which it is accepted; attempts are logged on the slave without the
 # password.  An unpinned or wrong setup certificate stops setup before any
 # password is sent; requests before authentication are refused; a password
-# given as an argument is refused.
+# given as an argument is refused.  At a terminal (a pty), the passwords
+# are asked without echo, an unpinned fingerprint is confirmed with yes,
+# and setup ends in a running pair.
 set -euo pipefail
 . "$(dirname "$0")/setup_lib.sh"
 su_init setup_auth
