@@ -129,10 +129,19 @@ exec \"\$@\"" su-agent "$CMSD_BIN" --unconfigured -d -p "$plugins" \
 	cl_fail "the $h setup agent did not start within 10 s: $(tail -n 5 "$d/stdout")"
 }
 
+# Stops the agents and whatever else runs in the hosts' namespaces (a
+# VIP guard that outlives its agent would take the VIP from the next one).
 su_stop_all() {
-	local h
+	local h p
 	for h in node1 node2 arbiter; do
 		cl_kill "$h"
+		for _ in $(seq 100); do
+			p=$(ip netns pids "$(cl_ns "$h")" 2>/dev/null)
+			[ -n "$p" ] || break
+			# shellcheck disable=SC2086 # one pid a word
+			kill -KILL $p 2>/dev/null || true
+			sleep 0.05
+		done
 	done
 }
 
