@@ -9,7 +9,8 @@
 set -eu
 what=${1:-test}
 build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
-       libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev"
+       libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev
+       libcrypt-dev"
 test="$build iproute2 procps psmisc openssl python3 mariadb-server
       mariadb-client e2fsprogs xfsprogs util-linux tgt libiscsi-bin drbd-utils
       sg3-utils"

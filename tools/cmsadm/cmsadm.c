@@ -12,6 +12,7 @@
 #include "ctlproto.h"
 #include "handler.h"
 #include "overview.h"
+#include "setup_cmd.h"
 
 #define CMSADM_TIMEOUT_MS 10000
 
@@ -37,6 +38,11 @@ static void usage(FILE *f)
 		"                    $DRBD_RESOURCE): asks cmsd, exits with\n"
 		"                    its answer\n"
 		"  version           the versions of cmsadm and cmsd\n"
+		"  setup OPTIONS     make a hot-standby pair out of three "
+		"hosts "
+		"running\n"
+		"                    `cmsd --unconfigured` (cmsadm setup "
+		"--help)\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
 		CTL_DEFAULT_SOCKET);
@@ -184,6 +190,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "setup") == 0)
+		return setup_cmd(argc - optind, argv + optind, sock);
 	if (strcmp(cmd, "status") == 0) {
 		bool json = false;
 		for (; i < argc; i++) {
