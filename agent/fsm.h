@@ -34,6 +34,12 @@
  *      VIP_FIRST and then RESYNC.
  *   S6 A vote is requested only when vote_retry_ok (the owner's backoff),
  *      except on HANDOVER: the master released for us.
+ *   S7 While admin_stopped (the operator stopped HA on the pair: `cmsadm
+ *      stop`), no vote is requested, no group started, no handover sent
+ *      and every SWITCHOVER, MUST_MOVE or HANDOVER is refused; a node
+ *      that is MASTER or starting steps down (STOP_GROUP; VIP first when
+ *      S3 asks for it) in that very step, and the roles left are SLAVE
+ *      (ISOLATED without peer and quorum) and STEPPING_DOWN.
  */
 #ifndef CMSD_AGENT_FSM_H
 #define CMSD_AGENT_FSM_H
@@ -99,14 +105,17 @@ struct fsm_facts {
 
 	bool startup_wait_over; /* STARTUP: the peer had its deadtime to show */
 	bool vote_retry_ok;	/* the owner's backoff since the last answer */
+	/* The operator stopped HA on the pair (`cmsadm stop`, persisted in
+	 * the state directory): see S7. */
+	bool admin_stopped;
 };
 
 /* Inputs.  TICK means "facts changed or time passed: re-evaluate". */
 enum fsm_event {
 	FSM_EV_TICK = 0,
-	FSM_EV_VOTE_GRANTED,	  /* request_vote said yes (epoch updated) */
-	FSM_EV_VOTE_DENIED,	  /* said no, or no answer */
-	FSM_EV_GROUP_STARTED,	  /* storage promoted, every resource up */
+	FSM_EV_VOTE_GRANTED,  /* request_vote said yes (epoch updated) */
+	FSM_EV_VOTE_DENIED,   /* said no, or no answer */
+	FSM_EV_GROUP_STARTED, /* storage promoted, every resource up */
 	FSM_EV_GROUP_START_FAILED,
 	FSM_EV_GROUP_STOPPED,	  /* every resource down, storage demoted */
 	FSM_EV_GROUP_STOP_FAILED, /* something would not stop */
@@ -119,17 +128,17 @@ enum fsm_event {
 #define FSM_N_EVENTS 11
 
 /* Actions, performed by the owner in this order. */
-#define FSM_A_VIP_FIRST	     0x001 /* with STOP_GROUP: remove the VIP now */
-#define FSM_A_STOP_GROUP     0x002 /* stop resources in reverse, demote */
-#define FSM_A_RELEASE_LEASE  0x004 /* quorum release() */
-#define FSM_A_SEND_HANDOVER  0x008 /* WIRE_CMD_HANDOVER to the peer */
-#define FSM_A_RESYNC	     0x010 /* storage resync(discard_local = 1) */
-#define FSM_A_REQUEST_VOTE   0x020 /* quorum request_vote() */
-#define FSM_A_RAISE_EPOCH    0x040 /* epoch = max(ours, peer's) + 1, fsync */
-#define FSM_A_START_GROUP    0x080 /* promote storage, start in order */
-#define FSM_A_REANNOUNCE     0x100 /* gratuitous ARP again (VIP resources) */
-#define FSM_A_SPLIT_BRAIN    0x200 /* log one event with both sides' facts */
-#define FSM_A_CANCEL_START   0x400 /* abandon a group start in progress */
+#define FSM_A_VIP_FIRST	    0x001 /* with STOP_GROUP: remove the VIP now */
+#define FSM_A_STOP_GROUP    0x002 /* stop resources in reverse, demote */
+#define FSM_A_RELEASE_LEASE 0x004 /* quorum release() */
+#define FSM_A_SEND_HANDOVER 0x008 /* WIRE_CMD_HANDOVER to the peer */
+#define FSM_A_RESYNC	    0x010 /* storage resync(discard_local = 1) */
+#define FSM_A_REQUEST_VOTE  0x020 /* quorum request_vote() */
+#define FSM_A_RAISE_EPOCH   0x040 /* epoch = max(ours, peer's) + 1, fsync */
+#define FSM_A_START_GROUP   0x080 /* promote storage, start in order */
+#define FSM_A_REANNOUNCE    0x100 /* gratuitous ARP again (VIP resources) */
+#define FSM_A_SPLIT_BRAIN   0x200 /* log one event with both sides' facts */
+#define FSM_A_CANCEL_START  0x400 /* abandon a group start in progress */
 
 /* The machine's memory between steps. */
 struct fsm {
