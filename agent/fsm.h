@@ -113,9 +113,9 @@ struct fsm_facts {
 /* Inputs.  TICK means "facts changed or time passed: re-evaluate". */
 enum fsm_event {
 	FSM_EV_TICK = 0,
-	FSM_EV_VOTE_GRANTED,  /* request_vote said yes (epoch updated) */
-	FSM_EV_VOTE_DENIED,   /* said no, or no answer */
-	FSM_EV_GROUP_STARTED, /* storage promoted, every resource up */
+	FSM_EV_VOTE_GRANTED,	  /* request_vote said yes (epoch updated) */
+	FSM_EV_VOTE_DENIED,	  /* said no, or no answer */
+	FSM_EV_GROUP_STARTED,	  /* storage promoted, every resource up */
 	FSM_EV_GROUP_START_FAILED,
 	FSM_EV_GROUP_STOPPED,	  /* every resource down, storage demoted */
 	FSM_EV_GROUP_STOP_FAILED, /* something would not stop */
@@ -128,17 +128,17 @@ enum fsm_event {
 #define FSM_N_EVENTS 11
 
 /* Actions, performed by the owner in this order. */
-#define FSM_A_VIP_FIRST	    0x001 /* with STOP_GROUP: remove the VIP now */
-#define FSM_A_STOP_GROUP    0x002 /* stop resources in reverse, demote */
-#define FSM_A_RELEASE_LEASE 0x004 /* quorum release() */
-#define FSM_A_SEND_HANDOVER 0x008 /* WIRE_CMD_HANDOVER to the peer */
-#define FSM_A_RESYNC	    0x010 /* storage resync(discard_local = 1) */
-#define FSM_A_REQUEST_VOTE  0x020 /* quorum request_vote() */
-#define FSM_A_RAISE_EPOCH   0x040 /* epoch = max(ours, peer's) + 1, fsync */
-#define FSM_A_START_GROUP   0x080 /* promote storage, start in order */
-#define FSM_A_REANNOUNCE    0x100 /* gratuitous ARP again (VIP resources) */
-#define FSM_A_SPLIT_BRAIN   0x200 /* log one event with both sides' facts */
-#define FSM_A_CANCEL_START  0x400 /* abandon a group start in progress */
+#define FSM_A_VIP_FIRST	     0x001 /* with STOP_GROUP: remove the VIP now */
+#define FSM_A_STOP_GROUP     0x002 /* stop resources in reverse, demote */
+#define FSM_A_RELEASE_LEASE  0x004 /* quorum release() */
+#define FSM_A_SEND_HANDOVER  0x008 /* WIRE_CMD_HANDOVER to the peer */
+#define FSM_A_RESYNC	     0x010 /* storage resync(discard_local = 1) */
+#define FSM_A_REQUEST_VOTE   0x020 /* quorum request_vote() */
+#define FSM_A_RAISE_EPOCH    0x040 /* epoch = max(ours, peer's) + 1, fsync */
+#define FSM_A_START_GROUP    0x080 /* promote storage, start in order */
+#define FSM_A_REANNOUNCE     0x100 /* gratuitous ARP again (VIP resources) */
+#define FSM_A_SPLIT_BRAIN    0x200 /* log one event with both sides' facts */
+#define FSM_A_CANCEL_START   0x400 /* abandon a group start in progress */
 
 /* The machine's memory between steps. */
 struct fsm {
