@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmsadm.h"
 #include "ctlproto.h"
 
 #define CMSADM_TIMEOUT_MS 10000
@@ -23,21 +24,42 @@ static void usage(FILE *f)
 		"                    releases its lease, the slave takes over)\n"
 		"  events            recent role changes, with times and reasons\n"
 		"  role              one line: node role epoch serving|idle\n"
+		"  stop [--no-wait] [--timeout S]\n"
+		"                    stop HA on both nodes, keeping the pair: the\n"
+		"                    master stops its group, neither node takes\n"
+		"                    over (also after a restart) until start\n"
+		"  start [--no-wait] [--timeout S]\n"
+		"                    start HA again (the master of before first)\n"
+		"  maintenance on|off\n"
+		"                    on: resources keep running, failures are\n"
+		"                    shown but not acted on (no restart, no\n"
+		"                    failover); off: acted on again\n"
 		"  version           the versions of cmsadm and cmsd\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
 		CTL_DEFAULT_SOCKET);
 }
 
-static int cmsadm_call(const char *sock, const char *request)
+int cmsadm_call(const char *sock, const char *request)
+{
+	char *body = NULL;
+	int rc = cmsadm_query(sock, request, &body);
+
+	if (rc == 0)
+		fputs(body, stdout);
+	free(body);
+	return rc;
+}
+
+int cmsadm_query(const char *sock, const char *request, char **out)
 {
 	char *body = NULL;
 	int rc = ctl_client_call(sock, request, CMSADM_TIMEOUT_MS, &body);
 
+	*out = NULL;
 	switch (rc) {
 	case 0:
-		fputs(body, stdout);
-		free(body);
+		*out = body;
 		return 0;
 	case 1:
 		fprintf(stderr, "cmsadm: cmsd: %s", body);
@@ -112,6 +134,8 @@ int main(int argc, char **argv)
 		}
 		return cmsadm_call(sock, json ? "status json" : "status");
 	}
+	if (cmsadm_ops_command(cmd))
+		return cmsadm_ops(sock, argc - optind, argv + optind);
 	static const char *const simple[] = {"switchover", "events", "role"};
 	for (size_t k = 0; k < sizeof(simple) / sizeof(simple[0]); k++)
 		if (strcmp(cmd, simple[k]) == 0) {
