@@ -1121,7 +1121,15 @@ enum fsm_role cluster_role(void)
 
 const char *cluster_role_reason(void)
 {
-	return C ? C->reason : "";
+	if (!C)
+		return "";
+	/* A slave that was slave before the stop keeps its old reason in
+	 * the machine ("peer is master"); the status must say why now. */
+	if (C->adm.stopped &&
+	    (C->fsm.role == FSM_SLAVE || C->fsm.role == FSM_ISOLATED ||
+	     C->fsm.role == FSM_STARTUP))
+		return "HA stopped by the operator";
+	return C->reason;
 }
 
 void cluster_render_role(struct sbuf *o)
@@ -1488,9 +1496,13 @@ int cluster_admin(enum cluster_admin_op op, char *msg, size_t len)
 				 "starts too when it returns");
 		break;
 	default:
-		snprintf(msg, len, "maintenance mode %s on %s%s%s%s",
+		snprintf(msg, len, "maintenance %s for %s%s%s: %s%s",
 			 next.maintenance ? "on" : "off", C->self->name,
 			 reach ? " and " : "", reach ? C->peer_node->name : "",
+			 next.maintenance ? "resource failures are shown, not "
+					    "acted on"
+					  : "resource failures are acted on "
+					    "again",
 			 reach ? "" : " (the peer follows when it returns)");
 		break;
 	}
@@ -1525,11 +1537,12 @@ void cluster_render_admin(struct sbuf *o)
 	sbuf_printf(o,
 		    "node=%s stopped=%d maintenance=%d seq=%" PRIu64
 		    " role=%s serving=%d peer=%s peer_alive=%d peer_role=%s "
-		    "peer_stopped=%d peer_maintenance=%d\n",
+		    "peer_stopped=%d peer_maintenance=%d peer_channel=%d\n",
 		    C->self->name, C->adm.stopped, C->adm.maintenance,
 		    C->adm.seq, role, C->ops->serving(), C->peer_node->name,
 		    alive, prole, alive && (C->p.hb.flags & WIRE_FL_STOPPED),
-		    alive && (C->p.hb.flags & WIRE_FL_UNMANAGED));
+		    alive && (C->p.hb.flags & WIRE_FL_UNMANAGED),
+		    C->ch && peer_up(C->ch));
 }
 
 static const char *cluster_peer_switch(unsigned flag, const char *on,

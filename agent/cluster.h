@@ -83,7 +83,7 @@ bool cluster_maintenance(void);
 bool cluster_admin_stopped(void);
 /* "node=cvknode1 stopped=1 maintenance=0 seq=3 role=slave serving=0
  * peer=cvknode2 peer_alive=1 peer_role=slave peer_stopped=1
- * peer_maintenance=0\n" (the "admin" request). */
+ * peer_maintenance=0 peer_channel=1\n" (the "admin" request). */
 void cluster_render_admin(struct sbuf *o);
 /* "!! HA STOPPED ..." / "!! MAINTENANCE MODE ..." lines, or nothing. */
 void cluster_render_admin_notice(struct sbuf *o);
