@@ -1392,11 +1392,18 @@ static void cluster_admin_adopt(uint64_t flags, uint64_t seq, const char *how)
 
 	if (seq > C->peer_admin_seq)
 		C->peer_admin_seq = seq;
-	if (seq <= C->adm.seq)
-		return;
 	next.stopped = flags & WIRE_FL_STOPPED;
 	next.maintenance = flags & WIRE_FL_UNMANAGED;
 	next.seq = seq;
+	if (seq < C->adm.seq)
+		return;
+	/* The same seq: two operators at once, one on each node.  Both
+	 * nodes must end with the same switches: the lower id's win. */
+	if (seq == C->adm.seq &&
+	    ((next.stopped == C->adm.stopped &&
+	      next.maintenance == C->adm.maintenance) ||
+	     strcmp(C->self->id, C->peer_node->id) < 0))
+		return;
 	snprintf(who, sizeof(who), "%s of %s", how, C->peer_node->id);
 	cluster_admin_apply(&next, who, err, sizeof(err));
 }
