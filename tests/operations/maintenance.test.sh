@@ -61,6 +61,8 @@ PY
 		cl_fail "the restarted $s does not say maintenance is on"
 	cl_expect_status 3000 "$s" "$(notice "$s")"
 	[ ! -e "$f" ] || cl_fail "mysql came back during maintenance"
+	cl_wait_for 5000 "control channel $s-$m up" \
+		sh -c "\"$CL_SAMPLER\" --once \"$(cl_sock "$s")\" admin | grep -q ' peer_channel=1'"
 
 	cl_log "maintenance off: the failure is acted on"
 	rc=0
