@@ -103,13 +103,15 @@ scenario() {
 	cl_wait_for 5000 "control channel $s-$m up" channel_up "$s"
 
 	cl_log "cmsadm stop on the slave $s"
-	t0=$(cl_now)
 	rc=0
 	"$CMSADM_BIN" -s "$(cl_sock "$s")" stop --timeout 60 >"$CL_DIR/stop.out" 2>&1 || rc=$?
 	[ "$rc" = 0 ] || cl_fail "cmsadm stop: exit $rc: $(cat "$CL_DIR/stop.out")"
 	has_line "$CL_DIR/stop.out" "stopping HA on $sn and $mn: the master stops its group; neither node takes over until \`cmsadm start\`" &&
 		has_line "$CL_DIR/stop.out" "HA stopped on $sn and $mn: the group is down, neither node takes over until \`cmsadm start\`" ||
 		cl_fail "cmsadm stop said: $(cat "$CL_DIR/stop.out")"
+	# From here on (cmsadm returned: both stopped) no sample may show a
+	# master.
+	t0=$(cl_now)
 	both_stopped_idle || cl_fail "not both slave and idle after the stop: $(cl_role node1); $(cl_role node2)"
 	for n in node1 node2; do
 		[ "$(admin_state "$n")" = 1 ] || cl_fail "$n has not recorded the stop"
