@@ -42,7 +42,8 @@ int admin_load(const char *state_dir, struct admin_state *st, char *err,
 	    (stopped != 0 && stopped != 1) || (maint != 0 && maint != 1)) {
 		snprintf(err, errlen,
 			 "%s: not an admin state file (expected \"stopped "
-			 "0|1\", \"maintenance 0|1\", \"seq N\" and \"master ID\" "
+			 "0|1\", \"maintenance 0|1\", \"seq N\" and \"master "
+			 "ID\" "
 			 "lines)",
 			 path);
 		return -EBADMSG;
@@ -55,16 +56,16 @@ int admin_load(const char *state_dir, struct admin_state *st, char *err,
 	return 0;
 }
 
-int admin_store(const char *state_dir, const struct admin_state *st,
-		char *err, size_t errlen)
+int admin_store(const char *state_dir, const struct admin_state *st, char *err,
+		size_t errlen)
 {
 	char path[4096], tmp[4200], buf[160];
 	int fd = -1, dfd = -1, rc;
 	int len = snprintf(buf, sizeof(buf),
 			   "stopped %d\nmaintenance %d\nseq %" PRIu64
 			   "\nmaster %s\n",
-			   st->stopped ? 1 : 0, st->maintenance ? 1 : 0, st->seq,
-			   *st->master ? st->master : "-");
+			   st->stopped ? 1 : 0, st->maintenance ? 1 : 0,
+			   st->seq, *st->master ? st->master : "-");
 
 	snprintf(path, sizeof(path), "%s/%s", state_dir, ADMIN_FILE);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);

@@ -33,7 +33,7 @@ struct admin_state {
 /* 0, or -errno / -EBADMSG (a corrupt file) with a message naming it. */
 int admin_load(const char *state_dir, struct admin_state *st, char *err,
 	       size_t errlen);
-int admin_store(const char *state_dir, const struct admin_state *st,
-		char *err, size_t errlen);
+int admin_store(const char *state_dir, const struct admin_state *st, char *err,
+		size_t errlen);
 
 #endif

@@ -949,10 +949,11 @@ int cluster_start(const struct conf *c, struct instance *quorum,
 		      C->mode == FSM_Q_PING ? "ping" : "arbiter",
 		      c->hb_interval_ms, c->deadtime_ms, c->lease_ms);
 	if (C->adm.stopped)
-		cluster_event("HA was stopped by the operator (%s/admin.state): "
-			      "this node does not become master until `cmsadm "
-			      "start`",
-			      c->state_dir);
+		cluster_event(
+			"HA was stopped by the operator (%s/admin.state): "
+			"this node does not become master until `cmsadm "
+			"start`",
+			c->state_dir);
 	if (C->adm.maintenance)
 		cluster_event("maintenance mode is on (%s/admin.state): "
 			      "resource failures are not acted on",
@@ -1326,9 +1327,9 @@ static const char *cluster_master_now(void)
 	if (r == FSM_MASTER || r == FSM_TAKING_OVER ||
 	    (r == FSM_STEPPING_DOWN && C->ops->serving()))
 		return C->self->id;
-	if (cluster_peer_alive() && (pr == FSM_MASTER ||
-				     pr == FSM_TAKING_OVER ||
-				     pr == FSM_STEPPING_DOWN))
+	if (cluster_peer_alive() &&
+	    (pr == FSM_MASTER || pr == FSM_TAKING_OVER ||
+	     pr == FSM_STEPPING_DOWN))
 		return C->peer_node->id;
 	return NULL;
 }
@@ -1399,10 +1400,9 @@ static void cluster_admin_adopt(uint64_t flags, uint64_t seq, const char *how)
 		return;
 	/* The same seq: two operators at once, one on each node.  Both
 	 * nodes must end with the same switches: the lower id's win. */
-	if (seq == C->adm.seq &&
-	    ((next.stopped == C->adm.stopped &&
-	      next.maintenance == C->adm.maintenance) ||
-	     strcmp(C->self->id, C->peer_node->id) < 0))
+	if (seq == C->adm.seq && ((next.stopped == C->adm.stopped &&
+				   next.maintenance == C->adm.maintenance) ||
+				  strcmp(C->self->id, C->peer_node->id) < 0))
 		return;
 	snprintf(who, sizeof(who), "%s of %s", how, C->peer_node->id);
 	cluster_admin_apply(&next, who, err, sizeof(err));
@@ -1496,8 +1496,7 @@ int cluster_admin(enum cluster_admin_op op, char *msg, size_t len)
 		break;
 	case CLUSTER_ADMIN_START:
 		snprintf(msg, len, "starting HA on %s%s%s%s", C->self->name,
-			 reach ? " and " : "",
-			 reach ? C->peer_node->name : "",
+			 reach ? " and " : "", reach ? C->peer_node->name : "",
 			 reach ? ""
 			       : " only: the peer is not reachable and "
 				 "starts too when it returns");
@@ -1534,7 +1533,8 @@ void cluster_render_admin(struct sbuf *o)
 
 	snprintf(role, sizeof(role), "%s", fsm_role_name(C->fsm.role));
 	snprintf(prole, sizeof(prole), "%s",
-		 alive ? fsm_role_name((enum fsm_role)C->p.hb.role) : "unknown");
+		 alive ? fsm_role_name((enum fsm_role)C->p.hb.role)
+		       : "unknown");
 	for (char *c = role; *c; c++)
 		if (*c == ' ')
 			*c = '_';
@@ -1578,30 +1578,31 @@ void cluster_render_admin_notice(struct sbuf *o)
 			    cluster_peer_switch(WIRE_FL_STOPPED, "stopped",
 						"started"));
 	if (C->adm.maintenance || pmaint)
-		sbuf_printf(o,
-			    "!! MAINTENANCE MODE (%s: %s, %s: %s): resource "
-			    "failures are shown, not acted on (no restart, no "
-			    "failover); `cmsadm maintenance off` ends it\n",
-			    C->self->name, C->adm.maintenance ? "on" : "off",
-			    C->peer_node->name,
-			    cluster_peer_switch(WIRE_FL_UNMANAGED, "on",
-						"off"));
+		sbuf_printf(
+			o,
+			"!! MAINTENANCE MODE (%s: %s, %s: %s): resource "
+			"failures are shown, not acted on (no restart, no "
+			"failover); `cmsadm maintenance off` ends it\n",
+			C->self->name, C->adm.maintenance ? "on" : "off",
+			C->peer_node->name,
+			cluster_peer_switch(WIRE_FL_UNMANAGED, "on", "off"));
 }
 
 void cluster_render_admin_json(struct sbuf *o)
 {
 	bool alive = cluster_peer_alive();
 
-	sbuf_printf(o, "{\"stopped\":%s,\"maintenance\":%s,\"seq\":%" PRIu64
-		       ",\"master_at_stop\":",
+	sbuf_printf(o,
+		    "{\"stopped\":%s,\"maintenance\":%s,\"seq\":%" PRIu64
+		    ",\"master_at_stop\":",
 		    C->adm.stopped ? "true" : "false",
 		    C->adm.maintenance ? "true" : "false", C->adm.seq);
 	sbuf_json_str(o, *C->adm.master ? C->adm.master : NULL);
 	sbuf_printf(o, ",\"peer_stopped\":%s,\"peer_maintenance\":%s}",
-		    !alive				   ? "null"
+		    !alive			      ? "null"
 		    : C->p.hb.flags & WIRE_FL_STOPPED ? "true"
-						       : "false",
-		    !alive				     ? "null"
+						      : "false",
+		    !alive				? "null"
 		    : C->p.hb.flags & WIRE_FL_UNMANAGED ? "true"
-							 : "false");
+							: "false");
 }

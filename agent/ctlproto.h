@@ -51,12 +51,12 @@ enum ctl_req {
 	CTL_REQ_EVENTS,	    /* recent state changes, one per line */
 	CTL_REQ_SWITCHOVER, /* hand mastership to the other node */
 	/* The operator's switches (agent/admin.h), on both nodes. */
-	CTL_REQ_STOP,	     /* stop HA on the pair */
-	CTL_REQ_START,	     /* start it again */
-	CTL_REQ_MAINT_ON,    /* "maintenance on" */
-	CTL_REQ_MAINT_OFF,   /* "maintenance off" */
-	CTL_REQ_ADMIN,	     /* one line of key=value: the switches on both
-				nodes, for cmsadm to wait on */
+	CTL_REQ_STOP,	   /* stop HA on the pair */
+	CTL_REQ_START,	   /* start it again */
+	CTL_REQ_MAINT_ON,  /* "maintenance on" */
+	CTL_REQ_MAINT_OFF, /* "maintenance off" */
+	CTL_REQ_ADMIN,	   /* one line of key=value: the switches on both
+			      nodes, for cmsadm to wait on */
 };
 
 /* Checks a complete reply (the whole stream) and extracts its body, as

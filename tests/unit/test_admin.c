@@ -26,8 +26,8 @@ static void teardown(void)
 
 START_TEST(fresh_node_is_off)
 {
-	struct admin_state st = {.stopped = true, .maintenance = true,
-				 .seq = 4, .master = "x"};
+	struct admin_state st = {
+		.stopped = true, .maintenance = true, .seq = 4, .master = "x"};
 	char err[256] = "";
 
 	ck_assert_int_eq(admin_load(dir, &st, err, sizeof(err)), 0);

@@ -78,8 +78,9 @@ static int ops_admin(const char *sock, struct ops_admin *a, char *line,
 	line[strcspn(line, "\n")] = '\0';
 	free(body);
 	if (ops_parse(line, a) < 0) {
-		fprintf(stderr, "cmsadm: cmsd sent an admin line I cannot "
-				"read: \"%s\"\n",
+		fprintf(stderr,
+			"cmsadm: cmsd sent an admin line I cannot "
+			"read: \"%s\"\n",
 			line);
 		return 1;
 	}
