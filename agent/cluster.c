@@ -26,6 +26,7 @@
 #include "admin.h"
 #include "epoch.h"
 #include "hb.h"
+#include "replica.h"
 #include "instance.h"
 #include "log.h"
 #include "loop.h"
@@ -99,6 +100,13 @@ struct cluster {
 	 * (its flags say "data not usable"), so that the peer takes over
 	 * instead of both bouncing the group; doubles up to a minute. */
 	uint64_t unfit_until_ms, unfit_backoff_ms;
+	/* Replicated storage (DRBD): whether the peer's copy was current at
+	 * the last read, when a split-brain reconnect may be tried again, and
+	 * the highest generation the arbiter acknowledged for this node (a
+	 * grant or a renewal that carried it). */
+	bool rep_peer_current;
+	uint64_t resync_next_ms;
+	uint64_t acked_generation;
 	/* A failed stop is retried with a doubling delay. */
 	struct event *stop_timer;
 	uint64_t stop_backoff_ms;
@@ -199,6 +207,34 @@ static bool cluster_fit(void)
 	return loop_now_ms() >= C->unfit_until_ms;
 }
 
+/* The replicated storage's last status, when there is one. */
+static bool cluster_replica(struct cmsd_storage_status *st, const char **id)
+{
+	return C->ops->replica && C->ops->replica(st, id);
+}
+
+/* May this node's data be promoted?  Not after a failed start (for a
+ * while), and with replicated storage only when the local copy is current
+ * (DRBD UpToDate): never an Inconsistent or Outdated disk. */
+static bool cluster_data_usable(void)
+{
+	struct cmsd_storage_status st;
+
+	if (!cluster_fit())
+		return false;
+	return !cluster_replica(&st, NULL) || replica_usable(&st);
+}
+
+/* Does the local replica hold all the master has?  Both disks UpToDate
+ * means connected and in sync; without replicated storage the data is
+ * shared (or there is none), so yes. */
+static bool cluster_replica_current(void)
+{
+	struct cmsd_storage_status st;
+
+	return !cluster_replica(&st, NULL) || replica_current(&st);
+}
+
 static bool cluster_quorum_ok(void)
 {
 	uint64_t now = loop_now_ms();
@@ -220,7 +256,7 @@ static void cluster_facts(struct fsm_facts *f)
 		.self_lower_id = strcmp(C->self->id, C->peer_node->id) < 0,
 		.epoch = C->es.epoch,
 		.generation = C->es.generation,
-		.data_usable = cluster_fit(),
+		.data_usable = cluster_data_usable(),
 		.peer_alive = alive,
 		.peer_role = alive ? (enum fsm_role)C->p.hb.role : FSM_STARTUP,
 		.peer_epoch = C->p.hb.epoch,
@@ -260,7 +296,7 @@ static void cluster_facts(struct fsm_facts *f)
 
 static unsigned cluster_flags(void)
 {
-	unsigned fl = cluster_fit() ? WIRE_FL_DATA_USABLE : 0;
+	unsigned fl = cluster_data_usable() ? WIRE_FL_DATA_USABLE : 0;
 	enum fsm_role r = C->fsm.role;
 
 	if (cluster_peer_alive())
@@ -346,7 +382,7 @@ static void cluster_vote_request_fill(void)
 		.node_id = C->self->id,
 		.epoch = C->es.epoch,
 		.generation = C->es.generation,
-		.data_usable = cluster_fit(),
+		.data_usable = cluster_data_usable(),
 		.peer_alive = cluster_peer_alive(),
 		.lease_ms = C->conf->lease_ms,
 		.peer_id = C->peer_node->id,
@@ -405,6 +441,7 @@ static void cluster_quorum_done(struct instance *in, enum op_kind kind, int rc,
 		}
 		if (rc >= 0 && C->vote.granted) {
 			C->lease_expires_ms = C->vote.expires_ms;
+			C->acked_generation = C->vreq.generation;
 			if (C->mode == FSM_Q_ARBITER) {
 				C->last_granted = FSM_G_SELF;
 				cluster_lease_timer_arm();
@@ -425,6 +462,8 @@ static void cluster_quorum_done(struct instance *in, enum op_kind kind, int rc,
 	case OP_RENEW_LEASE:
 		if (rc >= 0 && C->vote.granted) {
 			C->lease_expires_ms = C->vote.expires_ms;
+			if (C->vreq.generation > C->acked_generation)
+				C->acked_generation = C->vreq.generation;
 			cluster_lease_timer_arm();
 		} else if (rc >= 0) {
 			/* Refused: someone else holds it, or the arbiter
@@ -593,11 +632,21 @@ static void cluster_act(unsigned a)
 		C->next_vote_ms = loop_now_ms() + C->conf->deadtime_ms;
 		cluster_send_cmd(WIRE_CMD_HANDOVER);
 	}
-	if (a & FSM_A_RESYNC)
-		cluster_event("this node lost the split brain: its data is to "
-			      "be resynced from %s (no replicated storage "
-			      "is configured: nothing to resync)",
-			      C->peer_node->id);
+	if (a & FSM_A_RESYNC) {
+		struct cmsd_storage_status st;
+		const char *id = NULL;
+		if (cluster_replica(&st, &id))
+			cluster_event(
+				"this node lost the split brain: %s is to "
+				"be resynced from %s once it is demoted",
+				id, C->peer_node->id);
+		else
+			cluster_event("this node lost the split brain: its "
+				      "data is to be resynced from %s (no "
+				      "replicated storage is configured: "
+				      "nothing to resync)",
+				      C->peer_node->id);
+	}
 	if (a & FSM_A_REQUEST_VOTE) {
 		C->want_vote = true;
 		if (!C->fo.valid || C->fo.serving_ms >= 0 ||
@@ -795,7 +844,8 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 			      fsm_role_name((enum fsm_role)m->role), m->epoch);
 	}
 	/* A slave follows the master's epoch, and its replica the master's
-	 * data generation (a synchronous replica has what the master has).
+	 * data generation (a synchronous replica has what the master has;
+	 * a DRBD replica only while both disks are UpToDate).
 	 * A peer still taking over counts too: it raised its generation when
 	 * it began the group start, and what that start wrote (a database
 	 * initialised on the shared LUN, say) reached this replica as well;
@@ -804,7 +854,7 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 	if (C->fsm.role != FSM_MASTER && C->fsm.role != FSM_TAKING_OVER &&
 	    (m->role == FSM_MASTER || m->role == FSM_TAKING_OVER))
 		cluster_adopt_epoch(m->epoch, C->peer_node->id);
-	if (C->fsm.role == FSM_SLAVE &&
+	if (C->fsm.role == FSM_SLAVE && cluster_replica_current() &&
 	    (m->role == FSM_MASTER || (m->role == FSM_TAKING_OVER &&
 				       m->generation > C->es.generation)) &&
 	    m->epoch >= C->es.epoch && m->generation != C->es.generation) {
@@ -1022,6 +1072,142 @@ void cluster_shutdown(void (*done)(void))
 		return;
 	}
 	cluster_eval(FSM_EV_TICK);
+}
+
+/* ---- replicated storage ---- */
+
+void cluster_storage_changed(void)
+{
+	struct cmsd_storage_status st;
+	const char *id = "storage";
+	uint64_t now;
+
+	if (!C || !cluster_replica(&st, &id))
+		return;
+	now = loop_now_ms();
+	enum fsm_role r = C->fsm.role;
+	enum fsm_role pr = (enum fsm_role)C->p.hb.role;
+	struct replica_facts f = {
+		.serving = r == FSM_MASTER || r == FSM_TAKING_OVER,
+		.slave = r == FSM_SLAVE,
+		.peer_alive = cluster_peer_alive(),
+		.peer_master = pr == FSM_MASTER,
+		.peer_slave = pr == FSM_SLAVE,
+		.was_peer_current = C->rep_peer_current,
+		.resync_due = now >= C->resync_next_ms,
+	};
+	unsigned a = replica_decide(&st, &f);
+	C->rep_peer_current = replica_peer_current(&st);
+	if (a & REPLICA_A_NEW_GENERATION) {
+		/* What is written from now on is not on the peer: a new
+		 * generation, told to the arbiter at once, so that the peer
+		 * can never be granted with the copy it has. */
+		C->es.generation++;
+		cluster_store_epoch();
+		cluster_event(
+			"%s: the replica on %s is no longer current (its "
+			"disk %s, connection %s): data generation %" PRIu64,
+			id, C->peer_node->id,
+			*st.peer_disk ? st.peer_disk : "unknown",
+			*st.connection ? st.connection : "unknown",
+			C->es.generation);
+		if (C->mode == FSM_Q_ARBITER) {
+			C->want_renew = true;
+			cluster_quorum_next();
+		}
+	}
+	/* After a split brain DRBD stays StandAlone on both sides: once the
+	 * cluster has one master again, the slave discards its changes and
+	 * the master reconnects; tried again every few seconds until the
+	 * replica is connected. */
+	if (a & (REPLICA_A_DISCARD_LOCAL | REPLICA_A_RECONNECT)) {
+		int rc;
+		if (a & REPLICA_A_DISCARD_LOCAL) {
+			cluster_event(
+				"split brain on %s: this node's changes are "
+				"discarded and resynced from %s; it had "
+				"data generation %" PRIu64
+				" (storage %016" PRIx64 ")%s%s",
+				id, C->peer_node->id, C->es.generation,
+				st.generation, *st.detail ? ", " : "",
+				st.detail);
+			rc = C->ops->resync(true);
+		} else {
+			cluster_event("split brain on %s: this node keeps its "
+				      "data and reconnects to %s (data "
+				      "generation %" PRIu64 ")",
+				      id, C->peer_node->id, C->es.generation);
+			rc = C->ops->resync(false);
+		}
+		C->resync_next_ms = now + 5000;
+		if (rc < 0)
+			log_warnx("cluster: %s: cannot reconnect: %s", id,
+				  strerror(-rc));
+	}
+	cluster_eval(FSM_EV_TICK);
+}
+
+int cluster_drbd_handler(const char *hook, const char *res, int *code,
+			 char *msg, size_t len)
+{
+	*code = 1;
+	if (!C) {
+		snprintf(msg, len, "the cluster core is not running");
+		return 0;
+	}
+	if (strcmp(hook, "fence-peer") != 0) {
+		/* split-brain, before/after-resync-target and the like:
+		 * noted; the storage plugin reads the state itself. */
+		cluster_event("DRBD %s: %s", res, hook);
+		*code = 0;
+		snprintf(msg, len, "noted");
+		return 0;
+	}
+	enum fsm_role r = C->fsm.role;
+	if (r != FSM_MASTER && r != FSM_TAKING_OVER) {
+		snprintf(msg, len,
+			 "this node is %s, not master: it does not fence %s",
+			 fsm_role_name(r), C->peer_node->id);
+		return 0;
+	}
+	/* The peer is fenced when it can never be promoted with the data it
+	 * has: this node's generation is above the peer's last one, and the
+	 * arbiter, which grants every takeover, knows it. */
+	if (C->es.generation <= C->p.hb.generation) {
+		C->es.generation = C->p.hb.generation + 1;
+		cluster_store_epoch();
+		cluster_event("DRBD %s: fence-peer: data generation %" PRIu64
+			      " (%s has %" PRIu64 ")",
+			      res, C->es.generation, C->peer_node->id,
+			      C->p.hb.generation);
+	}
+	if (C->mode == FSM_Q_PING) {
+		*code = 7;
+		snprintf(msg, len,
+			 "ping mode: data generation %" PRIu64
+			 " is above %s's %" PRIu64
+			 " (no arbiter holds it: see quorum-ping-limits)",
+			 C->es.generation, C->peer_node->id,
+			 C->p.hb.generation);
+		return 0;
+	}
+	if (C->acked_generation >= C->es.generation) {
+		*code = 7;
+		snprintf(msg, len,
+			 "the arbiter holds data generation %" PRIu64
+			 " for %s: %s (generation %" PRIu64
+			 ") can no longer be granted",
+			 C->acked_generation, C->self->id, C->peer_node->id,
+			 C->p.hb.generation);
+		return 0;
+	}
+	C->want_renew = true;
+	cluster_quorum_next();
+	snprintf(msg, len,
+		 "waiting for the arbiter to acknowledge data generation "
+		 "%" PRIu64,
+		 C->es.generation);
+	return -EAGAIN;
 }
 
 int cluster_switchover(char *msg, size_t len)

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cmsd/plugin.h>
+
 #include "conf.h"
 #include "ctlproto.h"
 #include "fsm.h"
@@ -39,6 +41,12 @@ struct cluster_group_ops {
 	bool (*serving)(void);
 	/* "id:State;id:State" of the group, for the peer's status. */
 	void (*summary)(char *buf, size_t len);
+	/* The replicated storage's last status (a storage that reports a
+	 * data generation: DRBD); false when there is none.  *id names it. */
+	bool (*replica)(struct cmsd_storage_status *out, const char **id);
+	/* Reconnects the replicated storage after a split brain: the loser
+	 * discards its own changes.  0 (under way) or -errno. */
+	int (*resync)(bool discard_local);
 };
 
 /* Starts the core.  The quorum instance is started already.  0, or -errno
@@ -55,6 +63,13 @@ void cluster_stop(void);
 bool cluster_running(void);
 
 void cluster_group_done(enum fsm_event ev);
+/* The replicated storage's status was read again. */
+void cluster_storage_changed(void);
+/* DRBD's handler hook (cmsadm drbd-handler HOOK RES): the exit code for
+ * drbdadm in *code and why in msg; 0, or -EAGAIN while the answer waits on
+ * the arbiter (ask again). */
+int cluster_drbd_handler(const char *hook, const char *res, int *code,
+			 char *msg, size_t len);
 /* A quorum plugin's notify(). */
 void cluster_quorum_event(enum cmsd_event ev, const char *detail);
 

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cmsd/plugin.h>
+
 #define CTL_REQUEST_MAX	   4096
 #define CTL_DEFAULT_SOCKET "/run/cmsd/cmsd.sock"
 
@@ -57,16 +59,28 @@ enum ctl_req {
 	CTL_REQ_MAINT_OFF, /* "maintenance off" */
 	CTL_REQ_ADMIN,	   /* one line of key=value: the switches on both
 			      nodes, for cmsadm to wait on */
+	/* "drbd-handler HOOK RESOURCE": DRBD's handler hook, from cmsadm
+	 * drbd-handler; the body starts with drbdadm's exit code, or is
+	 * "wait ..." when the answer is not ready (ask again). */
+	CTL_REQ_DRBD_HANDLER,
+};
+
+/* Arguments a request carries, NUL-terminated words ("" when none). */
+#define CTL_ARGS_MAX 3
+struct ctl_args {
+	size_t n;
+	char v[CTL_ARGS_MAX][64];
 };
 
 /* Checks a complete reply (the whole stream) and extracts its body, as
  * ctl_client_call() does: 0 OK, 1 ERR, -EPROTO.  *body is malloc'd. */
 int ctl_parse_reply(const char *buf, size_t len, char **body);
 
-/* Parses one request line (without "\n", len bytes).  0 and *req, or
- * -EINVAL with a message in err. */
+/* Parses one request line (without "\n", len bytes).  0 and *req (and
+ * the request's arguments in *args, when args is not NULL), or -EINVAL
+ * with a message in err. */
 int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
-		      char *err, size_t errlen);
+		      struct ctl_args *args, char *err, size_t errlen);
 
 struct status_res {
 	const char *id;
@@ -77,6 +91,8 @@ struct status_res {
 	const char *node;   /* where it runs, or NULL */
 	const char *detail; /* e.g. the VIP address, or NULL */
 	const char *holder; /* a shared LUN's reservation holder, or NULL */
+	/* A replicated storage's last status (DRBD), or NULL. */
+	const struct cmsd_storage_status *replica;
 	const char *health; /* last monitor: RUNNING, STOPPED, ... or NULL */
 	const char *last_error; /* "" when none */
 	bool optional;

@@ -51,6 +51,10 @@ struct slot {
 	 * holder of a shared LUN, for the status ("" none known). */
 	struct cmsd_storage_status sst;
 	char holder[64];
+	/* Its last status that was read whole (sst is filled while the op
+	 * runs): what the cluster core reads of a replicated storage. */
+	struct cmsd_storage_status st;
+	bool st_known;
 	struct event *monitor;
 	char *detail; /* shown in brackets: the VIP address */
 	/* What went wrong last as the daemon saw it: a failed start or stop,
@@ -217,8 +221,13 @@ static void daemon_status_done(struct instance *in, enum op_kind kind, int rc,
 	(void)kind;
 	if (rc == -ECANCELED)
 		return; /* a start/stop took over; it re-arms if needed */
-	if (rc == 0)
+	if (rc == 0) {
 		snprintf(s->holder, sizeof(s->holder), "%s", s->sst.holder);
+		s->st = s->sst;
+		s->st_known = true;
+		if (cluster_running())
+			cluster_storage_changed();
+	}
 	if (s->sq.state == GS_STARTED)
 		daemon_monitor_arm(s);
 }
@@ -551,6 +560,9 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 			log_info("started %s", instance_id(in));
 			daemon_monitor_arm(s);
 		}
+		/* What the storage looks like now, for the cluster core
+		 * (promotable data, the replica), before the next op. */
+		daemon_storage_status(s);
 		group_started(&D.walk, &s->sq, daemon_group_op(kind), true);
 		if (D.stop_pending) {
 			D.phase = PH_IDLE;
@@ -944,7 +956,68 @@ static void daemon_group_summary(char *buf, size_t len)
 	}
 }
 
+/* The replicated storage (one that reports a data generation: DRBD), as
+ * last read; false when there is none or it is not started. */
+static bool daemon_replica(struct cmsd_storage_status *out, const char **id)
+{
+	for (size_t i = 0; i < D.n_slots; i++) {
+		const struct slot *s = &D.slots[i];
+		if (instance_conf(s->in)->kind != CMSD_KIND_STORAGE ||
+		    s->sq.state != GS_STARTED || !s->st_known ||
+		    !s->st.generation)
+			continue;
+		*out = s->st;
+		if (id)
+			*id = instance_id(s->in);
+		return true;
+	}
+	return false;
+}
+
+static struct slot *daemon_replica_slot(void)
+{
+	for (size_t i = 0; i < D.n_slots; i++) {
+		struct slot *s = &D.slots[i];
+		if (instance_conf(s->in)->kind == CMSD_KIND_STORAGE &&
+		    s->sq.state == GS_STARTED && s->st_known &&
+		    s->st.generation)
+			return s;
+	}
+	return NULL;
+}
+
+static void daemon_resync_done(struct instance *in, enum op_kind kind, int rc,
+			       void *arg)
+{
+	struct slot *s = arg;
+
+	(void)kind;
+	if (rc < 0)
+		log_warnx("%s: resync: %s", instance_id(in),
+			  instance_stats(in)->last_error[0]
+				  ? instance_stats(in)->last_error
+				  : strerror(-rc));
+	else
+		log_info("%s: resync under way", instance_id(in));
+	daemon_storage_status(s);
+}
+
+static int daemon_resync(bool discard_local)
+{
+	struct slot *s = daemon_replica_slot();
+	static int discard;
+
+	if (!s)
+		return -ENOENT;
+	discard = discard_local;
+	return instance_call(s->in, OP_RESYNC,
+			     instance_conf(s->in)->start_timeout_ms, &discard,
+			     daemon_resync_done, s);
+}
+
 static const struct cluster_group_ops daemon_group_ops = {
+	.replica = daemon_replica,
+	.resync = daemon_resync,
 	.start = daemon_group_start,
 	.cancel_start = daemon_group_cancel_start,
 	.stop = daemon_group_stop,
@@ -1033,6 +1106,12 @@ static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
 			D.q_state = ev;
 		cluster_quorum_event(ev, detail);
 	}
+	/* A storage that says it changed (a replica lost or back, a split
+	 * brain) is read at once, not at its next monitor: the cluster core
+	 * decides on it. */
+	if ((ev == CMSD_EV_STATE_CHANGED || ev == CMSD_EV_SPLIT_BRAIN) && s &&
+	    s->sq.state == GS_STARTED)
+		daemon_storage_status(s);
 	if (ev == CMSD_EV_FAILED && s && s->sq.state == GS_STARTED) {
 		snprintf(s->error, sizeof(s->error), "failed: %s",
 			 detail ? detail : "reported by the plugin");
@@ -1455,7 +1534,8 @@ static int daemon_ctl_admin(enum ctl_req req, struct sbuf *reply)
 	return rc;
 }
 
-static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
+static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
+		      struct sbuf *reply, void *arg)
 {
 	struct status_res *res;
 	struct status_view v = {0};
@@ -1502,6 +1582,20 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		cluster_render_events(reply);
 		return 0;
 	}
+	if (req == CTL_REQ_DRBD_HANDLER) {
+		char msg[256];
+		int code;
+		int rc = cluster_drbd_handler(args->v[0], args->v[1], &code,
+					      msg, sizeof(msg));
+		if (rc == -EAGAIN) {
+			sbuf_printf(reply, "wait %s\n", msg);
+			return 0;
+		}
+		log_info("control: drbd-handler %s %s: %d: %s", args->v[0],
+			 args->v[1], code, msg);
+		sbuf_printf(reply, "%d %s\n", code, msg);
+		return 0;
+	}
 	if (req == CTL_REQ_SWITCHOVER) {
 		char msg[256];
 		if (!cluster_running()) {
@@ -1544,6 +1638,10 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 					: NULL,
 			.detail = s->detail,
 			.holder = *s->holder ? s->holder : NULL,
+			.replica = s->st_known && s->st.generation &&
+						   s->sq.state == GS_STARTED
+					   ? &s->st
+					   : NULL,
 			.health =
 				s->health >= 0 ? health_names[s->health] : NULL,
 			.last_error = *s->error ? s->error : st->last_error,

@@ -10,6 +10,7 @@
 
 #include "cmsadm.h"
 #include "ctlproto.h"
+#include "overview.h"
 
 #define CMSADM_TIMEOUT_MS 10000
 
@@ -19,10 +20,13 @@ static void usage(FILE *f)
 		"usage: cmsadm [-s SOCKET] COMMAND\n"
 		"commands:\n"
 		"  status [--json]   the cluster, its nodes and resources\n"
-		"  switchover        hand mastership to the other node (run on\n"
+		"  switchover        hand mastership to the other node (run "
+		"on\n"
 		"                    either node; the master stops the group,\n"
-		"                    releases its lease, the slave takes over)\n"
-		"  events            recent role changes, with times and reasons\n"
+		"                    releases its lease, the slave takes "
+		"over)\n"
+		"  events            recent role changes, with times and "
+		"reasons\n"
 		"  role              one line: node role epoch serving|idle\n"
 		"  stop [--no-wait] [--timeout S]\n"
 		"                    stop HA on both nodes, keeping the pair: the\n"
@@ -34,6 +38,8 @@ static void usage(FILE *f)
 		"                    on: resources keep running, failures are\n"
 		"                    shown but not acted on (no restart, no\n"
 		"                    failover); off: acted on again\n"
+		"  drbd-overview     one line per DRBD volume, read from this\n"
+		"                    host (drbdsetup, /proc/drbd, the mounts)\n"
 		"  version           the versions of cmsadm and cmsd\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
@@ -149,6 +155,27 @@ int main(int argc, char **argv)
 			}
 			return cmsadm_call(sock, cmd);
 		}
+	if (strcmp(cmd, "drbd-overview") == 0) {
+		struct sbuf out = {0};
+		char err[512] = "";
+		if (i != argc) {
+			fprintf(stderr,
+				"cmsadm: drbd-overview: unexpected argument "
+				"\"%s\"\n",
+				argv[i]);
+			return 2;
+		}
+		int rc = ovw_gather(&out, err, sizeof(err));
+		if (rc == 0)
+			fputs(out.s, stdout);
+		else if (rc > 0)
+			fprintf(stderr, "cmsadm: drbd-overview: %s\n", err);
+		else
+			fprintf(stderr, "cmsadm: drbd-overview: %s\n",
+				*err ? err : strerror(-rc));
+		sbuf_free(&out);
+		return rc == 0 ? 0 : 1;
+	}
 	if (strcmp(cmd, "version") == 0 && i == argc) {
 		printf("cmsadm %s\n", CMSD_VERSION);
 		return cmsadm_call(sock, "version");
