@@ -1,5 +1,5 @@
 #!/bin/bash
-# Intent: `cmsadm stop` run on the slave stops HA on both nodes (the master stops its group and unmounts the storage, both stay configured, status says so on both), neither node becomes master even when the agents are killed and restarted, a stop with the peer down is refused; `cmsadm start` brings back the same master with the data written before the stop intact.
+# Intent: `cmsadm stop` run on the slave stops HA on both nodes (the master stops its group and unmounts the storage, both stay configured, status says so on both), neither node becomes master even when the agents are killed and restarted, a stop with the peer down is refused; `cmsadm start` brings back the same master (node2, not the lower id) with the data written before the stop intact; a start while the peer is down reaches it when it returns.
 set -euo pipefail
 . "$(dirname "$0")/../cluster/lib.sh"
 cl_init stop_start
@@ -56,6 +56,10 @@ has_line() { # file line
 
 admin_state() { # node -> the stopped line of its state file
 	sed -n 's/^stopped //p' "$CL_DIR/$1/state/admin.state" 2>/dev/null
+}
+
+recorded() { # node 0|1: its state file says stopped 0|1
+	[ "$(admin_state "$1")" = "$2" ]
 }
 
 channel_up() { # node: its control channel to the peer is up
@@ -178,6 +182,25 @@ PY
 	grep -q "^!! " "$CL_DIR/status.$m" && cl_fail "status still shows a notice: $(grep '^!! ' "$CL_DIR/status.$m")"
 	cl_expect_status 3000 "$m" "master : $mn (Online)" "slave  : $sn (Online)" \
 		"mysql  : Started $mn"
+
+	cl_log "stop again; start on $m while $s is down: $s catches up when it returns"
+	cl_wait_for 5000 "control channel $s-$m up" channel_up "$s"
+	"$CMSADM_BIN" -s "$(cl_sock "$m")" stop --timeout 60 >"$CL_DIR/stop2.out" 2>&1 ||
+		cl_fail "second stop: $(cat "$CL_DIR/stop2.out")"
+	cl_kill "$s"
+	rc=0
+	"$CMSADM_BIN" -s "$(cl_sock "$m")" start --timeout 60 >"$CL_DIR/start2.out" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || cl_fail "start with $s down: exit $rc: $(cat "$CL_DIR/start2.out")"
+	has_line "$CL_DIR/start2.out" "starting HA on $mn only: the peer is not reachable and starts too when it returns" &&
+		has_line "$CL_DIR/start2.out" "HA started: master $mn" ||
+		cl_fail "start with $s down said: $(cat "$CL_DIR/start2.out")"
+	[ "$(admin_state "$s")" = 1 ] || cl_fail "$s, down, should still record the stop"
+	cl_start "$s"
+	cl_wait_for $((4 * CL_DEADTIME_MS + CL_SLACK_MS)) "$s back as slave" cl_is "$s" slave idle
+	cl_wait_for 5000 "$s catches up with the start" recorded "$s" 0
+	grep -q "HA started by the operator (state of $m)" "$CL_DIR/$s/cmsd.log" ||
+		cl_fail "$s does not log that it followed $m's start"
+	cl_is "$m" master serving || cl_fail "$m is not master after $s returned"
 	cl_final_check
 }
 
