@@ -616,6 +616,8 @@ static void cluster_act(unsigned a)
 				      C->stop_backoff_ms);
 			loop_timer_add(C->stop_timer, C->stop_backoff_ms);
 		} else {
+			/* Remembered for cluster_serving() too. */
+			C->stop_vip_first |= (a & FSM_A_VIP_FIRST) != 0;
 			C->ops->stop(a & FSM_A_VIP_FIRST);
 		}
 	}
@@ -1319,6 +1321,25 @@ const char *cluster_role_reason(void)
 	return C->reason;
 }
 
+/* Whether this node tells that it serves (role line, status view).  A node
+ * that decided to step down urgently (lease ran out, quorum lost, split
+ * brain lost) removes the VIP first: from that decision on it serves no
+ * client, although the rest of its group may take a while to stop (a
+ * storage demote waiting for a SAN behind a cut link).  Saying "serving"
+ * until the last demote ended showed two nodes serving once the peer took
+ * over.  A handover stops the group in order and the peer waits for it: the
+ * node serves until its stop is done.  A stop that failed left part of the
+ * group running (the lease is kept, the peer waits): serving again, until a
+ * retry succeeds.  ops->serving() stays what the core waits for before it
+ * ends (something of the group is still up). */
+static bool cluster_serving(void)
+{
+	if (C->fsm.role == FSM_STEPPING_DOWN && C->stop_vip_first &&
+	    !C->fsm.stop_failed)
+		return false;
+	return C->ops->serving();
+}
+
 void cluster_render_role(struct sbuf *o)
 {
 	/* One word per field: "taking over" becomes "taking_over". */
@@ -1329,7 +1350,7 @@ void cluster_render_role(struct sbuf *o)
 		if (*c == ' ')
 			*c = '_';
 	sbuf_printf(o, "%s %s %" PRIu64 " %s\n", C->self->id, role, C->es.epoch,
-		    C->ops->serving() ? "serving" : "idle");
+		    cluster_serving() ? "serving" : "idle");
 }
 
 /* Before the core runs (start-up, the group's clean stop). */
@@ -1363,7 +1384,7 @@ void cluster_fill_view(struct status_view *v)
 	bool alive = cluster_peer_alive();
 	bool self_master =
 		C->fsm.role == FSM_MASTER || C->fsm.role == FSM_TAKING_OVER ||
-		(C->fsm.role == FSM_STEPPING_DOWN && C->ops->serving());
+		(C->fsm.role == FSM_STEPPING_DOWN && cluster_serving());
 	bool peer_master = alive && (C->p.hb.role == FSM_MASTER ||
 				     C->p.hb.role == FSM_TAKING_OVER ||
 				     C->p.hb.role == FSM_STEPPING_DOWN);

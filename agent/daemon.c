@@ -72,6 +72,9 @@ struct slot {
 	bool held;	    /* waiting on restart_timer to restart */
 	bool stop_only;	    /* this restart only stops (an optional member
 			       that used up its restarts) */
+	/* A started storage whose promote failed or was abandoned: Failed
+	 * until a demote undoes it. */
+	bool promote_failed;
 };
 
 /* PH_RESTARTING: one resource of a running group is being stopped and
@@ -574,6 +577,7 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 	}
 	if (kind == OP_PROMOTE)
 		s->sq.promoted = false;
+	s->promote_failed = kind == OP_PROMOTE && s->sq.state == GS_STARTED;
 	s->sq.state = GS_FAILED;
 	daemon_slot_error(s, rc);
 	s->sq.cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT ||
@@ -625,6 +629,13 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 		if (rc == 0) {
 			s->sq.promoted = false;
 			log_info("demoted %s", instance_id(in));
+			/* The demote undid a promote that failed or was
+			 * abandoned (a takeover cancelled by the peer's): the
+			 * storage is started again, as secondary, and
+			 * monitored; Failed for good hid its status. */
+			if (s->promote_failed && s->sq.state == GS_FAILED)
+				s->sq.state = GS_STARTED;
+			s->promote_failed = false;
 			/* Still started (a node's storage stays logged in as
 			 * slave): its monitor goes on; a stop that follows
 			 * (standalone) stops it again. */

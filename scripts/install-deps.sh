@@ -11,7 +11,8 @@ what=${1:-test}
 build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
        libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev"
 test="$build iproute2 procps psmisc openssl python3 mariadb-server
-      mariadb-client e2fsprogs xfsprogs util-linux tgt libiscsi-bin drbd-utils"
+      mariadb-client e2fsprogs xfsprogs util-linux tgt libiscsi-bin drbd-utils
+      sg3-utils"
 case "$what" in
 build) pkgs=$build ;;
 test | demo) pkgs=$test ;;

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmsadm.h"
 #include "ctlproto.h"
+#include "handler.h"
 #include "overview.h"
 
 #define CMSADM_TIMEOUT_MS 10000
@@ -40,10 +42,89 @@ static void usage(FILE *f)
 		"                    failover); off: acted on again\n"
 		"  drbd-overview     one line per DRBD volume, read from this\n"
 		"                    host (drbdsetup, /proc/drbd, the mounts)\n"
+		"  drbd-handler HOOK [RESOURCE]\n"
+		"                    DRBD's handler hook (fence-peer,\n"
+		"                    split-brain, ...; RESOURCE defaults to\n"
+		"                    $DRBD_RESOURCE): asks cmsd, exits with\n"
+		"                    its answer\n"
 		"  version           the versions of cmsadm and cmsd\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
 		CTL_DEFAULT_SOCKET);
+}
+
+/*
+ * DRBD runs `cmsadm drbd-handler HOOK` with DRBD_RESOURCE, DRBD_MINOR,
+ * DRBD_PEER_ADDRESS ... in the environment.  The hook goes to the local
+ * cmsd, which decides; the exit code is the number its reply starts with.
+ * "wait ..." means cmsd has no answer yet (the arbiter must first
+ * acknowledge a generation): asked again every 500 ms, for as long as cmsd
+ * keeps answering (DRBD keeps I/O frozen meanwhile, which is the point).
+ * When cmsd cannot be asked, fence-peer exits 1, never "fenced".
+ */
+static int cmsadm_drbd_handler(const char *sock, const char *hook,
+			       const char *res)
+{
+	const struct timespec pause = {0, 500 * 1000 * 1000};
+	int unreachable = handler_unreachable_code(hook);
+	char req[160];
+	bool said = false;
+
+	if (!handler_word_ok(hook) || !res || !handler_word_ok(res)) {
+		fprintf(stderr,
+			"cmsadm: drbd-handler: %s \"%s\" is not a word "
+			"(A-Z a-z 0-9 _ . -, at most 63)\n",
+			!handler_word_ok(hook) ? "hook" : "resource",
+			!handler_word_ok(hook) ? hook
+			: res		       ? res
+					       : "");
+		if (!res)
+			fprintf(stderr, "cmsadm: drbd-handler: no resource: "
+					"give RESOURCE or set "
+					"DRBD_RESOURCE\n");
+		return unreachable;
+	}
+	snprintf(req, sizeof(req), "drbd-handler %s %s", hook, res);
+	for (;;) {
+		char *body = NULL;
+		int rc = ctl_client_call(sock, req, CMSADM_TIMEOUT_MS, &body);
+		int code;
+
+		if (rc != 0) {
+			fprintf(stderr,
+				"cmsadm: drbd-handler %s %s: %s%s: exit %d\n",
+				hook, res,
+				rc == 1 ? "cmsd refused: "
+					: "failed to "
+					  "connect to cmsd",
+				rc == 1 && body ? body : "", unreachable);
+			free(body);
+			return unreachable;
+		}
+		code = handler_reply_code(body);
+		if (code == HANDLER_WAIT) {
+			if (!said)
+				fprintf(stderr,
+					"cmsadm: drbd-handler %s %s: "
+					"%s",
+					hook, res, body);
+			said = true;
+			free(body);
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (code < 0) {
+			fprintf(stderr,
+				"cmsadm: drbd-handler %s %s: unexpected "
+				"reply \"%s\": exit %d\n",
+				hook, res, body, unreachable);
+			free(body);
+			return unreachable;
+		}
+		fputs(body, stdout);
+		free(body);
+		return code;
+	}
 }
 
 int cmsadm_call(const char *sock, const char *request)
@@ -175,6 +256,19 @@ int main(int argc, char **argv)
 				*err ? err : strerror(-rc));
 		sbuf_free(&out);
 		return rc == 0 ? 0 : 1;
+	}
+	if (strcmp(cmd, "drbd-handler") == 0) {
+		const char *res = getenv("DRBD_RESOURCE");
+		if (i == argc || argc - i > 2) {
+			fprintf(stderr, "cmsadm: drbd-handler: usage: "
+					"drbd-handler HOOK [RESOURCE]\n");
+			/* DRBD never calls it so; a fence-peer must not
+			 * read as fenced all the same. */
+			return i < argc ? handler_unreachable_code(argv[i]) : 2;
+		}
+		if (argc - i == 2)
+			res = argv[i + 1];
+		return cmsadm_drbd_handler(sock, argv[i], res);
 	}
 	if (strcmp(cmd, "version") == 0 && i == argc) {
 		printf("cmsadm %s\n", CMSD_VERSION);

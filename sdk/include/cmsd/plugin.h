@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define CMSD_ABI_MAJOR 1
-#define CMSD_ABI_MINOR 2
+#define CMSD_ABI_MINOR 3
 
 /* Returned by an op that will complete through host->op_done(). */
 #define CMSD_PENDING 0x100
