@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "epoch.h"
 #include "hb.h"
 #include "replica.h"
@@ -113,6 +114,10 @@ struct cluster {
 	bool shutting_down;
 	void (*shutdown_done)(void);
 
+	/* The operator's switches (admin.h) and the peer's last seq. */
+	struct admin_state adm;
+	uint64_t peer_admin_seq;
+
 	struct cluster_failover fo;
 	struct cluster_event ev[CLUSTER_EVENTS];
 	size_t n_ev, ev_head;
@@ -121,6 +126,7 @@ struct cluster {
 static struct cluster *C;
 
 static void cluster_eval(enum fsm_event ev);
+static void cluster_admin_adopt(uint64_t flags, uint64_t seq, const char *how);
 static void cluster_quorum_next(void);
 
 static uint64_t wall_ms(void)
@@ -269,6 +275,7 @@ static void cluster_facts(struct fsm_facts *f)
 			now - C->start_ms >=
 			C->conf->deadtime_ms + C->conf->hb_interval_ms,
 		.vote_retry_ok = now >= C->next_vote_ms && !C->q_busy,
+		.admin_stopped = C->adm.stopped,
 	};
 	for (size_t i = 0; i < CONF_SB_MAX && i < FSM_MAX_CRITERIA; i++)
 		f->policy[i] = (enum fsm_criterion)C->conf->split_brain[i];
@@ -301,6 +308,10 @@ static unsigned cluster_flags(void)
 	if (r == FSM_SLAVE && cluster_peer_alive() &&
 	    (C->p.hb.role == FSM_MASTER || C->p.hb.role == FSM_TAKING_OVER))
 		fl |= WIRE_FL_ACK_MASTER;
+	if (C->adm.stopped)
+		fl |= WIRE_FL_STOPPED;
+	if (C->adm.maintenance)
+		fl |= WIRE_FL_UNMANAGED;
 	return fl;
 }
 
@@ -335,6 +346,7 @@ static void cluster_send_state(void)
 	wire_put_u64(&b, F_ROLE, C->fsm.role);
 	wire_put_u64(&b, F_FLAGS, cluster_flags());
 	wire_put_str(&b, F_SUMMARY, summary);
+	wire_put_u64(&b, F_ADMIN_SEQ, C->adm.seq);
 	int n = wire_end(&b);
 	if (n > 0)
 		peer_send(C->ch, buf, (size_t)n);
@@ -877,7 +889,7 @@ static void cluster_peer_link(const struct wire_msg *hello, void *arg)
 
 static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 {
-	uint64_t v;
+	uint64_t v, seq, fl;
 
 	(void)arg;
 	switch (m->type) {
@@ -885,6 +897,9 @@ static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 		if (wire_get_str(m, F_SUMMARY, C->p.summary,
 				 sizeof(C->p.summary)) < 0)
 			C->p.summary[0] = '\0';
+		if (wire_get_u64(m, F_ADMIN_SEQ, &seq) == 0 &&
+		    wire_get_u64(m, F_FLAGS, &v) == 0)
+			cluster_admin_adopt(v, seq, "state");
 		return;
 	case WIRE_T_CMD:
 		if (wire_get_u64(m, F_CMD, &v) < 0)
@@ -897,6 +912,11 @@ static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 			cluster_event("%s asked for a switchover",
 				      C->peer_node->id);
 			cluster_eval(FSM_EV_SWITCHOVER);
+		} else if (v >= WIRE_CMD_STOP &&
+			   v <= WIRE_CMD_MAINTENANCE_OFF &&
+			   wire_get_u64(m, F_ADMIN_SEQ, &seq) == 0 &&
+			   wire_get_u64(m, F_FLAGS, &fl) == 0) {
+			cluster_admin_adopt(fl, seq, "command");
 		}
 		return;
 	default:
@@ -943,6 +963,9 @@ int cluster_start(const struct conf *c, struct instance *quorum,
 	rc = hb_key_load(c->key_file, C->key, &C->keylen, err, errlen);
 	if (rc < 0)
 		goto fail;
+	rc = admin_load(c->state_dir, &C->adm, err, errlen);
+	if (rc < 0)
+		goto fail;
 	fsm_init(&C->fsm);
 	C->start_ms = C->role_since_ms = loop_now_ms();
 	C->hb_timer = evtimer_new(loop_base(), cluster_hb_fire, NULL);
@@ -977,6 +1000,16 @@ int cluster_start(const struct conf *c, struct instance *quorum,
 		      C->es.epoch, C->es.generation,
 		      C->mode == FSM_Q_PING ? "ping" : "arbiter",
 		      c->hb_interval_ms, c->deadtime_ms, c->lease_ms);
+	if (C->adm.stopped)
+		cluster_event(
+			"HA was stopped by the operator (%s/admin.state): "
+			"this node does not become master until `cmsadm "
+			"start`",
+			c->state_dir);
+	if (C->adm.maintenance)
+		cluster_event("maintenance mode is on (%s/admin.state): "
+			      "resource failures are not acted on",
+			      c->state_dir);
 	cluster_send_hb();
 	loop_timer_add(C->hb_timer, c->hb_interval_ms);
 	/* The start-up wait: the peer had its deadtime to show itself. */
@@ -1277,7 +1310,15 @@ enum fsm_role cluster_role(void)
 
 const char *cluster_role_reason(void)
 {
-	return C ? C->reason : "";
+	if (!C)
+		return "";
+	/* A slave that was slave before the stop keeps its old reason in
+	 * the machine ("peer is master"); the status must say why now. */
+	if (C->adm.stopped &&
+	    (C->fsm.role == FSM_SLAVE || C->fsm.role == FSM_ISOLATED ||
+	     C->fsm.role == FSM_STARTUP))
+		return "HA stopped by the operator";
+	return C->reason;
 }
 
 /* Whether this node tells that it serves (role line, status view).  A node
@@ -1480,4 +1521,295 @@ void cluster_render_json(struct sbuf *o)
 		sbuf_printf(o, "null");
 	}
 	sbuf_printf(o, ",\"events\":%zu}", C->n_ev);
+}
+
+/* ---- the operator's switches: stop/start and maintenance (admin.h) ---- */
+
+/* Who runs the group now, as far as this node can tell; NULL: nobody. */
+static const char *cluster_master_now(void)
+{
+	enum fsm_role r = C->fsm.role;
+	enum fsm_role pr = (enum fsm_role)C->p.hb.role;
+
+	if (r == FSM_MASTER || r == FSM_TAKING_OVER ||
+	    (r == FSM_STEPPING_DOWN && C->ops->serving()))
+		return C->self->id;
+	if (cluster_peer_alive() &&
+	    (pr == FSM_MASTER || pr == FSM_TAKING_OVER ||
+	     pr == FSM_STEPPING_DOWN))
+		return C->peer_node->id;
+	return NULL;
+}
+
+/* Makes *next the switches: stored first (a stop that is not on disk would
+ * not survive a restart of the agent), then acted on. */
+static int cluster_admin_apply(const struct admin_state *next, const char *who,
+			       char *err, size_t errlen)
+{
+	struct admin_state old = C->adm, n = *next;
+	int rc;
+
+	if (n.stopped && !old.stopped) {
+		const char *m = cluster_master_now();
+		if (m)
+			snprintf(n.master, sizeof(n.master), "%s", m);
+	}
+	rc = admin_store(C->conf->state_dir, &n, err, errlen);
+	if (rc < 0) {
+		log_warnx("cluster: %s", err);
+		return rc;
+	}
+	C->adm = n;
+	if (n.stopped && !old.stopped)
+		cluster_event("HA stopped by the operator (%s): the group "
+			      "stops, neither node takes over until `cmsadm "
+			      "start`%s%s",
+			      who, *n.master ? "; master was " : "", n.master);
+	if (!n.stopped && old.stopped) {
+		cluster_event("HA started by the operator (%s)%s%s", who,
+			      *n.master ? "; preferring the master of before, "
+					: "",
+			      n.master);
+		/* Both nodes prefer the same one (fsm_preferred): the
+		 * master of before, with the data it left. */
+		if (strcmp(n.master, C->self->id) == 0)
+			C->last_granted = FSM_G_SELF;
+		else if (strcmp(n.master, C->peer_node->id) == 0)
+			C->last_granted = FSM_G_PEER;
+	}
+	if (n.maintenance != old.maintenance)
+		cluster_event("maintenance mode %s (%s)%s",
+			      n.maintenance ? "on" : "off", who,
+			      n.maintenance ? ": resource failures are shown, "
+					      "not acted on (no restart, no "
+					      "failover)"
+					    : ": resource failures are acted "
+					      "on again");
+	cluster_send_hb();
+	cluster_send_state();
+	cluster_eval(FSM_EV_TICK);
+	return 0;
+}
+
+/* The peer's switches (a command, or its state message): the higher seq
+ * wins, so that a node that missed a change catches up. */
+static void cluster_admin_adopt(uint64_t flags, uint64_t seq, const char *how)
+{
+	struct admin_state next = C->adm;
+	char who[128], err[256];
+
+	if (seq > C->peer_admin_seq)
+		C->peer_admin_seq = seq;
+	next.stopped = flags & WIRE_FL_STOPPED;
+	next.maintenance = flags & WIRE_FL_UNMANAGED;
+	next.seq = seq;
+	if (seq < C->adm.seq)
+		return;
+	/* The same seq: two operators at once, one on each node.  Both
+	 * nodes must end with the same switches: the lower id's win. */
+	if (seq == C->adm.seq && ((next.stopped == C->adm.stopped &&
+				   next.maintenance == C->adm.maintenance) ||
+				  strcmp(C->self->id, C->peer_node->id) < 0))
+		return;
+	snprintf(who, sizeof(who), "%s of %s", how, C->peer_node->id);
+	cluster_admin_apply(&next, who, err, sizeof(err));
+}
+
+static void cluster_admin_send(enum wire_cmd cmd)
+{
+	uint8_t buf[256];
+	struct wire_buf b;
+
+	if (!C->ch || !peer_up(C->ch))
+		return; /* the state message after the reconnect carries it */
+	wire_begin(&b, buf, sizeof(buf), WIRE_T_CMD);
+	wire_put_str(&b, F_NODE, C->self->id);
+	wire_put_u64(&b, F_CMD, cmd);
+	wire_put_u64(&b, F_EPOCH, C->es.epoch);
+	wire_put_u64(&b, F_FLAGS, cluster_flags());
+	wire_put_u64(&b, F_ADMIN_SEQ, C->adm.seq);
+	int n = wire_end(&b);
+	if (n > 0)
+		peer_send(C->ch, buf, (size_t)n);
+}
+
+int cluster_admin(enum cluster_admin_op op, char *msg, size_t len)
+{
+	static const enum wire_cmd cmds[] = {
+		[CLUSTER_ADMIN_STOP] = WIRE_CMD_STOP,
+		[CLUSTER_ADMIN_START] = WIRE_CMD_START,
+		[CLUSTER_ADMIN_MAINT_ON] = WIRE_CMD_MAINTENANCE_ON,
+		[CLUSTER_ADMIN_MAINT_OFF] = WIRE_CMD_MAINTENANCE_OFF,
+	};
+	struct admin_state next;
+	bool channel, reach;
+	char err[256];
+	int rc;
+
+	if (!C) {
+		snprintf(msg, len, "not a two-node cluster");
+		return -EINVAL;
+	}
+	next = C->adm;
+	channel = C->ch && peer_up(C->ch);
+	reach = channel && cluster_peer_alive();
+	switch (op) {
+	case CLUSTER_ADMIN_STOP:
+		/* A node that missed the stop could come back alone and be
+		 * master by itself: both must hear it (docs/decisions.md). */
+		if (!reach) {
+			snprintf(msg, len,
+				 "stop refused: %s is not reachable (%s): both "
+				 "nodes must record the stop, or the one that "
+				 "missed it could become master alone; bring "
+				 "%s back first, or stop cmsd on this node",
+				 C->peer_node->name,
+				 !cluster_peer_alive()
+					 ? "no heartbeat within the deadtime"
+					 : "the control channel is down",
+				 C->peer_node->name);
+			return -ENOTCONN;
+		}
+		next.stopped = true;
+		break;
+	case CLUSTER_ADMIN_START:
+		next.stopped = false;
+		break;
+	case CLUSTER_ADMIN_MAINT_ON:
+		next.maintenance = true;
+		break;
+	case CLUSTER_ADMIN_MAINT_OFF:
+		next.maintenance = false;
+		break;
+	default:
+		snprintf(msg, len, "unknown operation");
+		return -EINVAL;
+	}
+	next.seq = (C->adm.seq > C->peer_admin_seq ? C->adm.seq
+						   : C->peer_admin_seq) +
+		   1;
+	rc = cluster_admin_apply(&next, "cmsadm", err, sizeof(err));
+	if (rc < 0) {
+		snprintf(msg, len, "%s", err);
+		return rc;
+	}
+	cluster_admin_send(cmds[op]);
+	switch (op) {
+	case CLUSTER_ADMIN_STOP:
+		snprintf(msg, len,
+			 "stopping HA on %s and %s: the master stops its "
+			 "group; neither node takes over until `cmsadm start`",
+			 C->self->name, C->peer_node->name);
+		break;
+	case CLUSTER_ADMIN_START:
+		snprintf(msg, len, "starting HA on %s%s%s%s", C->self->name,
+			 reach ? " and " : "", reach ? C->peer_node->name : "",
+			 reach ? ""
+			       : " only: the peer is not reachable and "
+				 "starts too when it returns");
+		break;
+	default:
+		snprintf(msg, len, "maintenance %s for %s%s%s: %s%s",
+			 next.maintenance ? "on" : "off", C->self->name,
+			 reach ? " and " : "", reach ? C->peer_node->name : "",
+			 next.maintenance ? "resource failures are shown, not "
+					    "acted on"
+					  : "resource failures are acted on "
+					    "again",
+			 reach ? "" : " (the peer follows when it returns)");
+		break;
+	}
+	return 0;
+}
+
+bool cluster_maintenance(void)
+{
+	return C && C->adm.maintenance;
+}
+
+bool cluster_admin_stopped(void)
+{
+	return C && C->adm.stopped;
+}
+
+/* "stopped=1 maintenance=0 ...": what `cmsadm stop` / `start` wait on. */
+void cluster_render_admin(struct sbuf *o)
+{
+	bool alive = cluster_peer_alive();
+	char role[32], prole[32];
+
+	snprintf(role, sizeof(role), "%s", fsm_role_name(C->fsm.role));
+	snprintf(prole, sizeof(prole), "%s",
+		 alive ? fsm_role_name((enum fsm_role)C->p.hb.role)
+		       : "unknown");
+	for (char *c = role; *c; c++)
+		if (*c == ' ')
+			*c = '_';
+	for (char *c = prole; *c; c++)
+		if (*c == ' ')
+			*c = '_';
+	sbuf_printf(o,
+		    "node=%s stopped=%d maintenance=%d seq=%" PRIu64
+		    " role=%s serving=%d peer=%s peer_alive=%d peer_role=%s "
+		    "peer_stopped=%d peer_maintenance=%d peer_channel=%d\n",
+		    C->self->name, C->adm.stopped, C->adm.maintenance,
+		    C->adm.seq, role, C->ops->serving(), C->peer_node->name,
+		    alive, prole, alive && (C->p.hb.flags & WIRE_FL_STOPPED),
+		    alive && (C->p.hb.flags & WIRE_FL_UNMANAGED),
+		    C->ch && peer_up(C->ch));
+}
+
+static const char *cluster_peer_switch(unsigned flag, const char *on,
+				       const char *off)
+{
+	if (!cluster_peer_alive())
+		return "unknown";
+	return C->p.hb.flags & flag ? on : off;
+}
+
+/* The lines of the text status an operator cannot miss. */
+void cluster_render_admin_notice(struct sbuf *o)
+{
+	bool pstop = cluster_peer_alive() && (C->p.hb.flags & WIRE_FL_STOPPED);
+	bool pmaint =
+		cluster_peer_alive() && (C->p.hb.flags & WIRE_FL_UNMANAGED);
+
+	if (C->adm.stopped || pstop)
+		sbuf_printf(o,
+			    "!! HA STOPPED by the operator (%s: %s, %s: %s): "
+			    "the group does not run and no node takes over; "
+			    "`cmsadm start` starts it again\n",
+			    C->self->name,
+			    C->adm.stopped ? "stopped" : "started",
+			    C->peer_node->name,
+			    cluster_peer_switch(WIRE_FL_STOPPED, "stopped",
+						"started"));
+	if (C->adm.maintenance || pmaint)
+		sbuf_printf(
+			o,
+			"!! MAINTENANCE MODE (%s: %s, %s: %s): resource "
+			"failures are shown, not acted on (no restart, no "
+			"failover); `cmsadm maintenance off` ends it\n",
+			C->self->name, C->adm.maintenance ? "on" : "off",
+			C->peer_node->name,
+			cluster_peer_switch(WIRE_FL_UNMANAGED, "on", "off"));
+}
+
+void cluster_render_admin_json(struct sbuf *o)
+{
+	bool alive = cluster_peer_alive();
+
+	sbuf_printf(o,
+		    "{\"stopped\":%s,\"maintenance\":%s,\"seq\":%" PRIu64
+		    ",\"master_at_stop\":",
+		    C->adm.stopped ? "true" : "false",
+		    C->adm.maintenance ? "true" : "false", C->adm.seq);
+	sbuf_json_str(o, *C->adm.master ? C->adm.master : NULL);
+	sbuf_printf(o, ",\"peer_stopped\":%s,\"peer_maintenance\":%s}",
+		    !alive			      ? "null"
+		    : C->p.hb.flags & WIRE_FL_STOPPED ? "true"
+						      : "false",
+		    !alive				? "null"
+		    : C->p.hb.flags & WIRE_FL_UNMANAGED ? "true"
+							: "false");
 }

@@ -83,6 +83,29 @@ bool cluster_peer_can_take(const char **why);
  * peer.  0 and a message, or -errno and why not (the group stays). */
 int cluster_group_must_move(const char *why, char *msg, size_t len);
 
+/* The operator's switches (admin.h), set on both nodes: stop refuses when
+ * the peer is not reachable; start and maintenance reach a peer that is
+ * away when it returns.  0 and a message, or -errno and why not. */
+enum cluster_admin_op {
+	CLUSTER_ADMIN_STOP,
+	CLUSTER_ADMIN_START,
+	CLUSTER_ADMIN_MAINT_ON,
+	CLUSTER_ADMIN_MAINT_OFF,
+};
+int cluster_admin(enum cluster_admin_op op, char *msg, size_t len);
+/* Maintenance on: resource failures are not acted on. */
+bool cluster_maintenance(void);
+bool cluster_admin_stopped(void);
+/* "node=cvknode1 stopped=1 maintenance=0 seq=3 role=slave serving=0
+ * peer=cvknode2 peer_alive=1 peer_role=slave peer_stopped=1
+ * peer_maintenance=0 peer_channel=1\n" (the "admin" request). */
+void cluster_render_admin(struct sbuf *o);
+/* "!! HA STOPPED ..." / "!! MAINTENANCE MODE ..." lines, or nothing. */
+void cluster_render_admin_notice(struct sbuf *o);
+/* {"stopped":..,"maintenance":..,"seq":..,"master_at_stop":..,
+ *  "peer_stopped":..,"peer_maintenance":..} */
+void cluster_render_admin_json(struct sbuf *o);
+
 /* Status pieces. */
 enum fsm_role cluster_role(void);
 const char *cluster_role_reason(void);

@@ -178,6 +178,11 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 		{"role", CTL_REQ_ROLE},
 		{"events", CTL_REQ_EVENTS},
 		{"switchover", CTL_REQ_SWITCHOVER},
+		{"stop", CTL_REQ_STOP},
+		{"start", CTL_REQ_START},
+		{"maintenance on", CTL_REQ_MAINT_ON},
+		{"maintenance off", CTL_REQ_MAINT_OFF},
+		{"admin", CTL_REQ_ADMIN},
 	};
 
 	/* The limit counts the "\n" too, as the server reads it. */
@@ -337,6 +342,8 @@ static void ctl_render_reference(const struct status_view *v, struct sbuf *o)
 void ctl_render_text(const struct status_view *v, struct sbuf *o)
 {
 	ctl_render_reference(v, o);
+	if (v->admin_text)
+		sbuf_printf(o, "%s", v->admin_text);
 	sbuf_printf(o, "role   : %s: %s\n", v->role ? v->role : "unknown",
 		    v->role_reason ? v->role_reason : "");
 	if (v->node_name) {
@@ -477,6 +484,8 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 	sbuf_printf(o, "]");
 	if (v->cluster_json)
 		sbuf_printf(o, ",\"cluster\":%s", v->cluster_json);
+	if (v->admin_json)
+		sbuf_printf(o, ",\"admin\":%s", v->admin_json);
 	sbuf_printf(o, "}\n");
 }
 

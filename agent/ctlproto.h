@@ -3,7 +3,8 @@
  *
  * Over the unix socket the client sends one request line, at most
  * CTL_REQUEST_MAX bytes with its "\n" (a "\r" before it is ignored):
- *     status | status json | version
+ *     status | status json | version | role | events | switchover |
+ *     stop | start | maintenance on | maintenance off | admin
  * The server answers with "OK <n>\n" followed by exactly n bytes of body,
  * or "ERR <message>\n", then shuts down its side (EOF ends every reply).
  * The byte count lets the client tell a complete body from one cut short
@@ -51,6 +52,13 @@ enum ctl_req {
 	CTL_REQ_ROLE,	    /* "node1 master 7 serving": for scripts, cheap */
 	CTL_REQ_EVENTS,	    /* recent state changes, one per line */
 	CTL_REQ_SWITCHOVER, /* hand mastership to the other node */
+	/* The operator's switches (agent/admin.h), on both nodes. */
+	CTL_REQ_STOP,	   /* stop HA on the pair */
+	CTL_REQ_START,	   /* start it again */
+	CTL_REQ_MAINT_ON,  /* "maintenance on" */
+	CTL_REQ_MAINT_OFF, /* "maintenance off" */
+	CTL_REQ_ADMIN,	   /* one line of key=value: the switches on both
+			      nodes, for cmsadm to wait on */
 	/* "drbd-handler HOOK RESOURCE": DRBD's handler hook, from cmsadm
 	 * drbd-handler; the body starts with drbdadm's exit code, or is
 	 * "wait ..." when the answer is not ready (ask again). */
@@ -110,6 +118,10 @@ struct status_view {
 	 * (epoch, lease, failover, links, peer), added as "cluster". */
 	const char *set_master, *set_slave;
 	const char *cluster_json;
+	/* The operator's switches: lines printed right after the reference
+	 * block ("!! HA STOPPED ...", "" when none) and a JSON object added
+	 * as "admin" (NULL: none). */
+	const char *admin_text, *admin_json;
 	bool standalone;
 	const char *quorum; /* the quorum line after "quorum : " */
 	const char *config, *plugin_dir;

@@ -279,7 +279,7 @@ static bool daemon_recovers(const struct slot *s)
 		return false;
 	if (daemon_two_node())
 		return s->sq.group && cluster_running() &&
-		       cluster_role() == FSM_MASTER;
+		       cluster_role() == FSM_MASTER && !cluster_maintenance();
 	return daemon_standalone(D.conf) && !D.group_failed;
 }
 
@@ -1500,13 +1500,58 @@ static void daemon_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- status ---- */
 
+/* cmsadm stop / start / maintenance on|off, and the "admin" line they
+ * wait on (cluster_admin). */
+static int daemon_ctl_admin(enum ctl_req req, struct sbuf *reply)
+{
+	static const char *const names[] = {
+		[CTL_REQ_STOP] = "stop",
+		[CTL_REQ_START] = "start",
+		[CTL_REQ_MAINT_ON] = "maintenance on",
+		[CTL_REQ_MAINT_OFF] = "maintenance off",
+		[CTL_REQ_ADMIN] = "admin",
+	};
+	enum cluster_admin_op op;
+	char msg[512];
+
+	if (!cluster_running()) {
+		sbuf_printf(reply, "%s needs a running two-node cluster%s",
+			    names[req],
+			    daemon_two_node() ? " (the cluster core is not "
+						"running yet)"
+					      : "");
+		return -EINVAL;
+	}
+	switch (req) {
+	case CTL_REQ_ADMIN:
+		cluster_render_admin(reply);
+		return 0;
+	case CTL_REQ_STOP:
+		op = CLUSTER_ADMIN_STOP;
+		break;
+	case CTL_REQ_START:
+		op = CLUSTER_ADMIN_START;
+		break;
+	case CTL_REQ_MAINT_ON:
+		op = CLUSTER_ADMIN_MAINT_ON;
+		break;
+	default:
+		op = CLUSTER_ADMIN_MAINT_OFF;
+		break;
+	}
+	int rc = cluster_admin(op, msg, sizeof(msg));
+	log_info("control: %s: %s", names[req], msg);
+	sbuf_printf(reply, "%s%s", msg, rc < 0 ? "" : "\n");
+	return rc;
+}
+
 static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 		      struct sbuf *reply, void *arg)
 {
 	struct status_res *res;
 	struct status_view v = {0};
 	char(*peer_states)[32] = NULL;
-	struct sbuf cj = {0};
+	struct sbuf cj = {0}, aj = {0};
 	bool arb = D.conf->mode == CONF_MODE_ARBITER;
 	char hostname[256] = "arbiter";
 	char quorum[256] = "none";
@@ -1574,6 +1619,10 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 		sbuf_printf(reply, "%s%s", msg, rc < 0 ? "" : "\n");
 		return rc;
 	}
+	if (req == CTL_REQ_STOP || req == CTL_REQ_START ||
+	    req == CTL_REQ_MAINT_ON || req == CTL_REQ_MAINT_OFF ||
+	    req == CTL_REQ_ADMIN)
+		return daemon_ctl_admin(req, reply);
 	res = calloc(D.n_slots ? D.n_slots : 1, sizeof(*res));
 	peer_states = calloc(D.n_slots ? D.n_slots : 1, sizeof(*peer_states));
 	if (!res || !peer_states) {
@@ -1675,6 +1724,11 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 		if (req == CTL_REQ_STATUS_JSON) {
 			cluster_render_json(&cj);
 			v.cluster_json = cj.oom ? NULL : cj.s;
+			cluster_render_admin_json(&aj);
+			v.admin_json = aj.oom ? NULL : aj.s;
+		} else {
+			cluster_render_admin_notice(&aj);
+			v.admin_text = aj.oom ? NULL : aj.s;
 		}
 	}
 	if (req == CTL_REQ_STATUS_JSON)
@@ -1682,6 +1736,7 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 	else
 		ctl_render_text(&v, reply);
 	sbuf_free(&cj);
+	sbuf_free(&aj);
 	free(peer_states);
 	free(res);
 	return 0;

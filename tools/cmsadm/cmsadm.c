@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmsadm.h"
 #include "ctlproto.h"
 #include "handler.h"
 #include "overview.h"
@@ -30,6 +31,16 @@ static void usage(FILE *f)
 		"  events            recent role changes, with times and "
 		"reasons\n"
 		"  role              one line: node role epoch serving|idle\n"
+		"  stop [--no-wait] [--timeout S]\n"
+		"                    stop HA on both nodes, keeping the pair: the\n"
+		"                    master stops its group, neither node takes\n"
+		"                    over (also after a restart) until start\n"
+		"  start [--no-wait] [--timeout S]\n"
+		"                    start HA again (the master of before first)\n"
+		"  maintenance on|off\n"
+		"                    on: resources keep running, failures are\n"
+		"                    shown but not acted on (no restart, no\n"
+		"                    failover); off: acted on again\n"
 		"  drbd-overview     one line per DRBD volume, read from this\n"
 		"                    host (drbdsetup, /proc/drbd, the mounts)\n"
 		"  drbd-handler HOOK [RESOURCE]\n"
@@ -122,15 +133,26 @@ static int cmsadm_drbd_handler(const char *sock, const char *hook,
 	}
 }
 
-static int cmsadm_call(const char *sock, const char *request)
+int cmsadm_call(const char *sock, const char *request)
+{
+	char *body = NULL;
+	int rc = cmsadm_query(sock, request, &body);
+
+	if (rc == 0)
+		fputs(body, stdout);
+	free(body);
+	return rc;
+}
+
+int cmsadm_query(const char *sock, const char *request, char **out)
 {
 	char *body = NULL;
 	int rc = ctl_client_call(sock, request, CMSADM_TIMEOUT_MS, &body);
 
+	*out = NULL;
 	switch (rc) {
 	case 0:
-		fputs(body, stdout);
-		free(body);
+		*out = body;
 		return 0;
 	case 1:
 		fprintf(stderr, "cmsadm: cmsd: %s", body);
@@ -207,6 +229,8 @@ int main(int argc, char **argv)
 		}
 		return cmsadm_call(sock, json ? "status json" : "status");
 	}
+	if (cmsadm_ops_command(cmd))
+		return cmsadm_ops(sock, argc - optind, argv + optind);
 	static const char *const simple[] = {"switchover", "events", "role"};
 	for (size_t k = 0; k < sizeof(simple) / sizeof(simple[0]); k++)
 		if (strcmp(cmd, simple[k]) == 0) {
