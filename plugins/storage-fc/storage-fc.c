@@ -18,7 +18,8 @@
  *            its key), RESERVEs the configured type, or PREEMPTs AND
  *            ABORTs the holder (PREEMPT when refused) on takeover, then
  *            PREEMPTs every other registered key (a clean handover leaves
- *            the old master registered); then mounts as below.  A failure leaves the LUN unmounted.
+ *            the old master registered); then mounts as below.  A failure
+ *            leaves the LUN unmounted.
  *   demote   unmounts, then RELEASEs (not registered any more: the peer
  *            preempted us, nothing to release).
  *   stop     unmounts, RELEASEs and unregisters (service action key 0).
