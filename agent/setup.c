@@ -49,6 +49,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pki.h"
+#include "setup_wipe.h"
 #include "setupproto.h"
 #include "spawn.h"
 
@@ -409,6 +410,79 @@ static void setup_hook(struct sconn *c)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/* ------------------------------------------------------------ WIPE */
+
+static void setup_wipe_done(const struct cmsd_child_result *res, void *arg)
+{
+	struct sconn *c = arg;
+	char out[200];
+	size_t j = 0;
+
+	c->hook = NULL;
+	for (size_t i = 0; i < res->output_len && j < sizeof(out) - 1; i++)
+		out[j++] = res->output[i] >= 0x20 && res->output[i] < 0x7f
+				   ? res->output[i]
+				   : ' ';
+	out[j] = '\0';
+	if (res->exited && res->exit_code == 0) {
+		log_info("setup: %s: DRBD partition wiped (first and last "
+			 "MiB zeroed)",
+			 c->peer);
+		sc_send(c, "OK", NULL, 0);
+	} else {
+		log_warnx("setup: wipe failed: %s",
+			  res->timed_out ? "timed out" : out);
+		sc_err(c, "wipe failed: %s",
+		       res->timed_out ? "timed out" : out);
+	}
+	sc_resume(c);
+}
+
+/* WIPE DEVICE (setup_wipe.c): zeroes the first and the last MiB of the
+ * DRBD partition the written config names, through dd in a child. */
+static void setup_wipe(struct sconn *c, const char *dev)
+{
+	static struct setup_wipe w;
+	char err[300];
+	const char *argv[] = {
+		"/bin/sh",
+		"-c",
+		"dd if=/dev/zero \"$1\" bs=4096 \"$3\" conv=notrunc,fsync "
+		"status=none && dd if=/dev/zero \"$1\" bs=4096 \"$2\" \"$3\" "
+		"conv=notrunc,fsync status=none",
+		"wipe",
+		w.of,
+		w.tail_seek,
+		w.count,
+		NULL};
+	struct cmsd_spawn req = {
+		.size = sizeof(req),
+		.argv = argv,
+		.timeout_ms = SETUP_HOOK_MS,
+		.output_max = 1024,
+		.done = setup_wipe_done,
+		.arg = c,
+	};
+	int rc;
+
+	rc = setup_wipe_plan(S.config, dev, &w, err, sizeof(err));
+	if (rc < 0) {
+		log_warnx("setup: %s: WIPE refused: %s", c->peer, err);
+		sc_err(c, "%s", err);
+		return;
+	}
+	log_info("setup: %s: wiping the DRBD partition %s (%llu bytes): "
+		 "first and last MiB",
+		 c->peer, dev, (unsigned long long)w.size);
+	rc = spawn_start(&req, &c->hook);
+	if (rc < 0) {
+		sc_err(c, "cannot run dd: %s", strerror(-rc));
+		return;
+	}
+	c->busy = true;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
 /* ------------------------------------------------------------ PROBE */
 
 static void setup_probe_done(evutil_socket_t fd, short what, void *arg)
@@ -668,6 +742,8 @@ static void setup_handle(struct sconn *c, const char *payload, size_t len)
 		setup_hook(c);
 	else if (strcmp(w[0], "PROBE") == 0 && nw == 3)
 		setup_probe(c, w[1], w[2]);
+	else if (strcmp(w[0], "WIPE") == 0 && nw == 2)
+		setup_wipe(c, w[1]);
 	else if (strcmp(w[0], "PUT") == 0 && nw == 3)
 		setup_put(c, w[1], w[2], m.body, m.body_len);
 	else if (strcmp(w[0], "CHECK") == 0 && nw == 1) {

@@ -19,6 +19,9 @@
  *   PUT RELPATH MODE  body: file content; RELPATH under the config
  *              file's directory (letters, digits, . _ - /, no ..), MODE
  *              octal -> OK | ERR reason
+ *   WIPE DEVICE: zeroes the first and last MiB of DEVICE, which the
+ *              written config must name as a storage-drbd <disk>
+ *              (setup_wipe.c; `cmsadm recover`) -> OK | ERR reason
  *   CHECK      -> OK | ERR the errors of `cmsd --check` of the config
  *   COMMIT     -> OK | ERR ...; after OK the agent restarts itself in
  *              configured mode (exec of cmsd -c CONFIG)
