@@ -966,6 +966,21 @@ static bool replicas_in_sync(const char *st, int *n)
 	return true;
 }
 
+/* This node's "admin" line says the peer is alive as slave and the
+ * control channel to it is up. */
+static bool peer_channel_up(void)
+{
+	char *body = NULL;
+	bool up;
+
+	up = ctl_client_call(F.sock, "admin", 2000, &body) == 0 && body &&
+	     strstr(body, " peer_alive=1 ") &&
+	     strstr(body, " peer_role=slave ") &&
+	     strstr(body, " peer_channel=1");
+	free(body);
+	return up;
+}
+
 static int wait_peer(void)
 {
 	char want[320], id[64], *body = NULL;
@@ -979,7 +994,9 @@ static int wait_peer(void)
 	snprintf(want, sizeof(want), "\nslave  : %s (Online)\n", C.peer_name);
 	for (;;) {
 		r = ctl_client_call(F.sock, "status", 2000, &body);
-		if (r == 0 && strstr(body, want)) {
+		/* Slave by heartbeat, and the TLS control channel up: only
+		 * then can the pair hand over (a switchover needs it). */
+		if (r == 0 && strstr(body, want) && peer_channel_up()) {
 			slave = true;
 			break;
 		}

@@ -1,0 +1,227 @@
+#!/bin/bash
+# Intent: `cmsadm recover --peer` on the surviving master re-initialises a
+# wiped node2 (agent killed, its /etc/cmsd and /var/lib/cmsd removed, `cmsd
+# --unconfigured` started again) from node1's config and CA key: a wrong
+# password is refused with nothing changed, `ms_recovery.sh` answered `no`
+# changes nothing, SIGINT at the confirmation leaves node1 master and
+# serving, then the recovery ends with exactly
+# `-----CVM Master/Slave Restore Success-----`, node2 is slave (status on
+# both), no command line ever held the password, and after a switchover
+# node2 serves the file written before the wipe, identical (storage-fc on a
+# loop device: DRBD runs only in QEMU guests here).
+set -euo pipefail
+. "$(dirname "$0")/setup_lib.sh"
+su_init recover
+
+for t in mkfs.ext4 losetup md5sum mkfifo; do
+	command -v "$t" >/dev/null || cl_skip "$t is missing (scripts/install-deps.sh test)"
+done
+# The wipe removes node2's files from its /etc overlay: a real
+# /etc/cmsd under it would show through.
+[ ! -e /etc/cmsd ] || cl_skip "/etc/cmsd exists on this machine (the overlay would show it)"
+COMPAT=$CMSD_BUILD_DIR/tools/compat/ms_recovery.sh
+[ -x "$COMPAT" ] || cl_fail "$COMPAT is not built"
+
+truncate -s 64M "$CL_TMP/lun.img"
+LOOP=$(losetup --find --show "$CL_TMP/lun.img") || cl_skip "no free loop device"
+CL_CLEANUP_CMDS='for _ in $(seq 50); do losetup -d "$LOOP" 2>/dev/null && break; sleep 0.1; done'
+mkfs.ext4 -q -F "$LOOP"
+MNT=$CL_TMP/mnt
+mkdir -p "$MNT"
+
+for h in node1 node2 arbiter; do
+	su_host "$h"
+done
+# The pair's group: the LUN (storage-fc, mounted on the master in its own
+# mount namespace), the VIP and two resource-dummy services.
+cat >"$CL_DIR/group-fc.xml" <<XML
+  <storage id="db" plugin="storage-fc">
+    <device>$LOOP</device>
+    <mount>$MNT</mount>
+    <fstype>ext4</fstype>
+    <reservation>none</reservation>
+  </storage>
+  <group id="vms">
+    <resource id="webip" plugin="resource-vip" monitor-interval="1s" storage="db">
+      <address>@VIP@/@PREFIX@</address>
+      <interface>@INTERFACE@</interface>
+    </resource>
+    <resource id="mysql" plugin="resource-dummy" monitor-interval="1s" storage="db">
+      <state-file>/var/lib/cmsd/mysql.running</state-file>
+    </resource>
+    <resource id="tomcat" plugin="resource-dummy" monitor-interval="1s" storage="db">
+      <state-file>/var/lib/cmsd/tomcat.running</state-file>
+    </resource>
+  </group>
+XML
+su_setup --group-template "$CL_DIR/group-fc.xml" < <(printf '%s\n%s\nCONFIRM\n' "$SU_SLAVE_PW" "$SU_ARB_PW")
+[ "$SU_RC" = 0 ] || cl_fail "cmsadm setup failed ($SU_RC): $(cat "$CL_DIR/setup.out")"
+su_out_has "-----CVM Master/Slave Setup Success-----"
+
+role_of() { # host -> "node role epoch serving|idle"
+	su_in "$1" "$CMSADM_BIN" role 2>&1 || true
+}
+master_serving() { [[ $(role_of node1) == "node1 master "*" serving" ]]; }
+node2_slave() { [[ $(role_of node2) == "node2 slave "* ]]; }
+status_has() { # host line
+	su_in "$1" "$CMSADM_BIN" status 2>/dev/null | grep -qxF -- "$2"
+}
+cl_wait_for 10000 "node1 master serving after setup" master_serving
+
+cl_log "data written on node1's storage before node2 is wiped"
+su_in node1 sh -c "head -c 1048576 /dev/urandom >$MNT/before-wipe.dat && sync"
+sum=$(su_in node1 md5sum "$MNT/before-wipe.dat" | awk '{print $1}')
+
+cl_log "node2 wiped: agent killed, /etc/cmsd and /var/lib/cmsd removed"
+cl_kill node2
+for _ in $(seq 100); do
+	p=$(ip netns pids "$(cl_ns node2)" 2>/dev/null)
+	[ -n "$p" ] || break
+	# shellcheck disable=SC2086 # one pid a word
+	kill -KILL $p 2>/dev/null || true
+	sleep 0.05
+done
+rm -rf "$CL_DIR/node2/etc.u/cmsd" "$CL_DIR/node2/var.u/lib/cmsd"
+cl_wait_for 5000 "node1 sees node2 offline" status_has node1 "slave  : cvknode2 (Offline)"
+su_host node2
+n2off=$(stat -c %s "$CL_DIR/node2/stdout")
+fp2=$(su_fp node2) || cl_fail "no fingerprint from the fresh node2"
+master_serving || cl_fail "node1 is not master serving after the wipe: $(role_of node1)"
+N2CONF=$CL_DIR/node2/etc.u/cmsd/cmsd.xml
+unconfigured() { # node2 has no config and its setup agent still waits
+	[ ! -e "$N2CONF" ] && kill -0 "${CL_PID[node2]}" &&
+		[[ $(role_of node2) == *"failed to connect to cmsd"* ]]
+}
+unconfigured || cl_fail "node2 is not a fresh unconfigured host"
+RECOVER=("$CMSADM_BIN" recover --peer "$(cl_addr node2)" --fingerprint "$fp2"
+	--password-file - --wait 30)
+
+cl_log "a wrong password is refused, nothing changed"
+rc=0
+su_in node1 "${RECOVER[@]}" >"$CL_DIR/recover-wrong.out" 2>&1 < <(printf 'not-the-password\nyes\n') || rc=$?
+[ "$rc" = 1 ] || cl_fail "recover with a wrong password: exit $rc: $(cat "$CL_DIR/recover-wrong.out")"
+grep -qxF 'ERROR: recovery failed at stage "connect": peer 10.77.0.2: authentication refused: wrong password' \
+	"$CL_DIR/recover-wrong.out" || cl_fail "wrong password: $(cat "$CL_DIR/recover-wrong.out")"
+! grep -qF -- "-----CVM Master/Slave Restore Success-----" "$CL_DIR/recover-wrong.out" ||
+	cl_fail "success printed after a wrong password"
+unconfigured || cl_fail "node2 changed after a wrong password"
+master_serving || cl_fail "node1 not master serving after a wrong password"
+
+cl_log "ms_recovery.sh answered no: nothing changed"
+rc=0
+out=$(printf 'no\n' | su_in node1 env CMSADM="$CMSADM_BIN" "$COMPAT" "$(cl_addr node2)" "$SU_SLAVE_PW" "$SU_ARB_PW" 2>&1) || rc=$?
+[ "$rc" = 1 ] || cl_fail "ms_recovery.sh answered no: exit $rc: $out"
+[[ $out == "Please confirm to recovery 10.77.0.2 and format peer's /vms partition [yes/no]: "* ]] ||
+	cl_fail "ms_recovery.sh asked: $out"
+grep -qxF "ERROR: recovery of 10.77.0.2 not confirmed; nothing was changed" <<<"$out" ||
+	cl_fail "ms_recovery.sh answered no said: $out"
+unconfigured || cl_fail "node2 changed after ms_recovery.sh was answered no"
+! tail -c +$((n2off + 1)) "$CL_DIR/node2/stdout" | grep -q "authenticated as root" ||
+	cl_fail "node2 was logged into although ms_recovery.sh was answered no"
+
+cl_log "SIGINT at the confirmation: node1 stays master and serving"
+mkfifo "$CL_DIR/in.fifo"
+su_in node1 "${RECOVER[@]}" <"$CL_DIR/in.fifo" >"$CL_DIR/recover-int.out" 2>&1 &
+RPID=$!
+exec 5>"$CL_DIR/in.fifo"
+# cmsadm's PID: the background subshell's child (nsenter execs cmsadm), or
+# the subshell itself when bash exec'd it
+CPID=$RPID
+for _ in $(seq 50); do
+	[ "$(cat "/proc/$CPID/comm" 2>/dev/null)" = cmsadm ] && break
+	c=$(pgrep -P "$RPID" | head -n 1) || true
+	[ -z "$c" ] || CPID=$c
+	sleep 0.1
+done
+[ "$(cat "/proc/$CPID/comm" 2>/dev/null)" = cmsadm ] || cl_fail "no cmsadm process under $RPID"
+printf '%s\n' "$SU_SLAVE_PW" >&5
+cl_wait_for 10000 "the confirmation question" grep -qF "Please confirm to recovery 10.77.0.2 and format peer's /vms partition [yes/no]:" "$CL_DIR/recover-int.out"
+kill -INT "$CPID"
+rc=0
+wait "$RPID" || rc=$?
+exec 5>&-
+[ "$rc" = 130 ] || cl_fail "recover after SIGINT: exit $rc: $(cat "$CL_DIR/recover-int.out")"
+grep -qF 'ERROR: recovery interrupted (signal 2) at stage "confirm"; this node is still master and serving' \
+	"$CL_DIR/recover-int.out" || cl_fail "SIGINT: $(cat "$CL_DIR/recover-int.out")"
+for _ in $(seq 10); do
+	master_serving || cl_fail "node1 not master serving after SIGINT: $(role_of node1)"
+	sleep 0.1
+done
+[ "$(cl_vip_macs "$SU_VIP" 500)" = "$(cl_mac node1 77)" ] || cl_fail "the VIP does not answer from node1 after SIGINT"
+unconfigured || cl_fail "node2 changed after SIGINT at the confirmation"
+
+cl_log "cmsadm recover --peer on node1, command lines sampled"
+sampler() {
+	local p f a
+	while [ ! -e "$CL_DIR/stop-sampling" ]; do
+		for f in /proc/[0-9]*/cmdline; do
+			{ mapfile -d '' -t a <"$f"; } 2>/dev/null || continue
+			p="${a[*]}"
+			case $p in
+			*"$SU_SLAVE_PW"*) echo "$f: $p" >>"$CL_DIR/leaks" ;;
+			esac
+			echo x >>"$CL_DIR/samples.n"
+		done
+		sleep 0.02
+	done
+}
+sampler &
+SAMPLER=$!
+CL_BG_PIDS="$CL_BG_PIDS $SAMPLER"
+rc=0
+su_in node1 "${RECOVER[@]}" >"$CL_DIR/recover.out" 2>&1 < <(printf '%s\nyes\n' "$SU_SLAVE_PW") || rc=$?
+touch "$CL_DIR/stop-sampling"
+wait "$SAMPLER" || true
+[ "$rc" = 0 ] || cl_fail "cmsadm recover: exit $rc: $(cat "$CL_DIR/recover.out")"
+[ "$(tail -n 1 "$CL_DIR/recover.out")" = "-----CVM Master/Slave Restore Success-----" ] ||
+	cl_fail "recover's last line is not the success line: $(cat "$CL_DIR/recover.out")"
+[ ! -s "$CL_DIR/leaks" ] || cl_fail "the password was on a command line: $(cat "$CL_DIR/leaks")"
+n=$(wc -l <"$CL_DIR/samples.n")
+[ "$n" -gt 100 ] || cl_fail "the command-line sampler took only $n samples"
+cl_log "no password in $n command-line samples"
+for l in "peer 10.77.0.2: authenticated" \
+	"==> [1/4] issuing the peer's certificate from the cluster CA kept on this node" \
+	"==> [3/4] formatting the peer's DRBD partition" \
+	"  no storage-drbd in the configuration: nothing to format (shared storage stays as it is)" \
+	"  cvknode2 is slave"; do
+	grep -qxF -- "$l" "$CL_DIR/recover.out" || cl_fail "recover's output lacks \"$l\": $(cat "$CL_DIR/recover.out")"
+done
+
+cl_log "node2 is slave; status on both"
+node2_slave || cl_fail "node2 is not slave: $(role_of node2)"
+master_serving || cl_fail "node1 is not master serving: $(role_of node1)"
+for h in node1 node2; do
+	for l in "master : cvknode1 (Online)" "slave  : cvknode2 (Online)" \
+		"quorum : [controller] cvknode3 (Online)"; do
+		cl_wait_for 5000 "status on $h: $l" status_has "$h" "$l"
+	done
+done
+grep -q 'node="node2"' "$N2CONF" || cl_fail "node2's new config is not node2's"
+for k in cluster.key tls/ca.key; do
+	cmp -s "$CL_DIR/node1/etc.u/cmsd/$k" "$CL_DIR/node2/etc.u/cmsd/$k" ||
+		cl_fail "node2's $k is not the pair's"
+	[ "$(stat -c %a "$CL_DIR/node2/etc.u/cmsd/$k")" = 600 ] || cl_fail "node2's $k is not mode 600"
+done
+[ "$(stat -c %a "$CL_DIR/node2/etc.u/cmsd/tls/node.key")" = 600 ] || cl_fail "node2's node.key is not mode 600"
+openssl verify -CAfile "$CL_DIR/node1/etc.u/cmsd/tls/ca.pem" "$CL_DIR/node2/etc.u/cmsd/tls/node.pem" >/dev/null ||
+	cl_fail "node2's certificate is not issued by the cluster CA"
+
+cl_log "switchover: node2 serves the data written before the wipe"
+su_in node1 "$CMSADM_BIN" switchover >/dev/null || cl_fail "switchover refused"
+node2_master() { [[ $(role_of node2) == "node2 master "*" serving" ]]; }
+cl_wait_for 15000 "node2 master serving after the switchover" node2_master
+sum2=$(su_in node2 md5sum "$MNT/before-wipe.dat" | awk '{print $1}')
+[ "$sum2" = "$sum" ] || cl_fail "the file on node2 differs: $sum2, written $sum"
+cl_log "md5 $sum identical on the recovered node2"
+
+log1=$(su_log node1)
+for s in "cmsadm recover" "==> [2/4] writing the peer's configuration, certificate and keys" \
+	"-----CVM Master/Slave Restore Success-----" "ERROR: stage \"connect\": peer 10.77.0.2: authentication refused: wrong password" \
+	"ERROR: recovery interrupted (signal 2)" "ms_recovery.sh: recovery of 10.77.0.2 not confirmed"; do
+	grep -qF -- "$s" "$log1" || cl_fail "$log1 lacks \"$s\""
+done
+for f in "$CL_DIR"/recover*.out; do
+	! grep -qF -- "$SU_SLAVE_PW" "$f" || cl_fail "the password is in $f"
+done
+su_assert_no_password
+echo "PASS: recover"
