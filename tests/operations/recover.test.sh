@@ -24,6 +24,7 @@ COMPAT=$CMSD_BUILD_DIR/tools/compat/ms_recovery.sh
 
 truncate -s 64M "$CL_TMP/lun.img"
 LOOP=$(losetup --find --show "$CL_TMP/lun.img") || cl_skip "no free loop device"
+# shellcheck disable=SC2016 # evaluated by lib.sh at exit
 CL_CLEANUP_CMDS='for _ in $(seq 50); do losetup -d "$LOOP" 2>/dev/null && break; sleep 0.1; done'
 mkfs.ext4 -q -F "$LOOP"
 MNT=$CL_TMP/mnt
