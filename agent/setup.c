@@ -591,6 +591,35 @@ static void setup_put(struct sconn *c, const char *rel, const char *mode,
 	sc_send(c, "OK", NULL, 0);
 }
 
+/* ------------------------------------------------------------ INITIATOR */
+
+#define SETUP_INITIATOR_FILE "/etc/iscsi/initiatorname.iscsi"
+
+/* INITIATOR IQN: the host's iSCSI initiator name, which the kernel
+ * initiator (open-iscsi) logs in with; `cmsadm recover` keeps a replaced
+ * node's name so that the SAN sees the same initiator. */
+static void setup_initiator(struct sconn *c, const char *iqn)
+{
+	char path[] = SETUP_INITIATOR_FILE, text[300];
+	int rc;
+
+	if (strlen(iqn) > 223 ||
+	    (strncmp(iqn, "iqn.", 4) != 0 && strncmp(iqn, "eui.", 4) != 0) ||
+	    strspn(iqn, "abcdefghijklmnopqrstuvwxyz0123456789.:-") !=
+		    strlen(iqn)) {
+		sc_err(c, "INITIATOR: \"%s\" is not an iSCSI name", iqn);
+		return;
+	}
+	snprintf(text, sizeof(text), "InitiatorName=%s\n", iqn);
+	if ((rc = setup_mkdirs(path)) < 0 ||
+	    (rc = pki_write_file(path, text, strlen(text), 0644)) < 0) {
+		sc_err(c, "cannot write %s: %s", path, strerror(-rc));
+		return;
+	}
+	log_info("setup: %s wrote %s: InitiatorName=%s", c->peer, path, iqn);
+	sc_send(c, "OK", NULL, 0);
+}
+
 struct setup_errs {
 	char buf[SETUP_MAX_LINE - 8];
 	size_t n;
@@ -742,6 +771,8 @@ static void setup_handle(struct sconn *c, const char *payload, size_t len)
 		setup_hook(c);
 	else if (strcmp(w[0], "PROBE") == 0 && nw == 3)
 		setup_probe(c, w[1], w[2]);
+	else if (strcmp(w[0], "INITIATOR") == 0 && nw == 2)
+		setup_initiator(c, w[1]);
 	else if (strcmp(w[0], "WIPE") == 0 && nw == 2)
 		setup_wipe(c, w[1]);
 	else if (strcmp(w[0], "PUT") == 0 && nw == 3)

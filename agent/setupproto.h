@@ -22,6 +22,8 @@
  *   WIPE DEVICE: zeroes the first and last MiB of DEVICE, which the
  *              written config must name as a storage-drbd <disk>
  *              (setup_wipe.c; `cmsadm recover`) -> OK | ERR reason
+ *   INITIATOR IQN: writes /etc/iscsi/initiatorname.iscsi
+ *              ("InitiatorName=IQN") -> OK | ERR reason
  *   CHECK      -> OK | ERR the errors of `cmsd --check` of the config
  *   COMMIT     -> OK | ERR ...; after OK the agent restarts itself in
  *              configured mode (exec of cmsd -c CONFIG)

@@ -97,6 +97,21 @@ unconfigured || cl_fail "node2 is not a fresh unconfigured host"
 RECOVER=("$CMSADM_BIN" recover --peer "$(cl_addr node2)" --fingerprint "$fp2"
 	--password-file - --wait 30)
 
+cl_log "a peer with another cmsd version is refused, nothing changed"
+cl_kill node2
+su_host node2 version=0.0.9
+rc=0
+su_in node1 "${RECOVER[@]}" --fingerprint "$(su_fp node2)" >"$CL_DIR/recover-version.out" 2>&1 < <(printf '%s\nyes\n' "$SU_SLAVE_PW") || rc=$?
+[ "$rc" = 1 ] || cl_fail "recover of a peer with another version: exit $rc: $(cat "$CL_DIR/recover-version.out")"
+v=$("$CMSD_BIN" --version | head -n 1 | awk '{print $2}')
+grep -qxF "ERROR: recovery failed at stage \"connect\": the peer runs cmsd 0.0.9, this node cmsd $v: install the same version on the peer" \
+	"$CL_DIR/recover-version.out" || cl_fail "another version: $(cat "$CL_DIR/recover-version.out")"
+unconfigured || cl_fail "node2 changed after the version was refused"
+cl_kill node2
+su_host node2
+n2off=$(stat -c %s "$CL_DIR/node2/stdout")
+[ "$(su_fp node2)" = "$fp2" ] || cl_fail "node2's setup certificate changed across its agent's restart"
+
 cl_log "a wrong password is refused, nothing changed"
 rc=0
 su_in node1 "${RECOVER[@]}" >"$CL_DIR/recover-wrong.out" 2>&1 < <(printf 'not-the-password\nyes\n') || rc=$?

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Intent: what "format the peer's /vms partition" does to a DRBD partition
+# Intent: the unconfigured agent's requests that only recovery uses.  What
+# "format the peer's /vms partition" does to a DRBD partition
 # during `cmsadm recover`: the unconfigured agent's WIPE (setup_wipe.c),
 # on a loop device holding real DRBD 8.4 internal metadata (made by the
 # real drbdmeta), leaves `drbdmeta dump-md` saying "No valid meta data
@@ -9,6 +10,8 @@
 # as cmsadm recover sends them (TLS pinned by fingerprint, AUTH root with
 # the password on stdin), by a small client here, since DRBD itself runs
 # only in QEMU guests (the full recovery with storage-drbd is not run here).
+# INITIATOR writes /etc/iscsi/initiatorname.iscsi (the peer's name from the
+# master's config) and refuses what is not an iSCSI name.
 set -euo pipefail
 . "$(dirname "$0")/setup_lib.sh"
 su_init recover_wipe
@@ -119,5 +122,12 @@ ERR $LOOP: Device or resource busy (mounted, or attached to DRBD)" ] ||
 	cl_fail "WIPE of the mounted $LOOP answered: $out"
 [ "$(cat "$CL_TMP/m/f")" = kept ] || cl_fail "the mounted file system changed"
 umount "$CL_TMP/m"
+cl_log "INITIATOR: the kernel initiator's name file, as recover keeps it"
+out=$(client "INITIATOR iqn.2026-11.com.example:cvknode2" "INITIATOR not/an-iqn") || cl_fail "client: $out"
+[ "$out" = 'OK
+OK
+ERR INITIATOR: "not/an-iqn" is not an iSCSI name' ] || cl_fail "INITIATOR answered: $out"
+[ "$(cat "$CL_DIR/node2/etc.u/iscsi/initiatorname.iscsi")" = "InitiatorName=iqn.2026-11.com.example:cvknode2" ] ||
+	cl_fail "node2's initiatorname.iscsi: $(cat "$CL_DIR/node2/etc.u/iscsi/initiatorname.iscsi")"
 ! grep -qF -- "$SU_SLAVE_PW" "$CL_DIR/node2/stdout" || cl_fail "the password is in node2's log"
 echo "PASS: recover_wipe"

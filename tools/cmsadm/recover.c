@@ -875,9 +875,20 @@ static int send_identity(xmlDoc *doc)
 		goto out;
 	say("  %s: configuration written as %s (node %s)", F.peer_ip, F.config,
 	    C.peer_id);
-	if (C.initiator[0])
-		say("  iSCSI initiator name %s kept for %s", C.initiator,
-		    C.peer_name);
+	if (C.initiator[0]) {
+		char line[SETUP_MAX_LINE], req[300];
+		int r;
+		snprintf(req, sizeof(req), "INITIATOR %s", C.initiator);
+		r = call(req, NULL, 0, line, sizeof(line), NULL, 0);
+		if (r) {
+			fail("peer %s: writing its iSCSI initiator name: %s",
+			     F.peer_ip, r < 0 ? "connection broke" : line);
+			goto out;
+		}
+		say("  iSCSI initiator name %s kept for %s "
+		    "(/etc/iscsi/initiatorname.iscsi)",
+		    C.initiator, C.peer_name);
+	}
 	rc = 0;
 out:
 	if (cakeypem)
