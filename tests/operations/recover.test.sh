@@ -8,7 +8,8 @@
 # `-----CVM Master/Slave Restore Success-----`, node2 is slave (status on
 # both), no command line ever held the password, and after a switchover
 # node2 serves the file written before the wipe, identical (storage-fc on a
-# loop device: DRBD runs only in QEMU guests here).
+# loop device: DRBD runs only in QEMU guests here).  Then the other way:
+# node1 wiped and recovered from node2 by `ms_recovery.sh` answered yes.
 set -euo pipefail
 . "$(dirname "$0")/setup_lib.sh"
 su_init recover
@@ -230,7 +231,35 @@ sum2=$(su_in node2 md5sum "$MNT/before-wipe.dat" | awk '{print $1}')
 [ "$sum2" = "$sum" ] || cl_fail "the file on node2 differs: $sum2, written $sum"
 cl_log "md5 $sum identical on the recovered node2"
 
-log1=$(su_log node1)
+cl_log "the other way: node1 wiped, ms_recovery.sh yes on the master node2"
+cl_kill node1
+for _ in $(seq 100); do
+	p=$(ip netns pids "$(cl_ns node1)" 2>/dev/null)
+	[ -n "$p" ] || break
+	# shellcheck disable=SC2086 # one pid a word
+	kill -KILL $p 2>/dev/null || true
+	sleep 0.05
+done
+cp "$(su_log node1)" "$CL_DIR/node1.log.before-wipe"
+rm -rf "$CL_DIR/node1/etc.u/cmsd" "$CL_DIR/node1/var.u/lib/cmsd"
+cl_wait_for 5000 "node2 sees node1 offline" status_has node2 "slave  : cvknode1 (Offline)"
+su_host node1
+fp1=$(su_fp node1) || cl_fail "no fingerprint from the fresh node1"
+rc=0
+printf 'yes\n' | su_in node2 env CMSADM="$CMSADM_BIN" CMSD_PEER_FINGERPRINT="$fp1" \
+	"$COMPAT" "$(cl_addr node1)" "$SU_NODE1_PW" "$SU_ARB_PW" >"$CL_DIR/recover-compat.out" 2>&1 || rc=$?
+[ "$rc" = 0 ] || cl_fail "ms_recovery.sh on node2: exit $rc: $(cat "$CL_DIR/recover-compat.out")"
+[ "$(tail -n 1 "$CL_DIR/recover-compat.out")" = "-----CVM Master/Slave Restore Success-----" ] ||
+	cl_fail "ms_recovery.sh's last line is not the success line: $(cat "$CL_DIR/recover-compat.out")"
+for l in "master : cvknode2 (Online)" "slave  : cvknode1 (Online)"; do
+	cl_wait_for 5000 "status on node1: $l" status_has node1 "$l"
+done
+grep -qF "ms_recovery.sh: cmsadm recover --peer 10.77.0.1: exit 0" "$(su_log node2)" ||
+	cl_fail "node2's log lacks the wrapper's exit"
+! grep -qF -- "$SU_NODE1_PW" "$(su_log node2)" || cl_fail "node1's password is in node2's log"
+cl_log "node1 recovered from node2 by ms_recovery.sh"
+
+log1=$CL_DIR/node1.log.before-wipe
 for s in "cmsadm recover" "==> [2/4] writing the peer's configuration, certificate and keys" \
 	"-----CVM Master/Slave Restore Success-----" "ERROR: stage \"connect\": peer 10.77.0.2: authentication refused: wrong password" \
 	"ERROR: recovery interrupted (signal 2)" "ms_recovery.sh: recovery of 10.77.0.2 not confirmed"; do
@@ -238,6 +267,7 @@ for s in "cmsadm recover" "==> [2/4] writing the peer's configuration, certifica
 done
 for f in "$CL_DIR"/recover*.out; do
 	! grep -qF -- "$SU_SLAVE_PW" "$f" || cl_fail "the password is in $f"
+	! grep -qF -- "$SU_NODE1_PW" "$f" || cl_fail "node1's password is in $f"
 done
 su_assert_no_password
 echo "PASS: recover"
