@@ -62,4 +62,9 @@ bool setup_relpath_ok(const char *rel);
 bool setup_status_syncing(const char *status, char *id, size_t idlen,
 			  int *percent);
 
+/* In a `cmsadm status` text: every "replica:" line reads Connected with
+ * both disks UpToDate and no resync running (what `cmsadm recover` waits
+ * for).  *n: the number of replica lines (0 is vacuously in sync). */
+bool setup_status_in_sync(const char *status, int *n);
+
 #endif

@@ -952,31 +952,6 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Every "replica:" line of the status reads Connected ... UpToDate/
- * UpToDate, not syncing; n set to the number of replica lines. */
-static bool replicas_in_sync(const char *st, int *n)
-{
-	const char *p = st;
-
-	*n = 0;
-	while (p && *p) {
-		size_t l = strcspn(p, "\n");
-		if (strncmp(p, "replica: ", 9) == 0) {
-			char ln[1024];
-			snprintf(ln, sizeof(ln), "%.*s", (int)l, p);
-			(*n)++;
-			if (!strstr(ln, ": Connected ") ||
-			    !strstr(ln, " UpToDate/UpToDate") ||
-			    strstr(ln, ", syncing "))
-				return false;
-		}
-		p += l;
-		if (*p)
-			p++;
-	}
-	return true;
-}
-
 /* This node's "admin" line says the peer is alive as slave and the
  * control channel to it is up. */
 static bool peer_channel_up(void)
@@ -1034,7 +1009,7 @@ static int wait_peer(void)
 	STAGE = "resync";
 	moved = now_ms();
 	for (;;) {
-		if (r == 0 && replicas_in_sync(body, &n) && n > 0) {
+		if (r == 0 && setup_status_in_sync(body, &n) && n > 0) {
 			if (last >= 0 && last < 100)
 				say("  resync of %s: 100%%", id);
 			say("  every replica UpToDate/UpToDate");
