@@ -167,7 +167,7 @@ done
 [ "$(cl_vip_macs "$SU_VIP" 500)" = "$(cl_mac node1 77)" ] || cl_fail "the VIP does not answer from node1 after SIGINT"
 unconfigured || cl_fail "node2 changed after SIGINT at the confirmation"
 
-cl_log "cmsadm recover --peer on node1, command lines sampled"
+cl_log "cmsadm recover --peer on node1 at a terminal, command lines sampled"
 sampler() {
 	local p f a
 	while [ ! -e "$CL_DIR/stop-sampling" ]; do
@@ -185,8 +185,58 @@ sampler() {
 sampler &
 SAMPLER=$!
 CL_BG_PIDS="$CL_BG_PIDS $SAMPLER"
+# At a terminal (a pty stands for the operator's): the password asked
+# without echo, the confirmation answered yes, the unpinned fingerprint
+# shown and confirmed with yes.
+cat >"$CL_DIR/operator.py" <<'PY'
+import os, pty, sys, time
+pw = os.environ["PW"]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+out = b""
+def expect(what, timeout=30):
+    global out
+    end = time.time() + timeout
+    while what.encode() not in out:
+        if time.time() > end:
+            sys.stdout.write(out.decode(errors="replace"))
+            sys.exit("operator: no \"%s\" within %d s" % (what, timeout))
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    if what.encode() not in out:
+        sys.stdout.write(out.decode(errors="replace"))
+        sys.exit("operator: cmsadm ended before \"%s\"" % what)
+def answer(prompt, text):
+    global out
+    expect(prompt)
+    os.write(fd, text.encode() + b"\r")
+    sys.stdout.write(out.decode(errors="replace"))
+    out = b""
+answer("Root password of the peer (10.77.0.2): ", pw)
+answer("Please confirm to recovery 10.77.0.2 and format peer's /vms partition [yes/no]: ", "yes")
+answer("Is that the fingerprint the host shows? [yes/no]: ", "yes")
+while True:
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+sys.stdout.write(out.decode(errors="replace"))
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
 rc=0
-su_in node1 "${RECOVER[@]}" >"$CL_DIR/recover.out" 2>&1 < <(printf '%s\nyes\n' "$SU_SLAVE_PW") || rc=$?
+PW=$SU_SLAVE_PW python3 "$CL_DIR/operator.py" nsenter -t "${CL_PID[node1]}" -m -u -n \
+	"$CMSADM_BIN" recover --peer "$(cl_addr node2)" --wait 30 >"$CL_DIR/recover.out" 2>&1 || rc=$?
+tr -d '\r' <"$CL_DIR/recover.out" >"$CL_DIR/recover.out.tmp" && mv "$CL_DIR/recover.out.tmp" "$CL_DIR/recover.out"
 touch "$CL_DIR/stop-sampling"
 wait "$SAMPLER" || true
 [ "$rc" = 0 ] || cl_fail "cmsadm recover: exit $rc: $(cat "$CL_DIR/recover.out")"
@@ -196,6 +246,8 @@ wait "$SAMPLER" || true
 n=$(wc -l <"$CL_DIR/samples.n")
 [ "$n" -gt 100 ] || cl_fail "the command-line sampler took only $n samples"
 cl_log "no password in $n command-line samples"
+grep -qxF "peer 10.77.0.2: setup certificate $fp2" "$CL_DIR/recover.out" ||
+	cl_fail "recover did not show the peer's fingerprint: $(cat "$CL_DIR/recover.out")"
 for l in "peer 10.77.0.2: authenticated" \
 	"==> [1/4] issuing the peer's certificate from the cluster CA kept on this node" \
 	"==> [3/4] formatting the peer's DRBD partition" \
