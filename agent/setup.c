@@ -877,7 +877,8 @@ static int setup_tls(char *err, size_t errlen, bool print_only)
 	if (print_only)
 		goto paths;
 	if (mkdir(S.state_dir, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%.400s: %s", S.state_dir, strerror(errno));
+		snprintf(err, errlen, "%.400s: %s", S.state_dir,
+			 strerror(errno));
 		return -errno;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -889,10 +890,11 @@ paths:
 	snprintf(key, sizeof(key), "%s/setup.key", dir);
 	/* Showing the fingerprint only reads: the agent makes the pair. */
 	if (print_only && access(cert, F_OK) != 0) {
-		snprintf(err, errlen,
-			 "%.300s: %s (start cmsd --unconfigured first: it makes "
-			 "the setup certificate)",
-			 cert, strerror(errno));
+		snprintf(
+			err, errlen,
+			"%.300s: %s (start cmsd --unconfigured first: it makes "
+			"the setup certificate)",
+			cert, strerror(errno));
 		return -ENOENT;
 	}
 	gethostname(host, sizeof(host) - 1);
