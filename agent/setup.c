@@ -243,7 +243,9 @@ static void setup_root_disk(char *out, size_t len)
 	if (access(p, F_OK) == 0 && (b = strrchr(link, '/')))
 		*b = '\0';
 	b = strrchr(link, '/');
-	snprintf(out, len, "%s", b ? b + 1 : link);
+	/* A disk name is short; a longer one is not sdX either way. */
+	if (snprintf(out, len, "%s", b ? b + 1 : link) >= (int)len)
+		out[len - 1] = '\0';
 }
 
 /* true when path is the root of a mounted file system; else false with
@@ -982,11 +984,12 @@ static int setup_tls(char *err, size_t errlen, bool print_only)
 	if (print_only)
 		goto paths;
 	if (mkdir(S.state_dir, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", S.state_dir, strerror(errno));
+		snprintf(err, errlen, "%.400s: %s", S.state_dir,
+			 strerror(errno));
 		return -errno;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		snprintf(err, errlen, "%.400s: %s", dir, strerror(errno));
 		return -errno;
 	}
 paths:
@@ -994,10 +997,11 @@ paths:
 	snprintf(key, sizeof(key), "%s/setup.key", dir);
 	/* Showing the fingerprint only reads: the agent makes the pair. */
 	if (print_only && access(cert, F_OK) != 0) {
-		snprintf(err, errlen,
-			 "%s: %s (start cmsd --unconfigured first: it makes "
-			 "the setup certificate)",
-			 cert, strerror(errno));
+		snprintf(
+			err, errlen,
+			"%.300s: %s (start cmsd --unconfigured first: it makes "
+			"the setup certificate)",
+			cert, strerror(errno));
 		return -ENOENT;
 	}
 	gethostname(host, sizeof(host) - 1);
@@ -1014,7 +1018,7 @@ paths:
 	if (!G.ctx || !SSL_CTX_set_min_proto_version(G.ctx, TLS1_3_VERSION) ||
 	    SSL_CTX_use_certificate(G.ctx, x) != 1 ||
 	    SSL_CTX_use_PrivateKey(G.ctx, k) != 1) {
-		snprintf(err, errlen, "cannot set up TLS with %s", cert);
+		snprintf(err, errlen, "cannot set up TLS with %.400s", cert);
 		rc = -EINVAL;
 	}
 out:
