@@ -615,8 +615,11 @@ static int call(const char *line, const void *body, size_t blen, char *rline,
 		free(buf);
 		return -EIO;
 	}
-	snprintf(rline, rllen, "%s",
-		 strncmp(m.line, "ERR ", 4) == 0 ? m.line + 4 : m.line);
+	/* A longer answer line is cut: it is shown, not parsed further. */
+	if (snprintf(rline, rllen, "%s",
+		     strncmp(m.line, "ERR ", 4) == 0 ? m.line + 4 : m.line) >=
+	    (int)rllen)
+		rline[rllen - 1] = '\0';
 	if (rbody && rlen) {
 		size_t k = m.body_len < rlen - 1 ? m.body_len : rlen - 1;
 		memcpy(rbody, m.body, k);
