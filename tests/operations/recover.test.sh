@@ -1,8 +1,9 @@
 #!/bin/bash
 # Intent: `cmsadm recover --peer` on the surviving master re-initialises a
 # wiped node2 (agent killed, its /etc/cmsd and /var/lib/cmsd removed, `cmsd
-# --unconfigured` started again) from node1's config and CA key: a wrong
-# password is refused with nothing changed, `ms_recovery.sh` answered `no`
+# --unconfigured` started again) from node1's config and CA key: a peer
+# with another version, a config without node2's iSCSI initiator name and a
+# wrong password are refused with nothing changed, `ms_recovery.sh` answered `no`
 # changes nothing, SIGINT at the confirmation leaves node1 master and
 # serving, then the recovery ends with exactly
 # `-----CVM Master/Slave Restore Success-----`, node2 is slave (status on
@@ -112,6 +113,22 @@ cl_kill node2
 su_host node2
 n2off=$(stat -c %s "$CL_DIR/node2/stdout")
 [ "$(su_fp node2)" = "$fp2" ] || cl_fail "node2's setup certificate changed across its agent's restart"
+
+cl_log "a config whose iSCSI storage does not name node2's initiator: refused"
+sed 's|^  <group id="vms">|  <storage id="tpl" plugin="storage-iscsi">\
+    <portal>10.77.0.9:3260</portal>\
+    <iqn>iqn.2026-11.com.example.san:templates</iqn>\
+    <initiator-name>iqn.2026-11.com.example:cvknode1</initiator-name>\
+    <mount>/vms/templates</mount>\
+  </storage>\
+&|' "$CL_DIR/node1/etc.u/cmsd/cmsd.xml" >"$CL_DIR/iscsi.xml"
+grep -q "storage-iscsi" "$CL_DIR/iscsi.xml" || cl_fail "no storage-iscsi in the test's config copy"
+rc=0
+su_in node1 "${RECOVER[@]}" -c "$CL_DIR/iscsi.xml" >"$CL_DIR/recover-iscsi.out" 2>&1 < <(printf '%s\nyes\n' "$SU_SLAVE_PW") || rc=$?
+[ "$rc" = 1 ] || cl_fail "recover with no initiator name for node2: exit $rc: $(cat "$CL_DIR/recover-iscsi.out")"
+grep -qxF "ERROR: recovery failed at stage \"config\": $CL_DIR/iscsi.xml: storage-iscsi names no <initiator-name node=\"node2\">: the peer's initiator name must be kept across its reinstall (the SAN grants access by it); add it and run recover again" \
+	"$CL_DIR/recover-iscsi.out" || cl_fail "no initiator name for node2: $(cat "$CL_DIR/recover-iscsi.out")"
+unconfigured || cl_fail "node2 changed after the initiator name was missing"
 
 cl_log "a wrong password is refused, nothing changed"
 rc=0
