@@ -653,13 +653,12 @@ static bool fp_equal(const char *a, const char *b)
 	return true;
 }
 
-static int peer_open(const char *pw, FILE *rest)
+static int peer_open(const char *pw)
 {
 	char err[512], line[SETUP_MAX_LINE], fp[128];
 	X509 *x;
 	int rc;
 
-	(void)rest;
 	rc = tcp_connect(F.peer_ip, F.port, err, sizeof(err));
 	if (rc < 0)
 		return fail("peer %s: %s; is `cmsd --unconfigured` running "
@@ -1217,7 +1216,7 @@ int recover_cmd(int argc, char **argv, const char *sock)
 	}
 
 	stage("connect", "connecting to the peer's setup agent");
-	if (peer_open(pw, rest))
+	if (peer_open(pw))
 		goto out;
 	explicit_bzero(pw, sizeof(pw));
 	if (check_facts())
