@@ -23,63 +23,16 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 static char *dir, *logpath;
 static struct conf *conf;
 static char out[16384];
 
-static bool log_has(const char *text)
-{
-	char line[2048];
-	bool hit = false;
-	FILE *f = fopen(logpath, "r");
-
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(t) ck_assert_msg(log_has(t), "not in the log: %s", t)
-
-struct result {
-	int calls;
-	int rc;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 static int call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 		void *args)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + timeout_ms + 3000;
-
-	ck_assert_int_eq(instance_call(in, kind, timeout_ms, args, on_done, &r),
-			 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, timeout_ms, args, timeout_ms + 3000);
 }
 
 static struct instance *make(void)

@@ -37,7 +37,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 /* This run's images: RUN_DIR/tPID/lun.img (PID: the forked test); the reaper
  * detaches their loop devices. */
@@ -49,29 +49,6 @@ static char loopdev[128];
 static struct conf *conf;
 
 /* ---- shell helpers ---- */
-
-static bool log_has(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool log_has(const char *fmt, ...)
-{
-	char line[2048], text[1024];
-	bool hit = false;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	f = fopen(logpath, "r");
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(...)                                                           \
-	ck_assert_msg(log_has(__VA_ARGS__), "not in the log: " __VA_ARGS__)
 
 /* The device mounted on path (the top one), 0 when none. */
 static dev_t mounted_at(const char *path)
@@ -310,41 +287,10 @@ static pid_t reaper(int *wfd)
 
 /* ---- the plugin on the agent's loop ---- */
 
-struct result {
-	int calls;
-	int rc;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 static int call_args(struct instance *in, enum op_kind kind,
 		     uint64_t timeout_ms, void *args)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + timeout_ms + 2000;
-
-	ck_assert_int_eq(instance_call(in, kind, timeout_ms, args, on_done, &r),
-			 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, timeout_ms, args, timeout_ms + 2000);
 }
 
 static int call(struct instance *in, enum op_kind kind)

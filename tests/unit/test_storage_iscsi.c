@@ -36,7 +36,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 #define IQN   "iqn.2026-12.test.cmsd:share"
 #define INIT1 "iqn.2026-12.test.cmsd:n1"
@@ -253,34 +253,6 @@ static bool key_registered(struct iscsi_context *c, uint64_t key)
 
 /* ---- the plugin on the agent's loop ---- */
 
-static bool log_has(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool log_has(const char *fmt, ...)
-{
-	char line[2048], text[1024];
-	bool hit = false;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	f = fopen(logpath, "r");
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(...)                                                           \
-	ck_assert_msg(log_has(__VA_ARGS__), "not in the log: " __VA_ARGS__)
-
-struct result {
-	int calls;
-	int rc;
-};
-
 /* CMSD_EV_FAILED events the instances reported outside any op. */
 static int failed_events;
 
@@ -294,34 +266,9 @@ static void on_event(struct instance *in, enum cmsd_event ev,
 		failed_events++;
 }
 
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 static int call_args(struct instance *in, enum op_kind kind, void *args)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + 20000;
-
-	ck_assert_int_eq(instance_call(in, kind, 15000, args, on_done, &r), 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, 15000, args, 20000);
 }
 
 static int call(struct instance *in, enum op_kind kind)

@@ -38,7 +38,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 #define MAC_A "02:00:00:00:00:0a"
 #define MAC_B "02:00:00:00:00:0b"
@@ -61,22 +61,6 @@ static bool addr_on(const char *ns, const char *dev, const char *addr)
 	snprintf(pat, sizeof(pat), " %s ", addr);
 	return strstr(out, pat) != NULL;
 }
-
-static bool log_has(const char *text)
-{
-	char line[1024];
-	bool hit = false;
-	FILE *f = fopen(logpath, "r");
-
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(text) ck_assert_msg(log_has(text), "not in the log: %s", text)
 
 /* ---- namespaces (main process only) ---- */
 
@@ -157,41 +141,10 @@ static int ns_create(void)
 
 /* ---- the plugin in A, on the agent's loop ---- */
 
-struct result {
-	int calls;
-	int rc;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 /* Runs op kind with a deadline and returns its result. */
 static int call(struct instance *in, enum op_kind kind, uint64_t timeout_ms)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + timeout_ms + 1000;
-
-	ck_assert_int_eq(instance_call(in, kind, timeout_ms, NULL, on_done, &r),
-			 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, timeout_ms, NULL, timeout_ms + 1000);
 }
 
 static struct instance *make(const char *addr, const char *ifname,
@@ -792,7 +745,7 @@ START_TEST(guardian_stop_restart_kill_destroy)
 		 "guardian %d of 192.0.2.55 was killed by "
 		 "signal 9",
 		 (int)g2);
-	LOG_HAS(text);
+	LOG_HAS("%s", text);
 	ck_assert_int_eq(call(in, OP_MONITOR, 1000), CMSD_RUNNING);
 	g3 = the_guardian(getpid());
 	ck_assert_int_ne(g3, g2);
@@ -804,7 +757,7 @@ START_TEST(guardian_stop_restart_kill_destroy)
 	ck_assert(!addr_on(ns_a, "va", "192.0.2.55/24"));
 	snprintf(text, sizeof(text), "guardian %d removed 192.0.2.55 from va",
 		 (int)g3);
-	LOG_HAS(text);
+	LOG_HAS("%s", text);
 }
 END_TEST
 

@@ -1,0 +1,103 @@
+/* Helpers shared by the unit tests that drive a plugin (or a fake one)
+ * through the agent's instance API on the real libevent loop (header only):
+ * one result per op, running the loop, and what the agent's log says.
+ * log_has() and LOG_HAS() read the log file of the including test, which
+ * names it `logpath` (a char * or char[] set by its fixture). */
+#ifndef CMSD_PLUGTEST_H
+#define CMSD_PLUGTEST_H
+
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "instance.h"
+#include "loop.h"
+#include "testutil.h"
+
+/* What an op's completion callback got: how many times it was called (the
+ * contract says once), with which code, and when. */
+struct result {
+	int calls;
+	int rc;
+	uint64_t at_ms;
+};
+
+static inline void on_done(struct instance *in, enum op_kind kind, int rc,
+			   void *arg)
+{
+	struct result *r = arg;
+
+	(void)in;
+	(void)kind;
+	r->calls++;
+	r->rc = rc;
+	r->at_ms = loop_now_ms();
+}
+
+/* Runs the loop for ms milliseconds. */
+static inline void run_for(uint64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	event_base_loopexit(loop_base(), &tv);
+	event_base_dispatch(loop_base());
+}
+
+/* Runs the loop until r has a result or ms pass. */
+static inline void run_until(struct result *r, uint64_t ms)
+{
+	uint64_t end = loop_now_ms() + ms;
+
+	while (!r->calls && loop_now_ms() < end)
+		run_for(10);
+}
+
+/* Calls op kind (deadline timeout_ms, args) and runs the loop until it
+ * completes, waiting wait_ms at most (the deadline and the plugin's own
+ * grace); asserts exactly one completion and returns its code. */
+static inline int pt_call(struct instance *in, enum op_kind kind,
+			  uint64_t timeout_ms, void *args, uint64_t wait_ms)
+{
+	struct result r = {0};
+	uint64_t end = loop_now_ms() + wait_ms;
+
+	ck_assert_int_eq(instance_call(in, kind, timeout_ms, args, on_done, &r),
+			 0);
+	while (!r.calls && loop_now_ms() < end)
+		run_for(5);
+	ck_assert_int_eq(r.calls, 1);
+	return r.rc;
+}
+
+/* Whether a line of the file at path contains the text built like printf
+ * (false when there is no such file). */
+static inline bool pt_file_has(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline bool pt_file_has(const char *path, const char *fmt, ...)
+{
+	char line[2048], text[1024];
+	bool hit = false;
+	va_list ap;
+	FILE *f;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!hit && fgets(line, sizeof(line), f))
+		hit = strstr(line, text) != NULL;
+	fclose(f);
+	return hit;
+}
+
+#define log_has(...) pt_file_has(logpath, __VA_ARGS__)
+
+/* The format must be a string literal: it goes into the message too. */
+#define LOG_HAS(...)                                                           \
+	ck_assert_msg(log_has(__VA_ARGS__), "not in the log: " __VA_ARGS__)
+
+#endif
