@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include "conf.h"
 #include "instance.h"
 #include "loop.h"
 #include "testutil.h"
@@ -69,6 +70,35 @@ static inline int pt_call(struct instance *in, enum op_kind kind,
 		run_for(5);
 	ck_assert_int_eq(r.calls, 1);
 	return r.rc;
+}
+
+/* Loads the configuration xml (written to dir/name, plugins from the
+ * build) into *conf, in place of the one there, sets the state root and
+ * the node identity as the agent does (a plugin may derive its key from
+ * the node id), and returns a new instance of section id. */
+static inline struct instance *pt_instance(struct conf **conf, const char *dir,
+					   const char *name, const char *xml,
+					   const char *id, instance_event_cb ev)
+{
+	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
+	char *path = tu_write(dir, name, xml);
+	struct instance *in;
+
+	conf_free(*conf);
+	*conf = NULL;
+	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, conf), 0);
+	free(path);
+	instance_set_state_root((*conf)->state_dir);
+	instance_set_identity(*conf);
+	for (size_t i = 0; i < (*conf)->n_inst; i++)
+		if (strcmp((*conf)->inst[i].id, id) == 0) {
+			ck_assert_int_eq(
+				instance_new(&(*conf)->inst[i], ev, NULL, &in),
+				0);
+			return in;
+		}
+	ck_abort_msg("no instance %s in %s/%s", id, dir, name);
+	return NULL;
 }
 
 /* Whether a line of the file at path contains the text built like printf

@@ -38,8 +38,6 @@ static int call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 static struct instance *make(void)
 {
 	char xml[4096];
-	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
-	struct instance *in;
 
 	snprintf(xml, sizeof(xml),
 		 "<cmsd version=\"1\" mode=\"node\" node=\"n1\">\n"
@@ -61,21 +59,7 @@ static struct instance *make(void)
 		 "storage=\"db\"/></group>\n"
 		 "</cmsd>\n",
 		 dir, dir, dir, dir, dir, dir, dir);
-	char *path = tu_write(dir, "cmsd.xml", xml);
-	conf_free(conf);
-	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &conf), 0);
-	free(path);
-	instance_set_state_root(conf->state_dir);
-	instance_set_identity(conf);
-	for (size_t i = 0; i < conf->n_inst; i++)
-		if (strcmp(conf->inst[i].id, "db") == 0) {
-			ck_assert_int_eq(
-				instance_new(&conf->inst[i], NULL, NULL, &in),
-				0);
-			return in;
-		}
-	ck_abort_msg("no storage instance");
-	return NULL;
+	return pt_instance(&conf, dir, "cmsd.xml", xml, "db", NULL);
 }
 
 static void setup(void)

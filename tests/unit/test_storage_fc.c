@@ -305,8 +305,6 @@ static int call(struct instance *in, enum op_kind kind)
 static struct instance *make(const char *lun, const char *extra)
 {
 	char xml[4096];
-	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
-	struct instance *in;
 
 	snprintf(xml, sizeof(xml),
 		 "<cmsd version=\"1\">\n"
@@ -319,22 +317,8 @@ static struct instance *make(const char *lun, const char *extra)
 		 "plugin=\"resource-dummy\"/></group>\n"
 		 "</cmsd>\n",
 		 dir, lun, mp, extra);
-	char *path = tu_write(dir, "cmsd.xml", xml);
-	conf_free(conf);
-	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &conf), 0);
-	free(path);
-	instance_set_state_root(conf->state_dir);
-	/* The node id, as the agent sets it (storage-fc derives its key). */
-	instance_set_identity(conf);
-	for (size_t i = 0; i < conf->n_inst; i++)
-		if (strcmp(conf->inst[i].id, "share") == 0) {
-			ck_assert_int_eq(
-				instance_new(&conf->inst[i], NULL, NULL, &in),
-				0);
-			return in;
-		}
-	ck_abort_msg("no storage instance");
-	return NULL;
+	/* pt_instance sets the node id too: storage-fc derives its key. */
+	return pt_instance(&conf, dir, "cmsd.xml", xml, "share", NULL);
 }
 
 static struct instance *make_loop(const char *extra)

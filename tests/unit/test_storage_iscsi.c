@@ -297,9 +297,7 @@ static struct instance *make(int node, const char *extra)
 	const char *id = node == 1 ? "n1" : "n2";
 	/* One single-node configuration per node: the instance API needs
 	 * no cluster, and the plugin only needs the node id. */
-	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
 	struct conf **conf = &confs[node - 1];
-	struct instance *in;
 
 	snprintf(xml, sizeof(xml),
 		 "<cmsd version=\"1\">\n"
@@ -318,21 +316,8 @@ static struct instance *make(int node, const char *extra)
 		 "</cmsd>\n",
 		 dir, node, id, port, IQN, INIT1, INIT2, dir, extra);
 	snprintf(name, sizeof(name), "cmsd-%s.xml", id);
-	char *path = tu_write(dir, name, xml);
-	conf_free(*conf);
-	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, conf), 0);
-	free(path);
-	instance_set_state_root((*conf)->state_dir);
-	instance_set_identity(*conf); /* the node id the plugin sees */
-	for (size_t i = 0; i < (*conf)->n_inst; i++)
-		if (strcmp((*conf)->inst[i].id, "share") == 0) {
-			ck_assert_int_eq(instance_new(&(*conf)->inst[i],
-						      on_event, NULL, &in),
-					 0);
-			return in;
-		}
-	ck_abort_msg("no storage instance");
-	return NULL;
+	/* pt_instance sets the node id the plugin sees too. */
+	return pt_instance(conf, dir, name, xml, "share", on_event);
 }
 
 /* ---- fixture (in each forked test) ---- */
