@@ -6,7 +6,10 @@
 #ifndef CMSD_PLUGTEST_H
 #define CMSD_PLUGTEST_H
 
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -129,5 +132,40 @@ static inline bool pt_file_has(const char *path, const char *fmt, ...)
 /* The format must be a string literal: it goes into the message too. */
 #define LOG_HAS(...)                                                           \
 	ck_assert_msg(log_has(__VA_ARGS__), "not in the log: " __VA_ARGS__)
+
+/*
+ * Starts a reaper: a process that runs at_end() when the last holder of
+ * the write end (*wfd) is gone: the caller and its forked tests, however
+ * they end (a failed assertion, Check's own SIGTERM to the process group,
+ * SIGKILL at the CTest timeout).  It has its own session and ignores the
+ * signals that end the test run, so what the tests made outside themselves
+ * (namespaces, loop devices) goes in every case.  Returns its pid, or -1.
+ */
+static inline pid_t pt_reaper(void (*at_end)(void), int *wfd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[1]);
+		setsid();
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		at_end();
+		_exit(0);
+	}
+	close(p[0]);
+	*wfd = p[1];
+	return pid;
+}
 
 #endif

@@ -254,35 +254,12 @@ static void sweep_stale(void)
 	closedir(d);
 }
 
-/* The sweep runs when the last holder of the pipe's write end is gone:
- * this process and the forked tests, however they end. */
-static pid_t reaper(int *wfd)
+/* What the reaper does when this process and the forked tests are gone. */
+static void sweep_run(void)
 {
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(p[1]);
-		setsid();
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
-		/* The tests' mount namespaces die with their processes. */
-		usleep(200 * 1000);
-		sweep(run_dir);
-		_exit(0);
-	}
-	close(p[0]);
-	*wfd = p[1];
-	return pid;
+	/* The tests' mount namespaces die with their processes. */
+	usleep(200 * 1000);
+	sweep(run_dir);
 }
 
 /* ---- the plugin on the agent's loop ---- */
@@ -1053,7 +1030,7 @@ int main(void)
 		perror(run_dir);
 		return EXIT_FAILURE;
 	}
-	rp = reaper(&wfd);
+	rp = pt_reaper(sweep_run, &wfd);
 	if (rp < 0) {
 		fprintf(stderr, "cannot start the reaper\n");
 		sweep(run_dir);

@@ -70,40 +70,6 @@ static void ns_remove(void)
 	tu_sh("ip netns del %s 2>/dev/null", ns_b);
 }
 
-/*
- * The namespaces go when the last holder of the pipe's write end is gone:
- * this process and the forked tests, however they end (a failed
- * assertion, Check's own SIGTERM to the process group, SIGKILL at the
- * CTest timeout).  The reaper has its own session and ignores the signals
- * that end the test run.  Returns the reaper's pid and the write end.
- */
-static pid_t ns_reaper(int *wfd)
-{
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(p[1]);
-		setsid();
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
-		ns_remove();
-		_exit(0);
-	}
-	close(p[0]);
-	*wfd = p[1];
-	return pid;
-}
-
 /* Namespaces of runs whose reaper could not run (their PID is gone). */
 static void ns_sweep_stale(void)
 {
@@ -888,7 +854,8 @@ int main(void)
 	snprintf(ns_a, sizeof(ns_a), "cmsdvipA%d", (int)main_pid);
 	snprintf(ns_b, sizeof(ns_b), "cmsdvipB%d", (int)main_pid);
 	ns_sweep_stale();
-	reaper = ns_reaper(&wfd);
+	/* The namespaces go with the last of this process and its tests. */
+	reaper = pt_reaper(ns_remove, &wfd);
 	if (reaper < 0 || ns_create() < 0) {
 		fprintf(stderr, "cannot create the test namespaces\n");
 		rc = EXIT_FAILURE;
