@@ -17,7 +17,9 @@
 
 #include "conf.h"
 #include "instance.h"
+#include "log.h"
 #include "loop.h"
+#include "spawn.h"
 #include "testutil.h"
 
 /* What an op's completion callback got: how many times it was called (the
@@ -38,6 +40,30 @@ static inline void on_done(struct instance *in, enum op_kind kind, int rc,
 	r->calls++;
 	r->rc = rc;
 	r->at_ms = loop_now_ms();
+}
+
+/* The parts of the agent a plugin runs on: the log (into the file at
+ * path), the loop and the spawner; in a test's fixture. */
+static inline void pt_agent_open(const char *path)
+{
+	struct log_options lo = {.ident = "t", .file = path};
+
+	ck_assert_int_eq(log_open(&lo), 0);
+	ck_assert_int_eq(loop_init(), 0);
+	ck_assert_int_eq(spawn_init(), 0);
+}
+
+/* Undoes pt_agent_open: the instances go first (they may still spawn and
+ * log), then the n configurations they were made from, then the log. */
+static inline void pt_agent_close(struct conf **confs, size_t n)
+{
+	spawn_shutdown();
+	instance_shutdown();
+	for (size_t i = 0; i < n; i++) {
+		conf_free(confs[i]);
+		confs[i] = NULL;
+	}
+	log_close();
 }
 
 /* Runs the loop for ms milliseconds. */

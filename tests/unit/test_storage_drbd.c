@@ -64,23 +64,14 @@ static struct instance *make(void)
 
 static void setup(void)
 {
-	struct log_options lo = {.ident = "t"};
-
 	dir = tu_tmpdir();
 	ck_assert_int_ge(asprintf(&logpath, "%s/log", dir), 0);
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(conf);
-	conf = NULL;
-	log_close();
+	pt_agent_close(&conf, 1);
 	tu_rmdir(dir);
 	free(dir);
 	free(logpath);

@@ -345,7 +345,6 @@ static void reap(pid_t pid)
 
 static void setup(void)
 {
-	struct log_options lo = {.ident = "t"};
 	char out[128];
 
 	/* Mounts stay in this child: none reaches the host, all go with
@@ -364,19 +363,12 @@ static void setup(void)
 	ck_assert_msg(strncmp(out, "/dev/loop", 9) == 0, "losetup: %s", out);
 	snprintf(loopdev, sizeof(loopdev), "%s", out);
 
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(conf);
-	conf = NULL;
-	log_close();
+	pt_agent_close(&conf, 1);
 	while (umount2(mp, UMOUNT_NOFOLLOW) == 0)
 		;
 	tu_sh("losetup -d %s", loopdev);

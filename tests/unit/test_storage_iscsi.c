@@ -324,8 +324,6 @@ static struct instance *make(int node, const char *extra)
 
 static void setup(void)
 {
-	struct log_options lo = {.ident = "t"};
-
 	ck_assert_int_ge(asprintf(&dir, "%s/t%d", run_dir, (int)getpid()), 0);
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	ck_assert_int_ge(asprintf(&logpath, "%s/log", dir), 0);
@@ -336,20 +334,12 @@ static void setup(void)
 	snprintf(url, sizeof(url), "iscsi://127.0.0.1:%d/%s/1", port, IQN);
 	ck_assert_msg(tgt_start(), "tgtd did not come up; see %s/tgtd.log",
 		      dir);
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(confs[0]);
-	conf_free(confs[1]);
-	confs[0] = confs[1] = NULL;
-	log_close();
+	pt_agent_close(confs, 2);
 	tgt_stop();
 	tu_sh("rm -f /var/run/tgtd/socket.%d /var/run/tgtd/socket.%d.lock",
 	      ctrl, ctrl);

@@ -387,7 +387,6 @@ static struct heard cap_read(int fd, const char *vip_text)
 static void setup(void)
 {
 	char path[64];
-	struct log_options lo = {.ident = "t"};
 
 	/* A clean pair: links up, no global addresses, no neighbours. */
 	SH_OK("ip -n %s link set va up && ip -n %s link set vb up && "
@@ -404,19 +403,12 @@ static void setup(void)
 
 	dir = tu_tmpdir();
 	ck_assert_int_ge(asprintf(&logpath, "%s/log", dir), 0);
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(conf);
-	conf = NULL;
-	log_close();
+	pt_agent_close(&conf, 1);
 	tu_rmdir(dir);
 	free(dir);
 	free(logpath);
