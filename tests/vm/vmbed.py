@@ -3,10 +3,13 @@ mkimage.py builds, joined by point-to-point cables, driven over their serial
 consoles.
 
 Topology (Bed):
-  cvknode1  n12 10.77.12.1/24   n13 10.77.13.1/24
-  cvknode2  n12 10.77.12.2/24   n23 10.77.23.2/24
-  cvknode3  n13 10.77.13.3/24   n23 10.77.23.3/24
-            lo  10.77.0.3 (arbiter), 10.77.0.253 and 10.77.0.254 (ping targets)
+  cvknode1  hb 10.77.12.1/24 (cable n12)   lan 10.77.0.1/24 (cable n13)
+  cvknode2  hb 10.77.12.2/24 (cable n12)   lan 10.77.0.2/24 (cable n23)
+  cvknode3  to1 (n13), to2 (n23), no address; on lo 10.77.0.3 (arbiter),
+            10.77.0.253 and 10.77.0.254 (ping targets); host routes to
+            10.77.0.1 over to1 and 10.77.0.2 over to2, no forwarding
+hb carries the cluster link and DRBD; lan the arbiter, the ping targets
+and the VIP (10.77.0.100).
 Each cable (n12, n13, n23) is a pair of UDP sockets on 127.0.0.1 that this
 process binds and connects to each other, then hands to both QEMUs
 (-netdev dgram,local.type=fd): the ports stay ours for the whole test, so
@@ -15,7 +18,7 @@ cable where it was.  Ports come from CMSD_VM_PORT_BASE (default 17900) up to
 CMSD_VM_PORT_BASE + CMSD_VM_PORT_SPAN (default 100); a port in use is skipped.
 The nodes reach cvknode3's addresses over their own cable to it (n13, n23),
 and cvknode3 does not forward, so cutting n12 separates the nodes while
-both still see the arbiter (or the ping targets).
+both still see the arbiter (or the ping targets) and keep the VIP's link.
 
 Each guest has a 64 MiB DRBD backing disk (/dev/vda) and its own ext4 disk
 (/dev/vdb) made here with mke2fs -d, holding its config and state across a
@@ -357,8 +360,13 @@ class Guest:
     def fetch_logs(self, dest):
         """Copies the guest's /var/log from its own disk (guest stopped)."""
         os.makedirs(dest, exist_ok=True)
-        subprocess.run(["debugfs", "-R", f"rdump /var/log {dest}",
-                        self.sysdisk], capture_output=True)
+        # a copy, its journal replayed: the guest was not shut down cleanly
+        copy = dest + ".img"
+        shutil.copyfile(self.sysdisk, copy)
+        subprocess.run(["e2fsck", "-fy", copy], capture_output=True)
+        subprocess.run(["debugfs", "-R", f"rdump /var/log {dest}", copy],
+                       capture_output=True)
+        os.unlink(copy)
 
 
 # The bed's DRBD tuning (what an operator puts into global_common.conf):
@@ -401,34 +409,35 @@ class Bed:
         self.dir = tempfile.mkdtemp(prefix=f"cmsd-vm-{name}.")
         self.cables = {c: Cable(c) for c in ("n12", "n13", "n23")}
         mac = lambda h, c: f"52:54:00:{c[1]}{c[2]}:00:0{h}"  # noqa: E731
+        # host: [(NIC name, cable, cable end, address or none)]
         spec = {
-            "cvknode1": [("n12", 0, "10.77.12.1/24"),
-                         ("n13", 0, "10.77.13.1/24")],
-            "cvknode2": [("n12", 1, "10.77.12.2/24"),
-                         ("n23", 0, "10.77.23.2/24")],
-            "cvknode3": [("n13", 1, "10.77.13.3/24"),
-                         ("n23", 1, "10.77.23.3/24")],
+            "cvknode1": [("hb", "n12", 0, "10.77.12.1/24"),
+                         ("lan", "n13", 0, "10.77.0.1/24")],
+            "cvknode2": [("hb", "n12", 1, "10.77.12.2/24"),
+                         ("lan", "n23", 0, "10.77.0.2/24")],
+            "cvknode3": [("to1", "n13", 1, "none"),
+                         ("to2", "n23", 1, "none")],
         }
         self.guests = {}
         for h in hosts:
             n = int(h[-1])
-            nics = [(c, self.cables[c], end, mac(n, c), a)
-                    for c, end, a in spec[h]]
+            nics = [(ifn, self.cables[c], end, mac(n, c), a)
+                    for ifn, c, end, a in spec[h]]
             g = Guest(self, h, nics, mem=256 if h == "cvknode3" else 384)
             self.guests[h] = g
         for h in ("cvknode1", "cvknode2"):
             if h in self.guests:
                 self.guests[h].write("etc/drbd.d/global_common.conf",
                                      GLOBAL_COMMON)
-        # the nodes reach cvknode3's service addresses on their cable to it
-        for h, dev in (("cvknode1", "n13"), ("cvknode2", "n23")):
-            if h in self.guests:
-                self.guests[h].append("etc/vmbed/net.sh",
-                                      f"ip route add 10.77.0.0/24 dev {dev}\n")
+        # cvknode3 holds the service addresses on lo and reaches each node
+        # by a host route over that node's own cable; it does not forward,
+        # so the nodes' only path to each other is n12.
         if "cvknode3" in self.guests:
             self.guests["cvknode3"].append("etc/vmbed/net.sh", "".join(
                 f"ip addr add {a}/32 dev lo\n"
-                for a in (self.ARBITER,) + self.PING_TARGETS))
+                for a in (self.ARBITER,) + self.PING_TARGETS) +
+                "ip route add 10.77.0.1/32 dev to1\n"
+                "ip route add 10.77.0.2/32 dev to2\n")
         self.failed = False
         log(f"bed {name}: {self.dir}, cables " + ", ".join(
             f"{c.name}={c.ports[0]}/{c.ports[1]}"
@@ -466,16 +475,23 @@ class Bed:
 
     def _link(self, cable, up):
         for g in self.guests.values():
-            if g.running and any(n[0] == cable for n in g.nics):
-                g.set_link(cable, up)
+            for ifn, c, _, _, _ in g.nics:
+                if c.name == cable and g.running:
+                    g.set_link(ifn, up)
         log(f"link {cable} {'up' if up else 'down'}")
 
     def close(self):
+        keep_logs = self.failed or KEEP
         for g in self.guests.values():
+            if keep_logs and g.running:
+                try:  # the logs onto the guest's disk, to read them after
+                    g.run("sync", 10)
+                except Exception:
+                    pass
             g.stop()
         for c in self.cables.values():
             c.close()
-        if self.failed or KEEP:
+        if keep_logs:
             for g in self.guests.values():
                 if g.boots:
                     g.fetch_logs(os.path.join(self.dir, "logs", g.host))
@@ -555,3 +571,166 @@ def run_main(fn, deadline):
     signal.alarm(0)
     log("PASS")
     sys.exit(0)
+
+
+# ----------------------------------------------------------------- cmsd
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
+NODES = {"node1": "cvknode1", "node2": "cvknode2"}
+# Timers for TCG guests on a shared 2-core host: a guest can stall for
+# hundreds of ms, so the namespace tests' 200 ms / 1 s would fail over on
+# load alone.  deadtime > 3 x interval, lease <= deadtime (cmsd --check).
+HB_MS, DEADTIME_MS, LEASE_MS = 500, 4000, 3000
+# ping mode: a cut-off master stops serving (timeout) before its peer takes
+# over (deadtime) even with one interval of lag
+PING_INTERVAL_MS, PING_TIMEOUT_MS = 500, 2500
+VIP = "10.77.0.100"
+
+
+class Cluster:
+    """cmsd on the bed: node1 = cvknode1, node2 = cvknode2, and in arbiter
+    mode an arbiter-mode cmsd on cvknode3 (in ping mode cvknode3 only answers
+    pings).  The configs, certificates and cluster key go onto each guest's
+    own disk at the standard paths (/etc/cmsd/cmsd.xml, /etc/cmsd/tls/),
+    and /etc/vmbed/rc.sh starts cmsd at every boot, as a host's init would.
+
+    storage: with the storage-drbd instance "db" (r0 on /dev/vda, mounted
+    at /var/lib/mysql-share); vip: with resource-vip "webip" (VIP/24 on
+    n12); dummy: with resource-dummy "app" (its state file in /run)."""
+
+    def __init__(self, bed, mode="arbiter", storage=True, vip=True,
+                 dummy=False, after_sb="auto"):
+        self.bed, self.mode = bed, mode
+        sec = os.path.join(bed.dir, "secrets")
+        r = subprocess.run([os.path.join(TOOLS, "mkcerts.sh"), sec, "node1",
+                            "node2", "arbiter"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"mkcerts.sh: {r.stderr}")
+        for nid, host in NODES.items():
+            g = bed[host]
+            self._secrets(g, sec, nid, key=True)
+            g.write("etc/cmsd/cmsd.xml", self.node_xml(
+                nid, storage, vip, dummy, after_sb))
+            self._rc(g)
+        if mode == "arbiter":
+            g = bed["cvknode3"]
+            self._secrets(g, sec, "arbiter", key=False)
+            g.write("etc/cmsd/cmsd.xml", self.arbiter_xml())
+            self._rc(g)
+
+    @staticmethod
+    def _secrets(g, sec, name, key):
+        for src, dst in (("ca.pem", "ca.pem"), (f"{name}.pem", "node.pem"),
+                         (f"{name}.key", "node.key")):
+            with open(os.path.join(sec, src), "rb") as f:
+                g.write(f"etc/cmsd/tls/{dst}", f.read(), 0o600)
+        if key:
+            with open(os.path.join(sec, "cluster.key"), "rb") as f:
+                g.write("etc/cmsd/cluster.key", f.read(), 0o600)
+
+    @staticmethod
+    def _rc(g):
+        g.write("etc/vmbed/rc.sh",
+                "#!/bin/sh\n# started at boot by /init, as a host's init "
+                "would start cmsd\n"
+                "setsid /usr/sbin/cmsd -c /etc/cmsd/cmsd.xml "
+                "-p /usr/lib/cmsd/plugins </dev/null "
+                ">>/var/log/cmsd.out 2>&1 &\n", 0o755)
+
+    def node_xml(self, nid, storage, vip, dummy, after_sb):
+        x = [f'<?xml version="1.0"?>\n<cmsd version="1" mode="node" '
+             f'node="{nid}">',
+             '  <cluster id="vmbed">',
+             "    <key-file>/etc/cmsd/cluster.key</key-file>",
+             '    <tls ca="/etc/cmsd/tls/ca.pem" cert="/etc/cmsd/tls/node.pem"'
+             ' key="/etc/cmsd/tls/node.key"/>',
+             f'    <timers heartbeat-interval="{HB_MS}ms" '
+             f'deadtime="{DEADTIME_MS}ms" lease="{LEASE_MS}ms"/>']
+        for n, host in NODES.items():
+            x.append(f'    <node id="{n}" name="{host}"><link address='
+                     f'"{Bed.NODE_ADDR[host]}"/></node>')
+        x.append("  </cluster>")
+        if self.mode == "arbiter":
+            x += ['  <quorum id="q" plugin="quorum-cmsd">',
+                  f"    <arbiter>{Bed.ARBITER}:7790</arbiter>",
+                  "    <arbiter-name>cvknode3</arbiter-name>",
+                  "  </quorum>"]
+        else:
+            x.append('  <quorum id="q" plugin="quorum-ping">')
+            x += [f"    <target>{t}</target>" for t in Bed.PING_TARGETS]
+            x += [f"    <interval>{PING_INTERVAL_MS}ms</interval>",
+                  f"    <timeout>{PING_TIMEOUT_MS}ms</timeout>",
+                  "  </quorum>"]
+        st = ' storage="db"' if storage else ""
+        if storage:
+            x += ['  <storage id="db" plugin="storage-drbd">',
+                  "    <resource>r0</resource>", "    <minor>0</minor>",
+                  "    <disk>/dev/vda</disk>", "    <port>7789</port>",
+                  "    <mount>/var/lib/mysql-share</mount>",
+                  "    <fstype>ext4</fstype>",
+                  f"    <after-sb>{after_sb}</after-sb>", "  </storage>"]
+        x.append('  <group id="vms">')
+        if vip:
+            x += [f'    <resource id="webip" plugin="resource-vip"{st} '
+                  'monitor-interval="2s">',
+                  f"      <address>{VIP}/24</address>",
+                  "      <interface>lan</interface>", "    </resource>"]
+        if dummy or not vip:
+            x += [f'    <resource id="app" plugin="resource-dummy"{st} '
+                  'monitor-interval="2s">',
+                  "      <state-file>/run/app.running</state-file>",
+                  "    </resource>"]
+        x += ["  </group>", "</cmsd>", ""]
+        return "\n".join(x)
+
+    @staticmethod
+    def arbiter_xml():
+        return f"""<?xml version="1.0"?>
+<cmsd version="1" mode="arbiter">
+  <arbiter id="arbiter" plugin="quorum-cmsd">
+    <listen>{Bed.ARBITER}:7790</listen>
+    <cluster id="vmbed">
+      <ca>/etc/cmsd/tls/ca.pem</ca>
+      <cert>/etc/cmsd/tls/node.pem</cert>
+      <key>/etc/cmsd/tls/node.key</key>
+    </cluster>
+  </arbiter>
+</cmsd>
+"""
+
+
+def role(g):
+    """`cmsadm role` on g: {node, role, epoch, serving} or None when the
+    agent does not answer (down, or not started yet)."""
+    rc, out = g.run("cmsadm role", 30)
+    w = out.split()
+    if rc != 0 or len(w) < 4:
+        return None
+    return {"node": w[0], "role": w[1], "epoch": int(w[2]) if
+            w[2].isdigit() else w[2], "serving": w[3] == "serving"}
+
+
+def status(g):
+    rc, out = g.run("cmsadm status", 30)
+    return out if rc == 0 else None
+
+
+def status_has(g, *lines):
+    """The lines all appear, exactly, in g's `cmsadm status` (or None)."""
+    out = status(g)
+    if out is None:
+        return None
+    have = out.splitlines()
+    return out if all(ln in have for ln in lines) else None
+
+
+def vip_owners(bed, vip=VIP):
+    """The nodes that answer ARP for vip, seen from cvknode3 on each
+    node's cable (a client's view: who would get the VIP's traffic)."""
+    owners = []
+    for nic, host in (("to1", "cvknode1"), ("to2", "cvknode2")):
+        rc, out = bed["cvknode3"].run(
+            f"arping -c 1 -w 2 -s {Bed.ARBITER} -I {nic} {vip}", 20)
+        m = re.search(r"Received (\d+) resp", out)
+        if m and int(m.group(1)) > 0:
+            owners.append(host)
+    return owners
