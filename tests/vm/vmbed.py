@@ -734,3 +734,141 @@ def vip_owners(bed, vip=VIP):
         if m and int(m.group(1)) > 0:
             owners.append(host)
     return owners
+
+
+# ------------------------------------------------- cmsd + DRBD scenarios
+MNT = "/var/lib/mysql-share"
+
+
+def roles(bed):
+    """{host: role dict or None} of the running nodes."""
+    return {h: role(bed[h]) for h in NODES.values() if bed[h].running}
+
+
+def wait_master(bed, master=None, slave=None, timeout=90):
+    """Until exactly one running node is master and serving (master, when
+    given) and, if given, slave is a slave.  Returns (master, roles)."""
+    def ok():
+        r = roles(bed)
+        ms = [h for h, v in r.items() if v and v["role"] == "master"
+              and v["serving"]]
+        if len(ms) != 1 or (master and ms[0] != master):
+            return None
+        if slave and not (r.get(slave) and r[slave]["role"] == "slave"):
+            return None
+        return ms[0], r
+    what = f"{master or 'one node'} master and serving" + (
+        f", {slave} slave" if slave else "")
+    return wait_until(what, ok, timeout, 1)
+
+
+def never_master(bed, hosts, seconds, why):
+    """For seconds, every second: no host in hosts is master or serving."""
+    t = time.time()
+    while time.time() - t < seconds:
+        for h in hosts:
+            r = role(bed[h])
+            if r and (r["role"] == "master" or r["serving"]):
+                raise TestFailure(f"{h} became master ({r}): {why}")
+        time.sleep(1)
+    log(f"ok: for {seconds}s none of {', '.join(hosts)} master: {why}")
+
+
+def overview(g):
+    """`cmsadm drbd-overview` lines on g."""
+    rc, out = g.run("cmsadm drbd-overview", 30)
+    return [ln for ln in out.splitlines() if ln.strip()] if rc == 0 else []
+
+
+def overview_has(g, regex):
+    return next((ln for ln in overview(g) if re.match(regex, ln)), None)
+
+
+def agent_log(g, n=4000):
+    return g.run(f"tail -c {n} /var/log/cvm_master.log", 30)[1]
+
+
+def require_drbd_runtime(g):
+    """Skip (77) when this build's storage-drbd has no runtime ops yet: it
+    says so itself in the agent's log ("not implemented in this build")."""
+    def said():
+        rc, out = g.run("grep -m1 -E 'storage-drbd|db: ' "
+                        "/var/log/cvm_master.log", 10)
+        return out if rc == 0 else None
+    wait_until(f"{g.host}'s agent to start its storage", said, 60, 1)
+    rc, out = g.run("grep -m1 'not implemented in this build' "
+                    "/var/log/cvm_master.log", 10)
+    if rc == 0:
+        print(f"SKIP: storage-drbd in this build has no runtime ops: "
+              f"{out.strip()}")
+        raise SystemExit(77)
+
+
+def drbd_state(g):
+    d = proc_drbd(g)
+    return d.get("cs"), d.get("ro"), d.get("ds")
+
+
+def first_master(bed, timeout=120):
+    """Both agents up with r0 made by storage-drbd (fresh metadata: both
+    Inconsistent); nobody may be master on Inconsistent data; then the
+    operator's setup step on cvknode1 (as setup does: primary --force to
+    choose the initial sync's source); cvknode1 becomes master, makes the file system, mounts it;
+    the initial sync completes.  Returns the time of the operator step."""
+    n1, n2 = bed["cvknode1"], bed["cvknode2"]
+    require_drbd_runtime(n1)
+    for g in (n1, n2):
+        st = wait_until(f"{g.host}: r0 up and Connected", lambda g=g: (
+            lambda s: s if s[0] == "Connected" else None)(drbd_state(g)), 90)
+        check(st == ("Connected", "Secondary/Secondary",
+                     "Inconsistent/Inconsistent"),
+              f"{g.host}: storage-drbd made and connected r0: {st}")
+    never_master(bed, ("cvknode1", "cvknode2"), 2 * DEADTIME_MS // 1000,
+                 "both disks Inconsistent: no data to promote")
+    # The setup step: the initial sync's source is forced UpToDate.  cmsd
+    # sees usable data on cvknode1 and makes it master (its promote finds
+    # r0 Primary already and goes on with the file system).
+    n1.sh("drbdadm primary --force r0")
+    t = time.time()
+    log("operator: initial sync source chosen on cvknode1 "
+        "(drbdadm primary --force r0)")
+    wait_master(bed, "cvknode1", "cvknode2", timeout)
+    check(True, "cvknode1 master (the only UpToDate data), cvknode2 slave")
+    mnt = wait_until(f"{MNT} mounted on cvknode1", lambda: re.search(
+        rf"^/dev/drbd0 {MNT} ext4 ", n1.sh("cat /proc/mounts"), re.M), 60)
+    check(mnt, f"cvknode1 made ext4 on the fresh r0 and mounted it: "
+          f"{mnt.group(0)}")
+    return t
+
+
+def wait_in_sync(bed, master, slave, timeout=120):
+    M, S = bed[master], bed[slave]
+    wait_until(f"{master}/{slave} Connected and UpToDate/UpToDate", lambda: (
+        drbd_state(M) == ("Connected", "Primary/Secondary",
+                          "UpToDate/UpToDate") and
+        drbd_state(S) == ("Connected", "Secondary/Primary",
+                          "UpToDate/UpToDate")), timeout, 1)
+    ev = events_now(M)
+    check(ev["resource"]["role"] == "Primary" and
+          ev["device"]["disk"] == "UpToDate" and
+          ev["connection"]["connection"] == "Connected" and
+          ev["peer-device"]["peer-disk"] == "UpToDate",
+          f"{master}: /proc/drbd and events2 --now: Primary, UpToDate, "
+          "Connected, peer UpToDate")
+
+
+def status_two_up(g, master, slave):
+    """The reference status lines with both nodes up (DESIGN.md 2)."""
+    return status_has(
+        g, f"master : {master} (Online)", f"slave  : {slave} (Online)",
+        f"webip  : [{VIP}] Started {master}",
+        f"Master/Slave Set: [{MNT}]", f"  Master: [{master}]",
+        f"  Slave  : [{slave}]")
+
+
+def write_payload(g, name, mib=8):
+    g.sh(f"dd if=/dev/urandom of={MNT}/{name} bs=1M count={mib} "
+         "2>/dev/null && sync", 120)
+    h = md5(g, f"{MNT}/{name}")
+    log(f"{g.host}: wrote {MNT}/{name} ({mib} MiB), md5 {h}")
+    return h
