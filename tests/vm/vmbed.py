@@ -189,6 +189,13 @@ class Guest:
         with open(os.path.join(self.staging, path), "a") as f:
             f.write(text)
 
+    def new_drbd_disk(self, drbd_mb=64):
+        """A blank DRBD backing disk (a replaced disk); guest stopped."""
+        if self.running:
+            raise RuntimeError(f"{self.host}: new disk while running")
+        with open(self.disk, "wb") as f:
+            f.truncate(drbd_mb << 20)
+
     def make_disks(self, drbd_mb=64, sys_mb=32):
         with open(self.disk, "wb") as f:
             f.truncate(drbd_mb << 20)
@@ -398,7 +405,8 @@ class Bed:
     ARBITER = "10.77.0.3"
     PING_TARGETS = ("10.77.0.254", "10.77.0.253")
 
-    def __init__(self, name, hosts=("cvknode1", "cvknode2", "cvknode3")):
+    def __init__(self, name, hosts=("cvknode1", "cvknode2", "cvknode3"),
+                 resync_rate="400M"):
         self.name = name
         self.image = IMAGE
         for f in ("vmlinuz", "initrd.gz"):
@@ -427,8 +435,10 @@ class Bed:
             self.guests[h] = g
         for h in ("cvknode1", "cvknode2"):
             if h in self.guests:
-                self.guests[h].write("etc/drbd.d/global_common.conf",
-                                     GLOBAL_COMMON)
+                self.guests[h].write(
+                    "etc/drbd.d/global_common.conf",
+                    GLOBAL_COMMON.replace("resync-rate 400M",
+                                          f"resync-rate {resync_rate}"))
         # cvknode3 holds the service addresses on lo and reaches each node
         # by a host route over that node's own cable; it does not forward,
         # so the nodes' only path to each other is n12.
