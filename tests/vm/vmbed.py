@@ -801,12 +801,12 @@ def agent_log(g, n=4000):
 def require_drbd_runtime(g):
     """Skip (77) when this build's storage-drbd has no runtime ops yet: it
     says so itself in the agent's log ("not implemented in this build")."""
-    def said():
-        rc, out = g.run("grep -m1 -E 'storage-drbd|db: ' "
+    def said():  # the storage's first word on its start, either way
+        rc, out = g.run("grep -a -m1 -E 'db: start: ' "
                         "/var/log/cvm_master.log", 10)
         return out if rc == 0 else None
     wait_until(f"{g.host}'s agent to start its storage", said, 60, 1)
-    rc, out = g.run("grep -m1 'not implemented in this build' "
+    rc, out = g.run("grep -a -m1 'not implemented in this build' "
                     "/var/log/cvm_master.log", 10)
     if rc == 0:
         print(f"SKIP: storage-drbd in this build has no runtime ops: "
