@@ -19,8 +19,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmbed import (VIP, Bed, Cluster, check, log, role,  # noqa: E402
-                   run_main, status_has, vip_owners, wait_until)
+from vmbed import (DEADTIME_MS, VIP, Bed, Cluster, check, log,  # noqa: E402
+                   role, run_main, status_has, vip_owners, wait_until)
 
 
 def has_vip(g):
@@ -81,8 +81,7 @@ def scenario():
               f"{s} slave")
         log("cluster up in guests")
 
-
-DEADTIME_S = 4
+DEADTIME_S = DEADTIME_MS // 1000
 
 if __name__ == "__main__":
     run_main(scenario, deadline=int(os.environ.get("CMSD_VM_DEADLINE", 280)))

@@ -415,6 +415,16 @@ class Bed:
                                    "run tests/vm/mkimage.py (ctest runs "
                                    "the vm_image fixture)")
         self.dir = tempfile.mkdtemp(prefix=f"cmsd-vm-{name}.")
+        self.cables = {}
+        self.guests = {}
+        try:
+            self._setup(hosts, resync_rate)
+        except BaseException:
+            self.failed = True
+            self.close()
+            raise
+
+    def _setup(self, hosts, resync_rate):
         self.cables = {c: Cable(c) for c in ("n12", "n13", "n23")}
         mac = lambda h, c: f"52:54:00:{c[1]}{c[2]}:00:0{h}"  # noqa: E731
         # host: [(NIC name, cable, cable end, address or none)]
@@ -449,7 +459,7 @@ class Bed:
                 "ip route add 10.77.0.1/32 dev to1\n"
                 "ip route add 10.77.0.2/32 dev to2\n")
         self.failed = False
-        log(f"bed {name}: {self.dir}, cables " + ", ".join(
+        log(f"bed {self.name}: {self.dir}, cables " + ", ".join(
             f"{c.name}={c.ports[0]}/{c.ports[1]}"
             for c in self.cables.values()))
 
@@ -460,7 +470,8 @@ class Bed:
         return self
 
     def __exit__(self, et, ev, tb):
-        self.failed = et is not None
+        skip = et is SystemExit and getattr(ev, "code", None) == 77
+        self.failed = et is not None and not skip
         self.close()
         return False
 
@@ -792,10 +803,6 @@ def overview(g):
 
 def overview_has(g, regex):
     return next((ln for ln in overview(g) if re.match(regex, ln)), None)
-
-
-def agent_log(g, n=4000):
-    return g.run(f"tail -c {n} /var/log/cvm_master.log", 30)[1]
 
 
 def require_drbd_runtime(g):
