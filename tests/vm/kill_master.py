@@ -15,7 +15,9 @@ lost (protocol C), and the returning node rejoins as slave by itself.
      UpToDate/DUnknown ...`; 4 MiB more written on cvknode2 (md5 B)
   5. cvknode1 boots again on its own disks; its cmsd starts at boot
   6. cvknode1 slave (never master), r0 Secondary, resynced:
-     Connected UpToDate/UpToDate on both; status: both Online
+     Connected UpToDate/UpToDate on both; status: both Online;
+     drbd-overview on cvknode1 `0:r0/0 Connected Secondary/Primary
+     UpToDate/UpToDate C r-----`
   7. cmsadm switchover: cvknode1 master with both files (md5 A and B): what
      it had and what it got by the resync
 """
@@ -91,6 +93,10 @@ def scenario():
         out = wait_until("status with both back", lambda: status_two_up(
             n2, "cvknode2", "cvknode1"), 30, 1)
         check(out, "cmsadm status on cvknode2: both Online, cvknode2 master")
+        line = wait_until("drbd-overview on cvknode1", lambda: overview_has(
+            n1, r"^0:r0/0 Connected Secondary/Primary UpToDate/UpToDate C "
+            r"r-----$"), 20, 1)
+        check(line, f"cmsadm drbd-overview on cvknode1 (back): {line}")
 
         n2.sh("cmsadm switchover", 60)
         wait_master(bed, "cvknode1", "cvknode2", 90)

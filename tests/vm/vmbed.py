@@ -504,9 +504,11 @@ class Bed:
     def close(self):
         keep_logs = self.failed or KEEP
         for g in self.guests.values():
+            g.last_log = ""
             if keep_logs and g.running:
-                try:  # the logs onto the guest's disk, to read them after
-                    g.run("sync", 10)
+                try:  # the agent's log as the guest has it, and onto disk
+                    g.last_log = g.run("tail -c 8000 /var/log/cvm_master.log"
+                                       "; sync", 20)[1]
                 except Exception:
                     pass
             g.stop()
@@ -529,6 +531,10 @@ class Bed:
             print(f"----- {g.host}: console (tail)")
             with g.cond:
                 print(g.buf[-3000:])
+            if getattr(g, "last_log", ""):
+                print(f"----- {g.host}: /var/log/cvm_master.log at the end "
+                      "(tail)")
+                print(g.last_log)
             logs = os.path.join(self.dir, "logs", g.host)
             for d, _, files in os.walk(logs):
                 for f in sorted(files):
