@@ -23,8 +23,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "epoch.h"
 #include "hb.h"
+#include "replica.h"
 #include "instance.h"
 #include "log.h"
 #include "loop.h"
@@ -98,12 +100,23 @@ struct cluster {
 	 * (its flags say "data not usable"), so that the peer takes over
 	 * instead of both bouncing the group; doubles up to a minute. */
 	uint64_t unfit_until_ms, unfit_backoff_ms;
+	/* Replicated storage (DRBD): whether the peer's copy was current at
+	 * the last read, when a split-brain reconnect may be tried again, and
+	 * the highest generation the arbiter acknowledged for this node (a
+	 * grant or a renewal that carried it). */
+	bool rep_peer_current;
+	uint64_t resync_next_ms;
+	uint64_t acked_generation;
 	/* A failed stop is retried with a doubling delay. */
 	struct event *stop_timer;
 	uint64_t stop_backoff_ms;
 	bool stop_vip_first;
 	bool shutting_down;
 	void (*shutdown_done)(void);
+
+	/* The operator's switches (admin.h) and the peer's last seq. */
+	struct admin_state adm;
+	uint64_t peer_admin_seq;
 
 	struct cluster_failover fo;
 	struct cluster_event ev[CLUSTER_EVENTS];
@@ -113,6 +126,7 @@ struct cluster {
 static struct cluster *C;
 
 static void cluster_eval(enum fsm_event ev);
+static void cluster_admin_adopt(uint64_t flags, uint64_t seq, const char *how);
 static void cluster_quorum_next(void);
 
 static uint64_t wall_ms(void)
@@ -193,6 +207,34 @@ static bool cluster_fit(void)
 	return loop_now_ms() >= C->unfit_until_ms;
 }
 
+/* The replicated storage's last status, when there is one. */
+static bool cluster_replica(struct cmsd_storage_status *st, const char **id)
+{
+	return C->ops->replica && C->ops->replica(st, id);
+}
+
+/* May this node's data be promoted?  Not after a failed start (for a
+ * while), and with replicated storage only when the local copy is current
+ * (DRBD UpToDate): never an Inconsistent or Outdated disk. */
+static bool cluster_data_usable(void)
+{
+	struct cmsd_storage_status st;
+
+	if (!cluster_fit())
+		return false;
+	return !cluster_replica(&st, NULL) || replica_usable(&st);
+}
+
+/* Does the local replica hold all the master has?  Both disks UpToDate
+ * means connected and in sync; without replicated storage the data is
+ * shared (or there is none), so yes. */
+static bool cluster_replica_current(void)
+{
+	struct cmsd_storage_status st;
+
+	return !cluster_replica(&st, NULL) || replica_current(&st);
+}
+
 static bool cluster_quorum_ok(void)
 {
 	uint64_t now = loop_now_ms();
@@ -214,7 +256,7 @@ static void cluster_facts(struct fsm_facts *f)
 		.self_lower_id = strcmp(C->self->id, C->peer_node->id) < 0,
 		.epoch = C->es.epoch,
 		.generation = C->es.generation,
-		.data_usable = cluster_fit(),
+		.data_usable = cluster_data_usable(),
 		.peer_alive = alive,
 		.peer_role = alive ? (enum fsm_role)C->p.hb.role : FSM_STARTUP,
 		.peer_epoch = C->p.hb.epoch,
@@ -233,6 +275,7 @@ static void cluster_facts(struct fsm_facts *f)
 			now - C->start_ms >=
 			C->conf->deadtime_ms + C->conf->hb_interval_ms,
 		.vote_retry_ok = now >= C->next_vote_ms && !C->q_busy,
+		.admin_stopped = C->adm.stopped,
 	};
 	for (size_t i = 0; i < CONF_SB_MAX && i < FSM_MAX_CRITERIA; i++)
 		f->policy[i] = (enum fsm_criterion)C->conf->split_brain[i];
@@ -253,7 +296,7 @@ static void cluster_facts(struct fsm_facts *f)
 
 static unsigned cluster_flags(void)
 {
-	unsigned fl = cluster_fit() ? WIRE_FL_DATA_USABLE : 0;
+	unsigned fl = cluster_data_usable() ? WIRE_FL_DATA_USABLE : 0;
 	enum fsm_role r = C->fsm.role;
 
 	if (cluster_peer_alive())
@@ -265,6 +308,10 @@ static unsigned cluster_flags(void)
 	if (r == FSM_SLAVE && cluster_peer_alive() &&
 	    (C->p.hb.role == FSM_MASTER || C->p.hb.role == FSM_TAKING_OVER))
 		fl |= WIRE_FL_ACK_MASTER;
+	if (C->adm.stopped)
+		fl |= WIRE_FL_STOPPED;
+	if (C->adm.maintenance)
+		fl |= WIRE_FL_UNMANAGED;
 	return fl;
 }
 
@@ -299,6 +346,7 @@ static void cluster_send_state(void)
 	wire_put_u64(&b, F_ROLE, C->fsm.role);
 	wire_put_u64(&b, F_FLAGS, cluster_flags());
 	wire_put_str(&b, F_SUMMARY, summary);
+	wire_put_u64(&b, F_ADMIN_SEQ, C->adm.seq);
 	int n = wire_end(&b);
 	if (n > 0)
 		peer_send(C->ch, buf, (size_t)n);
@@ -334,7 +382,7 @@ static void cluster_vote_request_fill(void)
 		.node_id = C->self->id,
 		.epoch = C->es.epoch,
 		.generation = C->es.generation,
-		.data_usable = cluster_fit(),
+		.data_usable = cluster_data_usable(),
 		.peer_alive = cluster_peer_alive(),
 		.lease_ms = C->conf->lease_ms,
 		.peer_id = C->peer_node->id,
@@ -393,6 +441,7 @@ static void cluster_quorum_done(struct instance *in, enum op_kind kind, int rc,
 		}
 		if (rc >= 0 && C->vote.granted) {
 			C->lease_expires_ms = C->vote.expires_ms;
+			C->acked_generation = C->vreq.generation;
 			if (C->mode == FSM_Q_ARBITER) {
 				C->last_granted = FSM_G_SELF;
 				cluster_lease_timer_arm();
@@ -413,6 +462,8 @@ static void cluster_quorum_done(struct instance *in, enum op_kind kind, int rc,
 	case OP_RENEW_LEASE:
 		if (rc >= 0 && C->vote.granted) {
 			C->lease_expires_ms = C->vote.expires_ms;
+			if (C->vreq.generation > C->acked_generation)
+				C->acked_generation = C->vreq.generation;
 			cluster_lease_timer_arm();
 		} else if (rc >= 0) {
 			/* Refused: someone else holds it, or the arbiter
@@ -565,6 +616,8 @@ static void cluster_act(unsigned a)
 				      C->stop_backoff_ms);
 			loop_timer_add(C->stop_timer, C->stop_backoff_ms);
 		} else {
+			/* Remembered for cluster_serving() too. */
+			C->stop_vip_first |= (a & FSM_A_VIP_FIRST) != 0;
 			C->ops->stop(a & FSM_A_VIP_FIRST);
 		}
 	}
@@ -581,11 +634,21 @@ static void cluster_act(unsigned a)
 		C->next_vote_ms = loop_now_ms() + C->conf->deadtime_ms;
 		cluster_send_cmd(WIRE_CMD_HANDOVER);
 	}
-	if (a & FSM_A_RESYNC)
-		cluster_event("this node lost the split brain: its data is to "
-			      "be resynced from %s (no replicated storage "
-			      "is configured: nothing to resync)",
-			      C->peer_node->id);
+	if (a & FSM_A_RESYNC) {
+		struct cmsd_storage_status st;
+		const char *id = NULL;
+		if (cluster_replica(&st, &id))
+			cluster_event(
+				"this node lost the split brain: %s is to "
+				"be resynced from %s once it is demoted",
+				id, C->peer_node->id);
+		else
+			cluster_event("this node lost the split brain: its "
+				      "data is to be resynced from %s (no "
+				      "replicated storage is configured: "
+				      "nothing to resync)",
+				      C->peer_node->id);
+	}
 	if (a & FSM_A_REQUEST_VOTE) {
 		C->want_vote = true;
 		if (!C->fo.valid || C->fo.serving_ms >= 0 ||
@@ -783,7 +846,8 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 			      fsm_role_name((enum fsm_role)m->role), m->epoch);
 	}
 	/* A slave follows the master's epoch, and its replica the master's
-	 * data generation (a synchronous replica has what the master has).
+	 * data generation (a synchronous replica has what the master has;
+	 * a DRBD replica only while both disks are UpToDate).
 	 * A peer still taking over counts too: it raised its generation when
 	 * it began the group start, and what that start wrote (a database
 	 * initialised on the shared LUN, say) reached this replica as well;
@@ -792,7 +856,7 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 	if (C->fsm.role != FSM_MASTER && C->fsm.role != FSM_TAKING_OVER &&
 	    (m->role == FSM_MASTER || m->role == FSM_TAKING_OVER))
 		cluster_adopt_epoch(m->epoch, C->peer_node->id);
-	if (C->fsm.role == FSM_SLAVE &&
+	if (C->fsm.role == FSM_SLAVE && cluster_replica_current() &&
 	    (m->role == FSM_MASTER || (m->role == FSM_TAKING_OVER &&
 				       m->generation > C->es.generation)) &&
 	    m->epoch >= C->es.epoch && m->generation != C->es.generation) {
@@ -825,7 +889,7 @@ static void cluster_peer_link(const struct wire_msg *hello, void *arg)
 
 static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 {
-	uint64_t v;
+	uint64_t v, seq, fl;
 
 	(void)arg;
 	switch (m->type) {
@@ -833,6 +897,9 @@ static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 		if (wire_get_str(m, F_SUMMARY, C->p.summary,
 				 sizeof(C->p.summary)) < 0)
 			C->p.summary[0] = '\0';
+		if (wire_get_u64(m, F_ADMIN_SEQ, &seq) == 0 &&
+		    wire_get_u64(m, F_FLAGS, &v) == 0)
+			cluster_admin_adopt(v, seq, "state");
 		return;
 	case WIRE_T_CMD:
 		if (wire_get_u64(m, F_CMD, &v) < 0)
@@ -845,6 +912,11 @@ static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 			cluster_event("%s asked for a switchover",
 				      C->peer_node->id);
 			cluster_eval(FSM_EV_SWITCHOVER);
+		} else if (v >= WIRE_CMD_STOP &&
+			   v <= WIRE_CMD_MAINTENANCE_OFF &&
+			   wire_get_u64(m, F_ADMIN_SEQ, &seq) == 0 &&
+			   wire_get_u64(m, F_FLAGS, &fl) == 0) {
+			cluster_admin_adopt(fl, seq, "command");
 		}
 		return;
 	default:
@@ -891,6 +963,9 @@ int cluster_start(const struct conf *c, struct instance *quorum,
 	rc = hb_key_load(c->key_file, C->key, &C->keylen, err, errlen);
 	if (rc < 0)
 		goto fail;
+	rc = admin_load(c->state_dir, &C->adm, err, errlen);
+	if (rc < 0)
+		goto fail;
 	fsm_init(&C->fsm);
 	C->start_ms = C->role_since_ms = loop_now_ms();
 	C->hb_timer = evtimer_new(loop_base(), cluster_hb_fire, NULL);
@@ -925,6 +1000,16 @@ int cluster_start(const struct conf *c, struct instance *quorum,
 		      C->es.epoch, C->es.generation,
 		      C->mode == FSM_Q_PING ? "ping" : "arbiter",
 		      c->hb_interval_ms, c->deadtime_ms, c->lease_ms);
+	if (C->adm.stopped)
+		cluster_event(
+			"HA was stopped by the operator (%s/admin.state): "
+			"this node does not become master until `cmsadm "
+			"start`",
+			c->state_dir);
+	if (C->adm.maintenance)
+		cluster_event("maintenance mode is on (%s/admin.state): "
+			      "resource failures are not acted on",
+			      c->state_dir);
 	cluster_send_hb();
 	loop_timer_add(C->hb_timer, c->hb_interval_ms);
 	/* The start-up wait: the peer had its deadtime to show itself. */
@@ -989,6 +1074,142 @@ void cluster_shutdown(void (*done)(void))
 		return;
 	}
 	cluster_eval(FSM_EV_TICK);
+}
+
+/* ---- replicated storage ---- */
+
+void cluster_storage_changed(void)
+{
+	struct cmsd_storage_status st;
+	const char *id = "storage";
+	uint64_t now;
+
+	if (!C || !cluster_replica(&st, &id))
+		return;
+	now = loop_now_ms();
+	enum fsm_role r = C->fsm.role;
+	enum fsm_role pr = (enum fsm_role)C->p.hb.role;
+	struct replica_facts f = {
+		.serving = r == FSM_MASTER || r == FSM_TAKING_OVER,
+		.slave = r == FSM_SLAVE,
+		.peer_alive = cluster_peer_alive(),
+		.peer_master = pr == FSM_MASTER,
+		.peer_slave = pr == FSM_SLAVE,
+		.was_peer_current = C->rep_peer_current,
+		.resync_due = now >= C->resync_next_ms,
+	};
+	unsigned a = replica_decide(&st, &f);
+	C->rep_peer_current = replica_peer_current(&st);
+	if (a & REPLICA_A_NEW_GENERATION) {
+		/* What is written from now on is not on the peer: a new
+		 * generation, told to the arbiter at once, so that the peer
+		 * can never be granted with the copy it has. */
+		C->es.generation++;
+		cluster_store_epoch();
+		cluster_event(
+			"%s: the replica on %s is no longer current (its "
+			"disk %s, connection %s): data generation %" PRIu64,
+			id, C->peer_node->id,
+			*st.peer_disk ? st.peer_disk : "unknown",
+			*st.connection ? st.connection : "unknown",
+			C->es.generation);
+		if (C->mode == FSM_Q_ARBITER) {
+			C->want_renew = true;
+			cluster_quorum_next();
+		}
+	}
+	/* After a split brain DRBD stays StandAlone on both sides: once the
+	 * cluster has one master again, the slave discards its changes and
+	 * the master reconnects; tried again every few seconds until the
+	 * replica is connected. */
+	if (a & (REPLICA_A_DISCARD_LOCAL | REPLICA_A_RECONNECT)) {
+		int rc;
+		if (a & REPLICA_A_DISCARD_LOCAL) {
+			cluster_event(
+				"split brain on %s: this node's changes are "
+				"discarded and resynced from %s; it had "
+				"data generation %" PRIu64
+				" (storage %016" PRIx64 ")%s%s",
+				id, C->peer_node->id, C->es.generation,
+				st.generation, *st.detail ? ", " : "",
+				st.detail);
+			rc = C->ops->resync(true);
+		} else {
+			cluster_event("split brain on %s: this node keeps its "
+				      "data and reconnects to %s (data "
+				      "generation %" PRIu64 ")",
+				      id, C->peer_node->id, C->es.generation);
+			rc = C->ops->resync(false);
+		}
+		C->resync_next_ms = now + 5000;
+		if (rc < 0)
+			log_warnx("cluster: %s: cannot reconnect: %s", id,
+				  strerror(-rc));
+	}
+	cluster_eval(FSM_EV_TICK);
+}
+
+int cluster_drbd_handler(const char *hook, const char *res, int *code,
+			 char *msg, size_t len)
+{
+	*code = 1;
+	if (!C) {
+		snprintf(msg, len, "the cluster core is not running");
+		return 0;
+	}
+	if (strcmp(hook, "fence-peer") != 0) {
+		/* split-brain, before/after-resync-target and the like:
+		 * noted; the storage plugin reads the state itself. */
+		cluster_event("DRBD %s: %s", res, hook);
+		*code = 0;
+		snprintf(msg, len, "noted");
+		return 0;
+	}
+	enum fsm_role r = C->fsm.role;
+	if (r != FSM_MASTER && r != FSM_TAKING_OVER) {
+		snprintf(msg, len,
+			 "this node is %s, not master: it does not fence %s",
+			 fsm_role_name(r), C->peer_node->id);
+		return 0;
+	}
+	/* The peer is fenced when it can never be promoted with the data it
+	 * has: this node's generation is above the peer's last one, and the
+	 * arbiter, which grants every takeover, knows it. */
+	if (C->es.generation <= C->p.hb.generation) {
+		C->es.generation = C->p.hb.generation + 1;
+		cluster_store_epoch();
+		cluster_event("DRBD %s: fence-peer: data generation %" PRIu64
+			      " (%s has %" PRIu64 ")",
+			      res, C->es.generation, C->peer_node->id,
+			      C->p.hb.generation);
+	}
+	if (C->mode == FSM_Q_PING) {
+		*code = 7;
+		snprintf(msg, len,
+			 "ping mode: data generation %" PRIu64
+			 " is above %s's %" PRIu64
+			 " (no arbiter holds it: see quorum-ping-limits)",
+			 C->es.generation, C->peer_node->id,
+			 C->p.hb.generation);
+		return 0;
+	}
+	if (C->acked_generation >= C->es.generation) {
+		*code = 7;
+		snprintf(msg, len,
+			 "the arbiter holds data generation %" PRIu64
+			 " for %s: %s (generation %" PRIu64
+			 ") can no longer be granted",
+			 C->acked_generation, C->self->id, C->peer_node->id,
+			 C->p.hb.generation);
+		return 0;
+	}
+	C->want_renew = true;
+	cluster_quorum_next();
+	snprintf(msg, len,
+		 "waiting for the arbiter to acknowledge data generation "
+		 "%" PRIu64,
+		 C->es.generation);
+	return -EAGAIN;
 }
 
 int cluster_switchover(char *msg, size_t len)
@@ -1089,7 +1310,34 @@ enum fsm_role cluster_role(void)
 
 const char *cluster_role_reason(void)
 {
-	return C ? C->reason : "";
+	if (!C)
+		return "";
+	/* A slave that was slave before the stop keeps its old reason in
+	 * the machine ("peer is master"); the status must say why now. */
+	if (C->adm.stopped &&
+	    (C->fsm.role == FSM_SLAVE || C->fsm.role == FSM_ISOLATED ||
+	     C->fsm.role == FSM_STARTUP))
+		return "HA stopped by the operator";
+	return C->reason;
+}
+
+/* Whether this node tells that it serves (role line, status view).  A node
+ * that decided to step down urgently (lease ran out, quorum lost, split
+ * brain lost) removes the VIP first: from that decision on it serves no
+ * client, although the rest of its group may take a while to stop (a
+ * storage demote waiting for a SAN behind a cut link).  Saying "serving"
+ * until the last demote ended showed two nodes serving once the peer took
+ * over.  A handover stops the group in order and the peer waits for it: the
+ * node serves until its stop is done.  A stop that failed left part of the
+ * group running (the lease is kept, the peer waits): serving again, until a
+ * retry succeeds.  ops->serving() stays what the core waits for before it
+ * ends (something of the group is still up). */
+static bool cluster_serving(void)
+{
+	if (C->fsm.role == FSM_STEPPING_DOWN && C->stop_vip_first &&
+	    !C->fsm.stop_failed)
+		return false;
+	return C->ops->serving();
 }
 
 void cluster_render_role(struct sbuf *o)
@@ -1102,7 +1350,7 @@ void cluster_render_role(struct sbuf *o)
 		if (*c == ' ')
 			*c = '_';
 	sbuf_printf(o, "%s %s %" PRIu64 " %s\n", C->self->id, role, C->es.epoch,
-		    C->ops->serving() ? "serving" : "idle");
+		    cluster_serving() ? "serving" : "idle");
 }
 
 /* Before the core runs (start-up, the group's clean stop). */
@@ -1136,7 +1384,7 @@ void cluster_fill_view(struct status_view *v)
 	bool alive = cluster_peer_alive();
 	bool self_master =
 		C->fsm.role == FSM_MASTER || C->fsm.role == FSM_TAKING_OVER ||
-		(C->fsm.role == FSM_STEPPING_DOWN && C->ops->serving());
+		(C->fsm.role == FSM_STEPPING_DOWN && cluster_serving());
 	bool peer_master = alive && (C->p.hb.role == FSM_MASTER ||
 				     C->p.hb.role == FSM_TAKING_OVER ||
 				     C->p.hb.role == FSM_STEPPING_DOWN);
@@ -1273,4 +1521,295 @@ void cluster_render_json(struct sbuf *o)
 		sbuf_printf(o, "null");
 	}
 	sbuf_printf(o, ",\"events\":%zu}", C->n_ev);
+}
+
+/* ---- the operator's switches: stop/start and maintenance (admin.h) ---- */
+
+/* Who runs the group now, as far as this node can tell; NULL: nobody. */
+static const char *cluster_master_now(void)
+{
+	enum fsm_role r = C->fsm.role;
+	enum fsm_role pr = (enum fsm_role)C->p.hb.role;
+
+	if (r == FSM_MASTER || r == FSM_TAKING_OVER ||
+	    (r == FSM_STEPPING_DOWN && C->ops->serving()))
+		return C->self->id;
+	if (cluster_peer_alive() &&
+	    (pr == FSM_MASTER || pr == FSM_TAKING_OVER ||
+	     pr == FSM_STEPPING_DOWN))
+		return C->peer_node->id;
+	return NULL;
+}
+
+/* Makes *next the switches: stored first (a stop that is not on disk would
+ * not survive a restart of the agent), then acted on. */
+static int cluster_admin_apply(const struct admin_state *next, const char *who,
+			       char *err, size_t errlen)
+{
+	struct admin_state old = C->adm, n = *next;
+	int rc;
+
+	if (n.stopped && !old.stopped) {
+		const char *m = cluster_master_now();
+		if (m)
+			snprintf(n.master, sizeof(n.master), "%s", m);
+	}
+	rc = admin_store(C->conf->state_dir, &n, err, errlen);
+	if (rc < 0) {
+		log_warnx("cluster: %s", err);
+		return rc;
+	}
+	C->adm = n;
+	if (n.stopped && !old.stopped)
+		cluster_event("HA stopped by the operator (%s): the group "
+			      "stops, neither node takes over until `cmsadm "
+			      "start`%s%s",
+			      who, *n.master ? "; master was " : "", n.master);
+	if (!n.stopped && old.stopped) {
+		cluster_event("HA started by the operator (%s)%s%s", who,
+			      *n.master ? "; preferring the master of before, "
+					: "",
+			      n.master);
+		/* Both nodes prefer the same one (fsm_preferred): the
+		 * master of before, with the data it left. */
+		if (strcmp(n.master, C->self->id) == 0)
+			C->last_granted = FSM_G_SELF;
+		else if (strcmp(n.master, C->peer_node->id) == 0)
+			C->last_granted = FSM_G_PEER;
+	}
+	if (n.maintenance != old.maintenance)
+		cluster_event("maintenance mode %s (%s)%s",
+			      n.maintenance ? "on" : "off", who,
+			      n.maintenance ? ": resource failures are shown, "
+					      "not acted on (no restart, no "
+					      "failover)"
+					    : ": resource failures are acted "
+					      "on again");
+	cluster_send_hb();
+	cluster_send_state();
+	cluster_eval(FSM_EV_TICK);
+	return 0;
+}
+
+/* The peer's switches (a command, or its state message): the higher seq
+ * wins, so that a node that missed a change catches up. */
+static void cluster_admin_adopt(uint64_t flags, uint64_t seq, const char *how)
+{
+	struct admin_state next = C->adm;
+	char who[128], err[256];
+
+	if (seq > C->peer_admin_seq)
+		C->peer_admin_seq = seq;
+	next.stopped = flags & WIRE_FL_STOPPED;
+	next.maintenance = flags & WIRE_FL_UNMANAGED;
+	next.seq = seq;
+	if (seq < C->adm.seq)
+		return;
+	/* The same seq: two operators at once, one on each node.  Both
+	 * nodes must end with the same switches: the lower id's win. */
+	if (seq == C->adm.seq && ((next.stopped == C->adm.stopped &&
+				   next.maintenance == C->adm.maintenance) ||
+				  strcmp(C->self->id, C->peer_node->id) < 0))
+		return;
+	snprintf(who, sizeof(who), "%s of %s", how, C->peer_node->id);
+	cluster_admin_apply(&next, who, err, sizeof(err));
+}
+
+static void cluster_admin_send(enum wire_cmd cmd)
+{
+	uint8_t buf[256];
+	struct wire_buf b;
+
+	if (!C->ch || !peer_up(C->ch))
+		return; /* the state message after the reconnect carries it */
+	wire_begin(&b, buf, sizeof(buf), WIRE_T_CMD);
+	wire_put_str(&b, F_NODE, C->self->id);
+	wire_put_u64(&b, F_CMD, cmd);
+	wire_put_u64(&b, F_EPOCH, C->es.epoch);
+	wire_put_u64(&b, F_FLAGS, cluster_flags());
+	wire_put_u64(&b, F_ADMIN_SEQ, C->adm.seq);
+	int n = wire_end(&b);
+	if (n > 0)
+		peer_send(C->ch, buf, (size_t)n);
+}
+
+int cluster_admin(enum cluster_admin_op op, char *msg, size_t len)
+{
+	static const enum wire_cmd cmds[] = {
+		[CLUSTER_ADMIN_STOP] = WIRE_CMD_STOP,
+		[CLUSTER_ADMIN_START] = WIRE_CMD_START,
+		[CLUSTER_ADMIN_MAINT_ON] = WIRE_CMD_MAINTENANCE_ON,
+		[CLUSTER_ADMIN_MAINT_OFF] = WIRE_CMD_MAINTENANCE_OFF,
+	};
+	struct admin_state next;
+	bool channel, reach;
+	char err[256];
+	int rc;
+
+	if (!C) {
+		snprintf(msg, len, "not a two-node cluster");
+		return -EINVAL;
+	}
+	next = C->adm;
+	channel = C->ch && peer_up(C->ch);
+	reach = channel && cluster_peer_alive();
+	switch (op) {
+	case CLUSTER_ADMIN_STOP:
+		/* A node that missed the stop could come back alone and be
+		 * master by itself: both must hear it (docs/decisions.md). */
+		if (!reach) {
+			snprintf(msg, len,
+				 "stop refused: %s is not reachable (%s): both "
+				 "nodes must record the stop, or the one that "
+				 "missed it could become master alone; bring "
+				 "%s back first, or stop cmsd on this node",
+				 C->peer_node->name,
+				 !cluster_peer_alive()
+					 ? "no heartbeat within the deadtime"
+					 : "the control channel is down",
+				 C->peer_node->name);
+			return -ENOTCONN;
+		}
+		next.stopped = true;
+		break;
+	case CLUSTER_ADMIN_START:
+		next.stopped = false;
+		break;
+	case CLUSTER_ADMIN_MAINT_ON:
+		next.maintenance = true;
+		break;
+	case CLUSTER_ADMIN_MAINT_OFF:
+		next.maintenance = false;
+		break;
+	default:
+		snprintf(msg, len, "unknown operation");
+		return -EINVAL;
+	}
+	next.seq = (C->adm.seq > C->peer_admin_seq ? C->adm.seq
+						   : C->peer_admin_seq) +
+		   1;
+	rc = cluster_admin_apply(&next, "cmsadm", err, sizeof(err));
+	if (rc < 0) {
+		snprintf(msg, len, "%s", err);
+		return rc;
+	}
+	cluster_admin_send(cmds[op]);
+	switch (op) {
+	case CLUSTER_ADMIN_STOP:
+		snprintf(msg, len,
+			 "stopping HA on %s and %s: the master stops its "
+			 "group; neither node takes over until `cmsadm start`",
+			 C->self->name, C->peer_node->name);
+		break;
+	case CLUSTER_ADMIN_START:
+		snprintf(msg, len, "starting HA on %s%s%s%s", C->self->name,
+			 reach ? " and " : "", reach ? C->peer_node->name : "",
+			 reach ? ""
+			       : " only: the peer is not reachable and "
+				 "starts too when it returns");
+		break;
+	default:
+		snprintf(msg, len, "maintenance %s for %s%s%s: %s%s",
+			 next.maintenance ? "on" : "off", C->self->name,
+			 reach ? " and " : "", reach ? C->peer_node->name : "",
+			 next.maintenance ? "resource failures are shown, not "
+					    "acted on"
+					  : "resource failures are acted on "
+					    "again",
+			 reach ? "" : " (the peer follows when it returns)");
+		break;
+	}
+	return 0;
+}
+
+bool cluster_maintenance(void)
+{
+	return C && C->adm.maintenance;
+}
+
+bool cluster_admin_stopped(void)
+{
+	return C && C->adm.stopped;
+}
+
+/* "stopped=1 maintenance=0 ...": what `cmsadm stop` / `start` wait on. */
+void cluster_render_admin(struct sbuf *o)
+{
+	bool alive = cluster_peer_alive();
+	char role[32], prole[32];
+
+	snprintf(role, sizeof(role), "%s", fsm_role_name(C->fsm.role));
+	snprintf(prole, sizeof(prole), "%s",
+		 alive ? fsm_role_name((enum fsm_role)C->p.hb.role)
+		       : "unknown");
+	for (char *c = role; *c; c++)
+		if (*c == ' ')
+			*c = '_';
+	for (char *c = prole; *c; c++)
+		if (*c == ' ')
+			*c = '_';
+	sbuf_printf(o,
+		    "node=%s stopped=%d maintenance=%d seq=%" PRIu64
+		    " role=%s serving=%d peer=%s peer_alive=%d peer_role=%s "
+		    "peer_stopped=%d peer_maintenance=%d peer_channel=%d\n",
+		    C->self->name, C->adm.stopped, C->adm.maintenance,
+		    C->adm.seq, role, C->ops->serving(), C->peer_node->name,
+		    alive, prole, alive && (C->p.hb.flags & WIRE_FL_STOPPED),
+		    alive && (C->p.hb.flags & WIRE_FL_UNMANAGED),
+		    C->ch && peer_up(C->ch));
+}
+
+static const char *cluster_peer_switch(unsigned flag, const char *on,
+				       const char *off)
+{
+	if (!cluster_peer_alive())
+		return "unknown";
+	return C->p.hb.flags & flag ? on : off;
+}
+
+/* The lines of the text status an operator cannot miss. */
+void cluster_render_admin_notice(struct sbuf *o)
+{
+	bool pstop = cluster_peer_alive() && (C->p.hb.flags & WIRE_FL_STOPPED);
+	bool pmaint =
+		cluster_peer_alive() && (C->p.hb.flags & WIRE_FL_UNMANAGED);
+
+	if (C->adm.stopped || pstop)
+		sbuf_printf(o,
+			    "!! HA STOPPED by the operator (%s: %s, %s: %s): "
+			    "the group does not run and no node takes over; "
+			    "`cmsadm start` starts it again\n",
+			    C->self->name,
+			    C->adm.stopped ? "stopped" : "started",
+			    C->peer_node->name,
+			    cluster_peer_switch(WIRE_FL_STOPPED, "stopped",
+						"started"));
+	if (C->adm.maintenance || pmaint)
+		sbuf_printf(
+			o,
+			"!! MAINTENANCE MODE (%s: %s, %s: %s): resource "
+			"failures are shown, not acted on (no restart, no "
+			"failover); `cmsadm maintenance off` ends it\n",
+			C->self->name, C->adm.maintenance ? "on" : "off",
+			C->peer_node->name,
+			cluster_peer_switch(WIRE_FL_UNMANAGED, "on", "off"));
+}
+
+void cluster_render_admin_json(struct sbuf *o)
+{
+	bool alive = cluster_peer_alive();
+
+	sbuf_printf(o,
+		    "{\"stopped\":%s,\"maintenance\":%s,\"seq\":%" PRIu64
+		    ",\"master_at_stop\":",
+		    C->adm.stopped ? "true" : "false",
+		    C->adm.maintenance ? "true" : "false", C->adm.seq);
+	sbuf_json_str(o, *C->adm.master ? C->adm.master : NULL);
+	sbuf_printf(o, ",\"peer_stopped\":%s,\"peer_maintenance\":%s}",
+		    !alive			      ? "null"
+		    : C->p.hb.flags & WIRE_FL_STOPPED ? "true"
+						      : "false",
+		    !alive				? "null"
+		    : C->p.hb.flags & WIRE_FL_UNMANAGED ? "true"
+							: "false");
 }

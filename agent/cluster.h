@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cmsd/plugin.h>
+
 #include "conf.h"
 #include "ctlproto.h"
 #include "fsm.h"
@@ -39,6 +41,12 @@ struct cluster_group_ops {
 	bool (*serving)(void);
 	/* "id:State;id:State" of the group, for the peer's status. */
 	void (*summary)(char *buf, size_t len);
+	/* The replicated storage's last status (a storage that reports a
+	 * data generation: DRBD); false when there is none.  *id names it. */
+	bool (*replica)(struct cmsd_storage_status *out, const char **id);
+	/* Reconnects the replicated storage after a split brain: the loser
+	 * discards its own changes.  0 (under way) or -errno. */
+	int (*resync)(bool discard_local);
 };
 
 /* Starts the core.  The quorum instance is started already.  0, or -errno
@@ -55,6 +63,13 @@ void cluster_stop(void);
 bool cluster_running(void);
 
 void cluster_group_done(enum fsm_event ev);
+/* The replicated storage's status was read again. */
+void cluster_storage_changed(void);
+/* DRBD's handler hook (cmsadm drbd-handler HOOK RES): the exit code for
+ * drbdadm in *code and why in msg; 0, or -EAGAIN while the answer waits on
+ * the arbiter (ask again). */
+int cluster_drbd_handler(const char *hook, const char *res, int *code,
+			 char *msg, size_t len);
 /* A quorum plugin's notify(). */
 void cluster_quorum_event(enum cmsd_event ev, const char *detail);
 
@@ -67,6 +82,29 @@ bool cluster_peer_can_take(const char **why);
 /* A resource used up its restarts: step down and hand the group to the
  * peer.  0 and a message, or -errno and why not (the group stays). */
 int cluster_group_must_move(const char *why, char *msg, size_t len);
+
+/* The operator's switches (admin.h), set on both nodes: stop refuses when
+ * the peer is not reachable; start and maintenance reach a peer that is
+ * away when it returns.  0 and a message, or -errno and why not. */
+enum cluster_admin_op {
+	CLUSTER_ADMIN_STOP,
+	CLUSTER_ADMIN_START,
+	CLUSTER_ADMIN_MAINT_ON,
+	CLUSTER_ADMIN_MAINT_OFF,
+};
+int cluster_admin(enum cluster_admin_op op, char *msg, size_t len);
+/* Maintenance on: resource failures are not acted on. */
+bool cluster_maintenance(void);
+bool cluster_admin_stopped(void);
+/* "node=cvknode1 stopped=1 maintenance=0 seq=3 role=slave serving=0
+ * peer=cvknode2 peer_alive=1 peer_role=slave peer_stopped=1
+ * peer_maintenance=0 peer_channel=1\n" (the "admin" request). */
+void cluster_render_admin(struct sbuf *o);
+/* "!! HA STOPPED ..." / "!! MAINTENANCE MODE ..." lines, or nothing. */
+void cluster_render_admin_notice(struct sbuf *o);
+/* {"stopped":..,"maintenance":..,"seq":..,"master_at_stop":..,
+ *  "peer_stopped":..,"peer_maintenance":..} */
+void cluster_render_admin_json(struct sbuf *o);
 
 /* Status pieces. */
 enum fsm_role cluster_role(void);

@@ -1166,6 +1166,61 @@ static struct conf_instance *conf_add_instance(struct conf_ctx *ctx,
 	return in;
 }
 
+/* The reference's rule for template storage: when both a local sync
+ * partition (storage-drbd with resource r1) and a shared LUN (storage-fc,
+ * storage-iscsi) are wanted, the sync partition is added first (the
+ * reference refuses to add a sync partition once a LUN is attached).  In
+ * one file, "first" is document order: a LUN before r1 is refused, naming
+ * both and the rule. */
+static bool conf_is_sync_partition(const struct conf_instance *in)
+{
+	xmlNode *r;
+	char *text;
+	bool yes;
+
+	if (in->kind != CMSD_KIND_STORAGE || !in->plugin_name ||
+	    strcmp(in->plugin_name, "storage-drbd") != 0)
+		return false;
+	r = conf_nth_child(in->section->node, "resource", 0);
+	text = r ? conf_text_dup(r) : NULL;
+	yes = text && strcmp(text, "r1") == 0;
+	free(text);
+	return yes;
+}
+
+static bool conf_is_shared_lun(const struct conf_instance *in)
+{
+	return in->kind == CMSD_KIND_STORAGE && in->plugin_name &&
+	       (strcmp(in->plugin_name, "storage-fc") == 0 ||
+		strcmp(in->plugin_name, "storage-iscsi") == 0);
+}
+
+static void conf_sync_partition_first(struct conf_ctx *ctx,
+				      const struct conf *c)
+{
+	for (size_t i = 0; i < c->n_inst; i++) {
+		const struct conf_instance *sync = &c->inst[i];
+		if (!conf_is_sync_partition(sync))
+			continue;
+		for (size_t j = 0; j < c->n_inst; j++) {
+			const struct conf_instance *lun = &c->inst[j];
+			if (!conf_is_shared_lun(lun) || lun->line >= sync->line)
+				continue;
+			conf_report(ctx, sync->section->node,
+				    "the local sync partition <storage "
+				    "id=\"%s\" plugin=\"storage-drbd\"> "
+				    "(resource r1) comes after the shared LUN "
+				    "<storage id=\"%s\" plugin=\"%s\"> at "
+				    "line %d: when both a local sync partition "
+				    "and a shared LUN are wanted, the sync "
+				    "partition is added first; move this "
+				    "element above the LUN's",
+				    sync->id, lun->id, lun->plugin_name,
+				    lun->line);
+		}
+	}
+}
+
 static const char *conf_hostname(char *buf, size_t len)
 {
 	if (gethostname(buf, len) < 0)
@@ -1298,6 +1353,8 @@ static void conf_build(struct conf_ctx *ctx, struct conf *c, xmlNode *root,
 				    h);
 	}
 
+	conf_sync_partition_first(ctx, c);
+
 	/* Resources may name the storage they need. */
 	for (size_t i = 0; i < c->n_inst; i++) {
 		struct conf_instance *in = &c->inst[i];
@@ -1402,6 +1459,22 @@ static void conf_plugins(struct conf_ctx *ctx, struct conf *c)
 			.tls_cert = c->tls_cert,
 			.tls_key = c->tls_key,
 		};
+		/* host->cluster_nodes (ABI 1.3): on the stack, it lives as
+		 * long as this validate() call. */
+		const char *nv[3 * CONF_MAX_NODES + 1];
+		size_t nn = 0;
+		if (c->mode != CONF_MODE_ARBITER) {
+			for (size_t k = 0; k < c->n_nodes; k++) {
+				const struct conf_node *nd = &c->nodes[k];
+				nv[nn++] = nd->id;
+				nv[nn++] = nd->name ? nd->name : nd->id;
+				nv[nn++] = nd->n_links && nd->links[0].address
+						   ? nd->links[0].address
+						   : "";
+			}
+			nv[nn] = NULL;
+			h.cluster_nodes = nv;
+		}
 		int before = ctx->errors, sig;
 		struct conf_validate_call vc = {d, &h, in->section};
 		rc = instance_guard_call(conf_call_validate, &vc, &sig);

@@ -104,6 +104,7 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 	char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 	char err[256];
 	enum ctl_req req;
+	struct ctl_args args;
 
 	if (!line) {
 		if (evbuffer_get_length(in) >= CTL_REQUEST_MAX) {
@@ -117,7 +118,7 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 		}
 		return;
 	}
-	if (ctl_parse_request(line, len, &req, err, sizeof(err)) < 0) {
+	if (ctl_parse_request(line, len, &req, &args, err, sizeof(err)) < 0) {
 		log_warnx("control: %s", err);
 		ctl_reply_and_close(cl, "ERR %s\n", err);
 		free(line);
@@ -125,7 +126,7 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 	}
 	free(line);
 	struct sbuf body = {0};
-	int rc = c->fn(req, &body, c->arg);
+	int rc = c->fn(req, &args, &body, c->arg);
 	if (body.oom)
 		ctl_reply_and_close(cl, "ERR out of memory\n");
 	else if (rc < 0)

@@ -10,9 +10,11 @@
 
 struct ctl;
 
-/* Answers one parsed request into *reply (the body after "OK <n>\n").
- * Returns 0, or -errno with a message in reply for "ERR". */
-typedef int (*ctl_handler_fn)(enum ctl_req req, struct sbuf *reply, void *arg);
+/* Answers one parsed request (its arguments in *args) into *reply (the
+ * body after "OK <n>\n").  Returns 0, or -errno with a message in reply
+ * for "ERR". */
+typedef int (*ctl_handler_fn)(enum ctl_req req, const struct ctl_args *args,
+			      struct sbuf *reply, void *arg);
 
 /*
  * Creates the socket at path.  A stale socket file is replaced; one that a

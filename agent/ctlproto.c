@@ -111,9 +111,63 @@ void sbuf_free(struct sbuf *b)
 	*b = (struct sbuf){0};
 }
 
-int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
-		      char *err, size_t errlen)
+/* A word of a request's arguments: [A-Za-z0-9_.-], 1..63 bytes. */
+static bool ctl_word_ok(const char *w, size_t n)
 {
+	if (n == 0 || n >= sizeof(((struct ctl_args *)0)->v[0]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = w[i];
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+		    !(c >= '0' && c <= '9') && c != '_' && c != '-' && c != '.')
+			return false;
+	}
+	return true;
+}
+
+/* "NAME ARG..." for a request that takes exactly nargs words. */
+static int ctl_parse_args(const char *name, const char *line, size_t len,
+			  size_t nargs, struct ctl_args *args, char *err,
+			  size_t errlen)
+{
+	size_t nl = strlen(name), i = nl;
+	struct ctl_args a = {0};
+
+	while (i < len) {
+		if (line[i] != ' ')
+			goto bad;
+		size_t b = ++i;
+		while (i < len && line[i] != ' ')
+			i++;
+		if (a.n == CTL_ARGS_MAX || !ctl_word_ok(line + b, i - b))
+			goto bad;
+		memcpy(a.v[a.n], line + b, i - b);
+		a.v[a.n++][i - b] = '\0';
+	}
+	if (a.n != nargs)
+		goto bad;
+	if (args)
+		*args = a;
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "%s takes %zu argument%s (letters, digits, \"_.-\", at most "
+		 "63 bytes each)",
+		 name, nargs, nargs == 1 ? "" : "s");
+	return -EINVAL;
+}
+
+int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
+		      struct ctl_args *args, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		size_t nargs;
+		enum ctl_req req;
+	} with_args[] = {
+		{"drbd-handler", 2, CTL_REQ_DRBD_HANDLER},
+	};
+
 	static const struct {
 		const char *text;
 		enum ctl_req req;
@@ -124,6 +178,11 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 		{"role", CTL_REQ_ROLE},
 		{"events", CTL_REQ_EVENTS},
 		{"switchover", CTL_REQ_SWITCHOVER},
+		{"stop", CTL_REQ_STOP},
+		{"start", CTL_REQ_START},
+		{"maintenance on", CTL_REQ_MAINT_ON},
+		{"maintenance off", CTL_REQ_MAINT_OFF},
+		{"admin", CTL_REQ_ADMIN},
 	};
 
 	/* The limit counts the "\n" too, as the server reads it. */
@@ -138,12 +197,26 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 		snprintf(err, errlen, "request contains a NUL byte");
 		return -EINVAL;
 	}
+	if (args)
+		*args = (struct ctl_args){0};
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
 		if (strlen(reqs[i].text) == len &&
 		    memcmp(reqs[i].text, line, len) == 0) {
 			*req = reqs[i].req;
 			return 0;
 		}
+	for (size_t i = 0; i < sizeof(with_args) / sizeof(with_args[0]); i++) {
+		size_t nl = strlen(with_args[i].name);
+		if (len >= nl && memcmp(with_args[i].name, line, nl) == 0 &&
+		    (len == nl || line[nl] == ' ')) {
+			int rc = ctl_parse_args(with_args[i].name, line, len,
+						with_args[i].nargs, args, err,
+						errlen);
+			if (rc == 0)
+				*req = with_args[i].req;
+			return rc;
+		}
+	}
 	/* Quote at most 64 printable bytes of what came. */
 	char shown[65];
 	size_t n = len < 64 ? len : 64;
@@ -169,6 +242,34 @@ static void ctl_render_uptime(struct sbuf *o, uint64_t s)
 		sbuf_printf(o, "%" PRIu64 "m", m);
 	sbuf_printf(o, (d || h || m) ? "%02" PRIu64 "s" : "%" PRIu64 "s",
 		    s % 60);
+}
+
+static const char *ctl_storage_role(enum cmsd_storage_role r)
+{
+	return r == CMSD_ROLE_PRIMARY	  ? "Primary"
+	       : r == CMSD_ROLE_SECONDARY ? "Secondary"
+					  : "Unknown";
+}
+
+/* "Connected Primary/Secondary UpToDate/UpToDate, syncing 37% (ETA 53 s),
+ * data usable, generation F5682BF1AE45298A; DETAIL" */
+static void ctl_render_replica(struct sbuf *o,
+			       const struct cmsd_storage_status *st)
+{
+	sbuf_printf(o, "%s %s/%s %s/%s",
+		    *st->connection ? st->connection : "Unknown",
+		    ctl_storage_role(st->role), ctl_storage_role(st->peer_role),
+		    *st->disk ? st->disk : "DUnknown",
+		    *st->peer_disk ? st->peer_disk : "DUnknown");
+	if (st->sync_percent >= 0) {
+		sbuf_printf(o, ", syncing %d%%", st->sync_percent);
+		if (st->sync_eta_s >= 0)
+			sbuf_printf(o, " (ETA %d s)", st->sync_eta_s);
+	}
+	sbuf_printf(o, ", data %s, generation %016" PRIX64,
+		    st->data_usable ? "usable" : "not usable", st->generation);
+	if (*st->detail)
+		sbuf_printf(o, "; %s", st->detail);
 }
 
 static bool ctl_is_arbiter(const struct status_view *v)
@@ -241,6 +342,8 @@ static void ctl_render_reference(const struct status_view *v, struct sbuf *o)
 void ctl_render_text(const struct status_view *v, struct sbuf *o)
 {
 	ctl_render_reference(v, o);
+	if (v->admin_text)
+		sbuf_printf(o, "%s", v->admin_text);
 	sbuf_printf(o, "role   : %s: %s\n", v->role ? v->role : "unknown",
 		    v->role_reason ? v->role_reason : "");
 	if (v->node_name) {
@@ -284,6 +387,12 @@ void ctl_render_text(const struct status_view *v, struct sbuf *o)
 			sbuf_printf(o, ", reservation holder %s", r->holder);
 		sbuf_printf(o, "\n");
 	}
+	for (size_t i = 0; i < v->n_res; i++)
+		if (v->res[i].replica) {
+			sbuf_printf(o, "replica: %s: ", v->res[i].id);
+			ctl_render_replica(o, v->res[i].replica);
+			sbuf_printf(o, "\n");
+		}
 	for (size_t i = 0; i < v->n_res; i++)
 		if (v->res[i].last_error && *v->res[i].last_error)
 			sbuf_printf(o, "error  : %s: %s\n", v->res[i].id,
@@ -337,6 +446,27 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 		json_kv_str(o, "node", r->node, true);
 		json_kv_str(o, "detail", r->detail, true);
 		json_kv_str(o, "holder", r->holder, true);
+		if (r->replica) {
+			const struct cmsd_storage_status *st = r->replica;
+			char gen[17];
+			snprintf(gen, sizeof(gen), "%016" PRIX64,
+				 st->generation);
+			sbuf_printf(o, "\"replica\":{");
+			json_kv_str(o, "connection", st->connection, true);
+			json_kv_str(o, "role", ctl_storage_role(st->role),
+				    true);
+			json_kv_str(o, "peer_role",
+				    ctl_storage_role(st->peer_role), true);
+			json_kv_str(o, "disk", st->disk, true);
+			json_kv_str(o, "peer_disk", st->peer_disk, true);
+			json_kv_str(o, "generation", gen, true);
+			json_kv_str(o, "detail", st->detail, true);
+			sbuf_printf(o,
+				    "\"data_usable\":%s,\"sync_percent\":%d,"
+				    "\"sync_eta_s\":%d},",
+				    st->data_usable ? "true" : "false",
+				    st->sync_percent, st->sync_eta_s);
+		}
 		json_kv_str(o, "health", r->health, true);
 		json_kv_str(o, "last_error", r->last_error, true);
 		json_kv_str(o, "recovery",
@@ -354,6 +484,8 @@ void ctl_render_json(const struct status_view *v, struct sbuf *o)
 	sbuf_printf(o, "]");
 	if (v->cluster_json)
 		sbuf_printf(o, ",\"cluster\":%s", v->cluster_json);
+	if (v->admin_json)
+		sbuf_printf(o, ",\"admin\":%s", v->admin_json);
 	sbuf_printf(o, "}\n");
 }
 

@@ -3,7 +3,8 @@
  *
  * Over the unix socket the client sends one request line, at most
  * CTL_REQUEST_MAX bytes with its "\n" (a "\r" before it is ignored):
- *     status | status json | version
+ *     status | status json | version | role | events | switchover |
+ *     stop | start | maintenance on | maintenance off | admin
  * The server answers with "OK <n>\n" followed by exactly n bytes of body,
  * or "ERR <message>\n", then shuts down its side (EOF ends every reply).
  * The byte count lets the client tell a complete body from one cut short
@@ -25,6 +26,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmsd/plugin.h>
 
 #define CTL_REQUEST_MAX	   4096
 #define CTL_DEFAULT_SOCKET "/run/cmsd/cmsd.sock"
@@ -49,16 +52,35 @@ enum ctl_req {
 	CTL_REQ_ROLE,	    /* "node1 master 7 serving": for scripts, cheap */
 	CTL_REQ_EVENTS,	    /* recent state changes, one per line */
 	CTL_REQ_SWITCHOVER, /* hand mastership to the other node */
+	/* The operator's switches (agent/admin.h), on both nodes. */
+	CTL_REQ_STOP,	   /* stop HA on the pair */
+	CTL_REQ_START,	   /* start it again */
+	CTL_REQ_MAINT_ON,  /* "maintenance on" */
+	CTL_REQ_MAINT_OFF, /* "maintenance off" */
+	CTL_REQ_ADMIN,	   /* one line of key=value: the switches on both
+			      nodes, for cmsadm to wait on */
+	/* "drbd-handler HOOK RESOURCE": DRBD's handler hook, from cmsadm
+	 * drbd-handler; the body starts with drbdadm's exit code, or is
+	 * "wait ..." when the answer is not ready (ask again). */
+	CTL_REQ_DRBD_HANDLER,
+};
+
+/* Arguments a request carries, NUL-terminated words ("" when none). */
+#define CTL_ARGS_MAX 3
+struct ctl_args {
+	size_t n;
+	char v[CTL_ARGS_MAX][64];
 };
 
 /* Checks a complete reply (the whole stream) and extracts its body, as
  * ctl_client_call() does: 0 OK, 1 ERR, -EPROTO.  *body is malloc'd. */
 int ctl_parse_reply(const char *buf, size_t len, char **body);
 
-/* Parses one request line (without "\n", len bytes).  0 and *req, or
- * -EINVAL with a message in err. */
+/* Parses one request line (without "\n", len bytes).  0 and *req (and
+ * the request's arguments in *args, when args is not NULL), or -EINVAL
+ * with a message in err. */
 int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
-		      char *err, size_t errlen);
+		      struct ctl_args *args, char *err, size_t errlen);
 
 struct status_res {
 	const char *id;
@@ -69,6 +91,8 @@ struct status_res {
 	const char *node;   /* where it runs, or NULL */
 	const char *detail; /* e.g. the VIP address, or NULL */
 	const char *holder; /* a shared LUN's reservation holder, or NULL */
+	/* A replicated storage's last status (DRBD), or NULL. */
+	const struct cmsd_storage_status *replica;
 	const char *health; /* last monitor: RUNNING, STOPPED, ... or NULL */
 	const char *last_error; /* "" when none */
 	bool optional;
@@ -94,6 +118,10 @@ struct status_view {
 	 * (epoch, lease, failover, links, peer), added as "cluster". */
 	const char *set_master, *set_slave;
 	const char *cluster_json;
+	/* The operator's switches: lines printed right after the reference
+	 * block ("!! HA STOPPED ...", "" when none) and a JSON object added
+	 * as "admin" (NULL: none). */
+	const char *admin_text, *admin_json;
 	bool standalone;
 	const char *quorum; /* the quorum line after "quorum : " */
 	const char *config, *plugin_dir;

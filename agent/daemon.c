@@ -51,6 +51,10 @@ struct slot {
 	 * holder of a shared LUN, for the status ("" none known). */
 	struct cmsd_storage_status sst;
 	char holder[64];
+	/* Its last status that was read whole (sst is filled while the op
+	 * runs): what the cluster core reads of a replicated storage. */
+	struct cmsd_storage_status st;
+	bool st_known;
 	struct event *monitor;
 	char *detail; /* shown in brackets: the VIP address */
 	/* What went wrong last as the daemon saw it: a failed start or stop,
@@ -68,6 +72,9 @@ struct slot {
 	bool held;	    /* waiting on restart_timer to restart */
 	bool stop_only;	    /* this restart only stops (an optional member
 			       that used up its restarts) */
+	/* A started storage whose promote failed or was abandoned: Failed
+	 * until a demote undoes it. */
+	bool promote_failed;
 };
 
 /* PH_RESTARTING: one resource of a running group is being stopped and
@@ -217,8 +224,13 @@ static void daemon_status_done(struct instance *in, enum op_kind kind, int rc,
 	(void)kind;
 	if (rc == -ECANCELED)
 		return; /* a start/stop took over; it re-arms if needed */
-	if (rc == 0)
+	if (rc == 0) {
 		snprintf(s->holder, sizeof(s->holder), "%s", s->sst.holder);
+		s->st = s->sst;
+		s->st_known = true;
+		if (cluster_running())
+			cluster_storage_changed();
+	}
 	if (s->sq.state == GS_STARTED)
 		daemon_monitor_arm(s);
 }
@@ -267,7 +279,7 @@ static bool daemon_recovers(const struct slot *s)
 		return false;
 	if (daemon_two_node())
 		return s->sq.group && cluster_running() &&
-		       cluster_role() == FSM_MASTER;
+		       cluster_role() == FSM_MASTER && !cluster_maintenance();
 	return daemon_standalone(D.conf) && !D.group_failed;
 }
 
@@ -551,6 +563,9 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 			log_info("started %s", instance_id(in));
 			daemon_monitor_arm(s);
 		}
+		/* What the storage looks like now, for the cluster core
+		 * (promotable data, the replica), before the next op. */
+		daemon_storage_status(s);
 		group_started(&D.walk, &s->sq, daemon_group_op(kind), true);
 		if (D.stop_pending) {
 			D.phase = PH_IDLE;
@@ -562,6 +577,7 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 	}
 	if (kind == OP_PROMOTE)
 		s->sq.promoted = false;
+	s->promote_failed = kind == OP_PROMOTE && s->sq.state == GS_STARTED;
 	s->sq.state = GS_FAILED;
 	daemon_slot_error(s, rc);
 	s->sq.cleanup = kind != OP_PROMOTE || rc == -ETIMEDOUT ||
@@ -613,6 +629,13 @@ static void daemon_stop_done(struct instance *in, enum op_kind kind, int rc,
 		if (rc == 0) {
 			s->sq.promoted = false;
 			log_info("demoted %s", instance_id(in));
+			/* The demote undid a promote that failed or was
+			 * abandoned (a takeover cancelled by the peer's): the
+			 * storage is started again, as secondary, and
+			 * monitored; Failed for good hid its status. */
+			if (s->promote_failed && s->sq.state == GS_FAILED)
+				s->sq.state = GS_STARTED;
+			s->promote_failed = false;
 			/* Still started (a node's storage stays logged in as
 			 * slave): its monitor goes on; a stop that follows
 			 * (standalone) stops it again. */
@@ -944,7 +967,68 @@ static void daemon_group_summary(char *buf, size_t len)
 	}
 }
 
+/* The replicated storage (one that reports a data generation: DRBD), as
+ * last read; false when there is none or it is not started. */
+static bool daemon_replica(struct cmsd_storage_status *out, const char **id)
+{
+	for (size_t i = 0; i < D.n_slots; i++) {
+		const struct slot *s = &D.slots[i];
+		if (instance_conf(s->in)->kind != CMSD_KIND_STORAGE ||
+		    s->sq.state != GS_STARTED || !s->st_known ||
+		    !s->st.generation)
+			continue;
+		*out = s->st;
+		if (id)
+			*id = instance_id(s->in);
+		return true;
+	}
+	return false;
+}
+
+static struct slot *daemon_replica_slot(void)
+{
+	for (size_t i = 0; i < D.n_slots; i++) {
+		struct slot *s = &D.slots[i];
+		if (instance_conf(s->in)->kind == CMSD_KIND_STORAGE &&
+		    s->sq.state == GS_STARTED && s->st_known &&
+		    s->st.generation)
+			return s;
+	}
+	return NULL;
+}
+
+static void daemon_resync_done(struct instance *in, enum op_kind kind, int rc,
+			       void *arg)
+{
+	struct slot *s = arg;
+
+	(void)kind;
+	if (rc < 0)
+		log_warnx("%s: resync: %s", instance_id(in),
+			  instance_stats(in)->last_error[0]
+				  ? instance_stats(in)->last_error
+				  : strerror(-rc));
+	else
+		log_info("%s: resync under way", instance_id(in));
+	daemon_storage_status(s);
+}
+
+static int daemon_resync(bool discard_local)
+{
+	struct slot *s = daemon_replica_slot();
+	static int discard;
+
+	if (!s)
+		return -ENOENT;
+	discard = discard_local;
+	return instance_call(s->in, OP_RESYNC,
+			     instance_conf(s->in)->start_timeout_ms, &discard,
+			     daemon_resync_done, s);
+}
+
 static const struct cluster_group_ops daemon_group_ops = {
+	.replica = daemon_replica,
+	.resync = daemon_resync,
 	.start = daemon_group_start,
 	.cancel_start = daemon_group_cancel_start,
 	.stop = daemon_group_stop,
@@ -1033,6 +1117,12 @@ static void daemon_instance_event(struct instance *in, enum cmsd_event ev,
 			D.q_state = ev;
 		cluster_quorum_event(ev, detail);
 	}
+	/* A storage that says it changed (a replica lost or back, a split
+	 * brain) is read at once, not at its next monitor: the cluster core
+	 * decides on it. */
+	if ((ev == CMSD_EV_STATE_CHANGED || ev == CMSD_EV_SPLIT_BRAIN) && s &&
+	    s->sq.state == GS_STARTED)
+		daemon_storage_status(s);
 	if (ev == CMSD_EV_FAILED && s && s->sq.state == GS_STARTED) {
 		snprintf(s->error, sizeof(s->error), "failed: %s",
 			 detail ? detail : "reported by the plugin");
@@ -1410,12 +1500,58 @@ static void daemon_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- status ---- */
 
-static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
+/* cmsadm stop / start / maintenance on|off, and the "admin" line they
+ * wait on (cluster_admin). */
+static int daemon_ctl_admin(enum ctl_req req, struct sbuf *reply)
+{
+	static const char *const names[] = {
+		[CTL_REQ_STOP] = "stop",
+		[CTL_REQ_START] = "start",
+		[CTL_REQ_MAINT_ON] = "maintenance on",
+		[CTL_REQ_MAINT_OFF] = "maintenance off",
+		[CTL_REQ_ADMIN] = "admin",
+	};
+	enum cluster_admin_op op;
+	char msg[512];
+
+	if (!cluster_running()) {
+		sbuf_printf(reply, "%s needs a running two-node cluster%s",
+			    names[req],
+			    daemon_two_node() ? " (the cluster core is not "
+						"running yet)"
+					      : "");
+		return -EINVAL;
+	}
+	switch (req) {
+	case CTL_REQ_ADMIN:
+		cluster_render_admin(reply);
+		return 0;
+	case CTL_REQ_STOP:
+		op = CLUSTER_ADMIN_STOP;
+		break;
+	case CTL_REQ_START:
+		op = CLUSTER_ADMIN_START;
+		break;
+	case CTL_REQ_MAINT_ON:
+		op = CLUSTER_ADMIN_MAINT_ON;
+		break;
+	default:
+		op = CLUSTER_ADMIN_MAINT_OFF;
+		break;
+	}
+	int rc = cluster_admin(op, msg, sizeof(msg));
+	log_info("control: %s: %s", names[req], msg);
+	sbuf_printf(reply, "%s%s", msg, rc < 0 ? "" : "\n");
+	return rc;
+}
+
+static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
+		      struct sbuf *reply, void *arg)
 {
 	struct status_res *res;
 	struct status_view v = {0};
 	char(*peer_states)[32] = NULL;
-	struct sbuf cj = {0};
+	struct sbuf cj = {0}, aj = {0};
 	bool arb = D.conf->mode == CONF_MODE_ARBITER;
 	char hostname[256] = "arbiter";
 	char quorum[256] = "none";
@@ -1457,6 +1593,20 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		cluster_render_events(reply);
 		return 0;
 	}
+	if (req == CTL_REQ_DRBD_HANDLER) {
+		char msg[256];
+		int code;
+		int rc = cluster_drbd_handler(args->v[0], args->v[1], &code,
+					      msg, sizeof(msg));
+		if (rc == -EAGAIN) {
+			sbuf_printf(reply, "wait %s\n", msg);
+			return 0;
+		}
+		log_info("control: drbd-handler %s %s: %d: %s", args->v[0],
+			 args->v[1], code, msg);
+		sbuf_printf(reply, "%d %s\n", code, msg);
+		return 0;
+	}
 	if (req == CTL_REQ_SWITCHOVER) {
 		char msg[256];
 		if (!cluster_running()) {
@@ -1469,6 +1619,10 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		sbuf_printf(reply, "%s%s", msg, rc < 0 ? "" : "\n");
 		return rc;
 	}
+	if (req == CTL_REQ_STOP || req == CTL_REQ_START ||
+	    req == CTL_REQ_MAINT_ON || req == CTL_REQ_MAINT_OFF ||
+	    req == CTL_REQ_ADMIN)
+		return daemon_ctl_admin(req, reply);
 	res = calloc(D.n_slots ? D.n_slots : 1, sizeof(*res));
 	peer_states = calloc(D.n_slots ? D.n_slots : 1, sizeof(*peer_states));
 	if (!res || !peer_states) {
@@ -1495,6 +1649,10 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 					: NULL,
 			.detail = s->detail,
 			.holder = *s->holder ? s->holder : NULL,
+			.replica = s->st_known && s->st.generation &&
+						   s->sq.state == GS_STARTED
+					   ? &s->st
+					   : NULL,
 			.health =
 				s->health >= 0 ? health_names[s->health] : NULL,
 			.last_error = *s->error ? s->error : st->last_error,
@@ -1566,6 +1724,11 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 		if (req == CTL_REQ_STATUS_JSON) {
 			cluster_render_json(&cj);
 			v.cluster_json = cj.oom ? NULL : cj.s;
+			cluster_render_admin_json(&aj);
+			v.admin_json = aj.oom ? NULL : aj.s;
+		} else {
+			cluster_render_admin_notice(&aj);
+			v.admin_text = aj.oom ? NULL : aj.s;
 		}
 	}
 	if (req == CTL_REQ_STATUS_JSON)
@@ -1573,6 +1736,7 @@ static int daemon_ctl(enum ctl_req req, struct sbuf *reply, void *arg)
 	else
 		ctl_render_text(&v, reply);
 	sbuf_free(&cj);
+	sbuf_free(&aj);
 	free(peer_states);
 	free(res);
 	return 0;

@@ -250,6 +250,13 @@ static void fsm_follow_peer(struct step *s)
 			  "nobody is master; the peer is preferred");
 		return;
 	}
+	/* Two nodes started together hear each other before either knows
+	 * its quorum: a peer still starting up is no candidate only for now.
+	 * Deciding on that (both would) made two masters at once in ping
+	 * mode; wait out the start-up as when the peer is silent. */
+	if (!fsm_peer_candidate(x) && x->peer_role == FSM_STARTUP &&
+	    s->f->role == FSM_STARTUP && !x->startup_wait_over)
+		return;
 	if (!x->vote_retry_ok) {
 		fsm_enter(s, FSM_SLAVE, 0, "nobody is master; vote backoff");
 		return;
@@ -544,6 +551,83 @@ static void fsm_stepping_down(struct step *s)
 	}
 }
 
+/* S7: HA stopped by the operator.  The machine still keeps every safety
+ * rule (a split-brain loser still resyncs, a lost lease still takes the
+ * VIP first); it only never starts anything and steps a master down. */
+static void fsm_admin_stopped(struct step *s)
+{
+	const struct fsm_facts *x = s->x;
+	struct fsm *f = s->f;
+	unsigned a;
+
+	/* Nobody to hand over to: the peer is stopped as well. */
+	f->handover = false;
+	switch (f->role) {
+	case FSM_STARTUP:
+	case FSM_SLAVE:
+	case FSM_ISOLATED:
+		if (s->ev == FSM_EV_VOTE_GRANTED) {
+			s->out.actions |= FSM_A_RELEASE_LEASE;
+			s->out.reason = "late vote grant released";
+			return;
+		}
+		if (f->role != FSM_SLAVE && (x->peer_alive || x->quorum_ok))
+			fsm_enter(s, FSM_SLAVE, 0,
+				  "HA stopped by the operator");
+		else if (f->role == FSM_SLAVE && !x->peer_alive &&
+			 !x->quorum_ok)
+			fsm_enter(s, FSM_ISOLATED, 0,
+				  "HA stopped by the operator; peer silent and "
+				  "no quorum");
+		return;
+	case FSM_TAKING_OVER:
+		if (!f->starting) {
+			fsm_back_off(s,
+				     s->ev == FSM_EV_VOTE_GRANTED
+					     ? FSM_A_RELEASE_LEASE
+					     : 0,
+				     "HA stopped by the operator: vote "
+				     "abandoned");
+			return;
+		}
+		a = FSM_A_STOP_GROUP;
+		if (s->ev != FSM_EV_GROUP_STARTED &&
+		    s->ev != FSM_EV_GROUP_START_FAILED)
+			a |= FSM_A_CANCEL_START;
+		if (s->ev == FSM_EV_LEASE_LOST || !fsm_held(x))
+			a |= FSM_A_VIP_FIRST;
+		fsm_enter(s, FSM_STEPPING_DOWN, a,
+			  "HA stopped by the operator: start abandoned, "
+			  "stopping the group");
+		return;
+	case FSM_MASTER:
+		/* The usual rules first: a split-brain loss or a lost lease
+		 * steps down their own way (resync, VIP first). */
+		fsm_master(s);
+		if (f->role == FSM_MASTER) {
+			/* A split brain won is still reported, but a node
+			 * on its way down announces no VIP. */
+			s->out.actions &= ~FSM_A_REANNOUNCE;
+			fsm_enter(s, FSM_STEPPING_DOWN, FSM_A_STOP_GROUP,
+				  "HA stopped by the operator: stopping the "
+				  "group");
+		}
+		return;
+	case FSM_STEPPING_DOWN:
+		fsm_stepping_down(s);
+		if (s->ev == FSM_EV_GROUP_STOPPED &&
+		    !(s->out.actions & FSM_A_RESYNC))
+			s->out.reason = "group stopped: HA stopped by the "
+					"operator";
+		return;
+	default:
+		fsm_enter(s, FSM_STEPPING_DOWN,
+			  FSM_A_VIP_FIRST | FSM_A_STOP_GROUP,
+			  "unknown role: stopping the group");
+		return;
+	}
+}
+
 void fsm_init(struct fsm *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -556,6 +640,25 @@ struct fsm_out fsm_step(struct fsm *f, const struct fsm_facts *facts,
 	struct step s = {.f = f, .x = facts, .ev = ev};
 	enum fsm_role old = f->role;
 
+	if (facts->admin_stopped) {
+		/* S7: operator requests are refused; the rest of the step is
+		 * what a tick would do. */
+		if (ev == FSM_EV_SWITCHOVER || ev == FSM_EV_GROUP_MUST_MOVE ||
+		    ev == FSM_EV_HANDOVER)
+			s.ev = FSM_EV_TICK;
+		fsm_admin_stopped(&s);
+		if (s.ev != ev && !s.out.reason)
+			s.out.reason =
+				ev == FSM_EV_HANDOVER
+					? "handover refused: HA stopped by the "
+					  "operator"
+				: ev == FSM_EV_SWITCHOVER
+					? "switchover refused: HA stopped by "
+					  "the operator"
+					: "cannot move: HA stopped by the "
+					  "operator";
+		goto out;
+	}
 	switch (f->role) {
 	case FSM_STARTUP:
 	case FSM_SLAVE:
@@ -581,7 +684,7 @@ struct fsm_out fsm_step(struct fsm *f, const struct fsm_facts *facts,
 			  "unknown role: stopping the group");
 		break;
 	}
-
+out:
 	if ((ev == FSM_EV_SWITCHOVER || ev == FSM_EV_GROUP_MUST_MOVE ||
 	     ev == FSM_EV_HANDOVER) &&
 	    !s.accepted) {

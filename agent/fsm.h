@@ -34,6 +34,12 @@
  *      VIP_FIRST and then RESYNC.
  *   S6 A vote is requested only when vote_retry_ok (the owner's backoff),
  *      except on HANDOVER: the master released for us.
+ *   S7 While admin_stopped (the operator stopped HA on the pair: `cmsadm
+ *      stop`), no vote is requested, no group started, no handover sent
+ *      and every SWITCHOVER, MUST_MOVE or HANDOVER is refused; a node
+ *      that is MASTER or starting steps down (STOP_GROUP; VIP first when
+ *      S3 asks for it) in that very step, and the roles left are SLAVE
+ *      (ISOLATED without peer and quorum) and STEPPING_DOWN.
  */
 #ifndef CMSD_AGENT_FSM_H
 #define CMSD_AGENT_FSM_H
@@ -99,6 +105,9 @@ struct fsm_facts {
 
 	bool startup_wait_over; /* STARTUP: the peer had its deadtime to show */
 	bool vote_retry_ok;	/* the owner's backoff since the last answer */
+	/* The operator stopped HA on the pair (`cmsadm stop`, persisted in
+	 * the state directory): see S7. */
+	bool admin_stopped;
 };
 
 /* Inputs.  TICK means "facts changed or time passed: re-evaluate". */

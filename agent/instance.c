@@ -83,6 +83,7 @@ struct cmsd_child {
 	struct spawn_child *sc;
 	uint64_t op_gen; /* the op it was spawned under, 0: none */
 	cmsd_child_cb done;
+	cmsd_child_output_cb output; /* streaming child (ABI 1.3) */
 	void *arg;
 };
 
@@ -108,8 +109,9 @@ struct instance {
 	struct cmsd_host host;
 	void *priv;
 	char *state_dir;
-	char *ident[5]; /* node, cluster, tls ca, cert, key (host table) */
-	struct op *op;	/* running, or NULL */
+	char *ident[5];	    /* node, cluster, tls ca, cert, key (host table) */
+	const char **nodes; /* host->cluster_nodes, packed */
+	struct op *op;	    /* running, or NULL */
 	struct op *grave;
 	size_t n_grave;
 	bool freeing;
@@ -581,6 +583,13 @@ static void host_child_done(const struct cmsd_child_result *res, void *arg)
 	free(c);
 }
 
+static void host_child_output(const char *data, size_t len, void *arg)
+{
+	struct cmsd_child *c = arg;
+
+	c->output(data, len, c->arg);
+}
+
 static int host_spawn(const struct cmsd_host *h, const struct cmsd_spawn *req,
 		      struct cmsd_child **out)
 {
@@ -603,11 +612,13 @@ static int host_spawn(const struct cmsd_host *h, const struct cmsd_spawn *req,
 		return -ENOMEM;
 	c->in = in;
 	c->done = r.done;
+	c->output = r.output;
 	c->arg = r.arg;
 	/* Children of the running op die with it when it times out. */
 	c->op_gen = in->op ? in->op->gen : 0;
 	r.size = sizeof(r);
 	r.done = host_child_done;
+	r.output = c->output ? host_child_output : NULL;
 	r.arg = c;
 	rc = spawn_start(&r, &c->sc);
 	if (rc < 0) {
@@ -750,6 +761,41 @@ static int instance_call_init(void *arg)
 /* The identity every new host table carries (copied per instance, since a
  * reload frees the config the strings came from). */
 static char *identity[5];
+/* host->cluster_nodes (ABI 1.3), packed by nodes_pack(). */
+static const char **identity_nodes;
+
+/* One allocation holding a NULL-terminated array of n strings and the
+ * strings (NULL entries become ""), so that one free() releases it. */
+const char **nodes_pack(const char *const *v, size_t n)
+{
+	size_t bytes = (n + 1) * sizeof(char *);
+	const char **out;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += strlen(v[i] ? v[i] : "") + 1;
+	out = malloc(bytes);
+	if (!out)
+		return NULL;
+	p = (char *)(out + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i] ? v[i] : "") + 1;
+		memcpy(p, v[i] ? v[i] : "", l);
+		out[i] = p;
+		p += l;
+	}
+	out[n] = NULL;
+	return out;
+}
+
+static size_t nodes_count(const char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
 
 void instance_set_identity(const struct conf *c)
 {
@@ -768,12 +814,26 @@ void instance_set_identity(const struct conf *c)
 		free(identity[i]);
 		identity[i] = v[i] ? strdup(v[i]) : NULL;
 	}
+	free(identity_nodes);
+	identity_nodes = NULL;
+	if (c && c->mode != CONF_MODE_ARBITER) {
+		const char *nv[3 * CONF_MAX_NODES];
+		size_t n = 0;
+		for (size_t i = 0; i < c->n_nodes; i++) {
+			const struct conf_node *nd = &c->nodes[i];
+			nv[n++] = nd->id;
+			nv[n++] = nd->name ? nd->name : nd->id;
+			nv[n++] = nd->n_links ? nd->links[0].address : "";
+		}
+		identity_nodes = nodes_pack(nv, n);
+	}
 }
 
 static void instance_free_ident(struct instance *in)
 {
 	for (int i = 0; i < 5; i++)
 		free(in->ident[i]);
+	free(in->nodes);
 }
 
 void instance_set_state_root(const char *dir)
@@ -892,6 +952,11 @@ int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 	in->host.tls_ca = in->ident[2];
 	in->host.tls_cert = in->ident[3];
 	in->host.tls_key = in->ident[4];
+	if (identity_nodes) {
+		in->nodes =
+			nodes_pack(identity_nodes, nodes_count(identity_nodes));
+		in->host.cluster_nodes = in->nodes;
+	}
 	ic.in = in;
 	rc = instance_guard_call(instance_call_init, &ic, &sig);
 	if (sig) {

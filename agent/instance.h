@@ -84,6 +84,10 @@ const char *instance_sig_name(int sig);
  * or -errno (the plugin's init failed, or out of memory); the error is logged
  * with the instance id.
  */
+/* A NULL-terminated array of n strings in one allocation (free() it);
+ * NULL entries become "".  Used for host->cluster_nodes. */
+const char **nodes_pack(const char *const *v, size_t n);
+
 int instance_new(const struct conf_instance *ci, instance_event_cb ev,
 		 void *ev_arg, struct instance **out);
 /*

@@ -14,12 +14,15 @@
 #include "daemon.h"
 #include "loader.h"
 #include "log.h"
+#include "setup.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: cmsd [-c FILE] [-p PLUGIN_DIR] [-n NODE_ID] [-f] [-d] "
 		"[--check]\n"
+		"       cmsd --unconfigured [-c FILE] [-p DIR] [options]  (see "
+		"cmsd --unconfigured -h)\n"
 		"       cmsd --version | -h\n"
 		"  -c, --config FILE      configuration (default %s)\n"
 		"  -p, --plugin-dir DIR   plugin directory (overrides "
@@ -67,6 +70,11 @@ int main(int argc, char **argv)
 	char *abspath = NULL;
 	int c, n, rc;
 
+	/* A host without a cluster yet: the setup agent takes the whole
+	 * command line (its own options, see setup.c). */
+	for (c = 1; c < argc; c++)
+		if (strcmp(argv[c], "--unconfigured") == 0)
+			return setup_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "c:p:n:fdh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

@@ -36,6 +36,7 @@ struct spawn_child {
 	bool timed_out, killing, exited, out_eof, abandoned;
 	int status;
 	cmsd_child_cb done;
+	cmsd_child_output_cb stream; /* streaming child: chunks go here */
 	void *arg;
 };
 
@@ -106,6 +107,20 @@ static void spawn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	spawn_kill(c);
 }
 
+/* Keeps a chunk of output, or hands it on at once for a streaming child. */
+static void spawn_take(struct spawn_child *c, const char *buf, size_t n)
+{
+	if (c->stream) {
+		if (!c->abandoned)
+			c->stream(buf, n, c->arg);
+		return;
+	}
+	if (c->output_len + n > c->output_max)
+		n = c->output_max - c->output_len;
+	memcpy(c->output + c->output_len, buf, n);
+	c->output_len += n;
+}
+
 static void spawn_out_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct spawn_child *c = arg;
@@ -123,11 +138,7 @@ static void spawn_out_cb(evutil_socket_t fd, short what, void *arg)
 			spawn_finish(c);
 		return;
 	}
-	size_t keep = (size_t)n;
-	if (c->output_len + keep > c->output_max)
-		keep = c->output_max - c->output_len;
-	memcpy(c->output + c->output_len, buf, keep);
-	c->output_len += keep;
+	spawn_take(c, buf, (size_t)n);
 }
 
 static void spawn_in_cb(evutil_socket_t fd, short what, void *arg)
@@ -198,13 +209,8 @@ static void spawn_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 			 * there now and finish. */
 			char buf[4096];
 			ssize_t n;
-			while ((n = read(c->out_fd, buf, sizeof(buf))) > 0) {
-				size_t keep = (size_t)n;
-				if (c->output_len + keep > c->output_max)
-					keep = c->output_max - c->output_len;
-				memcpy(c->output + c->output_len, buf, keep);
-				c->output_len += keep;
-			}
+			while ((n = read(c->out_fd, buf, sizeof(buf))) > 0)
+				spawn_take(c, buf, (size_t)n);
 			spawn_finish(c);
 		}
 	}
@@ -329,7 +335,11 @@ int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out)
 	if (!c)
 		return -ENOMEM;
 	c->out_fd = c->in_fd = -1;
-	c->output_max = req->output_max ? req->output_max : 65536;
+	/* A streaming child's output is handed on, never kept. */
+	c->stream = req->output;
+	c->output_max = c->stream	  ? 0
+			: req->output_max ? req->output_max
+					  : 65536;
 	c->output = malloc(c->output_max + 1);
 	c->grace_ms = req->kill_grace_ms ? req->kill_grace_ms : 2000;
 	c->done = req->done;

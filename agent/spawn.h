@@ -41,6 +41,9 @@ void spawn_shutdown(void);
  *   -ENOENT, -EACCES, -ENOEXEC, ...  the execve() in the child failed
  *            (reported here, not as an exit code 127; done() not called)
  *   -ENOMEM, -EMFILE, -EAGAIN  no memory, fds or processes
+ * With req->output set (a streaming child), each chunk of output goes to
+ * req->output(data, len, req->arg) as it is read, none is kept, and done()
+ * gets "".  Neither is called after spawn_abandon().
  * The handle is valid until done() returns.
  */
 int spawn_start(const struct cmsd_spawn *req, struct spawn_child **out);

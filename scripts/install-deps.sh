@@ -10,10 +10,11 @@
 set -eu
 what=${1:-test}
 build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
-       libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev"
+       libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev
+       libcrypt-dev"
 test="$build iproute2 procps psmisc openssl python3 mariadb-server
       mariadb-client e2fsprogs xfsprogs util-linux tgt libiscsi-bin drbd-utils
-      qemu-system-x86 busybox-static"
+      sg3-utils qemu-system-x86 busybox-static"
 case "$what" in
 build) pkgs=$build ;;
 test | demo) pkgs=$test ;;

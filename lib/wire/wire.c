@@ -24,7 +24,7 @@ static const uint8_t wire_shapes[] = {
 	[F_HOLDER] = SHAPE_STR,	  [F_RETRY_MS] = SHAPE_U64,
 	[F_PEER] = SHAPE_STR,	  [F_LAST_MASTER] = SHAPE_STR,
 	[F_LAST_GEN] = SHAPE_U64, [F_SUMMARY] = SHAPE_STR,
-	[F_TIME_MS] = SHAPE_U64,
+	[F_TIME_MS] = SHAPE_U64,  [F_ADMIN_SEQ] = SHAPE_U64,
 };
 
 static enum wire_shape wire_shape(uint16_t tag)

@@ -74,6 +74,10 @@ enum wire_tag {
 	F_LAST_GEN = 19,   /* u64: its data generation */
 	F_SUMMARY = 20,	   /* str: free-text group summary (STATE) */
 	F_TIME_MS = 21,	   /* u64: sender's clock, for diagnostics only */
+	F_ADMIN_SEQ = 22,  /* u64: the operator switches' sequence number
+			      (CMD stop/start/maintenance, STATE): the
+			      higher one wins, so that a node that was away
+			      catches up (agent/admin.h) */
 };
 
 /* WIRE_T_STATE / VOTE_REQ flags. */
@@ -81,15 +85,19 @@ enum wire_tag {
 #define WIRE_FL_PEER_ALIVE  0x02 /* sender receives the other's heartbeats */
 #define WIRE_FL_ACK_MASTER  0x04 /* sender accepts the receiver as master */
 #define WIRE_FL_QUORUM_OK   0x08 /* sender reaches its quorum (arbiter/ping) */
-#define WIRE_FL_MAINTENANCE 0x10 /* HA stopped by the operator */
+#define WIRE_FL_STOPPED	    0x10 /* HA stopped by the operator (cmsadm stop) */
+#define WIRE_FL_UNMANAGED   0x20 /* maintenance on: failures not acted on */
 
 enum wire_cmd {
 	WIRE_CMD_HANDOVER = 1,	 /* "take over now": sent by a stepping-down
 				    master that released its lease */
 	WIRE_CMD_SWITCHOVER = 2, /* "please step down for me" (cmsadm on the
 				    slave) */
-	WIRE_CMD_STOP = 3,	 /* maintenance stop (issue 7) */
-	WIRE_CMD_START = 4,
+	/* The operator's switches, set on both nodes (F_ADMIN_SEQ). */
+	WIRE_CMD_STOP = 3,	      /* cmsadm stop: HA stopped on the pair */
+	WIRE_CMD_START = 4,	      /* cmsadm start */
+	WIRE_CMD_MAINTENANCE_ON = 5,  /* cmsadm maintenance on */
+	WIRE_CMD_MAINTENANCE_OFF = 6, /* cmsadm maintenance off */
 };
 
 enum wire_vote_kind {

@@ -530,6 +530,22 @@ int fc_pr_fence_others(struct fc_pr_io *io, uint64_t key, unsigned type,
 		rc = pr_preempt(io, key, k->keys[i], type, &o, &s);
 		if (rc < 0)
 			break;
+		if (o == FC_PRO_CONFLICT) {
+			/* A key no nexus has any more (its node unregistered
+			 * since READ KEYS) conflicts, and so does our own
+			 * key preempted by the peer: the reservation tells. */
+			struct fc_pr_resv r;
+			rc = fc_pr_read_resv(io, &r);
+			if (rc < 0)
+				break;
+			if (r.held && r.key == key) {
+				io->note(io->note_arg, 'I',
+					 "%s: key 0x%" PRIx64 " went before "
+					 "its PREEMPT",
+					 io->dev, k->keys[i]);
+				continue;
+			}
+		}
 		if (o != FC_PRO_GOOD) {
 			rc = pr_fail(io, "PREEMPT", o, &s);
 			break;

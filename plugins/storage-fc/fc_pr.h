@@ -146,9 +146,11 @@ int fc_pr_register(struct fc_pr_io *io, uint64_t key);
  * ABORT, else PREEMPT) into type.  *preempted: the key taken over, or 0. */
 int fc_pr_acquire(struct fc_pr_io *io, uint64_t key, unsigned type,
 		  uint64_t *preempted);
-/* After fc_pr_acquire: preempts every other registered key, so that no
- * other node keeps write access through a registrants-only type.
- * *removed: how many. */
+/* After fc_pr_acquire (promote and fence_peer): preempts every other
+ * registered key, so that no other node keeps write access through a
+ * registrants-only type, also after a clean handover where nobody was
+ * preempted.  A key gone before its PREEMPT is skipped.  *removed: how
+ * many. */
 int fc_pr_fence_others(struct fc_pr_io *io, uint64_t key, unsigned type,
 		       unsigned *removed);
 /* Releases type when key holds it; not holding it, or not registered any

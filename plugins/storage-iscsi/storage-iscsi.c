@@ -10,16 +10,18 @@
  * iscsi_service has returned (the session may have to be destroyed).
  *
  * Start logs in as this node's initiator name, reads the capacity and
- * REGISTERs the node's key; promote RESERVEs (type from <reservation>) or
- * PREEMPTs the holder's key, which is the fence: the old master's
- * registrations go and its writes get RESERVATION CONFLICT; demote
- * RELEASEs; stop unregisters.  The monitor (TEST UNIT READY, READ
- * RESERVATION) says FAILED when the target is gone or when this master's
- * reservation went to another key.  libiscsi's own reconnect is off: some
- * targets (tgt) tie a registration to the session, so the plugin logs in
- * again itself, with the key's top bit flipped, and PREEMPTs the dead
- * session's key.  Targets that refuse APTPL or PREEMPT AND ABORT get the
- * plain command, logged once.
+ * REGISTERs the node's key; promote registers it again (the peer's promote
+ * removed it), RESERVEs (type from <reservation>) or PREEMPTs the holder's
+ * key, then reads the keys and PREEMPTs every other one: that is the fence,
+ * after a takeover and after a clean handover alike (the old master
+ * RELEASEd but stays registered), the old master's registrations go and its
+ * writes get RESERVATION CONFLICT; demote RELEASEs; stop unregisters.  The
+ * monitor (TEST UNIT READY, READ RESERVATION) says FAILED when the target is
+ * gone or when this master's reservation went to another key.  libiscsi's own
+ * reconnect is off: some targets (tgt) tie a registration to the session, so
+ * the plugin logs in again itself, with the key's top bit flipped, and PREEMPTs
+ * the dead session's key.  Targets that refuse APTPL or PREEMPT AND ABORT get
+ * the plain command, logged once.
  *
  * The block device comes from the kernel initiator (iscsiadm, through
  * host->spawn), whose session is registered with the same key via
@@ -33,20 +35,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "iscsi_cmd.h"
 #include "plugin_util.h"
+#include "pu_mount.h"
 
-/* The production block-device path (Debian's locations). */
-#define ISCSIADM   "/usr/sbin/iscsiadm"
-#define SG_PERSIST "/usr/bin/sg_persist"
-#define MOUNT_BIN  "/usr/bin/mount"
-#define UMOUNT_BIN "/usr/bin/umount"
-
-enum iscsi_fstype { ISCSI_EXT4, ISCSI_XFS };
+/* <fstype>: enum pu_fstype.  The mount layer (mount(2) in a worker
+ * thread, e2fsck -p first, umount(2) naming the holders) is storage-fc's,
+ * shared through plugins/common/pu_mount.c. */
 
 /* SPC-3 persistent reservation types, in the order of iscsi_reservations. */
 enum iscsi_pr_type {
@@ -61,6 +62,8 @@ enum iscsi_pr_type {
 #define ISCSI_TICK_MS	     1000
 #define ISCSI_DEV_WAIT_MS    200
 #define ISCSI_DEV_WAIT_TRIES 50
+#define ISCSI_KEYS_MAX	     32 /* keys kept from one READ KEYS */
+#define ISCSI_FENCE_ROUNDS   16
 
 enum iscsi_kind {
 	IOP_NONE,
@@ -84,12 +87,16 @@ enum iscsi_step {
 	ST_RESERVE,   /* promote, nobody holds it */
 	ST_PREEMPT,   /* promote, another key holds it */
 	ST_VERIFY,    /* READ RESERVATION after either */
+	ST_KEYS,      /* READ KEYS once the reservation is ours */
+	ST_FENCE,     /* PREEMPT of another key that is still registered */
 	ST_KDISCOVER, /* iscsiadm discovery */
 	ST_KLOGIN,    /* iscsiadm login */
 	ST_KWAIT,     /* the block device to appear */
 	ST_KREGISTER, /* sg_persist on the kernel's session */
 	ST_KREREG,    /* the same after a reconnect of a mounted master */
-	ST_MOUNT,
+	ST_MPREP,     /* the mount point checked (worker thread) */
+	ST_FSCK,      /* e2fsck -p */
+	ST_MOUNT,     /* mount(2) (worker thread) */
 	ST_UMOUNT,
 	ST_RELEASE,
 	ST_UNREG,
@@ -112,7 +119,7 @@ struct iscsi {
 	struct iscsi_initiator initiators[ISCSI_MAX_INITIATORS];
 	size_t n_initiators;
 	char *mount;
-	enum iscsi_fstype fstype;
+	enum pu_fstype fstype;
 	enum iscsi_pr_type reservation;
 	uint64_t key; /* 0: derived from the node at run time */
 	bool kernel;  /* <block-device>iscsiadm</block-device> */
@@ -127,6 +134,15 @@ struct iscsi {
 	int watch_fd;
 	struct cmsd_timer *tick, *wait;
 	bool started, up, primary, mounted, dying;
+	dev_t mounted_dev; /* the LUN as mounted here, or 0 */
+	/* mount(2) and umount(2) may block: in the worker, in order. */
+	struct pu_worker worker;
+	unsigned op_gen; /* raised by each op: a job of an older one is late */
+	int jobs_out;	 /* jobs not back yet */
+	int job_rc;	 /* the last job's (or e2fsck's) result */
+	enum pu_found job_found;
+	char job_dev[PATH_MAX], job_mp[PATH_MAX];
+	dev_t job_rdev;
 	bool aptpl, abort_ok; /* not refused by the target (yet) */
 	/* What the last READ RESERVATION saw. */
 	bool reserved;
@@ -134,6 +150,9 @@ struct iscsi {
 	int holder_type;
 	uint64_t blocks;
 	uint32_t block_size;
+	/* What the last READ KEYS saw. */
+	uint64_t keys[ISCSI_KEYS_MAX];
+	int n_keys, total_keys;
 	char device[PATH_MAX]; /* the kernel initiator's by-path link */
 
 	/* The op in flight and the last command's result. */
@@ -141,7 +160,8 @@ struct iscsi {
 	enum iscsi_kind kind;
 	enum iscsi_step step;
 	bool in_begin, sync_done, waiting, advance, ua_retried, released;
-	int sync_rc, tur_left, take_tries, dev_tries;
+	int sync_rc, tur_left, take_tries, dev_tries, fence_rounds;
+	uint64_t fencing; /* the key of the PREEMPT in flight (ST_FENCE) */
 	int t_status, t_sense, t_ascq, t_parse;
 	bool t_is_task, t_parsed, child_ok;
 	struct scsi_task *task; /* the op's command in flight */
@@ -154,7 +174,6 @@ static const char *const iscsi_keys[] = {
 	"portal", "iqn",	 "lun", "initiator-name", "mount",
 	"fstype", "reservation", "key", "block-device",	  NULL};
 static const char *const iscsi_blockdevs[] = {"iscsiadm", "none", NULL};
-static const char *const iscsi_fstypes[] = {"ext4", "xfs", NULL};
 static const char *const iscsi_reservations[] = {
 	"write-exclusive-registrants-only", "exclusive-access",
 	"write-exclusive", "exclusive-access-registrants-only", NULL};
@@ -251,8 +270,8 @@ static int iscsi_read(const struct cmsd_host *h, const struct cmsd_conf *c,
 	/* No default: a shared LUN mounted over the wrong directory would hide
 	 * what is there. */
 	bad += pu_abs_path(h, c, "mount", true, mount);
-	bad += cf->get_enum(c, "fstype", iscsi_fstypes, ISCSI_EXT4, &e) < 0;
-	s->fstype = (enum iscsi_fstype)e;
+	bad += cf->get_enum(c, "fstype", pu_fstypes, PU_FS_EXT4, &e) < 0;
+	s->fstype = (enum pu_fstype)e;
 	bad += cf->get_enum(c, "reservation", iscsi_reservations,
 			    ISCSI_PR_WE_RO, &e) < 0;
 	s->reservation = (enum iscsi_pr_type)e;
@@ -286,12 +305,17 @@ static uint64_t iscsi_node_key(const char *id)
 	return k ? k : 1;
 }
 
+static void iscsi_job_drop(struct pu_job *j);
+
 static void iscsi_destroy(void *inst)
 {
 	struct iscsi *s = inst;
 
 	if (!s)
 		return;
+	/* Waits for a mount(2) or umount(2) still in the kernel: the thread
+	 * must not outlive the plugin's code. */
+	pu_worker_destroy(&s->worker, iscsi_job_drop);
 	if (s->ctx) {
 		s->dying = true;
 		iscsi_destroy_context(s->ctx);
@@ -322,6 +346,7 @@ static int iscsi_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 		return -ENOMEM;
 	s->base.host = h;
 	s->base.issue = "issue 6";
+	pu_worker_init(&s->worker, h);
 	if (iscsi_read(h, c, s, &iqn, &mount)) {
 		s->n_initiators = 0; /* they point into the configuration */
 		iscsi_destroy(s);
@@ -362,9 +387,8 @@ static int iscsi_init(const struct cmsd_host *h, const struct cmsd_conf *c,
 	s->aptpl = true;
 	s->abort_ok = true;
 	s->watch_fd = -1;
-	snprintf(s->device, sizeof(s->device),
-		 "/dev/disk/by-path/ip-%s:%u-iscsi-%s-lun-%u", s->portal,
-		 s->port, s->iqn, s->lun);
+	iscsi_cmd_device(s->device, sizeof(s->device), s->portal, s->port,
+			 s->iqn, s->lun);
 	s->tick = h->timer_new(h, iscsi_tick_cb, s);
 	s->wait = h->timer_new(h, iscsi_wait_cb, s);
 	if (!s->tick || !s->wait) {
@@ -483,6 +507,18 @@ static void iscsi_task_cb(struct iscsi_context *ctx, int status, void *data,
 				s->holder =
 					rr->reserved ? rr->reservation_key : 0;
 				s->holder_type = rr->reserved ? rr->pr_type : 0;
+			}
+		} else if (status == SCSI_STATUS_GOOD && s->t_parse == 3) {
+			struct scsi_persistent_reserve_in_read_keys *rk =
+				scsi_datain_unmarshall(t);
+			s->t_parsed = rk != NULL;
+			if (rk) {
+				s->total_keys = rk->num_keys;
+				s->n_keys = 0;
+				for (int i = 0;
+				     i < rk->num_keys && i < ISCSI_KEYS_MAX;
+				     i++)
+					s->keys[s->n_keys++] = rk->keys[i];
 			}
 		} else if (status == SCSI_STATUS_GOOD && s->t_parse == 2) {
 			struct scsi_readcapacity10 *rc =
@@ -663,6 +699,20 @@ static void iscsi_issue_readres(struct iscsi *s, enum iscsi_step step)
 			"PERSISTENT RESERVE IN (READ RESERVATION)");
 }
 
+static void iscsi_issue_readkeys(struct iscsi *s)
+{
+	s->step = ST_KEYS;
+	s->t_is_task = true;
+	s->t_parse = 3;
+	s->t_parsed = false;
+	iscsi_submitted(s,
+			iscsi_persistent_reserve_in_task(
+				s->ctx, (int)s->lun,
+				SCSI_PERSISTENT_RESERVE_READ_KEYS, 8192,
+				iscsi_task_cb, s),
+			"PERSISTENT RESERVE IN (READ KEYS)");
+}
+
 static void iscsi_issue_prout(struct iscsi *s, enum iscsi_step step, int sa,
 			      uint64_t key, uint64_t sa_key, int type,
 			      bool aptpl)
@@ -802,6 +852,64 @@ static void iscsi_issue_take(struct iscsi *s)
 			iscsi_cur_key(s), s->holder, type, false);
 }
 
+/* PREEMPT (AND ABORT) of a key that is not the holder's removes its
+ * registrations and leaves the reservation ours. */
+static void iscsi_issue_fence(struct iscsi *s)
+{
+	iscsi_issue_prout(s, ST_FENCE,
+			  s->abort_ok
+				  ? SCSI_PERSISTENT_RESERVE_PREEMPT_AND_ABORT
+				  : SCSI_PERSISTENT_RESERVE_PREEMPT,
+			  iscsi_cur_key(s), s->fencing,
+			  iscsi_pr_codes[s->reservation], false);
+}
+
+/* After READ KEYS in promote: the reservation is ours, and every other key
+ * goes, one PREEMPT each and the keys read again after it.  A clean
+ * handover (the old master RELEASEd, we RESERVEd) preempted nobody, and
+ * under a registrants-only type any key still registered may write: the
+ * old master's kernel session would. */
+static void iscsi_fence_next(struct iscsi *s)
+{
+	const struct cmsd_host *h = s->base.host;
+	bool mine = false;
+
+	s->fencing = 0;
+	for (int i = 0; i < s->n_keys; i++) {
+		if (s->keys[i] == iscsi_cur_key(s))
+			mine = true;
+		else if (s->keys[i] && !s->fencing)
+			s->fencing = s->keys[i];
+	}
+	if (!mine) {
+		h->log(h, CMSD_LOG_ERR,
+		       "promote: key 0x%016llx is not registered any more "
+		       "(preempted by the peer)",
+		       (unsigned long long)iscsi_cur_key(s));
+		iscsi_finish(s, -EIO);
+		return;
+	}
+	if (!s->fencing) {
+		if (s->total_keys > s->n_keys)
+			h->log(h, CMSD_LOG_WARNING,
+			       "promote: the LUN has %d registrations; only "
+			       "the first %d were read",
+			       s->total_keys, s->n_keys);
+		iscsi_promote_next(s);
+		return;
+	}
+	if (++s->fence_rounds > ISCSI_FENCE_ROUNDS) {
+		h->log(h, CMSD_LOG_ERR,
+		       "promote: key 0x%016llx is still registered after %d "
+		       "PREEMPTs (re-registered each time?)",
+		       (unsigned long long)s->fencing, ISCSI_FENCE_ROUNDS);
+		iscsi_finish(s, -EIO);
+		return;
+	}
+	s->ua_retried = false;
+	iscsi_issue_fence(s);
+}
+
 static void iscsi_stale_preempt(struct iscsi *s)
 {
 	s->base.host->log(s->base.host, CMSD_LOG_NOTICE,
@@ -818,14 +926,37 @@ static void iscsi_stale_preempt(struct iscsi *s)
  * current key; sg_persist sends the PROUT through SG_IO on that session. */
 static void iscsi_kernel_register(struct iscsi *s, enum iscsi_step step)
 {
-	char sark[40];
+	struct iscsi_cmd c;
 
-	snprintf(sark, sizeof(sark), "--param-sark=0x%llx",
-		 (unsigned long long)iscsi_cur_key(s));
-	const char *argv[] = {
-		SG_PERSIST, "--out", "--no-inquiry", "--register-ignore", sark,
-		s->device,  NULL};
-	iscsi_spawn(s, step, argv);
+	iscsi_cmd_register(&c, iscsi_cur_key(s), s->device);
+	iscsi_spawn(s, step, c.argv);
+}
+
+/* The kernel initiator logs in under the name in initiatorname.iscsi, not
+ * under <initiator-name>: a differing one is a target ACL or a host
+ * mapping that does not match (after a reinstall that made a new name). */
+static void iscsi_kernel_name_check(struct iscsi *s)
+{
+	const struct cmsd_host *h = s->base.host;
+	char text[1024], name[256];
+	FILE *f = fopen(ISCSI_CMD_INITIATORNAME, "re");
+	size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	text[n] = '\0';
+	if (!f || iscsi_cmd_initiatorname(text, name, sizeof(name)) < 0)
+		h->log(h, CMSD_LOG_WARNING,
+		       "promote: no InitiatorName in " ISCSI_CMD_INITIATORNAME
+		       ": the kernel initiator logs in under a name of its "
+		       "own; set it to %s",
+		       s->initiator);
+	else if (strcmp(name, s->initiator) != 0)
+		h->log(h, CMSD_LOG_WARNING,
+		       "promote: the kernel initiator's name is %s "
+		       "(" ISCSI_CMD_INITIATORNAME "), not this node's "
+		       "<initiator-name> %s: the target may refuse its login",
+		       name, s->initiator);
 }
 
 static void iscsi_advance(struct iscsi *s)
@@ -1021,6 +1152,51 @@ static void iscsi_advance(struct iscsi *s)
 		}
 		iscsi_promote_next(s);
 		return;
+	case ST_KEYS:
+		if (s->t_status != SCSI_STATUS_GOOD || !s->t_parsed) {
+			if (iscsi_retry_ua(s)) {
+				iscsi_issue_readkeys(s);
+				return;
+			}
+			iscsi_fail(s, "promote: READ KEYS");
+			return;
+		}
+		iscsi_fence_next(s);
+		return;
+	case ST_FENCE:
+		if (s->abort_ok && iscsi_illegal(s)) {
+			h->log(h, CMSD_LOG_WARNING,
+			       "the target refuses PREEMPT AND ABORT: using "
+			       "PREEMPT (the old master's queued commands are "
+			       "not aborted)");
+			s->abort_ok = false;
+			iscsi_issue_fence(s);
+			return;
+		}
+		if (iscsi_retry_ua(s)) {
+			iscsi_issue_fence(s);
+			return;
+		}
+		if (s->t_status == SCSI_STATUS_GOOD) {
+			h->log(h, CMSD_LOG_NOTICE,
+			       "promote: removed the registration of key "
+			       "0x%016llx (another node's)",
+			       (unsigned long long)s->fencing);
+		} else if (s->t_status == SCSI_STATUS_RESERVATION_CONFLICT) {
+			/* The key went in between (its node stopped), or
+			 * ours did: the next READ KEYS tells which. */
+			h->log(h, CMSD_LOG_INFO,
+			       "promote: PREEMPT of key 0x%016llx: "
+			       "RESERVATION CONFLICT; reading the keys again",
+			       (unsigned long long)s->fencing);
+		} else {
+			iscsi_fail(s, "promote: PERSISTENT RESERVE OUT PREEMPT "
+				      "(another registered key)");
+			return;
+		}
+		s->ua_retried = false;
+		iscsi_issue_readkeys(s);
+		return;
 	case ST_RELEASE:
 		if (s->t_status != SCSI_STATUS_GOOD) {
 			if (iscsi_retry_ua(s)) {
@@ -1085,6 +1261,8 @@ static void iscsi_advance(struct iscsi *s)
 	case ST_KLOGIN:
 	case ST_KWAIT:
 	case ST_KREGISTER:
+	case ST_MPREP:
+	case ST_FSCK:
 	case ST_MOUNT:
 		iscsi_promote_next(s);
 		return;
@@ -1155,7 +1333,8 @@ static void iscsi_child_done(const struct cmsd_child_result *r, void *arg)
 	s->child_ok =
 		r->exited && (r->exit_code == 0 ||
 			      /* iscsiadm: already logged in */
-			      (s->step == ST_KLOGIN && r->exit_code == 15));
+			      (s->step == ST_KLOGIN &&
+			       r->exit_code == ISCSI_CMD_EXIT_SESS_EXISTS));
 	if (!s->child_ok)
 		s->base.host->log(
 			s->base.host, CMSD_LOG_ERR, "%s failed (%s %d): %.*s",
@@ -1163,6 +1342,159 @@ static void iscsi_child_done(const struct cmsd_child_result *r, void *arg)
 			r->exited ? r->exit_code : r->signal,
 			(int)(r->output_len > 300 ? 300 : r->output_len),
 			r->output ? r->output : "");
+	s->advance = true;
+	iscsi_pump(s);
+}
+
+/* One mount-layer job of the worker thread. */
+struct iscsi_job {
+	struct pu_job job; /* first */
+	struct iscsi *s;
+	unsigned gen;
+	enum iscsi_step step;
+	enum iscsi_kind kind;
+	enum pu_fstype fstype;
+	int rc, n;
+	enum pu_found found;
+	dev_t rdev, known;
+	char dev[PATH_MAX], mount[PATH_MAX], mp[PATH_MAX];
+	struct pu_notes notes;
+};
+
+static const char *iscsi_kind_name(enum iscsi_kind k)
+{
+	return k == IOP_PROMOTE ? "promote" : k == IOP_STOP ? "stop" : "demote";
+}
+
+static void iscsi_job_drop(struct pu_job *j)
+{
+	struct iscsi_job *jb = (struct iscsi_job *)j;
+
+	pu_notes_free(&jb->notes);
+	free(jb);
+}
+
+/* Worker thread: only the job's own copy of what it needs. */
+static void iscsi_job_run(struct pu_job *j)
+{
+	struct iscsi_job *jb = (struct iscsi_job *)j;
+
+	switch (jb->step) {
+	case ST_MPREP:
+		jb->rc = pu_mount_prepare(jb->mount, jb->dev, jb->rdev, jb->mp,
+					  &jb->found, &jb->notes);
+		break;
+	case ST_MOUNT:
+		jb->rc = pu_mount_do(jb->dev, jb->rdev, jb->mp, jb->fstype,
+				     &jb->notes);
+		break;
+	default: /* ST_UMOUNT */
+		jb->rc = pu_umount(jb->mount, jb->rdev, jb->known, jb->fstype,
+				   jb->mp, &jb->n, &jb->notes);
+		break;
+	}
+}
+
+static void iscsi_job_done(struct pu_job *j)
+{
+	struct iscsi_job *jb = (struct iscsi_job *)j;
+	struct iscsi *s = jb->s;
+
+	s->jobs_out--;
+	pu_notes_log(s->base.host, iscsi_kind_name(jb->kind), &jb->notes);
+	/* What the kernel did counts even for a cancelled op: the demote
+	 * after it must unmount. */
+	if (jb->rc == 0 &&
+	    (jb->step == ST_MOUNT ||
+	     (jb->step == ST_MPREP && jb->found == PU_FOUND_ADOPT))) {
+		s->mounted = true;
+		s->mounted_dev = jb->rdev;
+	} else if (jb->rc == 0 && jb->step == ST_UMOUNT) {
+		s->mounted = false;
+		s->mounted_dev = 0;
+	}
+	if (s->kind != IOP_NONE && jb->gen == s->op_gen &&
+	    s->step == jb->step) {
+		s->job_rc = jb->rc;
+		s->job_found = jb->found;
+		memcpy(s->job_mp, jb->mp, sizeof(s->job_mp));
+		s->advance = true;
+	}
+	iscsi_job_drop(j);
+	iscsi_pump(s);
+}
+
+/* Hands a mount-layer step to the worker; the op ends on failure. */
+static void iscsi_job(struct iscsi *s, enum iscsi_step step)
+{
+	struct iscsi_job *jb = calloc(1, sizeof(*jb));
+	int rc = jb ? 0 : -ENOMEM;
+
+	s->step = step;
+	if (jb) {
+		jb->job.run = iscsi_job_run;
+		jb->job.done = iscsi_job_done;
+		jb->s = s;
+		jb->gen = s->op_gen;
+		jb->step = step;
+		jb->kind = s->kind;
+		jb->fstype = s->fstype;
+		jb->rdev = s->job_rdev;
+		jb->known = s->mounted_dev;
+		pu_fmt(jb->dev, sizeof(jb->dev), "%s", s->job_dev);
+		pu_fmt(jb->mount, sizeof(jb->mount), "%s", s->mount);
+		pu_fmt(jb->mp, sizeof(jb->mp), "%s", s->job_mp);
+		rc = pu_worker_submit(&s->worker, &jb->job);
+	}
+	if (rc < 0) {
+		s->base.host->log(s->base.host, CMSD_LOG_ERR,
+				  "cannot start the mount thread: %s",
+				  strerror(-rc));
+		free(jb);
+		iscsi_finish(s, rc);
+		return;
+	}
+	s->jobs_out++;
+}
+
+/* The kernel's block device now: its node (symlinks resolved) and number
+ * into job_dev / job_rdev.  0, or -errno (logged when log). */
+static int iscsi_blockdev(struct iscsi *s, bool log)
+{
+	struct stat st;
+
+	s->job_dev[0] = '\0';
+	s->job_rdev = 0;
+	if (stat(s->device, &st) < 0) {
+		int e = errno;
+		if (log)
+			s->base.host->log(s->base.host, CMSD_LOG_ERR, "%s: %s",
+					  s->device, strerror(e));
+		return -e;
+	}
+	if (!S_ISBLK(st.st_mode)) {
+		if (log)
+			s->base.host->log(s->base.host, CMSD_LOG_ERR,
+					  "%s is not a block device",
+					  s->device);
+		return -ENOTBLK;
+	}
+	if (!realpath(s->device, s->job_dev))
+		pu_fmt(s->job_dev, sizeof(s->job_dev), "%s", s->device);
+	s->job_rdev = st.st_rdev;
+	return 0;
+}
+
+static void iscsi_fsck_done(const struct cmsd_child_result *r, void *arg)
+{
+	struct iscsi *s = arg;
+
+	s->child = NULL;
+	if (s->child_orphan) { /* cancelled: the agent killed it */
+		s->child_orphan = false;
+		return;
+	}
+	s->job_rc = pu_fsck_result(s->base.host, "promote", s->job_dev, r);
 	s->advance = true;
 	iscsi_pump(s);
 }
@@ -1203,9 +1535,9 @@ static void iscsi_wait_cb(void *arg)
 static void iscsi_promote_next(struct iscsi *s)
 {
 	const struct cmsd_host *h = s->base.host;
-	char hb[64], portal[80];
+	struct iscsi_cmd c;
+	char hb[64];
 
-	snprintf(portal, sizeof(portal), "%s:%u", s->portal, s->port);
 	switch (s->step) {
 	case ST_VERIFY:
 	case ST_READRES:
@@ -1217,28 +1549,28 @@ static void iscsi_promote_next(struct iscsi *s)
 			iscsi_finish(s, -EIO);
 			return;
 		}
+		s->fence_rounds = 0;
+		s->ua_retried = false;
+		iscsi_issue_readkeys(s);
+		return;
+	case ST_KEYS:
 		s->primary = true;
 		if (!s->kernel || s->mounted) { /* none, or mounted already */
 			iscsi_finish(s, 0);
 			return;
 		}
-		{
-			const char *argv[] = {ISCSIADM, "-m", "discovery",
-					      "-t",	"st", "-p",
-					      portal,	NULL};
-			iscsi_spawn(s, ST_KDISCOVER, argv);
-		}
+		iscsi_kernel_name_check(s);
+		iscsi_cmd_discovery(&c, s->portal, s->port);
+		iscsi_spawn(s, ST_KDISCOVER, c.argv);
 		return;
-	case ST_KDISCOVER: {
-		const char *argv[] = {ISCSIADM, "-m",	"node",	   "-T", s->iqn,
-				      "-p",	portal, "--login", NULL};
+	case ST_KDISCOVER:
 		if (!s->child_ok) {
 			iscsi_finish(s, -EIO);
 			return;
 		}
-		iscsi_spawn(s, ST_KLOGIN, argv);
+		iscsi_cmd_login(&c, s->iqn, s->portal, s->port);
+		iscsi_spawn(s, ST_KLOGIN, c.argv);
 		return;
-	}
 	case ST_KLOGIN:
 		if (!s->child_ok) {
 			iscsi_finish(s, -EIO);
@@ -1262,30 +1594,53 @@ static void iscsi_promote_next(struct iscsi *s)
 		}
 		iscsi_kernel_register(s, ST_KREGISTER);
 		return;
-	case ST_KREGISTER: {
-		const char *argv[] = {MOUNT_BIN,
-				      "-t",
-				      iscsi_fstypes[s->fstype],
-				      "-o",
-				      "nodev,nosuid",
-				      s->device,
-				      s->mount,
-				      NULL};
-		if (!s->child_ok) {
+	case ST_KREGISTER:
+		if (!s->child_ok || iscsi_blockdev(s, true) < 0) {
 			iscsi_finish(s, -EIO);
 			return;
 		}
-		iscsi_spawn(s, ST_MOUNT, argv);
+		s->job_mp[0] = '\0';
+		iscsi_job(s, ST_MPREP);
 		return;
-	}
-	case ST_MOUNT:
-		if (!s->child_ok) {
-			iscsi_finish(s, -EIO);
+	case ST_MPREP:
+		if (s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
 			return;
 		}
-		s->mounted = true;
-		h->log(h, CMSD_LOG_NOTICE, "promote: mounted %s on %s",
-		       s->device, s->mount);
+		if (s->job_found == PU_FOUND_ADOPT) {
+			h->log(h, CMSD_LOG_NOTICE,
+			       "promote: %s is already mounted on %s: adopted",
+			       s->job_dev, s->job_mp);
+			iscsi_finish(s, 0);
+			return;
+		}
+		/* e2fsck only on a device nobody on this host uses. */
+		if (s->fstype == PU_FS_EXT4 && s->job_found == PU_FOUND_FREE) {
+			int rc;
+			s->step = ST_FSCK;
+			rc = pu_fsck_spawn(h, "promote", s->job_dev,
+					   iscsi_fsck_done, s, &s->child);
+			if (rc < 0)
+				iscsi_finish(s, rc);
+			return;
+		}
+		/* fall through */
+	case ST_FSCK:
+		if (s->step == ST_FSCK && s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
+			return;
+		}
+		iscsi_job(s, ST_MOUNT);
+		return;
+	case ST_MOUNT:
+		if (s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
+			return;
+		}
+		h->log(h, CMSD_LOG_NOTICE,
+		       "promote: mounted %s on %s (%s, nodev,nosuid%s)",
+		       s->job_dev, s->job_mp, pu_fstypes[s->fstype],
+		       s->fstype == PU_FS_EXT4 ? ",errors=remount-ro" : "");
 		iscsi_finish(s, 0);
 		return;
 	default:
@@ -1300,17 +1655,21 @@ static void iscsi_demote_next(struct iscsi *s)
 {
 	const struct cmsd_host *h = s->base.host;
 
-	if (s->mounted && s->step != ST_UMOUNT) {
-		const char *argv[] = {UMOUNT_BIN, s->mount, NULL};
-		iscsi_spawn(s, ST_UMOUNT, argv);
+	/* A mount job of a cancelled promote may still be on its way: the
+	 * unmount queued behind it finds what it did. */
+	if (s->kernel && (s->mounted || s->jobs_out) && s->step != ST_UMOUNT &&
+	    s->step != ST_RELEASE && s->step != ST_UNREG) {
+		iscsi_blockdev(s, false); /* 0 when gone: known is enough */
+		iscsi_job(s, ST_UMOUNT);
 		return;
 	}
 	if (s->step == ST_UMOUNT) {
-		if (!s->child_ok) {
-			iscsi_finish(s, -EBUSY);
+		/* EBUSY as it is: the holders are logged, and nothing is
+		 * released while the LUN is mounted here. */
+		if (s->job_rc < 0) {
+			iscsi_finish(s, s->job_rc);
 			return;
 		}
-		s->mounted = false;
 		h->log(h, CMSD_LOG_NOTICE, "unmounted %s", s->mount);
 	}
 	s->primary = false;
@@ -1352,6 +1711,7 @@ static int iscsi_begin(struct iscsi *s, struct cmsd_op *op, enum iscsi_kind k)
 	}
 	s->op = op;
 	s->kind = k;
+	s->op_gen++;
 	s->step = ST_IDLE;
 	s->ua_retried = false;
 	s->released = false;
@@ -1362,7 +1722,9 @@ static int iscsi_begin(struct iscsi *s, struct cmsd_op *op, enum iscsi_kind k)
 	else if (k == IOP_MONITOR)
 		iscsi_issue_tur(s, ST_TUR);
 	else if (k == IOP_PROMOTE)
-		iscsi_issue_readres(s, ST_READRES);
+		/* Our key may be gone: the peer's promote preempts every key
+		 * but its own, a slave's too.  RESERVE and PREEMPT need it. */
+		iscsi_issue_register(s);
 	else if (k == IOP_START)
 		iscsi_finish(s, 0);
 	else

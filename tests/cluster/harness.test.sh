@@ -85,6 +85,14 @@ rc=0
 "$CL_SAMPLER" --check "$f" >/dev/null 2>&1 || rc=$?
 expect "two nodes serving without two masters still fail" [ "$rc" = 1 ]
 
+f=$CL_DIR/sametime
+printf '%s\n' "1000 node1 master 3 serving" "1000 node2 slave 3 idle" \
+	"1000 node1 master 3 serving" "1000 node2 slave 3 idle" >"$f"
+rc=0
+"$CL_SAMPLER" --check "$f" >"$CL_DIR/out" 2>&1 || rc=$?
+expect "two rounds with one T_MS (the clock stepped back) are two rounds" [ "$rc" = 0 ]
+expect "  counted as 2" grep -qx rounds=2 "$CL_DIR/out"
+
 f=$CL_DIR/epoch
 printf '%s\n' "1000 node1 master 5 serving" "1000 node2 slave 5 idle" \
 	"1020 node1 down - -" "1020 node2 slave 5 idle" \

@@ -6,7 +6,9 @@
  *	control socket, all nodes at once, and appends one line per node:
  *	    T_MS NAME ROLE EPOCH SERVING
  *	T_MS is the wall clock in ms when the round began, the same for
- *	every line of a round (the tests stamp faults with the same clock).
+ *	every line of a round (the tests stamp faults with the same clock),
+ *	and increasing from round to round (nudged by 1 ms when the clock
+ *	stepped back).
  *	ROLE and EPOCH come from the reply; SERVING is "serving" or "idle".
  *	A node that gives no usable answer gets ROLE down (cannot connect),
  *	timeout (no complete reply in -t MS, default 200), err (ERR reply) or
@@ -433,9 +435,17 @@ static int smp_sample(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	next = smp_now_ms(CLOCK_MONOTONIC);
+	int64_t last_t = -1;
 	while (!smp_stop) {
 		int64_t t = smp_now_ms(CLOCK_REALTIME), now;
 		struct timespec ts;
+
+		/* T_MS names one round: kept increasing when the wall clock
+		 * steps back (two rounds with one T_MS read as one round with
+		 * every node twice, i.e. two masters). */
+		if (t <= last_t)
+			t = last_t + 1;
+		last_t = t;
 
 		for (size_t i = 0; i < count; i++)
 			smp_begin(&nodes[i], "role");
@@ -490,6 +500,7 @@ struct smp_track {
 	char last_role[SMP_FIELD_MAX];
 	char roles[SMP_ROLES_MAX];
 	bool roles_full;
+	long round; /* the round of its last sample (smp_check.round_no) */
 };
 
 struct smp_check {
@@ -503,6 +514,7 @@ struct smp_check {
 	int64_t round_t;
 	int round_serving, round_master;
 	bool in_round;
+	long round_no; /* counts rounds begun, from 1 */
 };
 
 static struct smp_track *smp_track_of(struct smp_check *k, const char *name)
@@ -589,14 +601,19 @@ static int smp_check_line(struct smp_check *k, const char *line)
 		k->since = t;
 		k->since_set = true;
 	}
-	if (!k->in_round || t != k->round_t) {
-		smp_end_round(k);
-		k->in_round = true;
-		k->round_t = t;
-	}
 	tr = smp_track_of(k, name);
 	if (!tr)
 		return -1;
+	/* A node seen again with the same T_MS is the next round: the wall
+	 * clock stepped back by a round's length (files of samplers from
+	 * before T_MS was kept increasing). */
+	if (!k->in_round || t != k->round_t || tr->round == k->round_no) {
+		smp_end_round(k);
+		k->in_round = true;
+		k->round_t = t;
+		k->round_no++;
+	}
+	tr->round = k->round_no;
 	rel = t - k->since;
 	k->samples++;
 	tr->samples++;

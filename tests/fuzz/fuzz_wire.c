@@ -30,7 +30,7 @@ static const uint8_t is_str[] = {
 	[F_NODE] = 1, [F_CLUSTER] = 1,	   [F_TEXT] = 1,    [F_HOLDER] = 1,
 	[F_PEER] = 1, [F_LAST_MASTER] = 1, [F_SUMMARY] = 1,
 };
-#define LAST_TAG F_TIME_MS
+#define LAST_TAG F_ADMIN_SEQ
 
 static int tag_is_str(uint16_t tag)
 {

@@ -176,7 +176,7 @@ sed 's|plugin="resource-dummy"|plugin="fake-abi-major"|' "$tmp/good.xml" | sed '
 rc=0
 "$CMSD_BIN" -c "$tmp/abi.xml" -p "$FAKE_PLUGIN_DIR" 2>"$tmp/err" || rc=$?
 [ "$rc" = 1 ] || fail "exit code $rc with a wrong-ABI plugin"
-grep -q "fake-abi-major.so: plugin ABI 2.0, agent ABI 1.2" "$tmp/err" || fail "abi message: $(cat "$tmp/err")"
+grep -q "fake-abi-major.so: plugin ABI 2.0, agent ABI 1.3" "$tmp/err" || fail "abi message: $(cat "$tmp/err")"
 [ ! -e "$sock" ] || fail "socket created by a refused start"
 
 echo "== a plugin that crashes in init: cmsd names it and refuses to start"

@@ -52,7 +52,7 @@ grep -q "^usage: cmsd" "$tmp/err" || fail "no usage: $(cat "$tmp/err")"
 rc=0
 "$CMSD_BIN" stray 2>"$tmp/err" || rc=$?
 [ "$rc" = 2 ] || fail "exit $rc for a stray argument"
-"$CMSD_BIN" --version | grep -q "^cmsd .*plugin ABI 1\.2" || fail "--version"
+"$CMSD_BIN" --version | grep -q "^cmsd .*plugin ABI 1\.3" || fail "--version"
 
 echo "== standalone: a start failure stops what started, in reverse"
 cat >"$tmp/fail.xml" <<XML

@@ -96,6 +96,11 @@ bad storage '<storage id="s" plugin="storage-drbd"><resource>R0</resource><devic
 	'element <after-sb>: "x" is not one of: auto, operator'
 bad storage '<storage id="s" plugin="storage-drbd"><device>/dev/drbd 1</device></storage>' \
 	'missing required <resource>' 'is not /dev/drbdN' 'missing required <disk>'
+ok storage '<storage id="s" plugin="storage-drbd"><resource>r0</resource><disk>/dev/vda</disk><drbd-version>9</drbd-version><config-dir>/tmp/d</config-dir><drbdadm-config>/tmp/d/drbd.conf</drbdadm-config><handler>/usr/sbin/cmsadm drbd-handler</handler><drbdadm>/sbin/drbdadm</drbdadm><drbdsetup>/sbin/drbdsetup</drbdsetup><mkfs-ext4-program>/usr/sbin/mke2fs</mkfs-ext4-program><mkfs-xfs-program>/usr/sbin/mkfs.xfs</mkfs-xfs-program><dd-program>/usr/bin/dd</dd-program></storage>'
+bad storage '<storage id="s" plugin="storage-drbd"><resource>r0</resource><disk>/dev/vda</disk><drbd-version>8.3</drbd-version><config-dir>etc</config-dir><handler>/usr/sbin/cmsadm "x"</handler><drbdadm>drbdadm</drbdadm><dd-program>dd</dd-program><drbdadm-config>x.conf</drbdadm-config></storage>' \
+	'element <drbd-version>: "8.3" is not one of: 8.4, 9' 'element <config-dir>: "etc" is not an absolute path' \
+	"element <handler>: no quote, backslash or ';'" 'element <drbdadm>: "drbdadm" is not an absolute path' \
+	'element <dd-program>: "dd" is not an absolute path' 'element <drbdadm-config>: "x.conf" is not an absolute path'
 
 # storage-iscsi
 ok storage '<storage id="s" plugin="storage-iscsi"><portal>[::1]</portal><iqn>iqn.2026-11.com.example:t</iqn><initiator-name node="n1">iqn.2026-11.com.example:n1</initiator-name><initiator-name node="n2">iqn.2026-11.com.example:n2</initiator-name><mount>/vms/t</mount><key>0xDEADbeef00000001</key></storage>'

@@ -264,7 +264,7 @@ START_TEST(wrong_kind_and_abi)
 			 "X/cmsd.xml:8: element <resource>: plugin "
 			 "\"fake-abi-major\" refused: " FAKE_PLUGIN_DIR
 			 "/fake-abi-major.so: plugin ABI 2.0, agent ABI "
-			 "1.2: major versions differ; rebuild the plugin "
+			 "1.3: major versions differ; rebuild the plugin "
 			 "against this SDK");
 }
 END_TEST
@@ -299,10 +299,9 @@ START_TEST(links_and_split_brain_policy)
 		     "  <cluster id=\"c\">\n"
 		     "    <key-file>/k</key-file><tls ca=\"/a\" cert=\"/b\" "
 		     "key=\"/c\"/>\n";
-	const char *tail =
-		"  </cluster>\n"
-		"  <quorum id=\"q\" plugin=\"conf-quorum\"/>\n"
-		"</cmsd>\n";
+	const char *tail = "  </cluster>\n"
+			   "  <quorum id=\"q\" plugin=\"conf-quorum\"/>\n"
+			   "</cmsd>\n";
 	char text[2048];
 	struct conf *c;
 
@@ -627,6 +626,72 @@ static int load_file(const char *name, const char *node, struct conf **out)
 		conf_free(c);
 	return n;
 }
+
+/* The reference's rule: with both a local sync partition (storage-drbd, r1)
+ * and a shared LUN (storage-iscsi here; storage-fc alike), the sync
+ * partition is added first, i.e. comes first in the file; the real plugins
+ * validate the rest. */
+START_TEST(sync_partition_before_lun)
+{
+	char path[512];
+	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR,
+				    .local_node = "node1"};
+	struct conf *c = NULL;
+
+	snprintf(path, sizeof(path), "%s/tests/unit/conf/sync-after-lun.xml",
+		 SOURCE_DIR);
+	ck_assert_int_eq(conf_load(path, &ov, collect, NULL, &c), 1);
+	ck_assert_int_eq(n_msgs, 1);
+	ck_assert_str_eq(
+		msgs[0], SOURCE_DIR
+		"/tests/unit/conf/sync-after-lun.xml:27: element "
+		"<storage>: the local sync partition <storage "
+		"id=\"sync\" plugin=\"storage-drbd\"> (resource r1) "
+		"comes after the shared LUN <storage id=\"templates\" "
+		"plugin=\"storage-iscsi\"> at line 21: when both a "
+		"local sync partition and a shared LUN are wanted, the "
+		"sync partition is added first; move this element "
+		"above the LUN's");
+	conf_free(c);
+
+	/* The same elements, r1 first: valid. */
+	n_msgs = 0;
+	snprintf(path, sizeof(path), "%s/tests/unit/conf/sync-before-lun.xml",
+		 SOURCE_DIR);
+	ck_assert_int_eq(conf_load(path, &ov, collect, NULL, &c), 0);
+	ck_assert_int_eq(n_msgs, 0);
+	conf_free(c);
+
+	/* A storage-fc LUN before r1, and r0 alone before a LUN (not a sync
+	 * partition): only the first is refused. */
+	n_msgs = 0;
+	ck_assert_int_eq(
+		load_text(HEAD "<cmsd version=\"1\">\n" ONE_NODE
+			       "  <storage id=\"db\" plugin=\"storage-drbd\">"
+			       "<resource>r0</resource><disk>/dev/sdb3</disk>"
+			       "<mount>/var/lib/mysql-share</mount></storage>\n"
+			       "  <storage id=\"lun\" plugin=\"storage-fc\">"
+			       "<wwn>0x600a0b80001234560000abcd12345678</wwn>"
+			       "<mount>/vms/templates</mount>"
+			       "<reservation>none</reservation></storage>\n"
+			       "  <storage id=\"sync\" plugin=\"storage-drbd\">"
+			       "<resource>r1</resource><minor>1</minor>"
+			       "<disk>/dev/sdb4</disk><port>7790</port>"
+			       "<mount>/vms/sync</mount></storage>\n"
+			       "  <group id=\"g\"><resource id=\"d\" "
+			       "plugin=\"resource-dummy\"/></group>\n"
+			       "</cmsd>\n",
+			  NULL, NULL),
+		1);
+	ck_assert_msg(strstr(msg(0), "X/cmsd.xml:8: element <storage>: the "
+				     "local sync partition <storage "
+				     "id=\"sync\" plugin=\"storage-drbd\"> "
+				     "(resource r1) comes after the shared "
+				     "LUN <storage id=\"lun\" "
+				     "plugin=\"storage-fc\"> at line 7"),
+		      "%s", msg(0));
+}
+END_TEST
 
 START_TEST(two_node_model)
 {
@@ -1165,6 +1230,7 @@ int main(void)
 	tcase_add_test(tc, accessors);
 	tcase_add_test(tc, value_parsers);
 	tcase_add_test(tc, two_node_model);
+	tcase_add_test(tc, sync_partition_before_lun);
 	tcase_add_test(tc, local_node_selection);
 	tcase_add_test(tc, structure_messages);
 	tcase_add_test(tc, root_attributes);

@@ -16,44 +16,95 @@ START_TEST(requests)
 	enum ctl_req r;
 	char err[256];
 
-	ck_assert_int_eq(ctl_parse_request("status", 6, &r, err, sizeof(err)),
-			 0);
-	ck_assert_int_eq(r, CTL_REQ_STATUS);
 	ck_assert_int_eq(
-		ctl_parse_request("status json\r", 12, &r, err, sizeof(err)),
-		0);
-	ck_assert_int_eq(r, CTL_REQ_STATUS_JSON);
-	ck_assert_int_eq(ctl_parse_request("role", 4, &r, err, sizeof(err)), 0);
-	ck_assert_int_eq(r, CTL_REQ_ROLE);
-	ck_assert_int_eq(ctl_parse_request("events", 6, &r, err, sizeof(err)),
+		ctl_parse_request("status", 6, &r, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(r, CTL_REQ_STATUS);
+	ck_assert_int_eq(ctl_parse_request("status json\r", 12, &r, NULL, err,
+					   sizeof(err)),
 			 0);
+	ck_assert_int_eq(r, CTL_REQ_STATUS_JSON);
+	ck_assert_int_eq(
+		ctl_parse_request("role", 4, &r, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(r, CTL_REQ_ROLE);
+	ck_assert_int_eq(
+		ctl_parse_request("events", 6, &r, NULL, err, sizeof(err)), 0);
 	ck_assert_int_eq(r, CTL_REQ_EVENTS);
 	ck_assert_int_eq(
-		ctl_parse_request("switchover", 10, &r, err, sizeof(err)), 0);
+		ctl_parse_request("switchover", 10, &r, NULL, err, sizeof(err)),
+		0);
 	ck_assert_int_eq(r, CTL_REQ_SWITCHOVER);
+	ck_assert_int_eq(ctl_parse_request("switchover now", 14, &r, NULL, err,
+					   sizeof(err)),
+			 -EINVAL);
 	ck_assert_int_eq(
-		ctl_parse_request("switchover now", 14, &r, err, sizeof(err)),
+		ctl_parse_request("version", 7, &r, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+		ctl_parse_request("rm -rf /", 8, &r, NULL, err, sizeof(err)),
 		-EINVAL);
-	ck_assert_int_eq(ctl_parse_request("version", 7, &r, err, sizeof(err)),
-			 0);
-	ck_assert_int_eq(ctl_parse_request("rm -rf /", 8, &r, err, sizeof(err)),
-			 -EINVAL);
 	ck_assert_str_eq(err, "unknown command \"rm -rf /\"");
-	ck_assert_int_eq(ctl_parse_request("stat\0us", 7, &r, err, sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(
+		ctl_parse_request("stat\0us", 7, &r, NULL, err, sizeof(err)),
+		-EINVAL);
 	ck_assert_str_eq(err, "request contains a NUL byte");
-	ck_assert_int_eq(ctl_parse_request("", 0, &r, err, sizeof(err)),
+	ck_assert_int_eq(ctl_parse_request("", 0, &r, NULL, err, sizeof(err)),
 			 -EINVAL);
 	ck_assert_str_eq(err, "unknown command \"\"");
 	char junk[200];
 	memset(junk, 'A', sizeof(junk));
 	junk[3] = '\x01';
-	ck_assert_int_eq(
-		ctl_parse_request(junk, sizeof(junk), &r, err, sizeof(err)),
-		-EINVAL);
+	ck_assert_int_eq(ctl_parse_request(junk, sizeof(junk), &r, NULL, err,
+					   sizeof(err)),
+			 -EINVAL);
 	ck_assert_str_eq(err,
 			 "unknown command \"AAA?AAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 			 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA...\"");
+}
+END_TEST
+
+/* Requests with arguments: words of [A-Za-z0-9_.-], exactly as many as
+ * the request takes; anything else is refused naming the request. */
+START_TEST(requests_with_args)
+{
+	enum ctl_req r;
+	struct ctl_args a;
+	char err[256];
+	const char *ok = "drbd-handler fence-peer r0";
+
+	ck_assert_int_eq(
+		ctl_parse_request(ok, strlen(ok), &r, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(r, CTL_REQ_DRBD_HANDLER);
+	ck_assert_uint_eq(a.n, 2);
+	ck_assert_str_eq(a.v[0], "fence-peer");
+	ck_assert_str_eq(a.v[1], "r0");
+	/* A plain request clears what a previous parse left. */
+	ck_assert_int_eq(ctl_parse_request("role", 4, &r, &a, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(a.n, 0);
+	static const char *const bad[] = {
+		"drbd-handler",
+		"drbd-handler fence-peer",
+		"drbd-handler fence-peer r0 extra",
+		"drbd-handler fence-peer  r0",
+		"drbd-handler fence-peer r0 ",
+		"drbd-handler fence-peer r0;reboot",
+		"drbd-handler fence-peer $(id)",
+		"drbd-handler fence-peer "
+		"r012345678901234567890123456789012345678901234567890123456789"
+		"0123456789", /* 71 bytes */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(ctl_parse_request(bad[i], strlen(bad[i]), &r, &a,
+						err, sizeof(err)) == -EINVAL,
+			      "accepted: %s", bad[i]);
+		ck_assert_str_eq(err, "drbd-handler takes 2 arguments "
+				      "(letters, digits, \"_.-\", at most 63 "
+				      "bytes each)");
+	}
+	/* A longer name that starts the same is an unknown command. */
+	ck_assert_int_eq(ctl_parse_request("drbd-handlerx a b", 17, &r, &a, err,
+					   sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "unknown command \"drbd-handlerx a b\"");
 }
 END_TEST
 
@@ -140,15 +191,27 @@ END_TEST
 START_TEST(text_reference_states_with_set)
 {
 	struct status_res res[] = {
-		{.id = "db", .element = "storage", .state = "Started",
-		 .detail = "/var/lib/mysql-share", .last_error = ""},
-		{.id = "webip", .element = "resource", .state = "Started",
-		 .node = "cvknode1", .detail = "172.16.60.55",
+		{.id = "db",
+		 .element = "storage",
+		 .state = "Started",
+		 .detail = "/var/lib/mysql-share",
 		 .last_error = ""},
-		{.id = "mysql", .element = "resource", .state = "Started",
-		 .node = "cvknode1", .last_error = ""},
-		{.id = "tomcat", .element = "resource", .state = "Started",
-		 .node = "cvknode1", .last_error = ""},
+		{.id = "webip",
+		 .element = "resource",
+		 .state = "Started",
+		 .node = "cvknode1",
+		 .detail = "172.16.60.55",
+		 .last_error = ""},
+		{.id = "mysql",
+		 .element = "resource",
+		 .state = "Started",
+		 .node = "cvknode1",
+		 .last_error = ""},
+		{.id = "tomcat",
+		 .element = "resource",
+		 .state = "Started",
+		 .node = "cvknode1",
+		 .last_error = ""},
 	};
 	struct status_view v = {
 		.mode = "node",
@@ -227,6 +290,63 @@ START_TEST(json_escaping)
 }
 END_TEST
 
+/* A replicated storage's state: one "replica:" line in the text block
+ * and a "replica" object in JSON. */
+START_TEST(replica_lines)
+{
+	struct cmsd_storage_status st = {
+		.size = sizeof(st),
+		.role = CMSD_ROLE_PRIMARY,
+		.peer_role = CMSD_ROLE_SECONDARY,
+		.disk = "UpToDate",
+		.peer_disk = "Inconsistent",
+		.connection = "SyncSource",
+		.data_usable = 1,
+		.generation = 0xF5682BF1AE45298Aull,
+		.sync_percent = 37,
+		.sync_eta_s = 53,
+		.detail = "out of sync 40960 KiB",
+	};
+	struct status_res r = {.id = "db",
+			       .element = "storage",
+			       .plugin = "storage-drbd",
+			       .version = "1",
+			       .state = "Started",
+			       .detail = "/var/lib/mysql-share",
+			       .replica = &st};
+	struct status_view v = {.mode = "node",
+				.role = "master",
+				.role_reason = "r",
+				.res = &r,
+				.n_res = 1};
+	struct sbuf b = {0};
+
+	ctl_render_text(&v, &b);
+	ck_assert_msg(strstr(b.s, "\nreplica: db: SyncSource Primary/Secondary "
+				  "UpToDate/Inconsistent, syncing 37% (ETA 53 "
+				  "s), data usable, generation "
+				  "F5682BF1AE45298A; out of sync 40960 KiB\n"),
+		      "%s", b.s);
+	sbuf_free(&b);
+	ctl_render_json(&v, &b);
+	ck_assert_msg(strstr(b.s, "\"replica\":{\"connection\":\"SyncSource\","
+				  "\"role\":\"Primary\",\"peer_role\":"
+				  "\"Secondary\",\"disk\":\"UpToDate\","
+				  "\"peer_disk\":\"Inconsistent\","
+				  "\"generation\":\"F5682BF1AE45298A\","
+				  "\"detail\":\"out of sync 40960 KiB\","
+				  "\"data_usable\":true,\"sync_percent\":37,"
+				  "\"sync_eta_s\":53},"),
+		      "%s", b.s);
+	sbuf_free(&b);
+	/* Shared storage and resources have none. */
+	r.replica = NULL;
+	ctl_render_text(&v, &b);
+	ck_assert_ptr_null(strstr(b.s, "replica:"));
+	sbuf_free(&b);
+}
+END_TEST
+
 START_TEST(oversized_request)
 {
 	enum ctl_req r;
@@ -234,13 +354,13 @@ START_TEST(oversized_request)
 	char *big = malloc(CTL_REQUEST_MAX + 10);
 
 	memset(big, 'x', CTL_REQUEST_MAX + 10);
-	ck_assert_int_eq(
-		ctl_parse_request(big, CTL_REQUEST_MAX, &r, err, sizeof(err)),
-		-EMSGSIZE);
+	ck_assert_int_eq(ctl_parse_request(big, CTL_REQUEST_MAX, &r, NULL, err,
+					   sizeof(err)),
+			 -EMSGSIZE);
 	ck_assert_str_eq(err, "request too long (max 4096 bytes)");
 	/* One byte under the limit (the "\n" makes it 4096) is parsed. */
-	ck_assert_int_eq(ctl_parse_request(big, CTL_REQUEST_MAX - 1, &r, err,
-					   sizeof(err)),
+	ck_assert_int_eq(ctl_parse_request(big, CTL_REQUEST_MAX - 1, &r, NULL,
+					   err, sizeof(err)),
 			 -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "unknown command \"xxxx"));
 	free(big);
@@ -434,8 +554,10 @@ END_TEST
 
 /* The server side on a real loop: the handler's body framed with its byte
  * count, a handler error as ERR, garbage refused without harm. */
-static int srv_handler(enum ctl_req req, struct sbuf *reply, void *arg)
+static int srv_handler(enum ctl_req req, const struct ctl_args *args,
+		       struct sbuf *reply, void *arg)
 {
+	(void)args;
 	(void)arg;
 	if (req == CTL_REQ_VERSION) {
 		sbuf_printf(reply, "handler broke");
@@ -615,9 +737,11 @@ int main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, requests);
+	tcase_add_test(tc, requests_with_args);
 	tcase_add_test(tc, text_reference_lines);
 	tcase_add_test(tc, text_reference_states_with_set);
 	tcase_add_test(tc, json_escaping);
+	tcase_add_test(tc, replica_lines);
 	tcase_add_test(tc, oversized_request);
 	tcase_add_test(tc, replies);
 	tcase_add_test(tc, text_standalone_explains);

@@ -222,7 +222,24 @@ struct tgt {
 	int ua[2]; /* unit attentions queued */
 	bool no_sgio, no_pr, refuse_aptpl, refuse_abort;
 	int cmds;
+	/* What the other initiator does just before the next PREEMPT:
+	 * RACE_UNREGISTER drops its key, RACE_TAKEOVER preempts ours. */
+	enum { RACE_NONE, RACE_UNREGISTER, RACE_TAKEOVER } race;
 };
+
+/* SPC-4 5.9.1 table: who may WRITE under the model's reservation. */
+static bool may_write(const struct tgt *t, int me)
+{
+	if (!t->held)
+		return true;
+	switch (t->type) {
+	case FC_PRT_WE_RO:
+	case FC_PRT_EA_RO:
+		return t->reg[me] != 0;
+	default:
+		return t->holder == me;
+	}
+}
 
 struct ini {
 	struct tgt *t;
@@ -341,7 +358,21 @@ static int t_exec(void *arg, const uint8_t *cdb, size_t cdb_len,
 			return check(status, sense, slen, 0x05, 0x24, 0x00);
 		/* fall through */
 	case 0x04: /* PREEMPT */
+		if (t->race == RACE_UNREGISTER) {
+			t->reg[other] = 0;
+		} else if (t->race == RACE_TAKEOVER) {
+			t->reg[me] = 0;
+			t->held = true;
+			t->holder = other;
+		}
+		t->race = RACE_NONE;
 		if (!t->reg[me] || t->reg[me] != key) {
+			*status = 0x18;
+			return 0;
+		}
+		/* A service action key no nexus has: RESERVATION CONFLICT
+		 * (SPC-4 5.9.11.4). */
+		if (t->reg[0] != sak && t->reg[1] != sak) {
 			*status = 0x18;
 			return 0;
 		}
@@ -469,6 +500,62 @@ START_TEST(fence_removes_every_other_key)
 }
 END_TEST
 
+/* A clean handover: the old master releases, the new one reserves (nobody
+ * preempted) and must still remove the old key, which could write under a
+ * registrants-only type.  Promote runs fc_pr_acquire then
+ * fc_pr_fence_others, as storage-fc does. */
+START_TEST(clean_handover_removes_old_key)
+{
+	uint64_t victim = 1;
+	unsigned n = 9;
+
+	ck_assert_int_eq(fc_pr_acquire(&a, 0xa1, FC_PRT_WE_RO, &victim), 0);
+	ck_assert_int_eq(fc_pr_fence_others(&a, 0xa1, FC_PRT_WE_RO, &n), 0);
+	ck_assert_int_eq(fc_pr_register(&b, 0xb1), 0);
+	ck_assert(may_write(&t, 0));
+	ck_assert_int_eq(fc_pr_release(&a, 0xa1, FC_PRT_WE_RO), 0);
+	ck_assert(!t.held);
+	ck_assert_uint_eq(t.reg[0], 0xa1);
+	ck_assert_int_eq(fc_pr_acquire(&b, 0xb1, FC_PRT_WE_RO, &victim), 0);
+	ck_assert_uint_eq(victim, 0);
+	NOTED(ib, "reserved write-exclusive-registrants-only with key 0xb1");
+	ck_assert(may_write(&t, 0)); /* acquire alone leaves a writing */
+	ck_assert_int_eq(fc_pr_fence_others(&b, 0xb1, FC_PRT_WE_RO, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	NOTED(ib, "removed the registration of key 0xa1");
+	ck_assert_uint_eq(ib.last_cdb[1], 0x05); /* PREEMPT AND ABORT */
+	ck_assert_uint_eq(t.reg[0], 0);
+	ck_assert(t.held && t.holder == 1 && t.type == FC_PRT_WE_RO);
+	ck_assert(!may_write(&t, 0));
+	ck_assert(may_write(&t, 1));
+	ck_assert_int_eq(t.ua[0], 1); /* a learns it on its next command */
+}
+END_TEST
+
+/* Races between READ KEYS and a PREEMPT: a key that went is skipped; our
+ * own key preempted by the peer fails the fence. */
+START_TEST(fence_races)
+{
+	uint64_t victim;
+	unsigned n = 9;
+
+	ck_assert_int_eq(fc_pr_register(&a, 0xa1), 0);
+	ck_assert_int_eq(fc_pr_acquire(&b, 0xb1, FC_PRT_WE_RO, &victim), 0);
+	t.race = RACE_UNREGISTER;
+	ck_assert_int_eq(fc_pr_fence_others(&b, 0xb1, FC_PRT_WE_RO, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	NOTED(ib, "I /dev/sdy: key 0xa1 went before its PREEMPT");
+	ck_assert(t.held && t.holder == 1);
+
+	ck_assert_int_eq(fc_pr_register(&a, 0xa1), 0);
+	t.race = RACE_TAKEOVER;
+	ck_assert_int_eq(fc_pr_fence_others(&b, 0xb1, FC_PRT_WE_RO, &n),
+			 -EBUSY);
+	NOTED(ib, "RESERVATION CONFLICT");
+	ck_assert(t.held && t.holder == 0);
+}
+END_TEST
+
 START_TEST(type_change_and_release_of_another_type)
 {
 	uint64_t victim;
@@ -573,6 +660,8 @@ int main(void)
 	tcase_add_checked_fixture(seq, setup, NULL);
 	tcase_add_test(seq, takeover);
 	tcase_add_test(seq, fence_removes_every_other_key);
+	tcase_add_test(seq, clean_handover_removes_old_key);
+	tcase_add_test(seq, fence_races);
 	tcase_add_test(seq, type_change_and_release_of_another_type);
 	tcase_add_test(seq, fallbacks_logged_once);
 	tcase_add_test(seq, no_persistent_reservations);

@@ -49,7 +49,7 @@ static const char *describe(const struct probe *p)
 		 "epoch %" PRIu64 " gen %" PRIu64 " usable%d peer_alive%d "
 		 "peer_role %d peer_epoch %" PRIu64 " peer_gen %" PRIu64
 		 " peer_usable%d peer_q%d acks%d q%d lease%d granted %d "
-		 "wait_over%d retry%d",
+		 "wait_over%d retry%d stopped%d",
 		 fsm_role_name(b->role), b->vote_pending, b->starting,
 		 b->handover, b->split_loser, b->stop_failed, b->split_reported,
 		 fsm_event_name(p->ev), fsm_role_name(a->role), a->vote_pending,
@@ -61,7 +61,7 @@ static const char *describe(const struct probe *p)
 		 x->peer_alive, x->peer_role, x->peer_epoch, x->peer_generation,
 		 x->peer_data_usable, x->peer_quorum_ok, x->peer_acks_me,
 		 x->quorum_ok, x->lease_valid, x->last_granted,
-		 x->startup_wait_over, x->vote_retry_ok);
+		 x->startup_wait_over, x->vote_retry_ok, x->admin_stopped);
 	return buf;
 }
 
@@ -182,6 +182,24 @@ static const char *violation(const struct probe *p)
 		return "SEND_HANDOVER outside a finished handover";
 	if ((act & (FSM_A_REANNOUNCE)) && a->role != FSM_MASTER)
 		return "REANNOUNCE by a non-master";
+	/* S7 */
+	if (x->admin_stopped) {
+		if (act & (FSM_A_REQUEST_VOTE | FSM_A_START_GROUP |
+			   FSM_A_SEND_HANDOVER))
+			return "S7: vote, start or handover while stopped";
+		if (a->role == FSM_MASTER || a->role == FSM_TAKING_OVER)
+			return "S7: master or taking over while stopped";
+		if ((b->role == FSM_MASTER || t_starting(b)) &&
+		    (a->role != FSM_STEPPING_DOWN || !(act & FSM_A_STOP_GROUP)))
+			return "S7: a master or a start not stopped at once";
+		if ((p->ev == FSM_EV_SWITCHOVER ||
+		     p->ev == FSM_EV_GROUP_MUST_MOVE ||
+		     p->ev == FSM_EV_HANDOVER) &&
+		    p->out.result != -EAGAIN)
+			return "S7: operator request accepted while stopped";
+		if (a->handover)
+			return "S7: handover memory while stopped";
+	}
 
 	/* Memory belongs to its role */
 	if ((a->vote_pending || a->starting) && a->role != FSM_TAKING_OVER)
@@ -587,6 +605,42 @@ START_TEST(startup_peer_no_candidate)
 	x.peer_generation = 20;
 	x.peer_role = FSM_ISOLATED;
 	x.peer_quorum_ok = false;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_TAKING_OVER, FSM_A_REQUEST_VOTE);
+}
+END_TEST
+
+/* Two nodes started in the same instant hear each other before either
+ * has its quorum: each sees the other starting up and no candidate.  Both
+ * taking that as final made two masters at once in ping mode (the cluster
+ * test simultaneous_start); a starting peer is waited for until the
+ * start-up wait is over, then judged. */
+START_TEST(startup_both_at_once_wait_for_facts)
+{
+	struct fsm f = in_role(FSM_STARTUP);
+	struct fsm_facts x = base(FSM_Q_PING);
+	struct fsm_out o;
+
+	x.peer_role = FSM_STARTUP;
+	x.peer_quorum_ok = false;
+	x.startup_wait_over = false;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_STARTUP, 0);
+	/* The peer's quorum comes: the preference decides, as usual. */
+	x.peer_quorum_ok = true;
+	x.self_lower_id = false;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_SLAVE, 0);
+	/* A peer that is still no candidate once the wait is over is
+	 * judged so. */
+	f = in_role(FSM_STARTUP);
+	x.peer_quorum_ok = false;
+	x.startup_wait_over = true;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_TAKING_OVER, FSM_A_REQUEST_VOTE);
+	/* A slave does not wait for a starting peer: it has waited. */
+	f = in_role(FSM_SLAVE);
+	x.startup_wait_over = false;
 	o = step(&f, &x, FSM_EV_TICK);
 	ASSERT_OUT(o, FSM_TAKING_OVER, FSM_A_REQUEST_VOTE);
 }
@@ -1579,13 +1633,150 @@ static int memories(struct fsm *out)
 	return n;
 }
 
+/* ---- HA stopped by the operator (S7) ---- */
+
+START_TEST(stopped_master_steps_down_without_handover)
+{
+	for (int mode = FSM_Q_ARBITER; mode <= FSM_Q_PING; mode++) {
+		struct fsm_facts x = master_facts(mode);
+		struct fsm f = in_role(FSM_MASTER);
+		struct fsm_out o;
+
+		x.admin_stopped = true;
+		/* The peer is a ready slave: still no handover. */
+		o = step(&f, &x, FSM_EV_TICK);
+		ASSERT_OUT(o, FSM_STEPPING_DOWN, FSM_A_STOP_GROUP);
+		ck_assert_str_eq(o.reason, "HA stopped by the operator: "
+					   "stopping the group");
+		ck_assert(!f.handover);
+		o = step(&f, &x, FSM_EV_GROUP_STOPPED);
+		ASSERT_OUT(o, FSM_SLAVE, FSM_A_RELEASE_LEASE);
+		ck_assert_str_eq(o.reason,
+				 "group stopped: HA stopped by the operator");
+		/* And it stays there, whatever time brings. */
+		x.lease_valid = false;
+		x.peer_role = FSM_SLAVE;
+		o = step(&f, &x, FSM_EV_TICK);
+		ASSERT_OUT(o, FSM_SLAVE, 0);
+		ck_assert_ptr_null(o.reason);
+	}
+}
+END_TEST
+
+START_TEST(stopped_slave_never_takes_over)
+{
+	for (int mode = FSM_Q_ARBITER; mode <= FSM_Q_PING; mode++) {
+		struct fsm_facts x = base(mode);
+		struct fsm f;
+		struct fsm_out o;
+
+		x.admin_stopped = true;
+		/* A fresh start alone with quorum and data: no vote. */
+		fsm_init(&f);
+		x.peer_alive = false;
+		o = step(&f, &x, FSM_EV_TICK);
+		ASSERT_OUT(o, FSM_SLAVE, 0);
+		ck_assert_str_eq(o.reason, "HA stopped by the operator");
+		for (int i = 0; i < 5; i++) {
+			o = step(&f, &x, FSM_EV_TICK);
+			ASSERT_OUT(o, FSM_SLAVE, 0);
+		}
+		/* Neither peer nor quorum: isolated, still no vote. */
+		x.quorum_ok = false;
+		o = step(&f, &x, FSM_EV_TICK);
+		ASSERT_OUT(o, FSM_ISOLATED, 0);
+		x.quorum_ok = true;
+		o = step(&f, &x, FSM_EV_TICK);
+		ASSERT_OUT(o, FSM_SLAVE, 0);
+		/* A grant that comes anyway is given back. */
+		o = step(&f, &x, FSM_EV_VOTE_GRANTED);
+		ASSERT_OUT(o, FSM_SLAVE, FSM_A_RELEASE_LEASE);
+		/* Started again: the same facts take over. */
+		x.admin_stopped = false;
+		o = step(&f, &x, FSM_EV_TICK);
+		ASSERT_OUT(o, FSM_TAKING_OVER, FSM_A_REQUEST_VOTE);
+	}
+}
+END_TEST
+
+START_TEST(stopped_requests_refused)
+{
+	struct fsm_facts x = master_facts(FSM_Q_ARBITER);
+	struct fsm f = in_role(FSM_SLAVE);
+	struct fsm_out o;
+
+	x.admin_stopped = true;
+	x.peer_role = FSM_SLAVE;
+	o = step(&f, &x, FSM_EV_HANDOVER);
+	ck_assert_int_eq(o.result, -EAGAIN);
+	ASSERT_OUT(o, FSM_SLAVE, 0);
+	ck_assert_str_eq(o.reason,
+			 "handover refused: HA stopped by the operator");
+	f = in_role(FSM_STEPPING_DOWN);
+	o = step(&f, &x, FSM_EV_SWITCHOVER);
+	ck_assert_int_eq(o.result, -EAGAIN);
+	ck_assert_str_eq(o.reason,
+			 "switchover refused: HA stopped by the operator");
+	o = step(&f, &x, FSM_EV_GROUP_MUST_MOVE);
+	ck_assert_int_eq(o.result, -EAGAIN);
+	ck_assert_str_eq(o.reason, "cannot move: HA stopped by the operator");
+	/* A master asked to switch over steps down, but hands nothing over. */
+	f = in_role(FSM_MASTER);
+	o = step(&f, &x, FSM_EV_SWITCHOVER);
+	ck_assert_int_eq(o.result, -EAGAIN);
+	ASSERT_OUT(o, FSM_STEPPING_DOWN, FSM_A_STOP_GROUP);
+	ck_assert(!f.handover);
+}
+END_TEST
+
+START_TEST(stopped_start_abandoned)
+{
+	struct fsm_facts x = master_facts(FSM_Q_ARBITER);
+	struct fsm f = starting();
+	struct fsm_out o;
+
+	x.admin_stopped = true;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_STEPPING_DOWN, FSM_A_STOP_GROUP | FSM_A_CANCEL_START);
+	/* Without the lease: VIP first (S3). */
+	f = starting();
+	x.lease_valid = false;
+	x.peer_acks_me = false;
+	o = step(&f, &x, FSM_EV_GROUP_STARTED);
+	ASSERT_OUT(o, FSM_STEPPING_DOWN, A_URGENT);
+	/* A vote in flight is abandoned, a late grant released. */
+	f = in_role(FSM_TAKING_OVER);
+	o = step(&f, &x, FSM_EV_VOTE_GRANTED);
+	ASSERT_OUT(o, FSM_SLAVE, FSM_A_RELEASE_LEASE);
+	ck_assert_str_eq(o.reason, "HA stopped by the operator: vote "
+				   "abandoned");
+}
+END_TEST
+
+START_TEST(stopped_split_loser_still_resyncs)
+{
+	struct fsm_facts x = master_facts(FSM_Q_ARBITER);
+	struct fsm f = in_role(FSM_MASTER);
+	struct fsm_out o;
+
+	x.admin_stopped = true;
+	x.peer_role = FSM_MASTER;
+	x.last_granted = FSM_G_PEER;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_STEPPING_DOWN, A_URGENT | FSM_A_SPLIT_BRAIN);
+	ck_assert(f.split_loser);
+	o = step(&f, &x, FSM_EV_GROUP_STOPPED);
+	ASSERT_OUT(o, FSM_SLAVE, FSM_A_RELEASE_LEASE | FSM_A_RESYNC);
+}
+END_TEST
+
 /* memory x event x (10 booleans, 6 peer roles, epoch and generation
  * lower/equal/higher, 3 grant histories) for one mode: 25 million steps.
  * Ping mode ignores the lease and the peer's acks: they are held true
  * there, the values that would keep a master wrongly (the ping-mode
  * simulations run without any lease).  Invalid peer roles are left to
  * the random walk. */
-static long sweep(enum fsm_quorum_mode mode)
+static long sweep(enum fsm_quorum_mode mode, bool stopped)
 {
 	struct fsm mem[13];
 	int nm = memories(mem);
@@ -1593,6 +1784,8 @@ static long sweep(enum fsm_quorum_mode mode)
 
 	for (int bits = 0; bits < 1024; bits++) {
 		struct fsm_facts x = base(mode);
+
+		x.admin_stopped = stopped;
 
 		if (mode == FSM_Q_PING && (bits & (32 | 128)) != (32 | 128))
 			continue;
@@ -1633,13 +1826,26 @@ static long sweep(enum fsm_quorum_mode mode)
 
 START_TEST(sweep_arbiter)
 {
-	ck_assert_int_eq(sweep(FSM_Q_ARBITER), 1024L * 6 * 27 * 13 * 11);
+	ck_assert_int_eq(sweep(FSM_Q_ARBITER, false), 1024L * 6 * 27 * 13 * 11);
+}
+END_TEST
+
+/* The same sweep with HA stopped by the operator (S7 on top of all). */
+START_TEST(sweep_stopped_arbiter)
+{
+	ck_assert_int_eq(sweep(FSM_Q_ARBITER, true), 1024L * 6 * 27 * 13 * 11);
+}
+END_TEST
+
+START_TEST(sweep_stopped_ping)
+{
+	ck_assert_int_eq(sweep(FSM_Q_PING, true), 256L * 6 * 27 * 13 * 11);
 }
 END_TEST
 
 START_TEST(sweep_ping)
 {
-	ck_assert_int_eq(sweep(FSM_Q_PING), 256L * 6 * 27 * 13 * 11);
+	ck_assert_int_eq(sweep(FSM_Q_PING, false), 256L * 6 * 27 * 13 * 11);
 }
 END_TEST
 
@@ -2124,6 +2330,7 @@ int main(void)
 	tcase_add_test(tc, startup_preferred_in_backoff_becomes_slave);
 	tcase_add_test(tc, startup_peer_no_candidate);
 	tcase_add_test(tc, startup_not_candidate_becomes_slave);
+	tcase_add_test(tc, startup_both_at_once_wait_for_facts);
 	tcase_add_test(tc, slave_stays_under_master);
 	tcase_add_test(tc, slave_takeover_on_peer_loss);
 	tcase_add_test(tc, slave_peer_loss_without_quorum_isolated);
@@ -2163,6 +2370,13 @@ int main(void)
 	tcase_add_test(tc, split_brain_steps_mirrored);
 	tcase_add_test(tc, sweep_arbiter);
 	tcase_add_test(tc, sweep_ping);
+	tcase_add_test(tc, sweep_stopped_arbiter);
+	tcase_add_test(tc, sweep_stopped_ping);
+	tcase_add_test(tc, stopped_master_steps_down_without_handover);
+	tcase_add_test(tc, stopped_slave_never_takes_over);
+	tcase_add_test(tc, stopped_requests_refused);
+	tcase_add_test(tc, stopped_start_abandoned);
+	tcase_add_test(tc, stopped_split_loser_still_resyncs);
 	tcase_add_test(tc, random_walk);
 	tcase_add_test(tc, sim_startup_both);
 	tcase_add_test(tc, sim_failover_and_return);

@@ -64,7 +64,7 @@ START_TEST(abi_major_refused)
 	ck_assert_int_eq(load("fake-abi-major", &p), -EPROTO);
 	ck_assert_ptr_null(p);
 	ck_assert_str_eq(err, FAKE_PLUGIN_DIR "/fake-abi-major.so: plugin ABI "
-					      "2.0, agent ABI 1.2: major "
+					      "2.0, agent ABI 1.3: major "
 					      "versions differ; rebuild the "
 					      "plugin against this SDK");
 }
@@ -76,8 +76,8 @@ START_TEST(abi_minor_newer_refused)
 
 	ck_assert_int_eq(load("fake-abi-minor-newer", &p), -EPROTO);
 	ck_assert_str_eq(err, FAKE_PLUGIN_DIR "/fake-abi-minor-newer.so: "
-					      "plugin ABI 1.3 is newer than "
-					      "the agent's ABI 1.2; upgrade "
+					      "plugin ABI 1.4 is newer than "
+					      "the agent's ABI 1.3; upgrade "
 					      "cmsd");
 }
 END_TEST
@@ -89,7 +89,7 @@ START_TEST(missing_symbol_refused)
 	ck_assert_int_eq(load("fake-nosym", &p), -ELIBBAD);
 	ck_assert_str_eq(err, FAKE_PLUGIN_DIR "/fake-nosym.so: no entry symbol "
 					      "cmsd_plugin_entry (agent ABI "
-					      "1.2): not a cmsd plugin, or "
+					      "1.3): not a cmsd plugin, or "
 					      "built without "
 					      "CMSD_PLUGIN_DEFINE");
 }

@@ -446,6 +446,64 @@ START_TEST(many_at_once)
 }
 END_TEST
 
+/* A streaming child (ABI 1.3): each line reaches the output callback while
+ * the child still runs, nothing is collected, done() follows with "". */
+struct stream {
+	char buf[256];
+	size_t len;
+	int chunks;
+	bool seen_first_while_running;
+};
+
+static void on_stream(const char *data, size_t len, void *arg)
+{
+	struct stream *st = arg;
+
+	ck_assert_uint_le(st->len + len, sizeof(st->buf) - 1);
+	memcpy(st->buf + st->len, data, len);
+	st->len += len;
+	st->buf[st->len] = '\0';
+	st->chunks++;
+}
+
+static struct done *stream_done;
+
+static void on_stream_done(const struct cmsd_child_result *res, void *arg)
+{
+	on_done(res, stream_done);
+	(void)arg;
+}
+
+START_TEST(streaming_output)
+{
+	static const char *const argv[] = {
+		"/bin/sh", "-c", "echo first; sleep 0.5; echo second", NULL};
+	struct stream st = {0};
+	struct done d = {0};
+	struct cmsd_spawn req = {.size = sizeof(req),
+				 .argv = argv,
+				 .timeout_ms = 5000,
+				 .done = on_stream_done,
+				 .arg = &st,
+				 .output = on_stream};
+	uint64_t end;
+
+	stream_done = &d;
+	ck_assert_int_eq(spawn_start(&req, NULL), 0);
+	end = loop_now_ms() + 3000;
+	while (!strstr(st.buf, "first") && loop_now_ms() < end)
+		run_for(10);
+	ck_assert_str_eq(st.buf, "first\n");
+	ck_assert_int_eq(d.calls, 0); /* still running: streamed, not kept */
+	run_until(&d, 3000);
+	ck_assert_int_eq(d.calls, 1);
+	ck_assert_str_eq(st.buf, "first\nsecond\n");
+	ck_assert_uint_eq(d.res.output_len, 0);
+	ck_assert_str_eq(d.out, "");
+	ck_assert_int_eq(d.res.exit_code, 0);
+}
+END_TEST
+
 START_TEST(shutdown_kills_survivors)
 {
 	const char *argv[] = {"/bin/sh", "-c",
@@ -488,6 +546,7 @@ int main(void)
 	tcase_add_test(tc, stdio_closed_in_agent);
 	tcase_add_test(tc, exec_errors);
 	tcase_add_test(tc, abandoned_child_reaped_silently);
+	tcase_add_test(tc, streaming_output);
 	tcase_add_test(tc, foreign_children_left_alone);
 	tcase_add_test(tc, timeout_kills_whole_group);
 	tcase_add_test(tc, own_process_group);

@@ -567,6 +567,80 @@ START_TEST(demote_after_preempt)
 }
 END_TEST
 
+/* A clean handover: the old master RELEASEs (no one holds the LUN), the
+ * new one RESERVEs, which alone would leave the old master's key
+ * registered and its kernel session writing under a registrants-only
+ * reservation.  Promote preempts every other key: the old one is gone from
+ * READ KEYS and its session's WRITE conflicts.  The old master, preempted
+ * as a slave, registers again when it is promoted once more. */
+START_TEST(clean_handover_fences_old_key)
+{
+	struct instance *n1 = make(1, ""), *n2 = make(2, "");
+	struct iscsi_context *obs, *k1, *k2;
+	uint64_t key1, key2, holder;
+	int type;
+
+	ck_assert_int_eq(call(n1, OP_START), 0);
+	ck_assert_int_eq(call(n2, OP_START), 0);
+	key1 = key_of(n1);
+	key2 = key_of(n2);
+	ck_assert_int_eq(call(n1, OP_PROMOTE), 0);
+	obs = sess("iqn.2026-12.test.cmsd:observer");
+	/* n1's promote removed the slave's key too. */
+	LOG_HAS("share: promote: removed the registration of key 0x%016" PRIx64
+		" (another node's)",
+		key2);
+	ck_assert(key_registered(obs, key1));
+	ck_assert(!key_registered(obs, key2));
+	k1 = sess(INIT1);
+	ck_assert_int_eq(register_key(k1, key1), SCSI_STATUS_GOOD);
+	ck_assert_int_eq(write_status(k1), SCSI_STATUS_GOOD);
+
+	/* The handover: n1 releases, n2 reserves. */
+	ck_assert_int_eq(call(n1, OP_DEMOTE), 0);
+	LOG_HAS("share: released the reservation");
+	read_res(obs, &holder, &type);
+	ck_assert_uint_eq(holder, 0);
+	ck_assert(key_registered(obs, key1)); /* what the fence must remove */
+	ck_assert_int_eq(call(n2, OP_PROMOTE), 0);
+	LOG_HAS("share: promote: reserved the LUN with key 0x%016" PRIx64,
+		key2);
+	LOG_HAS("share: promote: removed the registration of key 0x%016" PRIx64
+		" (another node's)",
+		key1);
+	read_res(obs, &holder, &type);
+	ck_assert_uint_eq(holder, key2);
+	ck_assert_int_eq(
+		type,
+		SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY);
+	ck_assert(!key_registered(obs, key1));
+	ck_assert(key_registered(obs, key2));
+	ck_assert_int_eq(write_status(k1), SCSI_STATUS_RESERVATION_CONFLICT);
+	k2 = sess(INIT2);
+	ck_assert_int_eq(register_key(k2, key2), SCSI_STATUS_GOOD);
+	ck_assert_int_eq(write_status(k2), SCSI_STATUS_GOOD);
+	ck_assert_int_eq(call(n2, OP_MONITOR), CMSD_RUNNING);
+	ck_assert_int_eq(call(n1, OP_MONITOR), CMSD_RUNNING); /* a slave */
+
+	/* And back: n1 registers again and fences n2 (kernel session too). */
+	ck_assert_int_eq(call(n2, OP_DEMOTE), 0);
+	ck_assert_int_eq(call(n1, OP_PROMOTE), 0);
+	read_res(obs, &holder, &type);
+	ck_assert_uint_eq(holder, key1);
+	ck_assert(!key_registered(obs, key2));
+	ck_assert_int_eq(write_status(k2), SCSI_STATUS_RESERVATION_CONFLICT);
+	ck_assert_int_eq(register_key(k1, key1), SCSI_STATUS_GOOD);
+	ck_assert_int_eq(write_status(k1), SCSI_STATUS_GOOD);
+	unsess(k1);
+	unsess(k2);
+	unsess(obs);
+	ck_assert_int_eq(call(n1, OP_STOP), 0);
+	ck_assert_int_eq(call(n2, OP_STOP), 0);
+	instance_free(n1);
+	instance_free(n2);
+}
+END_TEST
+
 /* WRITE EXCLUSIVE: only the holder's session writes, a registered slave
  * too gets RESERVATION CONFLICT. */
 START_TEST(write_exclusive_slave_conflicts)
@@ -595,7 +669,10 @@ START_TEST(write_exclusive_slave_conflicts)
 	ck_assert_int_eq(call(n2, OP_STOP), 0);
 	ck_assert_int_eq(call(n1, OP_STOP), 0);
 	LOG_HAS("share: unregistered key 0x%016" PRIx64, key1);
-	LOG_HAS("share: unregistered key 0x%016" PRIx64, key2);
+	/* n1's promote removed n2's registration (every other key goes). */
+	LOG_HAS("share: stop: key 0x%016" PRIx64 " was no longer registered "
+		"(preempted)",
+		key2);
 	ck_assert(!key_registered(obs, key1));
 	unsess(obs);
 	instance_free(n1);
@@ -739,6 +816,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, register_reserve_takeover);
 	tcase_add_test(tc, demote_after_preempt);
+	tcase_add_test(tc, clean_handover_fences_old_key);
 	tcase_add_test(tc, write_exclusive_slave_conflicts);
 	tcase_add_test(tc, promote_cancels_monitor);
 	tcase_add_test(tc, session_drop_reregisters);

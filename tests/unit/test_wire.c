@@ -17,7 +17,7 @@ static const uint8_t all_types[] = {
 static const uint16_t u64_tags[] = {
 	F_EPOCH,   F_GENERATION, F_ROLE,     F_FLAGS,	F_HB_SEQ,
 	F_REQ_ID,  F_CMD,	 F_RC,	     F_KIND,	F_LEASE_MS,
-	F_GRANTED, F_RETRY_MS,	 F_LAST_GEN, F_TIME_MS,
+	F_GRANTED, F_RETRY_MS,	 F_LAST_GEN, F_TIME_MS, F_ADMIN_SEQ,
 };
 static const uint16_t str_tags[] = {
 	F_NODE, F_CLUSTER, F_TEXT, F_HOLDER, F_PEER, F_LAST_MASTER, F_SUMMARY,
@@ -422,7 +422,7 @@ START_TEST(decode_skips_unknown)
 	n = raw_header(p, WIRE_VERSION, WIRE_T_STATE, 0);
 	n = raw_field(p, n, 0, 3, "abc");
 	n = raw_field(p, n, F_ROLE, 8, v8);
-	n = raw_field(p, n, 22, 0, NULL);
+	n = raw_field(p, n, 999, 0, NULL);
 	n = raw_field(p, n, 0xffff, 9, "a\0b\0c\0d\0e");
 	n = raw_field(p, n, F_NODE, 0, NULL);
 	n = raw_close(p, n);

@@ -7,8 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "cmsadm.h"
 #include "ctlproto.h"
+#include "handler.h"
+#include "overview.h"
+#include "recover_cmd.h"
+#include "setup_cmd.h"
 
 #define CMSADM_TIMEOUT_MS 10000
 
@@ -18,26 +24,140 @@ static void usage(FILE *f)
 		"usage: cmsadm [-s SOCKET] COMMAND\n"
 		"commands:\n"
 		"  status [--json]   the cluster, its nodes and resources\n"
-		"  switchover        hand mastership to the other node (run on\n"
+		"  switchover        hand mastership to the other node (run "
+		"on\n"
 		"                    either node; the master stops the group,\n"
-		"                    releases its lease, the slave takes over)\n"
-		"  events            recent role changes, with times and reasons\n"
+		"                    releases its lease, the slave takes "
+		"over)\n"
+		"  events            recent role changes, with times and "
+		"reasons\n"
 		"  role              one line: node role epoch serving|idle\n"
+		"  stop [--no-wait] [--timeout S]\n"
+		"                    stop HA on both nodes, keeping the pair: the\n"
+		"                    master stops its group, neither node takes\n"
+		"                    over (also after a restart) until start\n"
+		"  start [--no-wait] [--timeout S]\n"
+		"                    start HA again (the master of before first)\n"
+		"  maintenance on|off\n"
+		"                    on: resources keep running, failures are\n"
+		"                    shown but not acted on (no restart, no\n"
+		"                    failover); off: acted on again\n"
+		"  drbd-overview     one line per DRBD volume, read from this\n"
+		"                    host (drbdsetup, /proc/drbd, the mounts)\n"
+		"  drbd-handler HOOK [RESOURCE]\n"
+		"                    DRBD's handler hook (fence-peer,\n"
+		"                    split-brain, ...; RESOURCE defaults to\n"
+		"                    $DRBD_RESOURCE): asks cmsd, exits with\n"
+		"                    its answer\n"
 		"  version           the versions of cmsadm and cmsd\n"
+		"  setup OPTIONS     make a hot-standby pair out of three "
+		"hosts "
+		"running\n"
+		"                    `cmsd --unconfigured` (cmsadm setup "
+		"--help)\n"
+		"  recover --peer ADDR [OPTIONS]\n"
+		"                    on the master: re-initialise a replaced\n"
+		"                    peer running `cmsd --unconfigured` and\n"
+		"                    resync it (cmsadm recover --help)\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
 		CTL_DEFAULT_SOCKET);
 }
 
-static int cmsadm_call(const char *sock, const char *request)
+/*
+ * DRBD runs `cmsadm drbd-handler HOOK` with DRBD_RESOURCE, DRBD_MINOR,
+ * DRBD_PEER_ADDRESS ... in the environment.  The hook goes to the local
+ * cmsd, which decides; the exit code is the number its reply starts with.
+ * "wait ..." means cmsd has no answer yet (the arbiter must first
+ * acknowledge a generation): asked again every 500 ms, for as long as cmsd
+ * keeps answering (DRBD keeps I/O frozen meanwhile, which is the point).
+ * When cmsd cannot be asked, fence-peer exits 1, never "fenced".
+ */
+static int cmsadm_drbd_handler(const char *sock, const char *hook,
+			       const char *res)
+{
+	const struct timespec pause = {0, 500 * 1000 * 1000};
+	int unreachable = handler_unreachable_code(hook);
+	char req[160];
+	bool said = false;
+
+	if (!handler_word_ok(hook) || !res || !handler_word_ok(res)) {
+		fprintf(stderr,
+			"cmsadm: drbd-handler: %s \"%s\" is not a word "
+			"(A-Z a-z 0-9 _ . -, at most 63)\n",
+			!handler_word_ok(hook) ? "hook" : "resource",
+			!handler_word_ok(hook) ? hook
+			: res		       ? res
+					       : "");
+		if (!res)
+			fprintf(stderr, "cmsadm: drbd-handler: no resource: "
+					"give RESOURCE or set "
+					"DRBD_RESOURCE\n");
+		return unreachable;
+	}
+	snprintf(req, sizeof(req), "drbd-handler %s %s", hook, res);
+	for (;;) {
+		char *body = NULL;
+		int rc = ctl_client_call(sock, req, CMSADM_TIMEOUT_MS, &body);
+		int code;
+
+		if (rc != 0) {
+			fprintf(stderr,
+				"cmsadm: drbd-handler %s %s: %s%s: exit %d\n",
+				hook, res,
+				rc == 1 ? "cmsd refused: "
+					: "failed to "
+					  "connect to cmsd",
+				rc == 1 && body ? body : "", unreachable);
+			free(body);
+			return unreachable;
+		}
+		code = handler_reply_code(body);
+		if (code == HANDLER_WAIT) {
+			if (!said)
+				fprintf(stderr,
+					"cmsadm: drbd-handler %s %s: "
+					"%s",
+					hook, res, body);
+			said = true;
+			free(body);
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (code < 0) {
+			fprintf(stderr,
+				"cmsadm: drbd-handler %s %s: unexpected "
+				"reply \"%s\": exit %d\n",
+				hook, res, body, unreachable);
+			free(body);
+			return unreachable;
+		}
+		fputs(body, stdout);
+		free(body);
+		return code;
+	}
+}
+
+int cmsadm_call(const char *sock, const char *request)
+{
+	char *body = NULL;
+	int rc = cmsadm_query(sock, request, &body);
+
+	if (rc == 0)
+		fputs(body, stdout);
+	free(body);
+	return rc;
+}
+
+int cmsadm_query(const char *sock, const char *request, char **out)
 {
 	char *body = NULL;
 	int rc = ctl_client_call(sock, request, CMSADM_TIMEOUT_MS, &body);
 
+	*out = NULL;
 	switch (rc) {
 	case 0:
-		fputs(body, stdout);
-		free(body);
+		*out = body;
 		return 0;
 	case 1:
 		fprintf(stderr, "cmsadm: cmsd: %s", body);
@@ -97,6 +217,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "setup") == 0)
+		return setup_cmd(argc - optind, argv + optind, sock);
+	if (strcmp(cmd, "recover") == 0)
+		return recover_cmd(argc - optind, argv + optind, sock);
 	if (strcmp(cmd, "status") == 0) {
 		bool json = false;
 		for (; i < argc; i++) {
@@ -112,6 +236,8 @@ int main(int argc, char **argv)
 		}
 		return cmsadm_call(sock, json ? "status json" : "status");
 	}
+	if (cmsadm_ops_command(cmd))
+		return cmsadm_ops(sock, argc - optind, argv + optind);
 	static const char *const simple[] = {"switchover", "events", "role"};
 	for (size_t k = 0; k < sizeof(simple) / sizeof(simple[0]); k++)
 		if (strcmp(cmd, simple[k]) == 0) {
@@ -125,6 +251,40 @@ int main(int argc, char **argv)
 			}
 			return cmsadm_call(sock, cmd);
 		}
+	if (strcmp(cmd, "drbd-overview") == 0) {
+		struct sbuf out = {0};
+		char err[512] = "";
+		if (i != argc) {
+			fprintf(stderr,
+				"cmsadm: drbd-overview: unexpected argument "
+				"\"%s\"\n",
+				argv[i]);
+			return 2;
+		}
+		int rc = ovw_gather(&out, err, sizeof(err));
+		if (rc == 0)
+			fputs(out.s, stdout);
+		else if (rc > 0)
+			fprintf(stderr, "cmsadm: drbd-overview: %s\n", err);
+		else
+			fprintf(stderr, "cmsadm: drbd-overview: %s\n",
+				*err ? err : strerror(-rc));
+		sbuf_free(&out);
+		return rc == 0 ? 0 : 1;
+	}
+	if (strcmp(cmd, "drbd-handler") == 0) {
+		const char *res = getenv("DRBD_RESOURCE");
+		if (i == argc || argc - i > 2) {
+			fprintf(stderr, "cmsadm: drbd-handler: usage: "
+					"drbd-handler HOOK [RESOURCE]\n");
+			/* DRBD never calls it so; a fence-peer must not
+			 * read as fenced all the same. */
+			return i < argc ? handler_unreachable_code(argv[i]) : 2;
+		}
+		if (argc - i == 2)
+			res = argv[i + 1];
+		return cmsadm_drbd_handler(sock, argv[i], res);
+	}
 	if (strcmp(cmd, "version") == 0 && i == argc) {
 		printf("cmsadm %s\n", CMSD_VERSION);
 		return cmsadm_call(sock, "version");

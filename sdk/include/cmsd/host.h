@@ -67,6 +67,8 @@ struct cmsd_child_result {
 typedef void (*cmsd_timer_cb)(void *arg);
 typedef void (*cmsd_watch_cb)(int fd, unsigned events, void *arg);
 typedef void (*cmsd_child_cb)(const struct cmsd_child_result *res, void *arg);
+/* ABI 1.3: a chunk of a streaming child's output (see cmsd_spawn). */
+typedef void (*cmsd_child_output_cb)(const char *data, size_t len, void *arg);
 
 /* A child to spawn: argv[0] is a path (no PATH search, no shell). */
 struct cmsd_spawn {
@@ -80,6 +82,15 @@ struct cmsd_spawn {
 	size_t output_max;	 /* bytes of output kept; 0: 64 KiB */
 	cmsd_child_cb done;	 /* called once, on the loop */
 	void *arg;
+	/* ABI 1.3 (check host->abi_minor >= 3 before relying on it): a
+	 * streaming child, such as `drbdsetup events2`, which runs for good
+	 * and whose output matters as it comes.  When set, every chunk read
+	 * from the child's stdout+stderr is handed to output(data, len, arg)
+	 * on the loop as soon as it is read, nothing is collected, and
+	 * done() gets output "" (output_max is unused).  Chunks split lines
+	 * anywhere.  An older agent ignores the field (its size check keeps
+	 * the fields it knows): it would collect the output until the end. */
+	cmsd_child_output_cb output;
 };
 
 struct cmsd_host {
@@ -182,7 +193,16 @@ struct cmsd_host {
 	 * Never dispatch, break or free the base. */
 	struct event_base *(*event_base)(const struct cmsd_host *h);
 
-	void *reserved[2];
+	/* ABI 1.3 (NULL under an older agent; set at validate time too, NULL
+	 * in arbiter mode).  The cluster's nodes in configuration order, for
+	 * a plugin that must name both ends (storage-drbd's resource file):
+	 * a NULL-terminated array of triples, cluster_nodes[3*i] the node id,
+	 * [3*i+1] its name (the host name; the id when none is given) and
+	 * [3*i+2] the address of its first <link>.  Copied for the instance:
+	 * valid until destroy() returns. */
+	const char *const *cluster_nodes;
+
+	void *reserved[1];
 };
 
 #ifdef __cplusplus

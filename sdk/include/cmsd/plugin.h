@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define CMSD_ABI_MAJOR 1
-#define CMSD_ABI_MINOR 2
+#define CMSD_ABI_MINOR 3
 
 /* Returned by an op that will complete through host->op_done(). */
 #define CMSD_PENDING 0x100
@@ -187,7 +187,14 @@ struct cmsd_storage_status {
 	char peer_disk[32];
 	char connection[32]; /* e.g. "Connected", "StandAlone" */
 	int data_usable;     /* promotable: local data current */
-	uint64_t generation; /* data generation (DRBD current UUID) */
+	/* Data generation (DRBD current UUID); 0 for shared storage.  A
+	 * storage that reports one replicates: the agent then promotes only
+	 * while data_usable, lets a slave follow the master's generation
+	 * only while disk and peer_disk are both "UpToDate", starts a new
+	 * generation when the master's peer_disk stops being "UpToDate", and
+	 * calls resync when connection is "StandAlone" (split brain) and the
+	 * cluster has one master again. */
+	uint64_t generation;
 	int sync_percent;    /* -1 when not syncing */
 	int sync_eta_s;	     /* -1 when unknown */
 	char holder[64];     /* reservation holder (shared LUNs), or "" */

@@ -1,0 +1,47 @@
+/*
+ * Replicated storage (DRBD) as the cluster core sees it: pure rules on the
+ * storage's status, no I/O, no clock.
+ *
+ *   usable   the local copy may be promoted: the plugin says so (DRBD:
+ *            UpToDate, no split brain);
+ *   current  it holds all the master has: both disks UpToDate, which DRBD
+ *            reports only while connected and in sync.  A slave follows
+ *            the master's data generation only while its copy is current;
+ *   decide   on each new status: a master (or a node taking over) whose
+ *            peer copy stopped being current starts a new data generation
+ *            (told to the arbiter, so that the stale copy is never
+ *            granted); after a split brain (StandAlone) with one master
+ *            again, the slave discards its changes and the master
+ *            reconnects.
+ */
+#ifndef CMSD_AGENT_REPLICA_H
+#define CMSD_AGENT_REPLICA_H
+
+#include <stdbool.h>
+
+#include <cmsd/plugin.h>
+
+bool replica_usable(const struct cmsd_storage_status *st);
+bool replica_current(const struct cmsd_storage_status *st);
+/* The peer's copy, as the local DRBD sees it, is UpToDate. */
+bool replica_peer_current(const struct cmsd_storage_status *st);
+bool replica_split(const struct cmsd_storage_status *st);
+
+struct replica_facts {
+	bool serving;	       /* master, or taking over */
+	bool slave;	       /* slave */
+	bool peer_alive;       /* heartbeats from the peer */
+	bool peer_master;      /* the peer says master */
+	bool peer_slave;       /* the peer says slave */
+	bool was_peer_current; /* replica_peer_current at the last status */
+	bool resync_due;       /* no reconnect tried in the last few s */
+};
+
+#define REPLICA_A_NEW_GENERATION 0x1u /* raise the generation, renew */
+#define REPLICA_A_DISCARD_LOCAL	 0x2u /* resync(discard_local = 1) */
+#define REPLICA_A_RECONNECT	 0x4u /* resync(discard_local = 0) */
+
+unsigned replica_decide(const struct cmsd_storage_status *st,
+			const struct replica_facts *f);
+
+#endif
