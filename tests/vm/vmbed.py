@@ -832,36 +832,46 @@ def drbd_state(g):
     return d.get("cs"), d.get("ro"), d.get("ds")
 
 
-def first_master(bed, timeout=120):
-    """Both agents up with r0 made by storage-drbd (fresh metadata: both
-    Inconsistent); nobody may be master on Inconsistent data; then the
-    operator's setup step on cvknode1 (as setup does: primary --force to
-    choose the initial sync's source); cvknode1 becomes master, makes the file system, mounts it;
-    the initial sync completes.  Returns the time of the operator step."""
+def first_master(bed, want="cvknode1", timeout=120):
+    """On fresh disks: both agents make r0 (storage-drbd writes the
+    resource file, create-md, up); cmsd picks the first master of the fresh
+    pair, whose promote starts the initial sync, makes ext4 on the blank
+    device and mounts it; the sync completes.  Then, when the first master
+    is not `want`, a `cmsadm switchover` to it, so that a scenario goes on
+    with fixed names.  Returns the first master's host."""
     n1, n2 = bed["cvknode1"], bed["cvknode2"]
     require_drbd_runtime(n1)
     for g in (n1, n2):
-        st = wait_until(f"{g.host}: r0 up and Connected", lambda g=g: (
-            lambda s: s if s[0] == "Connected" else None)(drbd_state(g)), 90)
-        check(st == ("Connected", "Secondary/Secondary",
-                     "Inconsistent/Inconsistent"),
-              f"{g.host}: storage-drbd made and connected r0: {st}")
-    never_master(bed, ("cvknode1", "cvknode2"), 2 * DEADTIME_MS // 1000,
-                 "both disks Inconsistent: no data to promote")
-    # The setup step: the initial sync's source is forced UpToDate.  cmsd
-    # sees usable data on cvknode1 and makes it master (its promote finds
-    # r0 Primary already and goes on with the file system).
-    n1.sh("drbdadm primary --force r0")
-    t = time.time()
-    log("operator: initial sync source chosen on cvknode1 "
-        "(drbdadm primary --force r0)")
-    wait_master(bed, "cvknode1", "cvknode2", timeout)
-    check(True, "cvknode1 master (the only UpToDate data), cvknode2 slave")
-    mnt = wait_until(f"{MNT} mounted on cvknode1", lambda: re.search(
-        rf"^/dev/drbd0 {MNT} ext4 ", n1.sh("cat /proc/mounts"), re.M), 60)
-    check(mnt, f"cvknode1 made ext4 on the fresh r0 and mounted it: "
+        st = wait_until(f"{g.host}: r0 up and connected", lambda g=g: (
+            lambda s: s if s[0] not in (None, "StandAlone", "Unconnected",
+                                        "WFConnection") else None)(
+            drbd_state(g)), 90)
+        rc, _ = g.run("grep -q 'Written by cmsd' /etc/drbd.d/r0.res", 10)
+        check(rc == 0, f"{g.host}: storage-drbd wrote /etc/drbd.d/r0.res "
+              f"and brought r0 up: {st}")
+    m, _ = wait_master(bed, None, None, timeout)
+    s = "cvknode2" if m == "cvknode1" else "cvknode1"
+    wait_master(bed, m, s, 60)
+    M = bed[m]
+    check(True, f"{m} first master, {s} slave")
+    rc, out = M.run("grep -a -m1 'a fresh pair' /var/log/cvm_master.log",
+                    10)
+    check(rc == 0, f"{m}'s promote started the initial sync of the fresh "
+          f"pair: {out.strip()}")
+    mnt = wait_until(f"{MNT} mounted on {m}", lambda: re.search(
+        rf"^/dev/drbd0 {MNT} ext4 ", M.sh("cat /proc/mounts"), re.M), 60)
+    check(mnt, f"{m} made ext4 on the fresh r0 and mounted it: "
           f"{mnt.group(0)}")
-    return t
+    if want and m != want:
+        wait_in_sync(bed, m, s, 150)
+        M.sh("cmsadm switchover", 60)
+        wait_master(bed, want, m, 90)
+        wait_until(f"{MNT} mounted on {want}", lambda: re.search(
+            rf"^/dev/drbd0 {MNT} ext4 ", bed[want].sh("cat /proc/mounts"),
+            re.M), 60)
+        check(True, f"cmsadm switchover: {want} master, as the scenario "
+              "expects")
+    return m
 
 
 def wait_in_sync(bed, master, slave, timeout=120):
