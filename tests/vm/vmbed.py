@@ -871,9 +871,16 @@ def first_master(bed, want="cvknode1", timeout=120):
         # The slave's agent reads its copy's new state and tells the
         # master in its next heartbeat: the switchover is refused ("peer
         # data not usable") until then.
-        wait_until(f"{s} reports its copy usable", lambda: re.search(
-            r"^replica: db: .*, data usable,", bed[s].sh("cmsadm status"),
-            re.M), 60)
+        st = ""
+
+        def usable():
+            nonlocal st
+            st = bed[s].sh("cmsadm status")
+            return re.search(r"^replica: db: .*, data usable,", st, re.M)
+        try:
+            wait_until(f"{s} reports its copy usable", usable, 60)
+        except TestFailure as e:
+            raise TestFailure(f"{e}\n{s}'s status:\n{st}") from None
         M.sh("cmsadm switchover", 60)
         wait_master(bed, want, m, 90)
         wait_until(f"{MNT} mounted on {want}", lambda: re.search(
