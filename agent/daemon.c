@@ -30,6 +30,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
+#include "syncpart.h"
 
 /* Indexed by enum group_state. */
 static const char *const slot_state_names[] = {
@@ -1297,6 +1298,7 @@ static void daemon_apply_reload(void)
 
 	D.conf = D.next_conf;
 	D.next_conf = NULL;
+	syncpart_set_conf(D.conf, D.path, &D.ov);
 	rc = daemon_make_slots(D.conf, &slots, &n, &sqv);
 	if (rc < 0) {
 		/* The new instances could not be made: the old ones were
@@ -1306,6 +1308,7 @@ static void daemon_apply_reload(void)
 			  "again");
 		conf_free(D.conf);
 		D.conf = old;
+		syncpart_set_conf(D.conf, D.path, &D.ov);
 		daemon_begin();
 		return;
 	}
@@ -1419,6 +1422,7 @@ static void daemon_reload(void)
 		else
 			conf_free(D.conf);
 		D.conf = c;
+		syncpart_set_conf(D.conf, D.path, &D.ov);
 		log_info("reload: applied (instances unchanged)");
 		return;
 	}
@@ -1607,6 +1611,14 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 		sbuf_printf(reply, "%d %s\n", code, msg);
 		return 0;
 	}
+	if (req == CTL_REQ_SYNCPART) {
+		if (arb) {
+			sbuf_printf(reply, "sync-partition: this is the "
+					   "arbiter; run it on a node");
+			return -EINVAL;
+		}
+		return syncpart_ctl(args->rest, reply);
+	}
 	if (req == CTL_REQ_SWITCHOVER) {
 		char msg[256];
 		if (!cluster_running()) {
@@ -1756,6 +1768,7 @@ int daemon_run(struct conf *conf, const char *path,
 	if (ov)
 		D.ov = *ov;
 	D.started_ms = loop_now_ms();
+	syncpart_set_conf(conf, path, ov);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = loop_init()) < 0 || (rc = spawn_init()) < 0) {
 		log_warnx("cannot set up the event loop: %s", strerror(-rc));
