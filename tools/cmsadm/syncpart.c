@@ -1,6 +1,7 @@
 /*
- * cmsadm sync-partition add r1 --disk DEV [--mount DIR] [--yes]
- * cmsadm sync-partition remove r1 [--yes]
+ * cmsadm sync-partition add r1 --disk DEV [--mount DIR] [--yes] [--no-start]
+ *                                 [--timeout S]
+ * cmsadm sync-partition remove r1 [--yes] [--no-start] [--timeout S]
  *
  * The steps, each a request to the local agent (agent/syncpart.c), which
  * asks the peer over the control channel:
@@ -137,8 +138,9 @@ static void sp_usage(void)
 {
 	fprintf(stderr,
 		"usage: cmsadm sync-partition add r1 --disk DEV [--mount DIR] "
-		"[--yes]\n"
-		"       cmsadm sync-partition remove r1 [--yes]\n");
+		"[--yes] [--no-start] [--timeout S]\n"
+		"       cmsadm sync-partition remove r1 [--yes] [--no-start] "
+		"[--timeout S]\n");
 }
 
 int cmsadm_syncpart(const char *sock, int argc, char **argv)
@@ -146,8 +148,10 @@ int cmsadm_syncpart(const char *sock, int argc, char **argv)
 	const char *disk = NULL, *mount = SP_MOUNT_DEFAULT, *name;
 	char req[1024], token[64], born[64], q[768];
 	char *body = NULL;
-	bool yes = false, add, was_stopped;
-	char *stop_argv[] = {"stop", NULL}, *start_argv[] = {"start", NULL};
+	bool yes = false, no_start = false, add, was_stopped;
+	char tmo[16] = "180";
+	char *stop_argv[] = {"stop", "--timeout", tmo, NULL};
+	char *start_argv[] = {"start", "--timeout", tmo, NULL};
 
 	if (argc < 3 ||
 	    (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "remove") != 0)) {
@@ -159,7 +163,22 @@ int cmsadm_syncpart(const char *sock, int argc, char **argv)
 	for (int i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "--yes") == 0)
 			yes = true;
-		else if (add && strcmp(argv[i], "--disk") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--no-start") == 0)
+			no_start = true;
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > 86400) {
+				fprintf(stderr,
+					"cmsadm: sync-partition: --timeout "
+					"\"%s\": expected seconds, 1 to "
+					"86400\n",
+					argv[i]);
+				return 2;
+			}
+			snprintf(tmo, sizeof(tmo), "%ld", v);
+		} else if (add && strcmp(argv[i], "--disk") == 0 &&
+			   i + 1 < argc)
 			disk = argv[++i];
 		else if (add && strcmp(argv[i], "--mount") == 0 && i + 1 < argc)
 			mount = argv[++i];
@@ -226,7 +245,7 @@ int cmsadm_syncpart(const char *sock, int argc, char **argv)
 	was_stopped = strstr(body, " stopped=1") != NULL;
 	free(body);
 	fflush(stdout);
-	if (cmsadm_ops(sock, 1, stop_argv) != 0) {
+	if (cmsadm_ops(sock, 3, stop_argv) != 0) {
 		fprintf(stderr,
 			"cmsadm: sync-partition %s: HA did not stop; "
 			"nothing was changed\n",
@@ -273,14 +292,17 @@ int cmsadm_syncpart(const char *sock, int argc, char **argv)
 	       argv[1], name);
 
 	/* 6. start */
-	if (was_stopped) {
-		printf("sync-partition %s %s: HA was stopped before: it stays "
-		       "stopped until `cmsadm start`\n",
-		       argv[1], name);
+	if (was_stopped || no_start) {
+		printf("sync-partition %s %s: HA %s: it stays stopped until "
+		       "`cmsadm start`\n",
+		       argv[1], name,
+		       was_stopped ? "was stopped before"
+				   : "not started "
+				     "(--no-start)");
 		return 0;
 	}
 	fflush(stdout);
-	if (cmsadm_ops(sock, 1, start_argv) != 0)
+	if (cmsadm_ops(sock, 3, start_argv) != 0)
 		return 1;
 	if (add)
 		printf("sync-partition add r1: done: %s replicated as r1, "
