@@ -106,9 +106,9 @@ static int sp_born(const char *sock, char *out, size_t len)
 }
 
 /* Both agents are back: this one runs a new process and sees its peer. */
-static int sp_wait_restart(const char *sock, const char *before)
+static int sp_wait_restart(const char *sock, const char *before, int tmo)
 {
-	double end = sp_now() + SP_STEP_TIMEOUT;
+	double end = sp_now() + tmo;
 	char now[64], *b = NULL;
 
 	while (sp_now() < end) {
@@ -130,7 +130,7 @@ static int sp_wait_restart(const char *sock, const char *before)
 		"their peer within %d s; the new config is in place on both "
 		"nodes: `cmsadm status` and the log say why, `cmsadm start` "
 		"when both run\n",
-		SP_STEP_TIMEOUT);
+		tmo);
 	return 1;
 }
 
@@ -286,7 +286,7 @@ int cmsadm_syncpart(const char *sock, int argc, char **argv)
 	printf("sync-partition %s %s: %s", argv[1], name, body);
 	free(body);
 	fflush(stdout);
-	if (sp_wait_restart(sock, born) != 0)
+	if (sp_wait_restart(sock, born, atoi(tmo)) != 0)
 		return 1;
 	printf("sync-partition %s %s: both agents run the new config\n",
 	       argv[1], name);
