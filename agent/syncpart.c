@@ -499,7 +499,10 @@ void syncpart_reexec_if_wanted(void)
 		const char *wipe[] = {SP.wipe_adm,   "-c",	SP.wipe_res,
 				      "--",	     "--force", "wipe-md",
 				      SYNCPART_NAME, NULL};
-		int a = sp_run(down), b = a == 0 ? sp_run(wipe) : -1;
+		/* wipe-md even when down failed (down of a resource that the
+		 * shutdown took down already may complain): drbdmeta itself
+		 * refuses a disk that is still attached. */
+		int a = sp_run(down), b = sp_run(wipe);
 		log_info("sync-partition: %s down r1: %d, wipe-md r1: %d",
 			 SP.wipe_adm, a, b);
 		if (b == 0)
