@@ -643,12 +643,12 @@ int syncpart_ctl(const char *line, struct sbuf *reply)
 		sbuf_printf(reply, "%" PRIu64 "\n", SP.born_ns);
 		return 0;
 	}
-	if (!cluster_running()) {
-		sbuf_printf(reply, "sync-partition needs a running two-node "
-				   "cluster");
-		return -EINVAL;
-	}
 	if (n == 1 && strcmp(w[0], "restart") == 0) {
+		if (!cluster_running()) {
+			sbuf_printf(reply, "sync-partition needs a running "
+					   "two-node cluster");
+			return -EINVAL;
+		}
 		int rc = sp_send(WIRE_CMD_SYNCPART_RESTART, 0, NULL);
 		if (rc < 0) {
 			sbuf_printf(reply,
@@ -685,9 +685,15 @@ int syncpart_ctl(const char *line, struct sbuf *reply)
 	    SP.is_write == write)
 		return sp_report(reply);
 	sp_new_job(w[1], write);
+	/* The config's refusals first: they need no peer. */
 	syncpart_scan(SP.conf, &v);
 	if (syncpart_check_conf(&v, add, w[3], msg, sizeof(msg)) < 0) {
 		sp_done(-EINVAL, "%s", msg);
+		return sp_report(reply);
+	}
+	if (!cluster_running()) {
+		sp_done(-EINVAL, "sync-partition needs a running two-node "
+				 "cluster (the cluster core is not running)");
 		return sp_report(reply);
 	}
 	if (!cluster_peer_channel_up()) {

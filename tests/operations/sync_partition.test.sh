@@ -251,6 +251,9 @@ scenario() {
 		cl_fail "the agents are not the same processes (an exec keeps the PID)"
 	[ "$(born node1)" != "$b1" ] && [ "$(born node2)" != "$b2" ] ||
 		cl_fail "an agent was not restarted"
+	refused "a second r1" \
+		'sync-partition add r1: a local sync partition is already configured (<storage id="sync">, resource r1): there is only one' \
+		node1 add r1 --disk "$SAME" --yes
 
 	cl_log "the configs of before, the pair again"
 	cl_sampler_stop
