@@ -65,7 +65,7 @@ static struct {
 	enum sp_state state;
 	int rc;
 	char msg[1024];
-	bool is_write;
+	bool is_write, is_add;
 	char dev[256];
 	uint64_t req_id, next_req;
 	struct sp_probe own, answer;
@@ -369,7 +369,7 @@ out:
  * the old one kept as PATH.before-sync-partition, then renamed over. */
 static int sp_write_local(const char *what, char *err, size_t len)
 {
-	char tmp[PATH_MAX + 16], dir[PATH_MAX];
+	char tmp[PATH_MAX + 16];
 	struct syncpart_new nw = {0};
 	struct sbuf e = {0};
 	struct conf *c = NULL;
@@ -410,17 +410,6 @@ static int sp_write_local(const char *what, char *err, size_t len)
 		snprintf(err, len, "cannot replace %s: %s", SP.path,
 			 strerror(errno));
 		goto fail;
-	}
-	/* The mount point, as setup makes /var/lib/mysql-share. */
-	if (add) {
-		snprintf(dir, sizeof(dir), "%s", nw.mount);
-		for (char *s = dir + 1; *s; s++)
-			if (*s == '/') {
-				*s = '\0';
-				(void)mkdir(dir, 0755);
-				*s = '/';
-			}
-		(void)mkdir(dir, 0755);
 	}
 	log_info("sync-partition: %s written (%s%s%s); the previous one is "
 		 "%s",
@@ -562,9 +551,10 @@ void syncpart_peer_reply(const struct wire_msg *m)
 		if (rc) {
 			sp_write_undo();
 			sp_done(-(int)rc,
-				"%s could not write its config: %s; this "
-				"node's is back as it was",
-				sp_peer_name(), text);
+				"sync-partition %s r1: %s could not write its "
+				"config: %s; this node's is back as it was",
+				SP.is_add ? "add" : "remove", sp_peer_name(),
+				text);
 		} else {
 			sp_done(0, "the config of both nodes is written");
 		}
@@ -685,6 +675,7 @@ int syncpart_ctl(const char *line, struct sbuf *reply)
 	    SP.is_write == write)
 		return sp_report(reply);
 	sp_new_job(w[1], write);
+	SP.is_add = add;
 	/* The config's refusals first: they need no peer. */
 	syncpart_scan(SP.conf, &v);
 	if (syncpart_check_conf(&v, add, w[3], msg, sizeof(msg)) < 0) {

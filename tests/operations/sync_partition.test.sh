@@ -3,7 +3,6 @@
 set -euo pipefail
 . "$(dirname "$0")/../cluster/lib.sh"
 cl_init sync_partition
-CLUSTER_MODES=${CLUSTER_MODES:-ping}
 
 for t in mkfs.ext4 losetup nsenter findmnt; do
 	command -v "$t" >/dev/null || cl_skip "$t is missing (scripts/install-deps.sh test)"
@@ -133,6 +132,8 @@ unchanged() { # the configs are as the test wrote them
 	done
 }
 
+both_stopped_idle() { cl_is node1 slave idle && cl_is node2 slave idle; }
+
 born() { "$CL_SAMPLER" --once "$(cl_sock "$1")" "sync-partition born"; }
 
 scenario() {
@@ -207,6 +208,23 @@ scenario() {
 		cl_fail "add answered no: exit $RC: $OUT"
 	unchanged
 
+	cl_log "node2 cannot write its config: node1's goes back, HA stays stopped"
+	mkdir "$CL_DIR/node2/cmsd.xml.before-sync-partition"
+	sp node1 add r1 --disk "$SAME" --mount "$SP/sync" --yes --timeout 30
+	printf '%s\n' "$OUT" >"$CL_DIR/add-fail.out"
+	[ "$RC" = 1 ] &&
+		grep -qxF "cmsadm: sync-partition add r1: $n2 could not write its config: cannot keep a copy of $CL_DIR/node2/cmsd.xml as $CL_DIR/node2/cmsd.xml.before-sync-partition: Is a directory; this node's is back as it was" "$CL_DIR/add-fail.out" &&
+		grep -qxF "cmsadm: sync-partition add: the config is unchanged; HA stays stopped until \`cmsadm start\`" "$CL_DIR/add-fail.out" ||
+		cl_fail "add with node2 unable to write: exit $RC: $OUT"
+	rmdir "$CL_DIR/node2/cmsd.xml.before-sync-partition"
+	unchanged
+	[ ! -e "$CL_DIR/node1/cmsd.xml.new" ] && [ ! -e "$CL_DIR/node2/cmsd.xml.new" ] ||
+		cl_fail "a new config was left behind"
+	both_stopped_idle || cl_fail "not both stopped after the failed write: $(cl_role node1); $(cl_role node2)"
+	"$CMSADM_BIN" -s "$(cl_sock node1)" start --timeout 60 >"$CL_DIR/start.out" 2>&1 ||
+		cl_fail "start after the failed write: $(cat "$CL_DIR/start.out")"
+	cl_wait_for 5000 "$m master again" cl_is "$m" master serving
+
 	cl_log "add r1 on $SAME, HA left stopped"
 	p1=${CL_PID[node1]} p2=${CL_PID[node2]}
 	b1=$(born node1) b2=$(born node2)
@@ -245,7 +263,6 @@ scenario() {
 			cl_fail "$n's agent did not start the r1 instance"
 		grep -qE "^\s*address ipv4 $(cl_addr "$n"):7790;" "$SP/drbd.d.$n/r1.res" ||
 			cl_fail "$n's r1.res lacks port 7790: $(cat "$SP/drbd.d.$n/r1.res")"
-		[ -d "$SP/sync" ] || cl_fail "the mount point $SP/sync was not made"
 	done
 	[ "${CL_PID[node1]}" = "$p1" ] && kill -0 "$p1" && kill -0 "$p2" ||
 		cl_fail "the agents are not the same processes (an exec keeps the PID)"
