@@ -246,6 +246,35 @@ START_TEST(xml_add_remove)
 }
 END_TEST
 
+/* What the loaded config says, on the config of test_conf's rule (r0,
+ * r1 and an iSCSI LUN after it), validated by the real plugins. */
+START_TEST(scan_loaded_config)
+{
+	char path[512];
+	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR,
+				    .local_node = "node2"};
+	struct conf *c = NULL;
+	struct syncpart_view v;
+	char msg[512];
+
+	snprintf(path, sizeof(path), "%s/tests/unit/conf/sync-before-lun.xml",
+		 SOURCE_DIR);
+	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &c), 0);
+	syncpart_scan(c, &v);
+	ck_assert_str_eq(v.r1_id, "sync");
+	ck_assert_str_eq(v.lun_id, "templates");
+	ck_assert_str_eq(v.lun_plugin, "storage-iscsi");
+	ck_assert_str_eq(v.r0_disk, "/dev/sdb3");
+	/* Only one, and the LUN: "only one" is said first. */
+	ck_assert_int_eq(syncpart_check_conf(&v, true, "r1", msg, sizeof(msg)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(msg, "there is only one"));
+	ck_assert_int_eq(syncpart_check_conf(&v, false, "r1", msg, sizeof(msg)),
+			 0);
+	conf_free(c);
+}
+END_TEST
+
 START_TEST(xml_unreadable)
 {
 	char *in = tu_write(dir, "bad.xml", "<cmsd><storage>"), *out;
@@ -273,6 +302,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, mountinfo);
 	tcase_add_test(tc, xml_add_remove);
 	tcase_add_test(tc, xml_unreadable);
+	tcase_add_test(tc, scan_loaded_config);
 	suite_add_tcase(s, tc);
 	return s;
 }
