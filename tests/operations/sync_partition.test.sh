@@ -118,7 +118,8 @@ sp() { # node args...: cmsadm sync-partition on node, output in $OUT, exit in $R
 refused() { # what, expected message (without "cmsadm: "), node, args...
 	local what=$1 msg=$2
 	shift 2
-	sp "$@"
+	# A refusal that regressed would go on to stop and restart: bounded.
+	sp "$@" --timeout 20
 	[ "$RC" = 1 ] && [ "$OUT" = "cmsadm: $msg" ] ||
 		cl_fail "$what: exit $RC, said \"$OUT\", expected \"cmsadm: $msg\""
 	cl_log "refused as expected: $what"
@@ -309,6 +310,7 @@ scenario() {
 		"sync-partition add r1: $sn is not reachable over the control channel: both nodes must be up" \
 		"$m" add r1 --disk "$SAME" --yes
 	cl_final_check
+	SP_WITH_LUN=1 # the next mode starts with the LUN again
 }
 
 cl_run_modes scenario
