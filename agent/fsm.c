@@ -250,6 +250,13 @@ static void fsm_follow_peer(struct step *s)
 			  "nobody is master; the peer is preferred");
 		return;
 	}
+	/* Two nodes started together hear each other before either knows
+	 * its quorum: a peer still starting up is no candidate only for now.
+	 * Deciding on that (both would) made two masters at once in ping
+	 * mode; wait out the start-up as when the peer is silent. */
+	if (!fsm_peer_candidate(x) && x->peer_role == FSM_STARTUP &&
+	    s->f->role == FSM_STARTUP && !x->startup_wait_over)
+		return;
 	if (!x->vote_retry_ok) {
 		fsm_enter(s, FSM_SLAVE, 0, "nobody is master; vote backoff");
 		return;

@@ -49,6 +49,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pki.h"
+#include "setup_wipe.h"
 #include "setupproto.h"
 #include "spawn.h"
 
@@ -242,7 +243,9 @@ static void setup_root_disk(char *out, size_t len)
 	if (access(p, F_OK) == 0 && (b = strrchr(link, '/')))
 		*b = '\0';
 	b = strrchr(link, '/');
-	snprintf(out, len, "%s", b ? b + 1 : link);
+	/* A disk name is short; a longer one is not sdX either way. */
+	if (snprintf(out, len, "%s", b ? b + 1 : link) >= (int)len)
+		out[len - 1] = '\0';
 }
 
 /* true when path is the root of a mounted file system; else false with
@@ -409,6 +412,79 @@ static void setup_hook(struct sconn *c)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/* ------------------------------------------------------------ WIPE */
+
+static void setup_wipe_done(const struct cmsd_child_result *res, void *arg)
+{
+	struct sconn *c = arg;
+	char out[200];
+	size_t j = 0;
+
+	c->hook = NULL;
+	for (size_t i = 0; i < res->output_len && j < sizeof(out) - 1; i++)
+		out[j++] = res->output[i] >= 0x20 && res->output[i] < 0x7f
+				   ? res->output[i]
+				   : ' ';
+	out[j] = '\0';
+	if (res->exited && res->exit_code == 0) {
+		log_info("setup: %s: DRBD partition wiped (first and last "
+			 "MiB zeroed)",
+			 c->peer);
+		sc_send(c, "OK", NULL, 0);
+	} else {
+		log_warnx("setup: wipe failed: %s",
+			  res->timed_out ? "timed out" : out);
+		sc_err(c, "wipe failed: %s",
+		       res->timed_out ? "timed out" : out);
+	}
+	sc_resume(c);
+}
+
+/* WIPE DEVICE (setup_wipe.c): zeroes the first and the last MiB of the
+ * DRBD partition the written config names, through dd in a child. */
+static void setup_wipe(struct sconn *c, const char *dev)
+{
+	static struct setup_wipe w;
+	char err[300];
+	const char *argv[] = {
+		"/bin/sh",
+		"-c",
+		"dd if=/dev/zero \"$1\" bs=4096 \"$3\" conv=notrunc,fsync "
+		"status=none && dd if=/dev/zero \"$1\" bs=4096 \"$2\" \"$3\" "
+		"conv=notrunc,fsync status=none",
+		"wipe",
+		w.of,
+		w.tail_seek,
+		w.count,
+		NULL};
+	struct cmsd_spawn req = {
+		.size = sizeof(req),
+		.argv = argv,
+		.timeout_ms = SETUP_HOOK_MS,
+		.output_max = 1024,
+		.done = setup_wipe_done,
+		.arg = c,
+	};
+	int rc;
+
+	rc = setup_wipe_plan(S.config, dev, &w, err, sizeof(err));
+	if (rc < 0) {
+		log_warnx("setup: %s: WIPE refused: %s", c->peer, err);
+		sc_err(c, "%s", err);
+		return;
+	}
+	log_info("setup: %s: wiping the DRBD partition %s (%llu bytes): "
+		 "first and last MiB",
+		 c->peer, dev, (unsigned long long)w.size);
+	rc = spawn_start(&req, &c->hook);
+	if (rc < 0) {
+		sc_err(c, "cannot run dd: %s", strerror(-rc));
+		return;
+	}
+	c->busy = true;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
 /* ------------------------------------------------------------ PROBE */
 
 static void setup_probe_done(evutil_socket_t fd, short what, void *arg)
@@ -514,6 +590,35 @@ static void setup_put(struct sconn *c, const char *rel, const char *mode,
 	}
 	log_info("setup: %s wrote %s (%zu bytes, mode %03lo)", c->peer, path,
 		 len, m);
+	sc_send(c, "OK", NULL, 0);
+}
+
+/* ------------------------------------------------------------ INITIATOR */
+
+#define SETUP_INITIATOR_FILE "/etc/iscsi/initiatorname.iscsi"
+
+/* INITIATOR IQN: the host's iSCSI initiator name, which the kernel
+ * initiator (open-iscsi) logs in with; `cmsadm recover` keeps a replaced
+ * node's name so that the SAN sees the same initiator. */
+static void setup_initiator(struct sconn *c, const char *iqn)
+{
+	char path[] = SETUP_INITIATOR_FILE, text[300];
+	int rc;
+
+	if (strlen(iqn) > 223 ||
+	    (strncmp(iqn, "iqn.", 4) != 0 && strncmp(iqn, "eui.", 4) != 0) ||
+	    strspn(iqn, "abcdefghijklmnopqrstuvwxyz0123456789.:-") !=
+		    strlen(iqn)) {
+		sc_err(c, "INITIATOR: \"%s\" is not an iSCSI name", iqn);
+		return;
+	}
+	snprintf(text, sizeof(text), "InitiatorName=%s\n", iqn);
+	if ((rc = setup_mkdirs(path)) < 0 ||
+	    (rc = pki_write_file(path, text, strlen(text), 0644)) < 0) {
+		sc_err(c, "cannot write %s: %s", path, strerror(-rc));
+		return;
+	}
+	log_info("setup: %s wrote %s: InitiatorName=%s", c->peer, path, iqn);
 	sc_send(c, "OK", NULL, 0);
 }
 
@@ -668,6 +773,10 @@ static void setup_handle(struct sconn *c, const char *payload, size_t len)
 		setup_hook(c);
 	else if (strcmp(w[0], "PROBE") == 0 && nw == 3)
 		setup_probe(c, w[1], w[2]);
+	else if (strcmp(w[0], "INITIATOR") == 0 && nw == 2)
+		setup_initiator(c, w[1]);
+	else if (strcmp(w[0], "WIPE") == 0 && nw == 2)
+		setup_wipe(c, w[1]);
 	else if (strcmp(w[0], "PUT") == 0 && nw == 3)
 		setup_put(c, w[1], w[2], m.body, m.body_len);
 	else if (strcmp(w[0], "CHECK") == 0 && nw == 1) {
@@ -875,11 +984,12 @@ static int setup_tls(char *err, size_t errlen, bool print_only)
 	if (print_only)
 		goto paths;
 	if (mkdir(S.state_dir, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", S.state_dir, strerror(errno));
+		snprintf(err, errlen, "%.400s: %s", S.state_dir,
+			 strerror(errno));
 		return -errno;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		snprintf(err, errlen, "%.400s: %s", dir, strerror(errno));
 		return -errno;
 	}
 paths:
@@ -887,10 +997,11 @@ paths:
 	snprintf(key, sizeof(key), "%s/setup.key", dir);
 	/* Showing the fingerprint only reads: the agent makes the pair. */
 	if (print_only && access(cert, F_OK) != 0) {
-		snprintf(err, errlen,
-			 "%s: %s (start cmsd --unconfigured first: it makes "
-			 "the setup certificate)",
-			 cert, strerror(errno));
+		snprintf(
+			err, errlen,
+			"%.300s: %s (start cmsd --unconfigured first: it makes "
+			"the setup certificate)",
+			cert, strerror(errno));
 		return -ENOENT;
 	}
 	gethostname(host, sizeof(host) - 1);
@@ -907,7 +1018,7 @@ paths:
 	if (!G.ctx || !SSL_CTX_set_min_proto_version(G.ctx, TLS1_3_VERSION) ||
 	    SSL_CTX_use_certificate(G.ctx, x) != 1 ||
 	    SSL_CTX_use_PrivateKey(G.ctx, k) != 1) {
-		snprintf(err, errlen, "cannot set up TLS with %s", cert);
+		snprintf(err, errlen, "cannot set up TLS with %.400s", cert);
 		rc = -EINVAL;
 	}
 out:

@@ -4,6 +4,7 @@
 #include "setupproto.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,4 +107,30 @@ bool setup_status_syncing(const char *status, char *id, size_t idlen,
 			p++;
 	}
 	return false;
+}
+
+bool setup_status_in_sync(const char *status, int *n)
+{
+	const char *p = status;
+
+	*n = 0;
+	while (p && *p) {
+		size_t l = strcspn(p, "\n");
+		if (strncmp(p, "replica: ", 9) == 0) {
+			char ln[1024];
+			const char *c = memchr(p + 9, ':', l - 9);
+			snprintf(ln, sizeof(ln), "%.*s", (int)l, p);
+			(*n)++;
+			/* "replica: ID: Connected ROLE/ROLE UpToDate/UpToDate,
+			 * data ..." and no ", syncing N%" */
+			if (!c || strncmp(c, ": Connected ", 12) != 0 ||
+			    !strstr(ln, " UpToDate/UpToDate,") ||
+			    strstr(ln, ", syncing "))
+				return false;
+		}
+		p += l;
+		if (*p)
+			p++;
+	}
+	return true;
 }

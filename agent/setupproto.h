@@ -19,6 +19,11 @@
  *   PUT RELPATH MODE  body: file content; RELPATH under the config
  *              file's directory (letters, digits, . _ - /, no ..), MODE
  *              octal -> OK | ERR reason
+ *   WIPE DEVICE: zeroes the first and last MiB of DEVICE, which the
+ *              written config must name as a storage-drbd <disk>
+ *              (setup_wipe.c; `cmsadm recover`) -> OK | ERR reason
+ *   INITIATOR IQN: writes /etc/iscsi/initiatorname.iscsi
+ *              ("InitiatorName=IQN") -> OK | ERR reason
  *   CHECK      -> OK | ERR the errors of `cmsd --check` of the config
  *   COMMIT     -> OK | ERR ...; after OK the agent restarts itself in
  *              configured mode (exec of cmsd -c CONFIG)
@@ -56,5 +61,10 @@ bool setup_relpath_ok(const char *rel);
  * resyncing ("replica: ID: ... syncing N%"): true, its id and N. */
 bool setup_status_syncing(const char *status, char *id, size_t idlen,
 			  int *percent);
+
+/* In a `cmsadm status` text: every "replica:" line reads Connected with
+ * both disks UpToDate and no resync running (what `cmsadm recover` waits
+ * for).  *n: the number of replica lines (0 is vacuously in sync). */
+bool setup_status_in_sync(const char *status, int *n);
 
 #endif

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what the tests need, builds cmsd twice (warnings as errors; then
 # with AddressSanitizer + UndefinedBehaviorSanitizer) and runs the test suite
-# on both builds.  Run as root from the top of a clone.
+# on both builds.  Run as root from the top of a clone.  The vm tests (real
+# DRBD in QEMU guests, tests/vm) are registered in the first build only.
 #   BUILD_DIR   (default build)       ASAN_DIR (default build-asan)
 #   CTEST_ARGS  extra ctest arguments, e.g. "-L unit"
 set -eu

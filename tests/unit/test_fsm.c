@@ -610,6 +610,42 @@ START_TEST(startup_peer_no_candidate)
 }
 END_TEST
 
+/* Two nodes started in the same instant hear each other before either
+ * has its quorum: each sees the other starting up and no candidate.  Both
+ * taking that as final made two masters at once in ping mode (the cluster
+ * test simultaneous_start); a starting peer is waited for until the
+ * start-up wait is over, then judged. */
+START_TEST(startup_both_at_once_wait_for_facts)
+{
+	struct fsm f = in_role(FSM_STARTUP);
+	struct fsm_facts x = base(FSM_Q_PING);
+	struct fsm_out o;
+
+	x.peer_role = FSM_STARTUP;
+	x.peer_quorum_ok = false;
+	x.startup_wait_over = false;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_STARTUP, 0);
+	/* The peer's quorum comes: the preference decides, as usual. */
+	x.peer_quorum_ok = true;
+	x.self_lower_id = false;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_SLAVE, 0);
+	/* A peer that is still no candidate once the wait is over is
+	 * judged so. */
+	f = in_role(FSM_STARTUP);
+	x.peer_quorum_ok = false;
+	x.startup_wait_over = true;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_TAKING_OVER, FSM_A_REQUEST_VOTE);
+	/* A slave does not wait for a starting peer: it has waited. */
+	f = in_role(FSM_SLAVE);
+	x.startup_wait_over = false;
+	o = step(&f, &x, FSM_EV_TICK);
+	ASSERT_OUT(o, FSM_TAKING_OVER, FSM_A_REQUEST_VOTE);
+}
+END_TEST
+
 START_TEST(startup_not_candidate_becomes_slave)
 {
 	struct fsm f = in_role(FSM_STARTUP);
@@ -2294,6 +2330,7 @@ int main(void)
 	tcase_add_test(tc, startup_preferred_in_backoff_becomes_slave);
 	tcase_add_test(tc, startup_peer_no_candidate);
 	tcase_add_test(tc, startup_not_candidate_becomes_slave);
+	tcase_add_test(tc, startup_both_at_once_wait_for_facts);
 	tcase_add_test(tc, slave_stays_under_master);
 	tcase_add_test(tc, slave_takeover_on_peer_loss);
 	tcase_add_test(tc, slave_peer_loss_without_quorum_isolated);

@@ -13,6 +13,7 @@
 #include "ctlproto.h"
 #include "handler.h"
 #include "overview.h"
+#include "recover_cmd.h"
 #include "setup_cmd.h"
 
 #define CMSADM_TIMEOUT_MS 10000
@@ -67,6 +68,10 @@ static void usage(FILE *f)
 		"running\n"
 		"                    `cmsd --unconfigured` (cmsadm setup "
 		"--help)\n"
+		"  recover --peer ADDR [OPTIONS]\n"
+		"                    on the master: re-initialise a replaced\n"
+		"                    peer running `cmsd --unconfigured` and\n"
+		"                    resync it (cmsadm recover --help)\n"
 		"  help              this text\n"
 		"SOCKET defaults to $CMSD_SOCKET, else %s\n",
 		CTL_DEFAULT_SOCKET);
@@ -227,6 +232,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "setup") == 0)
 		return setup_cmd(argc - optind, argv + optind, sock);
+	if (strcmp(cmd, "recover") == 0)
+		return recover_cmd(argc - optind, argv + optind, sock);
 	if (strcmp(cmd, "status") == 0) {
 		bool json = false;
 		for (; i < argc; i++) {

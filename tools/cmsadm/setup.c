@@ -371,8 +371,11 @@ static int call(struct host *h, const char *line, const void *body, size_t blen,
 		free(buf);
 		return -EIO;
 	}
-	snprintf(rline, rllen, "%s",
-		 strncmp(m.line, "ERR ", 4) == 0 ? m.line + 4 : m.line);
+	/* A longer answer line is cut: it is shown, not parsed further. */
+	if (snprintf(rline, rllen, "%s",
+		     strncmp(m.line, "ERR ", 4) == 0 ? m.line + 4 : m.line) >=
+	    (int)rllen)
+		rline[rllen - 1] = '\0';
 	if (rbody && rlen) {
 		size_t k = m.body_len < rlen - 1 ? m.body_len : rlen - 1;
 		memcpy(rbody, m.body, k);
@@ -569,7 +572,9 @@ static const char *fact(enum host_idx i, const char *key, char *buf, size_t len)
 
 static char *who(enum host_idx i, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s %s (%s)", host_role[i], H[i].hostname, H[i].ip);
+	if (snprintf(buf, len, "%s %s (%s)", host_role[i], H[i].hostname,
+		     H[i].ip) >= (int)len)
+		buf[len - 1] = '\0';
 	return buf;
 }
 
