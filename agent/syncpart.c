@@ -66,6 +66,7 @@ static struct {
 	int rc;
 	char msg[1024];
 	bool is_write, is_add;
+	char new_id[64]; /* add: the new element's id */
 	char dev[256];
 	uint64_t req_id, next_req;
 	struct sp_probe own, answer;
@@ -556,7 +557,10 @@ void syncpart_peer_reply(const struct wire_msg *m)
 				SP.is_add ? "add" : "remove", sp_peer_name(),
 				text);
 		} else {
-			sp_done(0, "the config of both nodes is written");
+			sp_done(0, "the config of both nodes is written%s%s%s",
+				SP.is_add ? " (r1 is <storage id=\"" : "",
+				SP.is_add ? SP.new_id : "",
+				SP.is_add ? "\">)" : "");
 		}
 		return;
 	}
@@ -729,6 +733,7 @@ int syncpart_ctl(const char *line, struct sbuf *reply)
 			sp_done(rc, "sync-partition add r1: %s", err);
 			return sp_report(reply);
 		}
+		snprintf(SP.new_id, sizeof(SP.new_id), "%s", nw.id);
 		snprintf(what, sizeof(what), "add %s %s %u %u", nw.disk,
 			 nw.mount, nw.minor, nw.port);
 	} else {

@@ -238,7 +238,7 @@ scenario() {
 	[ "$RC" = 1 ] || cl_fail "add r1 without DRBD: exit $RC: $OUT"
 	for l in "sync-partition add r1: checked: $SAME: 67108864 bytes on both nodes, not mounted, no compute host" \
 		"stopping HA on $sn and $mn: the master stops its group; neither node takes over until \`cmsadm start\`" \
-		"sync-partition add r1: the config of both nodes is written" \
+		"sync-partition add r1: the config of both nodes is written (r1 is <storage id=\"sync\">)" \
 		"sync-partition add r1: restarting $sn and $mn" \
 		"cmsadm: sync-partition: the agents did not come back with their peer within 8 s; the new config is in place on both nodes: \`cmsadm status\` and the log say why, \`cmsadm start\` when both run"; do
 		grep -qxF -- "$l" "$CL_DIR/add.out" || cl_fail "add r1 did not say \"$l\": $OUT"

@@ -134,6 +134,54 @@ static int sp_wait_restart(const char *sock, const char *before, int tmo)
 	return 1;
 }
 
+/* A new DRBD pair is promoted for its initial sync only once both sides
+ * are connected and see each other Inconsistent (storage-drbd): a start
+ * before that fails the group on r1 and moves it.  So the start waits
+ * until this node's status shows r1 connected. */
+static const char *const sp_connected[] = {
+	"Connected",   "SyncSource", "SyncTarget", "PausedSyncS",
+	"PausedSyncT", "VerifyS",    "VerifyT",	   NULL};
+
+static int sp_wait_connected(const char *sock, const char *id, int tmo)
+{
+	double end = sp_now() + tmo;
+	char prefix[128], last[128] = "not shown yet";
+
+	snprintf(prefix, sizeof(prefix), "replica: %s: ", id);
+	while (sp_now() < end) {
+		char *body = NULL;
+		if (ctl_client_call(sock, "status", 5000, &body) == 0) {
+			const char *l = strstr(body, prefix);
+			if (l) {
+				l += strlen(prefix);
+				snprintf(last, sizeof(last), "%.*s",
+					 (int)strcspn(l, "\n"), l);
+				for (size_t i = 0; sp_connected[i]; i++) {
+					size_t n = strlen(sp_connected[i]);
+					if (strncmp(l, sp_connected[i], n) ==
+						    0 &&
+					    l[n] == ' ') {
+						free(body);
+						printf("sync-partition add r1: "
+						       "%s: %s\n",
+						       id, last);
+						return 0;
+					}
+				}
+			}
+		}
+		free(body);
+		sp_nap();
+	}
+	fprintf(stderr,
+		"cmsadm: sync-partition add r1: %s did not connect within %d "
+		"s (last: %s); HA stays stopped: `cmsadm start` once it is "
+		"connected (`cmsadm drbd-overview`), or `cmsadm "
+		"sync-partition remove r1`\n",
+		id, tmo, last);
+	return 1;
+}
+
 static void sp_usage(void)
 {
 	fprintf(stderr,
@@ -146,7 +194,7 @@ static void sp_usage(void)
 int cmsadm_syncpart(const char *sock, int argc, char **argv)
 {
 	const char *disk = NULL, *mount = SP_MOUNT_DEFAULT, *name;
-	char req[1024], token[64], born[64], q[768];
+	char req[1024], token[64], born[64], q[768], new_id[64] = "";
 	char *body = NULL;
 	bool yes = false, no_start = false, add, was_stopped;
 	char tmo[16] = "180";
@@ -271,6 +319,14 @@ int cmsadm_syncpart(const char *sock, int argc, char **argv)
 	}
 	printf("sync-partition %s %s: %s", argv[1], name,
 	       body + (strncmp(body, "ok ", 3) == 0 ? 3 : 0));
+	{
+		const char *q1 = strstr(body, "<storage id=\"");
+		if (q1) {
+			q1 += strlen("<storage id=\"");
+			snprintf(new_id, sizeof(new_id), "%.*s",
+				 (int)strcspn(q1, "\""), q1);
+		}
+	}
 	free(body);
 
 	/* 5. restart both agents */
@@ -301,6 +357,8 @@ int cmsadm_syncpart(const char *sock, int argc, char **argv)
 				     "(--no-start)");
 		return 0;
 	}
+	if (add && new_id[0] && sp_wait_connected(sock, new_id, atoi(tmo)) != 0)
+		return 1;
 	fflush(stdout);
 	if (cmsadm_ops(sock, 3, start_argv) != 0)
 		return 1;
