@@ -1667,7 +1667,8 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 			.detail = s->detail,
 			.holder = *s->holder ? s->holder : NULL,
 			.replica = s->st_known &&
-						   instance_has_op(s->in, OP_RESYNC) &&
+						   instance_has_op(s->in,
+								   OP_RESYNC) &&
 						   s->sq.state == GS_STARTED
 					   ? &s->st
 					   : NULL,
