@@ -31,6 +31,7 @@
 #include "log.h"
 #include "loop.h"
 #include "peer.h"
+#include "syncpart.h"
 #include "wire.h"
 
 #define CLUSTER_EVENTS 128
@@ -912,6 +913,9 @@ static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 			cluster_event("%s asked for a switchover",
 				      C->peer_node->id);
 			cluster_eval(FSM_EV_SWITCHOVER);
+		} else if (v >= WIRE_CMD_SYNCPART_FACTS &&
+			   v <= WIRE_CMD_SYNCPART_RESTART) {
+			syncpart_peer_cmd(m);
 		} else if (v >= WIRE_CMD_STOP &&
 			   v <= WIRE_CMD_MAINTENANCE_OFF &&
 			   wire_get_u64(m, F_ADMIN_SEQ, &seq) == 0 &&
@@ -919,9 +923,24 @@ static void cluster_peer_msg(const struct wire_msg *m, void *arg)
 			cluster_admin_adopt(fl, seq, "command");
 		}
 		return;
+	case WIRE_T_CMD_REPLY:
+		syncpart_peer_reply(m);
+		return;
 	default:
 		return;
 	}
+}
+
+bool cluster_peer_channel_up(void)
+{
+	return C && C->ch && peer_up(C->ch);
+}
+
+int cluster_peer_send(const void *frame, size_t len)
+{
+	if (!cluster_peer_channel_up())
+		return -ENOTCONN;
+	return peer_send(C->ch, frame, len);
 }
 
 /* ---- public ---- */

@@ -122,6 +122,10 @@ void cluster_fill_view(struct status_view *v);
  * ("Started"), in buf, or NULL when unknown. */
 const char *cluster_peer_res_state(const char *id, char *buf, size_t len);
 const char *cluster_peer_name(void);
+/* cmsadm sync-partition (syncpart.c): the control channel to the peer is
+ * up; a frame for it (0, -ENOTCONN, -ENOBUFS). */
+bool cluster_peer_channel_up(void);
+int cluster_peer_send(const void *frame, size_t len);
 /* A JSON object (no trailing comma) for status --json: epoch, lease,
  * failover timeline, links, peer, events count. */
 void cluster_render_json(struct sbuf *o);

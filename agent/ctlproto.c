@@ -205,6 +205,29 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_req *req,
 			*req = reqs[i].req;
 			return 0;
 		}
+	/* sync-partition's words carry paths (/dev/sdc, /vms/sync): its own
+	 * rule, printable ASCII, checked word by word by agent/syncpart.c. */
+	static const char sp[] = "sync-partition ";
+	if (len > sizeof(sp) - 1 && memcmp(line, sp, sizeof(sp) - 1) == 0) {
+		size_t n = len - (sizeof(sp) - 1);
+		const char *r = line + sizeof(sp) - 1;
+		bool ok = n < sizeof(((struct ctl_args *)0)->rest);
+		for (size_t i = 0; ok && i < n; i++)
+			ok = r[i] >= 0x20 && r[i] < 0x7f;
+		if (!ok) {
+			snprintf(err, errlen,
+				 "sync-partition: arguments of printable "
+				 "ASCII, at most %zu bytes",
+				 sizeof(((struct ctl_args *)0)->rest) - 1);
+			return -EINVAL;
+		}
+		if (args) {
+			memcpy(args->rest, r, n);
+			args->rest[n] = '\0';
+		}
+		*req = CTL_REQ_SYNCPART;
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof(with_args) / sizeof(with_args[0]); i++) {
 		size_t nl = strlen(with_args[i].name);
 		if (len >= nl && memcmp(with_args[i].name, line, nl) == 0 &&

@@ -4,7 +4,8 @@
  * Over the unix socket the client sends one request line, at most
  * CTL_REQUEST_MAX bytes with its "\n" (a "\r" before it is ignored):
  *     status | status json | version | role | events | switchover |
- *     stop | start | maintenance on | maintenance off | admin
+ *     stop | start | maintenance on | maintenance off | admin |
+ *     drbd-handler HOOK RES | sync-partition WORDS...
  * The server answers with "OK <n>\n" followed by exactly n bytes of body,
  * or "ERR <message>\n", then shuts down its side (EOF ends every reply).
  * The byte count lets the client tell a complete body from one cut short
@@ -63,6 +64,9 @@ enum ctl_req {
 	 * drbd-handler; the body starts with drbdadm's exit code, or is
 	 * "wait ..." when the answer is not ready (ask again). */
 	CTL_REQ_DRBD_HANDLER,
+	/* "sync-partition WORDS": cmsadm sync-partition's steps (agent/
+	 * syncpart.h); the words, which may hold paths, in args->rest. */
+	CTL_REQ_SYNCPART,
 };
 
 /* Arguments a request carries, NUL-terminated words ("" when none). */
@@ -70,6 +74,9 @@ enum ctl_req {
 struct ctl_args {
 	size_t n;
 	char v[CTL_ARGS_MAX][64];
+	/* CTL_REQ_SYNCPART: the text after "sync-partition ", printable
+	 * ASCII only. */
+	char rest[1024];
 };
 
 /* Checks a complete reply (the whole stream) and extracts its body, as

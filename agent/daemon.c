@@ -30,6 +30,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
+#include "syncpart.h"
 
 /* Indexed by enum group_state. */
 static const char *const slot_state_names[] = {
@@ -1302,6 +1303,7 @@ static void daemon_apply_reload(void)
 
 	D.conf = D.next_conf;
 	D.next_conf = NULL;
+	syncpart_set_conf(D.conf, D.path, &D.ov);
 	rc = daemon_make_slots(D.conf, &slots, &n, &sqv);
 	if (rc < 0) {
 		/* The new instances could not be made: the old ones were
@@ -1311,6 +1313,7 @@ static void daemon_apply_reload(void)
 			  "again");
 		conf_free(D.conf);
 		D.conf = old;
+		syncpart_set_conf(D.conf, D.path, &D.ov);
 		daemon_begin();
 		return;
 	}
@@ -1424,6 +1427,7 @@ static void daemon_reload(void)
 		else
 			conf_free(D.conf);
 		D.conf = c;
+		syncpart_set_conf(D.conf, D.path, &D.ov);
 		log_info("reload: applied (instances unchanged)");
 		return;
 	}
@@ -1612,6 +1616,14 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 		sbuf_printf(reply, "%d %s\n", code, msg);
 		return 0;
 	}
+	if (req == CTL_REQ_SYNCPART) {
+		if (arb) {
+			sbuf_printf(reply, "sync-partition: this is the "
+					   "arbiter; run it on a node");
+			return -EINVAL;
+		}
+		return syncpart_ctl(args->rest, reply);
+	}
 	if (req == CTL_REQ_SWITCHOVER) {
 		char msg[256];
 		if (!cluster_running()) {
@@ -1655,7 +1667,8 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 			.detail = s->detail,
 			.holder = *s->holder ? s->holder : NULL,
 			.replica = s->st_known &&
-						   instance_has_op(s->in, OP_RESYNC) &&
+						   instance_has_op(s->in,
+								   OP_RESYNC) &&
 						   s->sq.state == GS_STARTED
 					   ? &s->st
 					   : NULL,
@@ -1762,6 +1775,7 @@ int daemon_run(struct conf *conf, const char *path,
 	if (ov)
 		D.ov = *ov;
 	D.started_ms = loop_now_ms();
+	syncpart_set_conf(conf, path, ov);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = loop_init()) < 0 || (rc = spawn_init()) < 0) {
 		log_warnx("cannot set up the event loop: %s", strerror(-rc));

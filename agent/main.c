@@ -15,6 +15,7 @@
 #include "loader.h"
 #include "log.h"
 #include "setup.h"
+#include "syncpart.h"
 
 static void usage(FILE *f)
 {
@@ -35,8 +36,12 @@ static void usage(FILE *f)
 		"Type=simple)\n"
 		"  -d, --debug            debug logging\n"
 		"      --check            validate the configuration and exit: "
-		"0 valid, 1 errors\n",
-		CONF_DEFAULT_PATH);
+		"0 valid, 1 errors\n"
+		"      --compute-hook PATH  the platform's \"is this host a "
+		"compute host\" script\n"
+		"                         for cmsadm sync-partition add "
+		"(default %s)\n",
+		CONF_DEFAULT_PATH, SYNCPART_HOOK);
 }
 
 /* arg: non-NULL when starting (not --check), so that the errors also reach
@@ -59,6 +64,7 @@ int main(int argc, char **argv)
 		{"check", no_argument, NULL, 'C'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
+		{"compute-hook", required_argument, NULL, 'H'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *const default_path = CONF_DEFAULT_PATH;
@@ -96,6 +102,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'H':
+			syncpart_set_hook(optarg);
 			break;
 		case 'V':
 			printf("cmsd %s (plugin ABI %d.%d)\n", CMSD_VERSION,
@@ -158,8 +167,13 @@ int main(int argc, char **argv)
 		log_warnx("cannot open log file %s: %s; logging to syslog and "
 			  "stderr only",
 			  conf->log_file, strerror(-rc));
+	syncpart_set_argv(argv);
 	rc = daemon_run(conf, path, &ov);
 	loader_shutdown();
+	/* cmsadm sync-partition: the new config applies by an exec of the
+	 * same command line (a two-node cluster refuses a reload that
+	 * changes instances). */
+	syncpart_reexec_if_wanted();
 	log_close();
 	free(abspath);
 	return rc;

@@ -98,6 +98,15 @@ enum wire_cmd {
 	WIRE_CMD_START = 4,	      /* cmsadm start */
 	WIRE_CMD_MAINTENANCE_ON = 5,  /* cmsadm maintenance on */
 	WIRE_CMD_MAINTENANCE_OFF = 6, /* cmsadm maintenance off */
+	/* cmsadm sync-partition (agent/syncpart.h), each answered with a
+	 * WIRE_T_CMD_REPLY of the same F_REQ_ID (F_RC, F_TEXT), but
+	 * RESTART, which has no answer: */
+	WIRE_CMD_SYNCPART_FACTS = 7,   /* F_TEXT the disk: its size, mounts,
+					  and the compute-host hook's
+					  verdict (F_TEXT of the reply) */
+	WIRE_CMD_SYNCPART_WRITE = 8,   /* F_TEXT "add DISK MOUNT MINOR PORT"
+					  or "remove": edit the config */
+	WIRE_CMD_SYNCPART_RESTART = 9, /* exec the agent again */
 };
 
 enum wire_vote_kind {

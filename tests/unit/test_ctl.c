@@ -108,6 +108,37 @@ START_TEST(requests_with_args)
 }
 END_TEST
 
+/* sync-partition's words carry paths: the text after the name, printable
+ * ASCII, in args.rest; agent/syncpart.c checks each word. */
+START_TEST(sync_partition_request)
+{
+	enum ctl_req r;
+	struct ctl_args a;
+	char err[256], line[1200];
+	const char *ok = "sync-partition check 12-3 add r1 /dev/sdc";
+
+	ck_assert_int_eq(
+		ctl_parse_request(ok, strlen(ok), &r, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(r, CTL_REQ_SYNCPART);
+	ck_assert_str_eq(a.rest, "check 12-3 add r1 /dev/sdc");
+	ck_assert_int_eq(ctl_parse_request("sync-partition x\ty", 18, &r, &a,
+					   err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_str_eq(err, "sync-partition: arguments of printable ASCII, "
+			      "at most 1023 bytes");
+	memset(line, 'a', sizeof(line) - 1);
+	memcpy(line, "sync-partition ", 15);
+	line[sizeof(line) - 1] = '\0';
+	ck_assert_int_eq(
+		ctl_parse_request(line, strlen(line), &r, &a, err, sizeof(err)),
+		-EINVAL);
+	/* Without words it is no request. */
+	ck_assert_int_eq(ctl_parse_request("sync-partition", 14, &r, &a, err,
+					   sizeof(err)),
+			 -EINVAL);
+}
+END_TEST
+
 static const struct status_res two_up[] = {
 	{.id = "arbiter",
 	 .element = "quorum",
@@ -738,6 +769,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, requests);
 	tcase_add_test(tc, requests_with_args);
+	tcase_add_test(tc, sync_partition_request);
 	tcase_add_test(tc, text_reference_lines);
 	tcase_add_test(tc, text_reference_states_with_set);
 	tcase_add_test(tc, json_escaping);

@@ -173,6 +173,7 @@ class Guest:
         self.cond = threading.Condition()
         self.seq = 0
         self.boots = 0
+        self.extra = []  # more disks after vdb: /dev/vdc, ...
         os.makedirs(os.path.join(self.staging, "etc", "vmbed"), exist_ok=True)
         self.write("etc/vmbed/net.sh", "".join(
             f"nic {mac} {ifn} {addr}\n" for ifn, _, _, mac, addr in nics))
@@ -195,6 +196,15 @@ class Guest:
             raise RuntimeError(f"{self.host}: new disk while running")
         with open(self.disk, "wb") as f:
             f.truncate(drbd_mb << 20)
+
+    def add_disk(self, name, mb):
+        """One more blank disk, /dev/vdc for the first (a sync partition's,
+        say), before the guest's first boot."""
+        p = os.path.join(self.bed.dir, f"{self.host}.{name}.img")
+        with open(p, "wb") as f:
+            f.truncate(mb << 20)
+        self.extra.append(p)
+        return "/dev/vd" + "cdefgh"[len(self.extra) - 1]
 
     def make_disks(self, drbd_mb=64, sys_mb=32):
         with open(self.disk, "wb") as f:
@@ -235,6 +245,8 @@ class Guest:
             "-drive", f"file={self.disk},if=virtio,format=raw,cache=unsafe",
             "-drive", f"file={self.sysdisk},if=virtio,format=raw,cache=unsafe",
         ]
+        for p in self.extra:
+            cmd += ["-drive", f"file={p},if=virtio,format=raw,cache=unsafe"]
         fds = []
         for ifn, cable, end, mac, _ in self.nics:
             fd = cable.socks[end].fileno()

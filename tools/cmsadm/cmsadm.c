@@ -33,15 +33,28 @@ static void usage(FILE *f)
 		"reasons\n"
 		"  role              one line: node role epoch serving|idle\n"
 		"  stop [--no-wait] [--timeout S]\n"
-		"                    stop HA on both nodes, keeping the pair: the\n"
-		"                    master stops its group, neither node takes\n"
+		"                    stop HA on both nodes, keeping the pair: "
+		"the\n"
+		"                    master stops its group, neither node "
+		"takes\n"
 		"                    over (also after a restart) until start\n"
 		"  start [--no-wait] [--timeout S]\n"
-		"                    start HA again (the master of before first)\n"
+		"                    start HA again (the master of before "
+		"first)\n"
 		"  maintenance on|off\n"
 		"                    on: resources keep running, failures are\n"
 		"                    shown but not acted on (no restart, no\n"
 		"                    failover); off: acted on again\n"
+		"  sync-partition add r1 --disk DEV [--mount DIR] [--yes]\n"
+		"                    the local sync partition for templates\n"
+		"                    (DRBD r1, DEV of the same name and size "
+		"on\n"
+		"                    both nodes, DIR default /vms/sync): "
+		"checks,\n"
+		"                    stops HA, writes both configs, restarts\n"
+		"                    both agents, starts HA\n"
+		"  sync-partition remove r1 [--yes]\n"
+		"                    the reverse; r1's DRBD metadata is wiped\n"
 		"  drbd-overview     one line per DRBD volume, read from this\n"
 		"                    host (drbdsetup, /proc/drbd, the mounts)\n"
 		"  drbd-handler HOOK [RESOURCE]\n"
@@ -238,6 +251,8 @@ int main(int argc, char **argv)
 	}
 	if (cmsadm_ops_command(cmd))
 		return cmsadm_ops(sock, argc - optind, argv + optind);
+	if (strcmp(cmd, "sync-partition") == 0)
+		return cmsadm_syncpart(sock, argc - optind, argv + optind);
 	static const char *const simple[] = {"switchover", "events", "role"};
 	for (size_t k = 0; k < sizeof(simple) / sizeof(simple[0]); k++)
 		if (strcmp(cmd, simple[k]) == 0) {

@@ -17,4 +17,7 @@ bool cmsadm_ops_command(const char *cmd);
 /* argv[0] is the command; returns the exit status. */
 int cmsadm_ops(const char *sock, int argc, char **argv);
 
+/* sync-partition add|remove r1 (syncpart.c); argv[0] is "sync-partition". */
+int cmsadm_syncpart(const char *sock, int argc, char **argv);
+
 #endif
