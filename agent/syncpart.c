@@ -356,8 +356,8 @@ static int sp_copy(const char *from, const char *to, char *err, size_t len)
 		rc = -errno;
 out:
 	if (rc < 0)
-		snprintf(err, len, "cannot keep a copy of %s as %s: %s", from,
-			 to, strerror(-rc));
+		snprintf(err, len, "cannot keep a copy of %.400s as %.400s: %s",
+			 from, to, strerror(-rc));
 	if (in >= 0)
 		close(in);
 	if (out >= 0)
@@ -408,7 +408,7 @@ static int sp_write_local(const char *what, char *err, size_t len)
 		goto fail;
 	if (rename(tmp, SP.path) < 0) {
 		rc = -errno;
-		snprintf(err, len, "cannot replace %s: %s", SP.path,
+		snprintf(err, len, "cannot replace %.400s: %s", SP.path,
 			 strerror(errno));
 		goto fail;
 	}
