@@ -27,6 +27,10 @@
 #include "epoch.h"
 #include "hb.h"
 #include "replica.h"
+
+/* Replicated storages the core follows: r0 and the sync partition r1,
+ * with room to spare. */
+#define CLUSTER_MAX_REPLICAS 4
 #include "instance.h"
 #include "log.h"
 #include "loop.h"
@@ -105,8 +109,8 @@ struct cluster {
 	 * the last read, when a split-brain reconnect may be tried again, and
 	 * the highest generation the arbiter acknowledged for this node (a
 	 * grant or a renewal that carried it). */
-	bool rep_peer_current;
-	uint64_t resync_next_ms;
+	bool rep_peer_current[CLUSTER_MAX_REPLICAS];
+	uint64_t resync_next_ms[CLUSTER_MAX_REPLICAS];
 	uint64_t acked_generation;
 	/* A failed stop is retried with a doubling delay. */
 	struct event *stop_timer;
@@ -208,32 +212,40 @@ static bool cluster_fit(void)
 	return loop_now_ms() >= C->unfit_until_ms;
 }
 
-/* The replicated storage's last status, when there is one. */
-static bool cluster_replica(struct cmsd_storage_status *st, const char **id)
+/* The i-th replicated storage's last status, when there is one. */
+static bool cluster_replica(size_t i, struct cmsd_storage_status *st,
+			    const char **id)
 {
-	return C->ops->replica && C->ops->replica(st, id);
+	return i < CLUSTER_MAX_REPLICAS && C->ops->replica &&
+	       C->ops->replica(i, st, id);
 }
 
 /* May this node's data be promoted?  Not after a failed start (for a
- * while), and with replicated storage only when the local copy is current
- * (DRBD UpToDate): never an Inconsistent or Outdated disk. */
+ * while), and with replicated storage only when every local copy is
+ * current (DRBD UpToDate): never an Inconsistent or Outdated disk. */
 static bool cluster_data_usable(void)
 {
 	struct cmsd_storage_status st;
 
 	if (!cluster_fit())
 		return false;
-	return !cluster_replica(&st, NULL) || replica_usable(&st);
+	for (size_t i = 0; cluster_replica(i, &st, NULL); i++)
+		if (!replica_usable(&st))
+			return false;
+	return true;
 }
 
-/* Does the local replica hold all the master has?  Both disks UpToDate
+/* Do the local replicas hold all the master has?  Both disks UpToDate
  * means connected and in sync; without replicated storage the data is
  * shared (or there is none), so yes. */
 static bool cluster_replica_current(void)
 {
 	struct cmsd_storage_status st;
 
-	return !cluster_replica(&st, NULL) || replica_current(&st);
+	for (size_t i = 0; cluster_replica(i, &st, NULL); i++)
+		if (!replica_current(&st))
+			return false;
+	return true;
 }
 
 static bool cluster_quorum_ok(void)
@@ -638,7 +650,7 @@ static void cluster_act(unsigned a)
 	if (a & FSM_A_RESYNC) {
 		struct cmsd_storage_status st;
 		const char *id = NULL;
-		if (cluster_replica(&st, &id))
+		if (cluster_replica(0, &st, &id))
 			cluster_event(
 				"this node lost the split brain: %s is to "
 				"be resynced from %s once it is demoted",
@@ -1097,13 +1109,13 @@ void cluster_shutdown(void (*done)(void))
 
 /* ---- replicated storage ---- */
 
-void cluster_storage_changed(void)
+static void cluster_replica_changed(size_t i)
 {
 	struct cmsd_storage_status st;
 	const char *id = "storage";
 	uint64_t now;
 
-	if (!C || !cluster_replica(&st, &id))
+	if (!cluster_replica(i, &st, &id))
 		return;
 	now = loop_now_ms();
 	enum fsm_role r = C->fsm.role;
@@ -1114,8 +1126,8 @@ void cluster_storage_changed(void)
 		.peer_alive = cluster_peer_alive(),
 		.peer_master = pr == FSM_MASTER,
 		.peer_slave = pr == FSM_SLAVE,
-		.was_peer_current = C->rep_peer_current,
-		.resync_due = now >= C->resync_next_ms,
+		.was_peer_current = C->rep_peer_current[i],
+		.resync_due = now >= C->resync_next_ms[i],
 	};
 	if (f.slave && f.peer_slave && replica_split(&st)) {
 		struct fsm_facts x;
@@ -1123,7 +1135,7 @@ void cluster_storage_changed(void)
 		f.policy_winner = fsm_split_brain_winner(&x, NULL);
 	}
 	unsigned a = replica_decide(&st, &f);
-	C->rep_peer_current = replica_peer_current(&st);
+	C->rep_peer_current[i] = replica_peer_current(&st);
 	if (a & REPLICA_A_NEW_GENERATION) {
 		/* What is written from now on is not on the peer: a new
 		 * generation, told to the arbiter at once, so that the peer
@@ -1157,7 +1169,7 @@ void cluster_storage_changed(void)
 				id, C->peer_node->id, C->es.generation,
 				st.generation, *st.detail ? ", " : "",
 				st.detail);
-			rc = C->ops->resync(true);
+			rc = C->ops->resync(i, true);
 		} else {
 			cluster_event("split brain on %s: this node keeps its "
 				      "data and reconnects to %s (data "
@@ -1167,13 +1179,21 @@ void cluster_storage_changed(void)
 						"split-brain policy chose this "
 						"copy"
 					      : "");
-			rc = C->ops->resync(false);
+			rc = C->ops->resync(i, false);
 		}
-		C->resync_next_ms = now + 5000;
+		C->resync_next_ms[i] = now + 5000;
 		if (rc < 0)
 			log_warnx("cluster: %s: cannot reconnect: %s", id,
 				  strerror(-rc));
 	}
+}
+
+void cluster_storage_changed(void)
+{
+	if (!C)
+		return;
+	for (size_t i = 0; i < CLUSTER_MAX_REPLICAS; i++)
+		cluster_replica_changed(i);
 	cluster_eval(FSM_EV_TICK);
 }
 

@@ -41,12 +41,14 @@ struct cluster_group_ops {
 	bool (*serving)(void);
 	/* "id:State;id:State" of the group, for the peer's status. */
 	void (*summary)(char *buf, size_t len);
-	/* The replicated storage's last status (a storage that reports a
-	 * data generation: DRBD); false when there is none.  *id names it. */
-	bool (*replica)(struct cmsd_storage_status *out, const char **id);
-	/* Reconnects the replicated storage after a split brain: the loser
-	 * discards its own changes.  0 (under way) or -errno. */
-	int (*resync)(bool discard_local);
+	/* The i-th replicated storage's last status (a storage with a
+	 * resync op: DRBD r0, then r1); false when there is no i-th.  *id
+	 * names it. */
+	bool (*replica)(size_t i, struct cmsd_storage_status *out,
+			const char **id);
+	/* Reconnects the i-th replicated storage after a split brain: the
+	 * loser discards its own changes.  0 (under way) or -errno. */
+	int (*resync)(size_t i, bool discard_local);
 };
 
 /* Starts the core.  The quorum instance is started already.  0, or -errno

@@ -969,23 +969,24 @@ static void daemon_group_summary(char *buf, size_t len)
 }
 
 /* A replicated storage is one that can resync (DRBD); shared LUNs cannot.
- * The first one configured, or NULL. */
-static struct slot *daemon_replica_slot(void)
+ * The i-th one configured (r0 first, then the sync partition r1), or NULL. */
+static struct slot *daemon_replica_slot(size_t i)
 {
-	for (size_t i = 0; i < D.n_slots; i++) {
-		struct slot *s = &D.slots[i];
+	for (size_t k = 0; k < D.n_slots; k++) {
+		struct slot *s = &D.slots[k];
 		if (instance_conf(s->in)->kind == CMSD_KIND_STORAGE &&
-		    instance_has_op(s->in, OP_RESYNC))
+		    instance_has_op(s->in, OP_RESYNC) && i-- == 0)
 			return s;
 	}
 	return NULL;
 }
 
 /* Its last status; until it is started and read, an unknown copy that may
- * not be promoted.  False when no replicated storage is configured. */
-static bool daemon_replica(struct cmsd_storage_status *out, const char **id)
+ * not be promoted.  False when there is no i-th replicated storage. */
+static bool daemon_replica(size_t i, struct cmsd_storage_status *out,
+			   const char **id)
 {
-	const struct slot *s = daemon_replica_slot();
+	const struct slot *s = daemon_replica_slot(i);
 
 	if (!s)
 		return false;
@@ -1019,9 +1020,9 @@ static void daemon_resync_done(struct instance *in, enum op_kind kind, int rc,
 	daemon_storage_status(s);
 }
 
-static int daemon_resync(bool discard_local)
+static int daemon_resync(size_t i, bool discard_local)
 {
-	struct slot *s = daemon_replica_slot();
+	struct slot *s = daemon_replica_slot(i);
 	static int discard;
 
 	if (!s || s->sq.state != GS_STARTED)
