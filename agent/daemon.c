@@ -586,6 +586,15 @@ static void daemon_start_done(struct instance *in, enum op_kind kind, int rc,
 	if (kind == OP_PROMOTE && s->sq.cleanup) {
 		s->sq.cleanup = false;
 		s->sq.promoted = true; /* half promoted: demote with the stop */
+	} else if (s->promote_failed) {
+		/* Refused outright (DRBD: a copy not UpToDate, a peer still
+		 * Primary): the storage is as it was, attached as secondary.
+		 * It stays Started and monitored, its error kept; Failed for
+		 * good hid its status (the copy never read usable again). */
+		s->promote_failed = false;
+		s->sq.state = GS_STARTED;
+		daemon_monitor_arm(s);
+		daemon_storage_status(s);
 	}
 	group_started(&D.walk, &s->sq, daemon_group_op(kind), false);
 	if (D.walk.seq == GROUP_SEQ_GROUP) {
