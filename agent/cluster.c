@@ -1098,6 +1098,11 @@ void cluster_storage_changed(void)
 		.was_peer_current = C->rep_peer_current,
 		.resync_due = now >= C->resync_next_ms,
 	};
+	if (f.slave && f.peer_slave && replica_split(&st)) {
+		struct fsm_facts x;
+		cluster_facts(&x);
+		f.policy_winner = fsm_split_brain_winner(&x, NULL);
+	}
 	unsigned a = replica_decide(&st, &f);
 	C->rep_peer_current = replica_peer_current(&st);
 	if (a & REPLICA_A_NEW_GENERATION) {
@@ -1137,8 +1142,12 @@ void cluster_storage_changed(void)
 		} else {
 			cluster_event("split brain on %s: this node keeps its "
 				      "data and reconnects to %s (data "
-				      "generation %" PRIu64 ")",
-				      id, C->peer_node->id, C->es.generation);
+				      "generation %" PRIu64 ")%s",
+				      id, C->peer_node->id, C->es.generation,
+				      f.slave ? "; neither node is master: the "
+						"split-brain policy chose this "
+						"copy"
+					      : "");
 			rc = C->ops->resync(false);
 		}
 		C->resync_next_ms = now + 5000;

@@ -967,34 +967,39 @@ static void daemon_group_summary(char *buf, size_t len)
 	}
 }
 
-/* The replicated storage (one that reports a data generation: DRBD), as
- * last read; false when there is none or it is not started. */
-static bool daemon_replica(struct cmsd_storage_status *out, const char **id)
-{
-	for (size_t i = 0; i < D.n_slots; i++) {
-		const struct slot *s = &D.slots[i];
-		if (instance_conf(s->in)->kind != CMSD_KIND_STORAGE ||
-		    s->sq.state != GS_STARTED || !s->st_known ||
-		    !s->st.generation)
-			continue;
-		*out = s->st;
-		if (id)
-			*id = instance_id(s->in);
-		return true;
-	}
-	return false;
-}
-
+/* A replicated storage is one that can resync (DRBD); shared LUNs cannot.
+ * The first one configured, or NULL. */
 static struct slot *daemon_replica_slot(void)
 {
 	for (size_t i = 0; i < D.n_slots; i++) {
 		struct slot *s = &D.slots[i];
 		if (instance_conf(s->in)->kind == CMSD_KIND_STORAGE &&
-		    s->sq.state == GS_STARTED && s->st_known &&
-		    s->st.generation)
+		    instance_has_op(s->in, OP_RESYNC))
 			return s;
 	}
 	return NULL;
+}
+
+/* Its last status; until it is started and read, an unknown copy that may
+ * not be promoted.  False when no replicated storage is configured. */
+static bool daemon_replica(struct cmsd_storage_status *out, const char **id)
+{
+	const struct slot *s = daemon_replica_slot();
+
+	if (!s)
+		return false;
+	if (s->st_known && s->sq.state == GS_STARTED) {
+		*out = s->st;
+	} else {
+		*out = (struct cmsd_storage_status){.size = sizeof(*out),
+						    .sync_percent = -1,
+						    .sync_eta_s = -1};
+		snprintf(out->detail, sizeof(out->detail),
+			 "not started or not read yet");
+	}
+	if (id)
+		*id = instance_id(s->in);
+	return true;
 }
 
 static void daemon_resync_done(struct instance *in, enum op_kind kind, int rc,
@@ -1018,7 +1023,7 @@ static int daemon_resync(bool discard_local)
 	struct slot *s = daemon_replica_slot();
 	static int discard;
 
-	if (!s)
+	if (!s || s->sq.state != GS_STARTED)
 		return -ENOENT;
 	discard = discard_local;
 	return instance_call(s->in, OP_RESYNC,
@@ -1649,7 +1654,8 @@ static int daemon_ctl(enum ctl_req req, const struct ctl_args *args,
 					: NULL,
 			.detail = s->detail,
 			.holder = *s->holder ? s->holder : NULL,
-			.replica = s->st_known && s->st.generation &&
+			.replica = s->st_known &&
+						   instance_has_op(s->in, OP_RESYNC) &&
 						   s->sq.state == GS_STARTED
 					   ? &s->st
 					   : NULL,

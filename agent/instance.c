@@ -1087,7 +1087,7 @@ void instance_shutdown(void)
 
 /* The plugin's function for op `kind`, or NULL when its kind or its ops
  * table (an older minor, or an optional op left NULL) lacks it. */
-static bool instance_has_op(const struct instance *in, enum op_kind kind)
+bool instance_has_op(const struct instance *in, enum op_kind kind)
 {
 	const struct cmsd_plugin *d = in->desc;
 	const struct cmsd_storage_ops *s = d->ops.storage;

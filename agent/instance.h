@@ -115,6 +115,8 @@ int instance_call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 void instance_cancel(struct instance *in);
 
 bool instance_busy(const struct instance *in);
+/* Does the plugin have this op (a storage's resync, say)? */
+bool instance_has_op(const struct instance *in, enum op_kind kind);
 const char *instance_id(const struct instance *in);
 const struct conf_instance *instance_conf(const struct instance *in);
 const struct cmsd_plugin *instance_plugin(const struct instance *in);

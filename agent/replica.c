@@ -38,6 +38,9 @@ unsigned replica_decide(const struct cmsd_storage_status *st,
 			a |= REPLICA_A_DISCARD_LOCAL;
 		else if (f->serving && f->peer_slave)
 			a |= REPLICA_A_RECONNECT;
+		else if (f->slave && f->peer_slave)
+			a |= f->policy_winner ? REPLICA_A_RECONNECT
+					      : REPLICA_A_DISCARD_LOCAL;
 	}
 	return a;
 }

@@ -12,7 +12,9 @@
  *            (told to the arbiter, so that the stale copy is never
  *            granted); after a split brain (StandAlone) with one master
  *            again, the slave discards its changes and the master
- *            reconnects.
+ *            reconnects; with no master at all (both slaves), the
+ *            split-brain policy's loser discards and its winner
+ *            reconnects, so that the winner's copy becomes promotable.
  */
 #ifndef CMSD_AGENT_REPLICA_H
 #define CMSD_AGENT_REPLICA_H
@@ -35,6 +37,10 @@ struct replica_facts {
 	bool peer_slave;       /* the peer says slave */
 	bool was_peer_current; /* replica_peer_current at the last status */
 	bool resync_due;       /* no reconnect tried in the last few s */
+	/* The split-brain policy (fsm_split_brain_winner) picks this node:
+	 * used when neither node is master (a start that failed on the
+	 * unresolved split brain left both slaves). */
+	bool policy_winner;
 };
 
 #define REPLICA_A_NEW_GENERATION 0x1u /* raise the generation, renew */

@@ -1631,8 +1631,10 @@ static void drbd_step_done(const struct cmsd_child_result *res, void *arg)
 			drbd_op_end(d, -EIO);
 			return;
 		}
+		/* Only the device's bytes: dd's own statistics lines follow
+		 * them in the same pipe and are no data of the device. */
 		fs = drbd_fs_probe((const unsigned char *)res->output,
-				   res->output_len, &what);
+				   DRBD_PROBE_BYTES, &what);
 		if (fs == DRBD_FS_OTHER ||
 		    (fs == DRBD_FS_EXT && d->fstype != DRBD_EXT4) ||
 		    (fs == DRBD_FS_XFS && d->fstype != DRBD_XFS)) {

@@ -62,6 +62,21 @@ scenario() {
 		cl_fail "ms_resource_stop.sh with an argument: exit $rc, \"$out\""
 	cl_final_check
 
+	# drbd-overview reads the host, not cmsd: whatever cmsadm
+	# drbd-overview says here (no DRBD on a test host; the lines
+	# themselves are checked in the QEMU guests, tests/vm), the wrapper
+	# says the same with the same status.
+	cl_log "drbd-overview: cmsadm drbd-overview, byte for byte"
+	local want wrc=0 got grc=0
+	want=$("$CMSADM_BIN" drbd-overview 2>&1) || wrc=$?
+	got=$(CMSADM="$CMSADM_BIN" "$COMPAT/drbd-overview" 2>&1) || grc=$?
+	[ "$grc" = "$wrc" ] && [ "$got" = "$want" ] ||
+		cl_fail "drbd-overview: exit $grc, \"$got\"; cmsadm drbd-overview: exit $wrc, \"$want\""
+	rc=0
+	out=$("$COMPAT/drbd-overview" r0 2>&1) || rc=$?
+	[ "$rc" = 2 ] && [ "$out" = 'drbd-overview: takes no arguments (got "r0"); see cmsadm(8)' ] ||
+		cl_fail "drbd-overview with an argument: exit $rc, \"$out\""
+
 	cl_log "daemons down: the reference message, exactly"
 	cl_kill node1
 	cl_kill node2

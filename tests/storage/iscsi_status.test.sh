@@ -20,7 +20,6 @@ for t in tgtd tgtadm; do
 done
 
 . "$(dirname "$0")/../unit/lib.sh" iscsi-status
-sock=$tmp/cmsd.sock
 iqn=iqn.2026-12.test.cmsd:status
 # A control id and a port of this run's own (tgtd's default is 0 / 3260).
 ctrl=$((20000 + $$ % 10000))
@@ -30,11 +29,7 @@ tgtd_pid=""
 adm() { tgtadm -C "$ctrl" --lld iscsi "$@" >>"$tmp/tgtadm.log" 2>&1; }
 
 cleanup_iscsi() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	pid=""
+	kill_agent
 	if [ -n "$tgtd_pid" ]; then
 		# tgtd ignores SIGTERM: drop its targets, then kill it.
 		adm --op delete --mode system || true
@@ -91,12 +86,7 @@ holder_line() {
 	"$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
 		grep -qE "^tpl +: storage storage-iscsi .*: Started on testhost, .*reservation holder 0x[0-9a-f]+ \(this node\)$" "$tmp/status"
 }
-for _ in $(seq 100); do
-	holder_line && break
-	kill -0 "$pid" 2>/dev/null || fail "cmsd died"
-	sleep 0.1
-done
-holder_line || fail "status never named this node as the reservation holder: $(cat "$tmp/status")"
+wait_for 100 "status naming this node as the reservation holder" holder_line
 grep -q "^dummy .*: Started testhost" "$tmp/status" || fail "the group did not start: $(cat "$tmp/status")"
 
 # The target's own view: a reservation is held (tgtadm shows registrations
@@ -114,9 +104,5 @@ PY
 key=$(sed -n 's/.*reservation holder \(0x[0-9a-f]*\) (this node).*/\1/p' "$tmp/status")
 grep -q "$key" "$tmp/log" || fail "the log never names the key $key"
 
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-[ "$rc" = 0 ] || fail "cmsd exited $rc on SIGTERM"
+stop_cmsd
 echo "PASS: the reservation holder $key shown in status (text and JSON)"

@@ -7,7 +7,6 @@ set -euo pipefail
 : "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}" "${FAKE_PLUGIN_DIR:?}"
 
 . "$(dirname "$0")/lib.sh" daemon
-sock=$tmp/cmsd.sock
 
 write_conf() { # $1: file, $2: extra resource xml
 	cat >"$1" <<XML
@@ -30,19 +29,6 @@ write_conf() { # $1: file, $2: extra resource xml
 XML
 }
 
-wait_status() { # $1: grep pattern that must appear
-	for _ in $(seq 100); do
-		if "$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
-			grep -q -- "$1" "$tmp/status"; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || fail "cmsd died"
-		sleep 0.1
-	done
-	cat "$tmp/status" >&2 || true
-	fail "status never showed: $1"
-}
-
 write_conf "$tmp/cmsd.xml" ""
 
 echo "== --check"
@@ -56,7 +42,7 @@ grep -qx "$tmp/bad.xml:7: element <group>: unknown attribute \"colour\"" "$tmp/e
 echo "== start"
 "$CMSD_BIN" -c "$tmp/cmsd.xml" 2>"$tmp/stderr" &
 pid=$!
-wait_status "second : Started testhost"
+wait_status "second : Started testhost" 100
 grep -qx "master : testhost (Online)" "$tmp/status" || fail "master line"
 grep -qx "slave  : none (standalone)" "$tmp/status" || fail "slave line"
 grep -qx "first  : Started testhost" "$tmp/status" || fail "first line"
@@ -89,7 +75,7 @@ grep -q "second failed (monitor: STOPPED while started): restart 1 of 3 within 1
 	fail "the failure and the policy's decision were not logged"
 grep -q "restarted second" "$tmp/log" || fail "second was not restarted"
 [ -e "$tmp/second.run" ] || fail "the restart did not start second again"
-wait_status "second : Started testhost"
+wait_status "second : Started testhost" 100
 "$CMSADM_BIN" -s "$sock" status >"$tmp/status"
 grep -qx "error  : second: monitor: STOPPED while started" "$tmp/status" || fail "the last error is not shown: $(cat "$tmp/status")"
 grep -qx "recover: second: restart: restart 1 of 3 within 10 min" "$tmp/status" || fail "the recovery is not shown: $(cat "$tmp/status")"
@@ -114,7 +100,7 @@ echo "== reload: valid change applied"
 write_conf "$tmp/cmsd.xml" "
     <resource id=\"third\" plugin=\"resource-dummy\"><state-file>$tmp/third.run</state-file></resource>"
 kill -HUP "$pid"
-wait_status "third  : Started testhost"
+wait_status "third  : Started testhost" 100
 grep -q "reload: applied" "$tmp/log" || fail "reload not applied"
 grep -q "reload: resource third added (plugin resource-dummy)" "$tmp/log" || fail "reload did not say what changed"
 [ -e "$tmp/third.run" ] || fail "third not started"
@@ -157,11 +143,7 @@ if "$CMSD_BIN" -c "$tmp/cmsd.xml" 2>"$tmp/err2"; then fail "second cmsd started"
 grep -q "another cmsd is running on $sock" "$tmp/err2" || fail "second: $(cat "$tmp/err2")"
 
 echo "== SIGTERM stops in reverse order"
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-[ "$rc" = 0 ] || fail "exit code $rc"
+stop_cmsd
 [ ! -e "$sock" ] || fail "socket left behind"
 [ ! -e "$tmp/first.run" ] && [ ! -e "$tmp/second.run" ] && [ ! -e "$tmp/third.run" ] || fail "resources still running"
 order=$(grep -o "stopping [a-z]*" "$tmp/log" | tail -3 | awk '{print $2}' | tr '\n' ' ')

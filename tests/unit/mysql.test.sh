@@ -22,16 +22,8 @@ done
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (unix_socket login as root)"; exit 77; }
 
 . "$(dirname "$0")/lib.sh" mysql
-# lib.sh's fail, plus the agent's stderr (sanitizer reports land there).
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- log:" >&2
-	cat "$tmp/log" >&2 2>/dev/null || true
-	echo "--- stderr:" >&2
-	cat "$tmp/stderr" >&2 2>/dev/null || true
-	exit 1
-}
-sock=$tmp/cmsd.sock
+# On failure the agent's stderr too (sanitizer reports land there).
+fail_files=stderr
 dbsock=$tmp/run/mysqld.sock
 pidfile=$tmp/run/mysqld.pid
 opts="--no-defaults --innodb-buffer-pool-size=16M --innodb-log-file-size=8M --skip-name-resolve"
@@ -48,7 +40,7 @@ kill_servers() {
 		kill -KILL "$p" 2>/dev/null || true
 	done
 }
-trap 'kill_servers; cleanup' EXIT
+trap 'kill_agent; kill_servers; cleanup' EXIT
 
 conf() { # $1: file, $2: extra keys
 	cat >"$1" <<XML
@@ -76,21 +68,6 @@ XML
 }
 conf "$tmp/cmsd.xml" ""
 
-wait_for() { # tenths, description, command...
-	local n=$1 what=$2
-	shift 2
-	for _ in $(seq "$n"); do
-		"$@" && return 0
-		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || fail "cmsd died while waiting: $what"
-		sleep 0.1
-	done
-	"$CMSADM_BIN" -s "$sock" status >&2 || true
-	fail "timed out: $what"
-}
-status_has() {
-	"$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
-		grep -q -- "$1" "$tmp/status"
-}
 sql() {
 	/usr/bin/mariadb --no-defaults -S "$dbsock" -u root -N -B -e "$1"
 }
@@ -101,13 +78,6 @@ new_server() { # old pid: another server answers
 	local p
 	p=$(server_pid)
 	[ -n "$p" ] && [ "$p" != "$1" ] && sql_quiet "SELECT 1"
-}
-stop_agent() {
-	kill -TERM "$pid"
-	rc=0
-	wait "$pid" || rc=$?
-	pid=""
-	[ "$rc" = 0 ] || fail "cmsd exited $rc"
 }
 
 echo "== --check, and a key that would be ignored is an error"
@@ -159,7 +129,7 @@ wait_for 100 "db Started after the hold" status_has "db  *: Started testhost"
 
 echo "== clean stop: no server left"
 m=$(server_pid)
-stop_agent
+stop_cmsd
 [ -z "$(servers)" ] || fail "a server survived the stop: $(servers)"
 grep -q "db: stop: SIGTERM to /usr/sbin/mariadbd pid $m, SIGKILL after 3000 ms" "$tmp/log" || fail "no stop line"
 grep -q "db: stop: /usr/sbin/mariadbd has ended (status 0)" "$tmp/log" || fail "no clean end line"
@@ -192,7 +162,7 @@ if grep -q "connection is leaked" "$tmp/log"; then fail "an aborted query leaked
 
 echo "== the frozen server is killed after the grace on stop"
 t0=$(date +%s%N)
-stop_agent
+stop_cmsd
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "the agent stopped in $ms ms"
 [ "$ms" -ge 2900 ] || fail "the frozen server was killed before the 3 s grace ($ms ms)"
@@ -214,7 +184,7 @@ wait_for 300 "the hand-started server answers" sql_quiet "SELECT 1"
 "$CMSD_BIN" -c "$tmp/cmsd.xml" -p "$CMSD_PLUGIN_DIR" 2>>"$tmp/stderr" &
 pid=$!
 wait_for 100 "the refusal" grep -q "db: start: mariadbd pid $hand (from $pidfile) already runs, not started by this agent: stop it first; it is not adopted" "$tmp/log"
-stop_agent
+stop_cmsd
 kill -0 "$hand" 2>/dev/null || fail "the agent killed a server it did not start"
 [ "$(sql 'SELECT v FROM t.r')" = 42 ] || fail "the hand-started server lost the row"
 kill -TERM "$hand"
@@ -233,6 +203,6 @@ grep -q "db: /usr/bin/mariadb-install-db exited with status [1-9][0-9]*; its las
 	fail "install-db's failure not logged"
 grep -q "db:   | .*$tmp/afile" "$tmp/log" || fail "install-db's output not logged"
 grep -q "db: start failed: start: failed: Input/output error" "$tmp/log" || fail "start did not fail with EIO"
-stop_agent
+stop_cmsd
 [ -z "$(pgrep -f -- "--datadir=$tmp/afile/data" || true)" ] || fail "a server runs on the bad data directory"
 echo "PASS"

@@ -22,15 +22,8 @@ if [ -z "${CMSD_MYSQL_NS:-}" ]; then
 fi
 
 . "$(dirname "$0")/lib.sh" mysql-systemd
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- log:" >&2
-	cat "$tmp/log" >&2 2>/dev/null || true
-	echo "--- systemctl calls:" >&2
-	cat "$tmp/calls" >&2 2>/dev/null || true
-	exit 1
-}
-sock=$tmp/cmsd.sock
+# On failure the systemctl calls too.
+fail_files=calls
 dbsock=$tmp/run/mysqld.sock
 pidfile=$tmp/run/mysqld.pid
 opts="--no-defaults --innodb-buffer-pool-size=16M --innodb-log-file-size=8M --skip-name-resolve"
@@ -40,7 +33,7 @@ kill_servers() {
 		kill -KILL "$p" 2>/dev/null || true
 	done
 }
-trap 'kill_servers; umount /usr/bin/systemctl 2>/dev/null || true; cleanup' EXIT
+trap 'kill_agent; kill_servers; umount /usr/bin/systemctl 2>/dev/null || true; cleanup' EXIT
 
 mkdir -p "$tmp/run"
 /usr/bin/mariadb-install-db $opts --datadir="$tmp/data" --user=root \
@@ -86,21 +79,6 @@ cat >"$tmp/cmsd.xml" <<XML
 </cmsd>
 XML
 
-wait_for() { # tenths, description, command...
-	local n=$1 what=$2
-	shift 2
-	for _ in $(seq "$n"); do
-		"$@" && return 0
-		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || fail "cmsd died while waiting: $what"
-		sleep 0.1
-	done
-	"$CMSADM_BIN" -s "$sock" status >&2 || true
-	fail "timed out: $what"
-}
-status_has() {
-	"$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
-		grep -q -- "$1" "$tmp/status"
-}
 sql() { /usr/bin/mariadb --no-defaults -S "$dbsock" -u root -N -B -e "$1"; }
 server_pid() { cat "$pidfile" 2>/dev/null || true; }
 new_server() {
@@ -130,11 +108,7 @@ grep -q "db failed (monitor: FAILED while started): restart 1 of 2" "$tmp/log" |
 
 echo "== stop: systemctl stop"
 stop_m=$(server_pid)
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-[ "$rc" = 0 ] || fail "cmsd exited $rc"
+stop_cmsd
 [ "$(tail -1 "$tmp/calls")" = "stop fake-mariadb.service" ] || fail "no systemctl stop at the end"
 if kill -0 "$stop_m" 2>/dev/null; then fail "the server survived the stop"; fi
 echo "PASS"

@@ -10,14 +10,10 @@ set -euo pipefail
 : "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}"
 
 . "$(dirname "$0")/lib.sh" recovery
-sock=$tmp/cmsd.sock
 py=/usr/bin/python3
 [ -x "$py" ] || { echo "SKIP: no $py"; exit 77; }
-freeport() {
-	"$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-p1=$(freeport)
-p2=$(freeport)
+p1=$(free_port)
+p2=$(free_port)
 mkdir -p "$tmp/web1" "$tmp/web2"
 
 # The servers run in their own process groups: make sure none outlives
@@ -28,7 +24,7 @@ kill_servers() {
 		kill -KILL "$p" 2>/dev/null || true
 	done
 }
-trap 'kill_servers; cleanup' EXIT
+trap 'kill_agent; kill_servers; cleanup' EXIT
 
 cat >"$tmp/cmsd.xml" <<XML
 <?xml version="1.0"?>
@@ -54,23 +50,6 @@ XML
 
 server_pid() { # dir -> the pid of the server serving it, or nothing
 	pgrep -f -- "--directory $tmp/$1 " | head -1 || true
-}
-
-wait_for() { # tenths, description, command...
-	local n=$1 what=$2
-	shift 2
-	for _ in $(seq "$n"); do
-		"$@" && return 0
-		kill -0 "$pid" 2>/dev/null || fail "cmsd died while waiting: $what"
-		sleep 0.1
-	done
-	"$CMSADM_BIN" -s "$sock" status >&2 || true
-	fail "timed out: $what"
-}
-
-status_has() {
-	"$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
-		grep -q -- "$1" "$tmp/status"
 }
 
 new_server() { # dir old-pid: a server other than old-pid serves dir
@@ -135,10 +114,6 @@ grep -q "extra is stopped and stays stopped (optional)" "$tmp/log" ||
 	fail "no 'stays stopped' log line"
 
 echo "== stop"
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-[ "$rc" -eq 0 ] || fail "cmsd exited $rc"
+stop_cmsd
 [ -z "$(server_pid web1)" ] || fail "web's server survived the stop"
 echo "PASS"

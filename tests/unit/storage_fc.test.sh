@@ -26,16 +26,11 @@ if [ -z "${CMSD_FC_PRIVATE_NS:-}" ]; then
 fi
 
 . "$(dirname "$0")/lib.sh" storage-fc
-sock=$tmp/cmsd.sock
 share=$tmp/share
 loop=""
 holder=""
 cleanup_fc() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	pid=""
+	kill_agent
 	if [ -n "$holder" ]; then
 		kill -KILL "$holder" 2>/dev/null || true
 		wait "$holder" 2>/dev/null || true
@@ -76,23 +71,6 @@ mounted() { # is the LUN mounted on $share?
 	awk -v p="$share" '$5 == p { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
-wait_for() { # tenths, description, command...
-	local n=$1 what=$2
-	shift 2
-	for _ in $(seq "$n"); do
-		"$@" && return 0
-		kill -0 "$pid" 2>/dev/null || fail "cmsd died while waiting: $what"
-		sleep 0.1
-	done
-	"$CMSADM_BIN" -s "$sock" status >&2 || true
-	fail "timed out: $what"
-}
-
-status_has() {
-	"$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
-		grep -q -- "$1" "$tmp/status"
-}
-
 line_of() { # the first log line number matching $1
 	grep -n -- "$1" "$tmp/log" | head -1 | cut -d: -f1
 }
@@ -101,14 +79,6 @@ start_cmsd() {
 	"$CMSD_BIN" -c "$tmp/cmsd.xml" -p "$CMSD_PLUGIN_DIR" 2>>"$tmp/stderr" &
 	pid=$!
 	wait_for 100 "dummy Started" status_has "^dummy .*: Started testhost"
-}
-
-stop_cmsd() { # expected exit status, or "any"
-	kill -TERM "$pid"
-	local rc=0
-	wait "$pid" || rc=$?
-	pid=""
-	[ "$1" = any ] || [ "$rc" = "$1" ] || fail "cmsd exited $rc, not $1"
 }
 
 echo "== --check"

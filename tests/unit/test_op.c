@@ -14,44 +14,10 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 static char *dir;
 static struct conf *conf;
-
-struct result {
-	int calls;
-	int rc;
-	uint64_t at_ms;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-	r->at_ms = loop_now_ms();
-}
-
-/* Runs the loop for ms milliseconds. */
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
-/* Runs the loop until r has a result or ms pass. */
-static void run_until(struct result *r, uint64_t ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-	while (!r->calls && loop_now_ms() < end)
-		run_for(10);
-}
 
 /* One fake-op instance per mode, from a real configuration. */
 static struct instance *make(const char *mode, const char *delay)

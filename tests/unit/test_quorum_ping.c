@@ -36,7 +36,7 @@
 #include "instance.h"
 #include "log.h"
 #include "loop.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 #define INTERVAL_MS 100
 #define TIMEOUT_MS  500
@@ -76,38 +76,6 @@ static void on_event(struct instance *in, enum cmsd_event ev,
 		 detail ? detail : "");
 	evs[n_evs].at_ms = loop_now_ms();
 	n_evs++;
-}
-
-struct result {
-	int calls;
-	int rc;
-	uint64_t at_ms;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-	r->at_ms = loop_now_ms();
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
-static void run_until(struct result *r, uint64_t ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-	while (!r->calls && loop_now_ms() < end)
-		run_for(10);
 }
 
 /* Index of the first event ev (with detail, when not NULL) at or after
@@ -175,19 +143,6 @@ static int vote(struct instance *in, enum op_kind kind, struct cmsd_vote *out,
 	if (took_ms)
 		*took_ms = r.at_ms - t0;
 	return rc;
-}
-
-static bool log_has(const char *text)
-{
-	FILE *f = fopen(logpath, "r");
-	char line[2048];
-	bool found = false;
-
-	ck_assert_ptr_nonnull(f);
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, text) != NULL;
-	fclose(f);
-	return found;
 }
 
 /* reason == "<up> answers (N.N ms); <down> silent" (up or down NULL:

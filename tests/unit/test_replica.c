@@ -94,6 +94,15 @@ START_TEST(split_brain_slave_discards_master_reconnects)
 	slave.peer_alive = true;
 	slave.resync_due = false;
 	ck_assert_uint_eq(replica_decide(&sa, &slave), 0);
+	/* Neither master (a start failed on the unresolved split brain):
+	 * the policy's loser discards, its winner reconnects. */
+	slave = (struct replica_facts){.slave = true,
+				       .peer_alive = true,
+				       .peer_slave = true,
+				       .resync_due = true};
+	ck_assert_uint_eq(replica_decide(&sa, &slave), REPLICA_A_DISCARD_LOCAL);
+	slave.policy_winner = true;
+	ck_assert_uint_eq(replica_decide(&sa, &slave), REPLICA_A_RECONNECT);
 	/* A slave whose master is gone keeps its data: it may be the newest
 	 * copy left. */
 	slave = (struct replica_facts){.slave = true, .resync_due = true};

@@ -23,70 +23,21 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 static char *dir, *logpath;
 static struct conf *conf;
 static char out[16384];
 
-static bool log_has(const char *text)
-{
-	char line[2048];
-	bool hit = false;
-	FILE *f = fopen(logpath, "r");
-
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(t) ck_assert_msg(log_has(t), "not in the log: %s", t)
-
-struct result {
-	int calls;
-	int rc;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 static int call(struct instance *in, enum op_kind kind, uint64_t timeout_ms,
 		void *args)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + timeout_ms + 3000;
-
-	ck_assert_int_eq(instance_call(in, kind, timeout_ms, args, on_done, &r),
-			 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, timeout_ms, args, timeout_ms + 3000);
 }
 
 static struct instance *make(void)
 {
 	char xml[4096];
-	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
-	struct instance *in;
 
 	snprintf(xml, sizeof(xml),
 		 "<cmsd version=\"1\" mode=\"node\" node=\"n1\">\n"
@@ -108,42 +59,19 @@ static struct instance *make(void)
 		 "storage=\"db\"/></group>\n"
 		 "</cmsd>\n",
 		 dir, dir, dir, dir, dir, dir, dir);
-	char *path = tu_write(dir, "cmsd.xml", xml);
-	conf_free(conf);
-	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &conf), 0);
-	free(path);
-	instance_set_state_root(conf->state_dir);
-	instance_set_identity(conf);
-	for (size_t i = 0; i < conf->n_inst; i++)
-		if (strcmp(conf->inst[i].id, "db") == 0) {
-			ck_assert_int_eq(
-				instance_new(&conf->inst[i], NULL, NULL, &in),
-				0);
-			return in;
-		}
-	ck_abort_msg("no storage instance");
-	return NULL;
+	return pt_instance(&conf, dir, "cmsd.xml", xml, "db", NULL);
 }
 
 static void setup(void)
 {
-	struct log_options lo = {.ident = "t"};
-
 	dir = tu_tmpdir();
 	ck_assert_int_ge(asprintf(&logpath, "%s/log", dir), 0);
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(conf);
-	conf = NULL;
-	log_close();
+	pt_agent_close(&conf, 1);
 	tu_rmdir(dir);
 	free(dir);
 	free(logpath);

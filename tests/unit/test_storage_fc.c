@@ -37,7 +37,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 /* This run's images: RUN_DIR/tPID/lun.img (PID: the forked test); the reaper
  * detaches their loop devices. */
@@ -49,29 +49,6 @@ static char loopdev[128];
 static struct conf *conf;
 
 /* ---- shell helpers ---- */
-
-static bool log_has(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool log_has(const char *fmt, ...)
-{
-	char line[2048], text[1024];
-	bool hit = false;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	f = fopen(logpath, "r");
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(...)                                                           \
-	ck_assert_msg(log_has(__VA_ARGS__), "not in the log: " __VA_ARGS__)
 
 /* The device mounted on path (the top one), 0 when none. */
 static dev_t mounted_at(const char *path)
@@ -277,74 +254,20 @@ static void sweep_stale(void)
 	closedir(d);
 }
 
-/* The sweep runs when the last holder of the pipe's write end is gone:
- * this process and the forked tests, however they end. */
-static pid_t reaper(int *wfd)
+/* What the reaper does when this process and the forked tests are gone. */
+static void sweep_run(void)
 {
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(p[1]);
-		setsid();
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
-		/* The tests' mount namespaces die with their processes. */
-		usleep(200 * 1000);
-		sweep(run_dir);
-		_exit(0);
-	}
-	close(p[0]);
-	*wfd = p[1];
-	return pid;
+	/* The tests' mount namespaces die with their processes. */
+	usleep(200 * 1000);
+	sweep(run_dir);
 }
 
 /* ---- the plugin on the agent's loop ---- */
 
-struct result {
-	int calls;
-	int rc;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 static int call_args(struct instance *in, enum op_kind kind,
 		     uint64_t timeout_ms, void *args)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + timeout_ms + 2000;
-
-	ck_assert_int_eq(instance_call(in, kind, timeout_ms, args, on_done, &r),
-			 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, timeout_ms, args, timeout_ms + 2000);
 }
 
 static int call(struct instance *in, enum op_kind kind)
@@ -359,8 +282,6 @@ static int call(struct instance *in, enum op_kind kind)
 static struct instance *make(const char *lun, const char *extra)
 {
 	char xml[4096];
-	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
-	struct instance *in;
 
 	snprintf(xml, sizeof(xml),
 		 "<cmsd version=\"1\">\n"
@@ -373,22 +294,8 @@ static struct instance *make(const char *lun, const char *extra)
 		 "plugin=\"resource-dummy\"/></group>\n"
 		 "</cmsd>\n",
 		 dir, lun, mp, extra);
-	char *path = tu_write(dir, "cmsd.xml", xml);
-	conf_free(conf);
-	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, &conf), 0);
-	free(path);
-	instance_set_state_root(conf->state_dir);
-	/* The node id, as the agent sets it (storage-fc derives its key). */
-	instance_set_identity(conf);
-	for (size_t i = 0; i < conf->n_inst; i++)
-		if (strcmp(conf->inst[i].id, "share") == 0) {
-			ck_assert_int_eq(
-				instance_new(&conf->inst[i], NULL, NULL, &in),
-				0);
-			return in;
-		}
-	ck_abort_msg("no storage instance");
-	return NULL;
+	/* pt_instance sets the node id too: storage-fc derives its key. */
+	return pt_instance(&conf, dir, "cmsd.xml", xml, "share", NULL);
 }
 
 static struct instance *make_loop(const char *extra)
@@ -438,7 +345,6 @@ static void reap(pid_t pid)
 
 static void setup(void)
 {
-	struct log_options lo = {.ident = "t"};
 	char out[128];
 
 	/* Mounts stay in this child: none reaches the host, all go with
@@ -457,19 +363,12 @@ static void setup(void)
 	ck_assert_msg(strncmp(out, "/dev/loop", 9) == 0, "losetup: %s", out);
 	snprintf(loopdev, sizeof(loopdev), "%s", out);
 
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(conf);
-	conf = NULL;
-	log_close();
+	pt_agent_close(&conf, 1);
 	while (umount2(mp, UMOUNT_NOFOLLOW) == 0)
 		;
 	tu_sh("losetup -d %s", loopdev);
@@ -1123,7 +1022,7 @@ int main(void)
 		perror(run_dir);
 		return EXIT_FAILURE;
 	}
-	rp = reaper(&wfd);
+	rp = pt_reaper(sweep_run, &wfd);
 	if (rp < 0) {
 		fprintf(stderr, "cannot start the reaper\n");
 		sweep(run_dir);

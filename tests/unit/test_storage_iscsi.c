@@ -36,7 +36,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 #define IQN   "iqn.2026-12.test.cmsd:share"
 #define INIT1 "iqn.2026-12.test.cmsd:n1"
@@ -253,34 +253,6 @@ static bool key_registered(struct iscsi_context *c, uint64_t key)
 
 /* ---- the plugin on the agent's loop ---- */
 
-static bool log_has(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static bool log_has(const char *fmt, ...)
-{
-	char line[2048], text[1024];
-	bool hit = false;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	f = fopen(logpath, "r");
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(...)                                                           \
-	ck_assert_msg(log_has(__VA_ARGS__), "not in the log: " __VA_ARGS__)
-
-struct result {
-	int calls;
-	int rc;
-};
-
 /* CMSD_EV_FAILED events the instances reported outside any op. */
 static int failed_events;
 
@@ -294,34 +266,9 @@ static void on_event(struct instance *in, enum cmsd_event ev,
 		failed_events++;
 }
 
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 static int call_args(struct instance *in, enum op_kind kind, void *args)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + 20000;
-
-	ck_assert_int_eq(instance_call(in, kind, 15000, args, on_done, &r), 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, 15000, args, 20000);
 }
 
 static int call(struct instance *in, enum op_kind kind)
@@ -350,9 +297,7 @@ static struct instance *make(int node, const char *extra)
 	const char *id = node == 1 ? "n1" : "n2";
 	/* One single-node configuration per node: the instance API needs
 	 * no cluster, and the plugin only needs the node id. */
-	struct conf_overrides ov = {.plugin_dir = BUILD_PLUGIN_DIR};
 	struct conf **conf = &confs[node - 1];
-	struct instance *in;
 
 	snprintf(xml, sizeof(xml),
 		 "<cmsd version=\"1\">\n"
@@ -371,29 +316,14 @@ static struct instance *make(int node, const char *extra)
 		 "</cmsd>\n",
 		 dir, node, id, port, IQN, INIT1, INIT2, dir, extra);
 	snprintf(name, sizeof(name), "cmsd-%s.xml", id);
-	char *path = tu_write(dir, name, xml);
-	conf_free(*conf);
-	ck_assert_int_eq(conf_load(path, &ov, NULL, NULL, conf), 0);
-	free(path);
-	instance_set_state_root((*conf)->state_dir);
-	instance_set_identity(*conf); /* the node id the plugin sees */
-	for (size_t i = 0; i < (*conf)->n_inst; i++)
-		if (strcmp((*conf)->inst[i].id, "share") == 0) {
-			ck_assert_int_eq(instance_new(&(*conf)->inst[i],
-						      on_event, NULL, &in),
-					 0);
-			return in;
-		}
-	ck_abort_msg("no storage instance");
-	return NULL;
+	/* pt_instance sets the node id the plugin sees too. */
+	return pt_instance(conf, dir, name, xml, "share", on_event);
 }
 
 /* ---- fixture (in each forked test) ---- */
 
 static void setup(void)
 {
-	struct log_options lo = {.ident = "t"};
-
 	ck_assert_int_ge(asprintf(&dir, "%s/t%d", run_dir, (int)getpid()), 0);
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	ck_assert_int_ge(asprintf(&logpath, "%s/log", dir), 0);
@@ -404,20 +334,12 @@ static void setup(void)
 	snprintf(url, sizeof(url), "iscsi://127.0.0.1:%d/%s/1", port, IQN);
 	ck_assert_msg(tgt_start(), "tgtd did not come up; see %s/tgtd.log",
 		      dir);
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(confs[0]);
-	conf_free(confs[1]);
-	confs[0] = confs[1] = NULL;
-	log_close();
+	pt_agent_close(confs, 2);
 	tgt_stop();
 	tu_sh("rm -f /var/run/tgtd/socket.%d /var/run/tgtd/socket.%d.lock",
 	      ctrl, ctrl);

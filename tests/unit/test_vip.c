@@ -38,7 +38,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
-#include "testutil.h"
+#include "plugtest.h"
 
 #define MAC_A "02:00:00:00:00:0a"
 #define MAC_B "02:00:00:00:00:0b"
@@ -62,62 +62,12 @@ static bool addr_on(const char *ns, const char *dev, const char *addr)
 	return strstr(out, pat) != NULL;
 }
 
-static bool log_has(const char *text)
-{
-	char line[1024];
-	bool hit = false;
-	FILE *f = fopen(logpath, "r");
-
-	if (!f)
-		return false;
-	while (!hit && fgets(line, sizeof(line), f))
-		hit = strstr(line, text) != NULL;
-	fclose(f);
-	return hit;
-}
-
-#define LOG_HAS(text) ck_assert_msg(log_has(text), "not in the log: %s", text)
-
 /* ---- namespaces (main process only) ---- */
 
 static void ns_remove(void)
 {
 	tu_sh("ip netns del %s 2>/dev/null", ns_a);
 	tu_sh("ip netns del %s 2>/dev/null", ns_b);
-}
-
-/*
- * The namespaces go when the last holder of the pipe's write end is gone:
- * this process and the forked tests, however they end (a failed
- * assertion, Check's own SIGTERM to the process group, SIGKILL at the
- * CTest timeout).  The reaper has its own session and ignores the signals
- * that end the test run.  Returns the reaper's pid and the write end.
- */
-static pid_t ns_reaper(int *wfd)
-{
-	int p[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		close(p[1]);
-		setsid();
-		signal(SIGINT, SIG_IGN);
-		signal(SIGTERM, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;
-		ns_remove();
-		_exit(0);
-	}
-	close(p[0]);
-	*wfd = p[1];
-	return pid;
 }
 
 /* Namespaces of runs whose reaper could not run (their PID is gone). */
@@ -157,41 +107,10 @@ static int ns_create(void)
 
 /* ---- the plugin in A, on the agent's loop ---- */
 
-struct result {
-	int calls;
-	int rc;
-};
-
-static void on_done(struct instance *in, enum op_kind kind, int rc, void *arg)
-{
-	struct result *r = arg;
-
-	(void)in;
-	(void)kind;
-	r->calls++;
-	r->rc = rc;
-}
-
-static void run_for(uint64_t ms)
-{
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-	event_base_loopexit(loop_base(), &tv);
-	event_base_dispatch(loop_base());
-}
-
 /* Runs op kind with a deadline and returns its result. */
 static int call(struct instance *in, enum op_kind kind, uint64_t timeout_ms)
 {
-	struct result r = {0};
-	uint64_t end = loop_now_ms() + timeout_ms + 1000;
-
-	ck_assert_int_eq(instance_call(in, kind, timeout_ms, NULL, on_done, &r),
-			 0);
-	while (!r.calls && loop_now_ms() < end)
-		run_for(5);
-	ck_assert_int_eq(r.calls, 1);
-	return r.rc;
+	return pt_call(in, kind, timeout_ms, NULL, timeout_ms + 1000);
 }
 
 static struct instance *make(const char *addr, const char *ifname,
@@ -474,7 +393,6 @@ static struct heard cap_read(int fd, const char *vip_text)
 static void setup(void)
 {
 	char path[64];
-	struct log_options lo = {.ident = "t"};
 
 	/* A clean pair: links up, no global addresses, no neighbours. */
 	SH_OK("ip -n %s link set va up && ip -n %s link set vb up && "
@@ -491,19 +409,12 @@ static void setup(void)
 
 	dir = tu_tmpdir();
 	ck_assert_int_ge(asprintf(&logpath, "%s/log", dir), 0);
-	lo.file = logpath;
-	ck_assert_int_eq(log_open(&lo), 0);
-	ck_assert_int_eq(loop_init(), 0);
-	ck_assert_int_eq(spawn_init(), 0);
+	pt_agent_open(logpath);
 }
 
 static void teardown(void)
 {
-	spawn_shutdown();
-	instance_shutdown();
-	conf_free(conf);
-	conf = NULL;
-	log_close();
+	pt_agent_close(&conf, 1);
 	tu_rmdir(dir);
 	free(dir);
 	free(logpath);
@@ -798,7 +709,7 @@ START_TEST(guardian_stop_restart_kill_destroy)
 		 "guardian %d of 192.0.2.55 was killed by "
 		 "signal 9",
 		 (int)g2);
-	LOG_HAS(text);
+	LOG_HAS("%s", text);
 	ck_assert_int_eq(call(in, OP_MONITOR, 1000), CMSD_RUNNING);
 	g3 = the_guardian(getpid());
 	ck_assert_int_ne(g3, g2);
@@ -810,7 +721,7 @@ START_TEST(guardian_stop_restart_kill_destroy)
 	ck_assert(!addr_on(ns_a, "va", "192.0.2.55/24"));
 	snprintf(text, sizeof(text), "guardian %d removed 192.0.2.55 from va",
 		 (int)g3);
-	LOG_HAS(text);
+	LOG_HAS("%s", text);
 }
 END_TEST
 
@@ -946,7 +857,8 @@ int main(void)
 	snprintf(ns_a, sizeof(ns_a), "cmsdvipA%d", (int)main_pid);
 	snprintf(ns_b, sizeof(ns_b), "cmsdvipB%d", (int)main_pid);
 	ns_sweep_stale();
-	reaper = ns_reaper(&wfd);
+	/* The namespaces go with the last of this process and its tests. */
+	reaper = pt_reaper(ns_remove, &wfd);
 	if (reaper < 0 || ns_create() < 0) {
 		fprintf(stderr, "cannot create the test namespaces\n");
 		rc = EXIT_FAILURE;

@@ -21,7 +21,6 @@ set -euo pipefail
 : "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}"
 
 . "$(dirname "$0")/lib.sh" tomcat
-sock=$tmp/cmsd.sock
 py=/usr/bin/python3
 [ -x "$py" ] || { echo "SKIP: no $py"; exit 0; }
 
@@ -32,11 +31,7 @@ py=/usr/bin/python3
 marker=""
 on_exit() {
 	local p
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	pid=""
+	kill_agent
 	for p in $(pgrep -f -- "$tmp/srv.py" || true) \
 		$(cat "$tmp"/*.pid 2>/dev/null || true) \
 		$([ -z "$marker" ] || pgrep -f -- "sleep $marker" || true); do
@@ -46,9 +41,6 @@ on_exit() {
 }
 trap on_exit EXIT
 
-free_port() {
-	"$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 port=$(free_port)
 
 cat >"$tmp/srv.py" <<'PY'
@@ -92,19 +84,6 @@ except Exception:
     pass' "$1"
 }
 
-wait_status() { # $1: grep pattern that must appear in `cmsadm status`
-	for _ in $(seq 150); do
-		if "$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
-			grep -q -- "$1" "$tmp/status"; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || fail "cmsd died"
-		sleep 0.1
-	done
-	cat "$tmp/status" >&2 || true
-	fail "status never showed: $1"
-}
-
 wait_log() { # $1: grep pattern that must appear in the log [$2 times]
 	for _ in $(seq 150); do
 		[ "$(grep -c -- "$1" "$tmp/log")" -ge "${2:-1}" ] && return 0
@@ -121,14 +100,6 @@ alive() { # $1: pid; a zombie (an orphan this machine's init has not reaped
 
 server_pid() { # $1: port
 	pgrep -f -- "srv.py $1 " | head -1 || true
-}
-
-stop_cmsd() {
-	kill -TERM "$pid"
-	rc=0
-	wait "$pid" || rc=$?
-	pid=""
-	[ "$rc" = 0 ] || fail "exit code $rc"
 }
 
 cat >"$tmp/cmsd.xml" <<XML

@@ -9,10 +9,9 @@ set -euo pipefail
 : "${CMSD_BIN:?}" "${CMSADM_BIN:?}" "${CMSD_PLUGIN_DIR:?}"
 
 . "$(dirname "$0")/lib.sh" vncproxy
-sock=$tmp/cmsd.sock
 py=/usr/bin/python3
 [ -x "$py" ] || { echo "SKIP: no $py"; exit 0; }
-port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 
 cat >"$tmp/cmsd.xml" <<XML
 <?xml version="1.0"?>
@@ -32,19 +31,6 @@ XML
 
 port_open() {
 	"$py" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null
-}
-
-wait_status() { # $1: grep pattern that must appear
-	for _ in $(seq 150); do
-		if "$CMSADM_BIN" -s "$sock" status >"$tmp/status" 2>/dev/null &&
-			grep -q -- "$1" "$tmp/status"; then
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || fail "cmsd died"
-		sleep 0.1
-	done
-	cat "$tmp/status" >&2 || true
-	fail "status never showed: $1"
 }
 
 printf 'echo cannot bind >&2\nexit 3\n' >"$tmp/exit3.sh"
@@ -81,11 +67,7 @@ port_open || fail "port $port not open after the restart"
 cat "$tmp/status"
 
 echo "== stop"
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-[ "$rc" = 0 ] || fail "exit code $rc"
+stop_cmsd
 if port_open; then fail "port $port still open after stop"; fi
 if pgrep -f -- "--directory $tmp $port" >/dev/null; then fail "proxy still running"; fi
 
@@ -115,7 +97,7 @@ echo "== a proxy that exits at once fails start"
 run_failing "/bin/sh $tmp/exit3.sh" 5s
 grep -q "vnc: /bin/sh exited with status 3: cannot bind" "$tmp/log" || fail "exit not logged"
 grep -q "error  : vnc: start: .*No such process" "$tmp/status" || fail "start error in status"
-kill -TERM "$pid"; wait "$pid" || fail "exit code"; pid=""
+stop_cmsd
 
 echo "== a proxy that never listens is killed at the start timeout"
 marker="86399.$$$RANDOM"
@@ -124,5 +106,5 @@ grep -q "error  : vnc: start: timed out" "$tmp/status" || fail "timeout not in s
 for _ in $(seq 30); do pgrep -f "sleep $marker" >/dev/null || break; sleep 0.1; done
 if pgrep -f "sleep $marker" >/dev/null; then fail "the proxy outlived its cancelled start"; fi
 if grep -q "event: failed" "$tmp/log"; then fail "a cancelled start reported as a failure of the service"; fi
-kill -TERM "$pid"; wait "$pid" || fail "exit code"; pid=""
+stop_cmsd
 echo "PASS"

@@ -517,7 +517,11 @@ class Bed:
         if keep_logs:
             for g in self.guests.values():
                 if g.boots:
-                    g.fetch_logs(os.path.join(self.dir, "logs", g.host))
+                    try:  # never hide the failure behind one of its own
+                        g.fetch_logs(os.path.join(self.dir, "logs",
+                                                  g.host))
+                    except OSError as e:
+                        log(f"{g.host}: no logs from its disk: {e}")
             self._dump_failure_logs()
         if KEEP:
             log(f"kept {self.dir} (CMSD_VM_KEEP=1)")
@@ -864,6 +868,12 @@ def first_master(bed, want="cvknode1", timeout=120):
           f"{mnt.group(0)}")
     if want and m != want:
         wait_in_sync(bed, m, s, 150)
+        # The slave's agent reads its copy's new state and tells the
+        # master in its next heartbeat: the switchover is refused ("peer
+        # data not usable") until then.
+        wait_until(f"{s} reports its copy usable", lambda: re.search(
+            r"^replica: db: .*, data usable,", bed[s].sh("cmsadm status"),
+            re.M), 60)
         M.sh("cmsadm switchover", 60)
         wait_master(bed, want, m, 90)
         wait_until(f"{MNT} mounted on {want}", lambda: re.search(

@@ -188,8 +188,9 @@ struct cmsd_storage_status {
 	char connection[32]; /* e.g. "Connected", "StandAlone" */
 	int data_usable;     /* promotable: local data current */
 	/* Data generation (DRBD current UUID); 0 for shared storage.  A
-	 * storage that reports one replicates: the agent then promotes only
-	 * while data_usable, lets a slave follow the master's generation
+	 * storage with a resync op replicates: the agent then promotes only
+	 * while data_usable (and not before its first status after start),
+	 * lets a slave follow the master's generation
 	 * only while disk and peer_disk are both "UpToDate", starts a new
 	 * generation when the master's peer_disk stops being "UpToDate", and
 	 * calls resync when connection is "StandAlone" (split brain) and the
