@@ -1,6 +1,8 @@
 /* The operator's persistent switches (see admin.h). */
 #include "admin.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -59,8 +61,8 @@ int admin_load(const char *state_dir, struct admin_state *st, char *err,
 int admin_store(const char *state_dir, const struct admin_state *st, char *err,
 		size_t errlen)
 {
-	char path[4096], tmp[4200], buf[160];
-	int fd = -1, dfd = -1, rc;
+	char path[4096], buf[160];
+	int rc;
 	int len = snprintf(buf, sizeof(buf),
 			   "stopped %d\nmaintenance %d\nseq %" PRIu64
 			   "\nmaster %s\n",
@@ -68,30 +70,9 @@ int admin_store(const char *state_dir, const struct admin_state *st, char *err,
 			   st->seq, *st->master ? st->master : "-");
 
 	snprintf(path, sizeof(path), "%s/%s", state_dir, ADMIN_FILE);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	errno = 0;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
-		goto fail;
-	close(dfd);
-	return 0;
-fail:
-	rc = errno ? -errno : -EIO;
-	snprintf(err, errlen, "cannot store %s: %s", path, strerror(-rc));
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	unlink(tmp);
+	rc = fsutil_write_durable(state_dir, path, buf, (size_t)len);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot store %s: %s", path,
+			 strerror(-rc));
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* The persistent epoch and generation (see epoch.h). */
 #include "epoch.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -57,36 +59,16 @@ int epoch_load(const char *state_dir, struct epoch_state *st, char *err,
 int epoch_store(const char *state_dir, const struct epoch_state *st, char *err,
 		size_t errlen)
 {
-	char path[4096], tmp[4200], buf[128];
-	int fd = -1, dfd = -1, rc = 0;
+	char path[4096], buf[128];
+	int rc;
 	int len = snprintf(buf, sizeof(buf),
 			   "epoch %" PRIu64 "\ngeneration %" PRIu64 "\n",
 			   st->epoch, st->generation);
 
 	snprintf(path, sizeof(path), "%s/%s", state_dir, EPOCH_FILE);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
-		goto fail;
-	close(dfd);
-	return 0;
-fail:
-	rc = errno ? -errno : -EIO;
-	snprintf(err, errlen, "cannot store %s: %s", path, strerror(-rc));
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	unlink(tmp);
+	rc = fsutil_write_durable(state_dir, path, buf, (size_t)len);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot store %s: %s", path,
+			 strerror(-rc));
 	return rc;
 }
