@@ -55,10 +55,10 @@
 #include "ctlproto.h"
 #include "pki.h"
 #include "recover_cmd.h"
+#include "setupc.h"
 #include "setupproto.h"
 
 #define RC_LOG_DEFAULT "/var/log/cvm_master_slave.log"
-#define RC_IO_MS       60000
 #define RC_SUCCESS     "-----CVM Master/Slave Restore Success-----"
 #define RC_MAX_DRBD    8
 
@@ -86,8 +86,7 @@ static struct {
 static FILE *LOG;
 static int LOG_FD = -1;
 static SSL_CTX *CTX;
-static SSL *SS;
-static int FD = -1;
+static struct setupc P = {.fd = -1}; /* the peer's setup agent */
 static const char *volatile STAGE = "start";
 
 /* ------------------------------------------------------------ output */
@@ -518,197 +517,38 @@ static void local_components(char *out, size_t len)
 
 /* ------------------------------------------------------------ channel */
 
-static int tcp_connect(const char *ip, unsigned port, char *err, size_t errlen)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
-	struct addrinfo *ai;
-	struct timeval tv = {RC_IO_MS / 1000, 0};
-	struct pollfd p;
-	char ps[8];
-	int fd, e = 0;
-	socklen_t l = sizeof(e);
-
-	snprintf(ps, sizeof(ps), "%u", port);
-	if (getaddrinfo(ip, ps, &hints, &ai) != 0) {
-		snprintf(err, errlen, "\"%s\" is not an IP address", ip);
-		return -EINVAL;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
-	if (fd < 0) {
-		e = errno;
-		freeaddrinfo(ai);
-		snprintf(err, errlen, "socket: %s", strerror(e));
-		return -e;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
-	    errno != EINPROGRESS) {
-		e = errno;
-		goto bad;
-	}
-	p = (struct pollfd){.fd = fd, .events = POLLOUT};
-	if (poll(&p, 1, 5000) != 1) {
-		e = ETIMEDOUT;
-		goto bad;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
-		e = errno;
-	if (e)
-		goto bad;
-	freeaddrinfo(ai);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-bad:
-	freeaddrinfo(ai);
-	close(fd);
-	snprintf(err, errlen, "cannot connect to %s port %u: %s", ip, port,
-		 strerror(e));
-	return -e;
-}
-
-static int ssl_io(void *buf, size_t len, bool wr)
-{
-	char *p = buf;
-
-	while (len) {
-		int n = wr ? SSL_write(SS, p, (int)len)
-			   : SSL_read(SS, p, (int)len);
-		if (n <= 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* One request to the peer's agent (setupproto.h).  0 OK, 1 ERR (reason in
- * rline), -EIO when the channel broke. */
+/* One request to the peer's agent (setupc_call). */
 static int call(const char *line, const void *body, size_t blen, char *rline,
 		size_t rllen, char *rbody, size_t rlen)
 {
-	size_t ll = strlen(line);
-	uint32_t n = htonl((uint32_t)(ll + 1 + blen)), rn;
-	struct setup_msg m;
-	char *buf;
-	int rc;
-
-	if (!(buf = malloc(5 + ll + blen)))
-		return -ENOMEM;
-	memcpy(buf, &n, 4);
-	memcpy(buf + 4, line, ll);
-	buf[4 + ll] = '\n';
-	if (blen)
-		memcpy(buf + 5 + ll, body, blen);
-	rc = ssl_io(buf, 5 + ll + blen, true);
-	/* the body may be the password or a key */
-	explicit_bzero(buf, 5 + ll + blen);
-	free(buf);
-	if (rc || ssl_io(&rn, 4, false))
-		return -EIO;
-	rn = ntohl(rn);
-	if (rn > SETUP_MAX_MSG || !(buf = malloc(rn + 1)))
-		return -EIO;
-	if (ssl_io(buf, rn, false) || setup_msg_parse(buf, rn, &m)) {
-		free(buf);
-		return -EIO;
-	}
-	/* A longer answer line is cut: it is shown, not parsed further. */
-	if (snprintf(rline, rllen, "%s",
-		     strncmp(m.line, "ERR ", 4) == 0 ? m.line + 4 : m.line) >=
-	    (int)rllen)
-		rline[rllen - 1] = '\0';
-	if (rbody && rlen) {
-		size_t k = m.body_len < rlen - 1 ? m.body_len : rlen - 1;
-		memcpy(rbody, m.body, k);
-		rbody[k] = '\0';
-	}
-	rc = strcmp(m.line, "OK") == 0 ? 0 : 1;
-	free(buf);
-	return rc;
+	return setupc_call(&P, line, body, blen, rline, rllen, rbody, rlen,
+			   NULL);
 }
 
-static bool fp_equal(const char *a, const char *b)
+/* The fingerprint is asked for at the terminal only: stdin may hold the
+ * password and the confirmation. */
+static bool confirm_fp(const char *q)
 {
-	if (strncasecmp(a, "SHA256:", 7) == 0)
-		a += 7;
-	if (strncasecmp(b, "SHA256:", 7) == 0)
-		b += 7;
-	while (*a || *b) {
-		if (*a == ':') {
-			a++;
-			continue;
-		}
-		if (*b == ':') {
-			b++;
-			continue;
-		}
-		if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
-			return false;
-		a++;
-		b++;
-	}
-	return true;
+	return isatty(STDIN_FILENO) && ask_yes(q, NULL);
 }
 
 static int peer_open(const char *pw)
 {
-	char err[512], line[SETUP_MAX_LINE], fp[128];
-	X509 *x;
-	int rc;
+	static const struct setupc_ui ui = {
+		.say = say, .slog = slog, .confirm = confirm_fp};
+	char err[1024], who[128];
 
-	rc = tcp_connect(F.peer_ip, F.port, err, sizeof(err));
-	if (rc < 0)
-		return fail("peer %s: %s; is `cmsd --unconfigured` running "
-			    "there?",
-			    F.peer_ip, err);
-	FD = rc;
-	CTX = SSL_CTX_new(TLS_client_method());
-	if (!CTX || !SSL_CTX_set_min_proto_version(CTX, TLS1_3_VERSION))
-		return fail("cannot set up TLS");
 	/* self-signed setup certificate: the pinned fingerprint is the
 	 * check, not a chain */
-	SSL_CTX_set_verify(CTX, SSL_VERIFY_NONE, NULL);
-	SS = SSL_new(CTX);
-	if (!SS || !SSL_set_fd(SS, FD) || SSL_connect(SS) != 1) {
-		unsigned long e = ERR_get_error();
-		return fail("peer %s: TLS handshake failed: %s", F.peer_ip,
-			    e ? ERR_reason_error_string(e) : "closed");
-	}
-	x = SSL_get1_peer_certificate(SS);
-	if (!x || pki_fingerprint(x, fp, sizeof(fp))) {
-		X509_free(x);
-		return fail("peer %s: no server certificate", F.peer_ip);
-	}
-	X509_free(x);
-	if (F.fp_pin && !fp_equal(F.fp_pin, fp))
-		return fail("peer %s: the setup certificate's fingerprint is "
-			    "%s, not the %s given: another host answers, or "
-			    "the connection is intercepted",
-			    F.peer_ip, fp, F.fp_pin);
-	if (!F.fp_pin) {
-		say("peer %s: setup certificate %s", F.peer_ip, fp);
-		say("  (`cmsd --unconfigured --show-fingerprint` on %s "
-		    "prints it)",
-		    F.peer_ip);
-		if (!isatty(STDIN_FILENO) ||
-		    !ask_yes("Is that the fingerprint the host shows?", NULL))
-			return fail("peer %s: fingerprint not confirmed: pin "
-				    "it with --fingerprint %s",
-				    F.peer_ip, fp);
-	}
-	slog("peer %s: connected, certificate %s", F.peer_ip, fp);
-	rc = call("AUTH root", pw, strlen(pw), line, sizeof(line), NULL, 0);
-	if (rc < 0)
-		return fail("peer %s: the connection broke during "
-			    "authentication",
-			    F.peer_ip);
-	if (rc == 1)
-		return fail("peer %s: authentication refused: %s", F.peer_ip,
-			    line);
-	say("peer %s: authenticated", F.peer_ip);
+	CTX = setupc_ctx_new();
+	if (!CTX)
+		return fail("cannot set up TLS");
+	snprintf(who, sizeof(who), "peer %s", F.peer_ip);
+	if (setupc_connect(&P, CTX, who, F.peer_ip, F.port, err, sizeof(err)))
+		return fail("%s", err);
+	if (setupc_verify_auth(&P, who, F.peer_ip, F.fp_pin, P.fp, "AUTH root",
+			       pw, &ui, err, sizeof(err)))
+		return fail("%s", err);
 	return 0;
 }
 
@@ -1234,12 +1074,7 @@ int recover_cmd(int argc, char **argv, const char *sock)
 	rc = 0;
 out:
 	explicit_bzero(pw, sizeof(pw));
-	if (SS) {
-		SSL_shutdown(SS);
-		SSL_free(SS);
-	}
-	if (FD >= 0)
-		close(FD);
+	setupc_close(&P);
 	SSL_CTX_free(CTX);
 	xmlFreeDoc(doc);
 	if (LOG) {

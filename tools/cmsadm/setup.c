@@ -47,11 +47,11 @@
 #include "pki.h"
 #include "setupproto.h"
 #include "setup_cmd.h"
+#include "setupc.h"
 
 #define SETUP_LOG_DEFAULT   "/var/log/cvm_master_slave.log"
 #define SETUP_TOKEN_DEFAULT "/run/cmsd/setup.token"
 #define SETUP_STATE_DEFAULT "/var/lib/cmsd"
-#define SETUP_IO_MS	    60000 /* above the agent's 30 s hook limit */
 #define ARBITER_PORT	    7790
 
 enum host_idx { H_LOCAL, H_SLAVE, H_ARB, H_N };
@@ -60,9 +60,7 @@ static const char *const host_role[H_N] = {"node1", "node2", "arbiter"};
 struct host {
 	bool used;
 	char ip[64];
-	SSL *ssl;
-	int fd;
-	char fp[128];
+	struct setupc ch; /* the channel to its setup agent */
 	/* facts */
 	char body[4096];
 	size_t body_len;
@@ -255,161 +253,13 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int tcp_connect(const char *ip, unsigned port, int timeout_ms, char *err,
-		       size_t errlen)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
-	struct addrinfo *ai;
-	struct timeval tv = {SETUP_IO_MS / 1000, 0};
-	struct pollfd p;
-	char ps[8];
-	int fd, e = 0;
-	socklen_t l = sizeof(e);
-
-	snprintf(ps, sizeof(ps), "%u", port);
-	if (getaddrinfo(ip, ps, &hints, &ai) != 0) {
-		snprintf(err, errlen, "\"%s\" is not an IP address", ip);
-		return -EINVAL;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -errno;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
-	    errno != EINPROGRESS) {
-		e = errno;
-		goto bad;
-	}
-	p = (struct pollfd){.fd = fd, .events = POLLOUT};
-	if (poll(&p, 1, timeout_ms) != 1) {
-		e = ETIMEDOUT;
-		goto bad;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
-		e = errno;
-	if (e)
-		goto bad;
-	freeaddrinfo(ai);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-bad:
-	freeaddrinfo(ai);
-	close(fd);
-	snprintf(err, errlen, "cannot connect to %s port %u: %s", ip, port,
-		 strerror(e));
-	return -e;
-}
-
-static int ssl_write_all(SSL *ssl, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		int n = SSL_write(ssl, p, (int)len);
-		if (n <= 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int ssl_read_all(SSL *ssl, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len) {
-		int n = SSL_read(ssl, p, (int)len);
-		if (n <= 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * One request: `line` and an optional body; the reply line into rline and
- * its body into rbody (NUL-terminated, truncated to rlen - 1).  0 for OK, 1
- * for ERR (the reason in rline after "ERR "), -EIO when the channel broke.
- */
+/* One request to host h's agent (setupc_call). */
 static int call(struct host *h, const char *line, const void *body, size_t blen,
 		char *rline, size_t rllen, char *rbody, size_t rlen,
 		size_t *rgot)
 {
-	size_t ll = strlen(line);
-	uint32_t n = htonl((uint32_t)(ll + 1 + blen)), rn;
-	char *buf;
-	struct setup_msg m;
-	int rc;
-
-	buf = malloc(4 + ll + 1 + blen);
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, &n, 4);
-	memcpy(buf + 4, line, ll);
-	buf[4 + ll] = '\n';
-	if (blen)
-		memcpy(buf + 5 + ll, body, blen);
-	rc = ssl_write_all(h->ssl, buf, 5 + ll + blen);
-	explicit_bzero(buf, 5 + ll + blen);
-	free(buf);
-	if (rc)
-		return -EIO;
-	if (ssl_read_all(h->ssl, &rn, 4))
-		return -EIO;
-	rn = ntohl(rn);
-	if (rn > SETUP_MAX_MSG || !(buf = malloc(rn + 1)))
-		return -EIO;
-	if (ssl_read_all(h->ssl, buf, rn) || setup_msg_parse(buf, rn, &m)) {
-		free(buf);
-		return -EIO;
-	}
-	/* A longer answer line is cut: it is shown, not parsed further. */
-	if (snprintf(rline, rllen, "%s",
-		     strncmp(m.line, "ERR ", 4) == 0 ? m.line + 4 : m.line) >=
-	    (int)rllen)
-		rline[rllen - 1] = '\0';
-	if (rbody && rlen) {
-		size_t k = m.body_len < rlen - 1 ? m.body_len : rlen - 1;
-		memcpy(rbody, m.body, k);
-		rbody[k] = '\0';
-		if (rgot)
-			*rgot = k;
-	}
-	rc = strcmp(m.line, "OK") == 0 ? 0 : 1;
-	free(buf);
-	return rc;
-}
-
-static bool fp_equal(const char *a, const char *b)
-{
-	if (strncasecmp(a, "SHA256:", 7) == 0)
-		a += 7;
-	if (strncasecmp(b, "SHA256:", 7) == 0)
-		b += 7;
-	/* colons optional */
-	while (*a || *b) {
-		if (*a == ':') {
-			a++;
-			continue;
-		}
-		if (*b == ':') {
-			b++;
-			continue;
-		}
-		if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
-			return false;
-		a++;
-		b++;
-	}
-	return true;
+	return setupc_call(&h->ch, line, body, blen, rline, rllen, rbody, rlen,
+			   rgot);
 }
 
 static const char *pinned_fp(const char *ip)
@@ -459,34 +309,20 @@ static bool ask_yes(const char *q)
 	return yes;
 }
 
+static const struct setupc_ui SETUPC_UI = {
+	.say = say, .slog = slog, .confirm = ask_yes};
+
 /* Connects, checks the certificate's fingerprint, authenticates. */
 static int host_open(enum host_idx i, const char *secret)
 {
 	struct host *h = &H[i];
-	char err[512], line[SETUP_MAX_LINE], lfp[128];
+	char err[1024], who[128], lfp[128], pin_arg[256];
 	const char *pin;
-	X509 *x;
 	int rc;
 
-	rc = tcp_connect(h->ip, F.port, 5000, err, sizeof(err));
-	if (rc < 0)
-		return fail("%s (%s): %s; is `cmsd --unconfigured` running "
-			    "there?",
-			    host_role[i], h->ip, err);
-	h->fd = rc;
-	h->ssl = SSL_new(CTX);
-	if (!h->ssl || !SSL_set_fd(h->ssl, h->fd) || SSL_connect(h->ssl) != 1) {
-		unsigned long e = ERR_get_error();
-		return fail("%s (%s): TLS handshake failed: %s", host_role[i],
-			    h->ip, e ? ERR_reason_error_string(e) : "closed");
-	}
-	x = SSL_get1_peer_certificate(h->ssl);
-	if (!x || pki_fingerprint(x, h->fp, sizeof(h->fp))) {
-		X509_free(x);
-		return fail("%s (%s): no server certificate", host_role[i],
-			    h->ip);
-	}
-	X509_free(x);
+	snprintf(who, sizeof(who), "%s (%s)", host_role[i], h->ip);
+	if (setupc_connect(&h->ch, CTX, who, h->ip, F.port, err, sizeof(err)))
+		return fail("%s", err);
 	if (i == H_LOCAL) {
 		rc = local_fp(lfp, sizeof(lfp));
 		if (rc)
@@ -497,46 +333,17 @@ static int host_open(enum host_idx i, const char *secret)
 	} else {
 		pin = pinned_fp(h->ip);
 	}
-	if (pin && !fp_equal(pin, h->fp))
-		return fail("%s (%s): the setup certificate's fingerprint is "
-			    "%s, not the %s given: another host answers, or "
-			    "the connection is intercepted",
-			    host_role[i], h->ip, h->fp, pin);
-	if (!pin) {
-		say("%s (%s): setup certificate %s", host_role[i], h->ip,
-		    h->fp);
-		say("  (`cmsd --unconfigured --show-fingerprint` on %s "
-		    "prints it)",
-		    h->ip);
-		if (!ask_yes("Is that the fingerprint the host shows?"))
-			return fail("%s (%s): fingerprint not confirmed: pin "
-				    "it with --fingerprint %s=%s",
-				    host_role[i], h->ip, h->ip, h->fp);
-	}
-	slog("%s (%s): connected, certificate %s", host_role[i], h->ip, h->fp);
-	rc = call(h, i == H_LOCAL ? "AUTH token" : "AUTH root", secret,
-		  strlen(secret), line, sizeof(line), NULL, 0, NULL);
-	if (rc < 0)
-		return fail("%s (%s): the connection broke during "
-			    "authentication",
-			    host_role[i], h->ip);
-	if (rc == 1)
-		return fail("%s (%s): authentication refused: %s", host_role[i],
-			    h->ip, line);
-	say("%s (%s): authenticated", host_role[i], h->ip);
+	snprintf(pin_arg, sizeof(pin_arg), "%s=%s", h->ip, h->ch.fp);
+	if (setupc_verify_auth(&h->ch, who, h->ip, pin, pin_arg,
+			       i == H_LOCAL ? "AUTH token" : "AUTH root",
+			       secret, &SETUPC_UI, err, sizeof(err)))
+		return fail("%s", err);
 	return 0;
 }
 
 static void host_close(struct host *h)
 {
-	if (h->ssl) {
-		SSL_shutdown(h->ssl);
-		SSL_free(h->ssl);
-		h->ssl = NULL;
-	}
-	if (h->fd > 0)
-		close(h->fd);
-	h->fd = -1;
+	setupc_close(&h->ch);
 }
 
 /* ------------------------------------------------------------ checks */
@@ -1685,11 +1492,11 @@ int setup_cmd(int argc, char **argv, const char *sock)
 #undef NEED
 	if (load_template() || local_addr())
 		return 2;
-	H[H_LOCAL] = (struct host){.used = true, .fd = -1};
+	H[H_LOCAL] = (struct host){.used = true, .ch.fd = -1};
 	snprintf(H[H_LOCAL].ip, sizeof(H[H_LOCAL].ip), "%s", F.local_ip);
-	H[H_SLAVE] = (struct host){.used = true, .fd = -1};
+	H[H_SLAVE] = (struct host){.used = true, .ch.fd = -1};
 	snprintf(H[H_SLAVE].ip, sizeof(H[H_SLAVE].ip), "%s", F.slave_ip);
-	H[H_ARB] = (struct host){.used = F.arbiter_ip != NULL, .fd = -1};
+	H[H_ARB] = (struct host){.used = F.arbiter_ip != NULL, .ch.fd = -1};
 	if (F.arbiter_ip)
 		snprintf(H[H_ARB].ip, sizeof(H[H_ARB].ip), "%s", F.arbiter_ip);
 
@@ -1716,14 +1523,13 @@ int setup_cmd(int argc, char **argv, const char *sock)
 	}
 	fclose(tf);
 
-	CTX = SSL_CTX_new(TLS_client_method());
-	if (!CTX || !SSL_CTX_set_min_proto_version(CTX, TLS1_3_VERSION)) {
+	/* The setup certificates are self-signed: the pinned fingerprint is
+	 * the check (host_open), not a chain. */
+	CTX = setupc_ctx_new();
+	if (!CTX) {
 		fail("cannot set up TLS");
 		goto out;
 	}
-	/* The setup certificates are self-signed: the pinned fingerprint is
-	 * the check (host_open), not a chain. */
-	SSL_CTX_set_verify(CTX, SSL_VERIFY_NONE, NULL);
 
 	stage("connect", "connecting to the hosts' setup agents");
 	if (host_open(H_LOCAL, token) || host_open(H_SLAVE, pw[0]) ||
