@@ -188,10 +188,8 @@ static int setup_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* "name,name,..." of the plugins (*.so) in the plugin directory, sorted. */
-static void setup_components(char *out, size_t len)
+void setup_components(const char *dir, char *out, size_t len)
 {
-	const char *dir = S.plugin_dir;
 	char *names[128];
 	size_t n = 0, off = 0, i;
 	struct dirent *e;
@@ -286,7 +284,7 @@ static void setup_facts(struct sconn *c)
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "(unknown)");
 	host[sizeof(host) - 1] = '\0';
-	setup_components(comps, sizeof(comps));
+	setup_components(S.plugin_dir, comps, sizeof(comps));
 	setup_root_disk(disk, sizeof(disk));
 	clock_gettime(CLOCK_REALTIME, &ts);
 

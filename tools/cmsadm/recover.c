@@ -26,7 +26,6 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -55,6 +54,7 @@
 #include "ctlproto.h"
 #include "pki.h"
 #include "recover_cmd.h"
+#include "setup.h"
 #include "setupc.h"
 #include "setupproto.h"
 
@@ -476,45 +476,6 @@ static char *slurp(const char *path, size_t *len)
 	return b;
 }
 
-/* "a,b,..." of the plugins (*.so) of this host, sorted, as the agent's
- * FACTS reports them. */
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void local_components(char *out, size_t len)
-{
-	const char *dir = F.plugin_dir;
-	char *names[128];
-	size_t n = 0, off = 0;
-	struct dirent *e;
-	DIR *d;
-
-	if (!dir)
-		dir = getenv("CMSD_PLUGIN_DIR");
-	if (!dir || !*dir)
-		dir = CMSD_PLUGIN_DIR_DEFAULT;
-	out[0] = '\0';
-	if (!(d = opendir(dir))) {
-		snprintf(out, len, "(%s: %s)", dir, strerror(errno));
-		return;
-	}
-	while ((e = readdir(d)) && n < 128) {
-		size_t l = strlen(e->d_name);
-		if (l > 3 && strcmp(e->d_name + l - 3, ".so") == 0)
-			names[n++] = strndup(e->d_name, l - 3);
-	}
-	closedir(d);
-	qsort(names, n, sizeof(names[0]), name_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (names[i] && off < len)
-			off += (size_t)snprintf(out + off, len - off, "%s%s",
-						off ? "," : "", names[i]);
-		free(names[i]);
-	}
-}
-
 /* ------------------------------------------------------------ channel */
 
 /* One request to the peer's agent (setupc_call). */
@@ -624,7 +585,8 @@ static int check_facts(void)
 		return fail("the peer runs cmsd %s, this node cmsd %s: install "
 			    "the same version on the peer",
 			    v, CMSD_VERSION);
-	local_components(mine, sizeof(mine));
+	/* as the agent's FACTS reports them */
+	setup_components(F.plugin_dir, mine, sizeof(mine));
 	if (strcmp(comps, mine) != 0)
 		return fail("the peer has other components (plugins) than "
 			    "this node: the peer has %s; this node has %s",
