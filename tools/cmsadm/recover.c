@@ -30,11 +30,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -43,7 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,43 +174,6 @@ static void on_signal(int sig)
 
 /* ------------------------------------------------------------ input */
 
-static bool read_line(FILE *f, char *buf, size_t len)
-{
-	size_t n;
-
-	if (!fgets(buf, (int)len, f))
-		return false;
-	n = strcspn(buf, "\r\n");
-	buf[n] = '\0';
-	return true;
-}
-
-static int prompt_password(const char *what, char *buf, size_t len)
-{
-	struct termios old, noecho;
-	FILE *tty = fopen("/dev/tty", "r+e");
-	int rc = 0;
-
-	if (!tty)
-		return -ENOTTY;
-	if (tcgetattr(fileno(tty), &old) < 0) {
-		fclose(tty);
-		return -ENOTTY;
-	}
-	noecho = old;
-	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	noecho.c_lflag |= ECHONL;
-	/* echo off before the prompt is written */
-	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
-	fprintf(tty, "%s: ", what);
-	fflush(tty);
-	if (!read_line(tty, buf, len))
-		rc = -EIO;
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	fclose(tty);
-	return rc;
-}
-
 /* The peer's root password; *rest is stdin when the password came from it
  * (the confirmation is read there next). */
 static int read_password(char *pw, size_t len, FILE **rest)
@@ -225,7 +185,7 @@ static int read_password(char *pw, size_t len, FILE **rest)
 		char what[128];
 		snprintf(what, sizeof(what), "Root password of the peer (%s)",
 			 F.peer_ip);
-		if (prompt_password(what, pw, len) < 0) {
+		if (setupc_prompt_password(what, pw, len) < 0) {
 			fprintf(stderr,
 				"cmsadm: recover: no terminal for the password "
 				"prompt: use --password-file FILE or "
@@ -242,7 +202,7 @@ static int read_password(char *pw, size_t len, FILE **rest)
 			F.password_file, strerror(errno));
 		return -errno;
 	}
-	if (!read_line(f, pw, len) || !*pw) {
+	if (!setupc_read_line(f, pw, len) || !*pw) {
 		fprintf(stderr,
 			"cmsadm: recover: --password-file %s: no first line "
 			"(the peer's root password)\n",
@@ -268,12 +228,12 @@ static bool ask_yes(const char *q, FILE *rest)
 	if (tty) {
 		fprintf(tty, "%s [yes/no]: ", q);
 		fflush(tty);
-		read_line(tty, a, sizeof(a));
+		setupc_read_line(tty, a, sizeof(a));
 		fclose(tty);
 	} else {
 		printf("%s [yes/no]: ", q);
 		fflush(stdout);
-		if (!read_line(rest ? rest : stdin, a, sizeof(a)))
+		if (!setupc_read_line(rest ? rest : stdin, a, sizeof(a)))
 			a[0] = '\0';
 		printf("\n");
 	}

@@ -23,12 +23,10 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -38,7 +36,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -155,46 +152,6 @@ static void wipe(char *s)
 		explicit_bzero(s, strlen(s));
 }
 
-/* One line from f into buf without its newline; false at EOF. */
-static bool read_line(FILE *f, char *buf, size_t len)
-{
-	size_t n;
-
-	if (!fgets(buf, (int)len, f))
-		return false;
-	n = strcspn(buf, "\r\n");
-	buf[n] = '\0';
-	return true;
-}
-
-/* A password at the terminal without echo. */
-static int prompt_password(const char *what, char *buf, size_t len)
-{
-	struct termios old, noecho;
-	FILE *tty = fopen("/dev/tty", "r+e");
-	int rc = 0;
-
-	if (!tty)
-		return -ENOTTY;
-	if (tcgetattr(fileno(tty), &old) < 0) {
-		fclose(tty);
-		return -ENOTTY;
-	}
-	noecho = old;
-	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	noecho.c_lflag |= ECHONL;
-	/* Echo off before the prompt: what is typed after it never shows,
-	 * and the flush drops only what was typed before it. */
-	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
-	fprintf(tty, "%s: ", what);
-	fflush(tty);
-	if (!read_line(tty, buf, len))
-		rc = -EIO;
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
-	fclose(tty);
-	return rc;
-}
-
 /* The passwords, in the order slave, arbiter (when used). */
 static int read_passwords(char pw[2][512], FILE **stdin_rest)
 {
@@ -213,7 +170,7 @@ static int read_passwords(char pw[2][512], FILE **stdin_rest)
 			return -errno;
 		}
 		for (int i = 0; i < need; i++)
-			if (!read_line(f, pw[i], 512)) {
+			if (!setupc_read_line(f, pw[i], 512)) {
 				fprintf(stderr,
 					"cmsadm: setup: --password-file %s: "
 					"no line %d (the %s's root password)\n",
@@ -232,7 +189,7 @@ static int read_passwords(char pw[2][512], FILE **stdin_rest)
 		snprintf(what, sizeof(what), "Root password of the %s (%s)",
 			 i ? "arbiter" : "slave",
 			 i ? F.arbiter_ip : F.slave_ip);
-		if (prompt_password(what, pw[i], 512) < 0) {
+		if (setupc_prompt_password(what, pw[i], 512) < 0) {
 			fprintf(stderr,
 				"cmsadm: setup: no terminal for the password "
 				"prompt: use --password-file FILE or "
@@ -303,7 +260,7 @@ static bool ask_yes(const char *q)
 		return false;
 	fprintf(tty, "%s [yes/no]: ", q);
 	fflush(tty);
-	if (read_line(tty, a, sizeof(a)))
+	if (setupc_read_line(tty, a, sizeof(a)))
 		yes = strcmp(a, "yes") == 0;
 	fclose(tty);
 	return yes;
@@ -1513,7 +1470,8 @@ int setup_cmd(int argc, char **argv, const char *sock)
 	if (read_passwords(pw, &rest))
 		goto out;
 	snprintf(tp, sizeof(tp), "%s", F.token_file);
-	if (!(tf = fopen(tp, "re")) || !read_line(tf, token, sizeof(token))) {
+	if (!(tf = fopen(tp, "re")) ||
+	    !setupc_read_line(tf, token, sizeof(token))) {
 		fail("cannot read the local agent's token %s: %s; is `cmsd "
 		     "--unconfigured` running on this host?",
 		     F.token_file, strerror(errno));
@@ -1567,7 +1525,7 @@ int setup_cmd(int argc, char **argv, const char *sock)
 	    F.vip, F.prefix, F.interface, F.db_size_gb);
 	printf("Type CONFIRM to continue: ");
 	fflush(stdout);
-	if (!read_line(rest ? rest : stdin, confirm, sizeof(confirm)) ||
+	if (!setupc_read_line(rest ? rest : stdin, confirm, sizeof(confirm)) ||
 	    strcmp(confirm, "CONFIRM") != 0) {
 		printf("\n");
 		fflush(stdout);

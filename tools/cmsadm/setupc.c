@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "pki.h"
@@ -260,4 +261,42 @@ void setupc_close(struct setupc *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+}
+
+bool setupc_read_line(FILE *f, char *buf, size_t len)
+{
+	size_t n;
+
+	if (!fgets(buf, (int)len, f))
+		return false;
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	return true;
+}
+
+int setupc_prompt_password(const char *what, char *buf, size_t len)
+{
+	struct termios old, noecho;
+	FILE *tty = fopen("/dev/tty", "r+e");
+	int rc = 0;
+
+	if (!tty)
+		return -ENOTTY;
+	if (tcgetattr(fileno(tty), &old) < 0) {
+		fclose(tty);
+		return -ENOTTY;
+	}
+	noecho = old;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	noecho.c_lflag |= ECHONL;
+	/* Echo off before the prompt: what is typed after it never shows,
+	 * and the flush drops only what was typed before it. */
+	tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	fprintf(tty, "%s: ", what);
+	fflush(tty);
+	if (!setupc_read_line(tty, buf, len))
+		rc = -EIO;
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fclose(tty);
+	return rc;
 }

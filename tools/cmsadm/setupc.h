@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct setupc {
 	SSL *ssl;
@@ -62,5 +63,12 @@ int setupc_call(struct setupc *c, const char *line, const void *body,
 
 /* Closes the channel; again is harmless. */
 void setupc_close(struct setupc *c);
+
+/* One line from f into buf without its newline; false at EOF. */
+bool setupc_read_line(FILE *f, char *buf, size_t len);
+
+/* A password (the secret for AUTH) at the terminal without echo: "WHAT: ".
+ * 0, -ENOTTY without a terminal, -EIO at its end of file. */
+int setupc_prompt_password(const char *what, char *buf, size_t len);
 
 #endif
