@@ -273,12 +273,17 @@ static const struct setupc_ui SETUPC_UI = {
 static int host_open(enum host_idx i, const char *secret)
 {
 	struct host *h = &H[i];
-	char err[1024], who[128], lfp[128], pin_arg[256];
+	char err[1024], name[sizeof(h->ip) + 16], lfp[128];
+	char pin_arg[sizeof(h->ip) + sizeof(h->ch.fp) + 1];
 	const char *pin;
 	int rc;
 
-	snprintf(who, sizeof(who), "%s (%s)", host_role[i], h->ip);
-	if (setupc_connect(&h->ch, CTX, who, h->ip, F.port, err, sizeof(err)))
+	/* Both fit by their sizes; the checks are for gcc's
+	 * -Wformat-truncation, which cannot tell. */
+	if (snprintf(name, sizeof(name), "%s (%s)", host_role[i], h->ip) >=
+	    (int)sizeof(name))
+		name[sizeof(name) - 1] = '\0';
+	if (setupc_connect(&h->ch, CTX, name, h->ip, F.port, err, sizeof(err)))
 		return fail("%s", err);
 	if (i == H_LOCAL) {
 		rc = local_fp(lfp, sizeof(lfp));
@@ -290,8 +295,10 @@ static int host_open(enum host_idx i, const char *secret)
 	} else {
 		pin = pinned_fp(h->ip);
 	}
-	snprintf(pin_arg, sizeof(pin_arg), "%s=%s", h->ip, h->ch.fp);
-	if (setupc_verify_auth(&h->ch, who, h->ip, pin, pin_arg,
+	if (snprintf(pin_arg, sizeof(pin_arg), "%s=%s", h->ip, h->ch.fp) >=
+	    (int)sizeof(pin_arg))
+		pin_arg[sizeof(pin_arg) - 1] = '\0';
+	if (setupc_verify_auth(&h->ch, name, h->ip, pin, pin_arg,
 			       i == H_LOCAL ? "AUTH token" : "AUTH root",
 			       secret, &SETUPC_UI, err, sizeof(err)))
 		return fail("%s", err);
