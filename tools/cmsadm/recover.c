@@ -91,52 +91,34 @@ static const char *volatile STAGE = "start";
 static void slog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void slog(const char *fmt, ...)
 {
-	char ts[32];
-	time_t t = time(NULL);
-	struct tm tm;
 	va_list ap;
 
-	if (!LOG)
-		return;
-	localtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(LOG, "%s cmsadm recover[%d]: ", ts, (int)getpid());
 	va_start(ap, fmt);
-	vfprintf(LOG, fmt, ap);
+	setupc_vlog(LOG, "cmsadm recover", fmt, ap);
 	va_end(ap);
-	fputc('\n', LOG);
-	fflush(LOG);
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	setupc_vsay(LOG, "cmsadm recover", fmt, ap);
 	va_end(ap);
-	printf("%s\n", line);
-	fflush(stdout);
-	slog("%s", line);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	rc = setupc_vfail(LOG, "cmsadm recover", "recovery failed",
+			  (const char *)STAGE, F.log_file, fmt, ap);
 	va_end(ap);
-	fflush(stdout);
-	fprintf(stderr, "ERROR: recovery failed at stage \"%s\": %s\n", STAGE,
-		line);
-	fprintf(stderr, "ERROR: details in %s\n", F.log_file);
-	slog("ERROR: stage \"%s\": %s", STAGE, line);
-	return 1;
+	return rc;
 }
 
 static void stage(const char *name, const char *what)

@@ -88,36 +88,22 @@ static SSL_CTX *CTX;
 static void slog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void slog(const char *fmt, ...)
 {
-	char ts[32];
-	time_t t = time(NULL);
-	struct tm tm;
 	va_list ap;
 
-	if (!LOG)
-		return;
-	localtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(LOG, "%s cmsadm setup[%d]: ", ts, (int)getpid());
 	va_start(ap, fmt);
-	vfprintf(LOG, fmt, ap);
+	setupc_vlog(LOG, "cmsadm setup", fmt, ap);
 	va_end(ap);
-	fputc('\n', LOG);
-	fflush(LOG);
 }
 
 /* What the operator reads, and the same line in the log. */
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	setupc_vsay(LOG, "cmsadm setup", fmt, ap);
 	va_end(ap);
-	printf("%s\n", line);
-	fflush(stdout);
-	slog("%s", line);
 }
 
 static const char *STAGE = "start";
@@ -125,17 +111,14 @@ static const char *STAGE = "start";
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	rc = setupc_vfail(LOG, "cmsadm setup", "setup failed", STAGE,
+			  F.log_file, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "ERROR: setup failed at stage \"%s\": %s\n", STAGE,
-		line);
-	fprintf(stderr, "ERROR: details in %s\n", F.log_file);
-	slog("ERROR: stage \"%s\": %s", STAGE, line);
-	return 1;
+	return rc;
 }
 
 static void stage(const char *name, const char *what)

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pki.h"
@@ -299,4 +300,55 @@ int setupc_prompt_password(const char *what, char *buf, size_t len)
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
 	fclose(tty);
 	return rc;
+}
+
+void setupc_vlog(FILE *log, const char *tag, const char *fmt, va_list ap)
+{
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (!log)
+		return;
+	localtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(log, "%s %s[%d]: ", ts, tag, (int)getpid());
+	vfprintf(log, fmt, ap);
+	fputc('\n', log);
+	fflush(log);
+}
+
+static void setupc_log(FILE *log, const char *tag, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void setupc_log(FILE *log, const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	setupc_vlog(log, tag, fmt, ap);
+	va_end(ap);
+}
+
+void setupc_vsay(FILE *log, const char *tag, const char *fmt, va_list ap)
+{
+	char line[2048];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	printf("%s\n", line);
+	fflush(stdout);
+	setupc_log(log, tag, "%s", line);
+}
+
+int setupc_vfail(FILE *log, const char *tag, const char *failed,
+		 const char *stage, const char *log_file, const char *fmt,
+		 va_list ap)
+{
+	char line[2048];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fflush(stdout);
+	fprintf(stderr, "ERROR: %s at stage \"%s\": %s\n", failed, stage, line);
+	fprintf(stderr, "ERROR: details in %s\n", log_file);
+	setupc_log(log, tag, "ERROR: stage \"%s\": %s", stage, line);
+	return 1;
 }

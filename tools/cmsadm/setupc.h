@@ -14,6 +14,7 @@
 #define CMSD_CMSADM_SETUPC_H
 
 #include <openssl/ssl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -63,6 +64,21 @@ int setupc_call(struct setupc *c, const char *line, const void *body,
 
 /* Closes the channel; again is harmless. */
 void setupc_close(struct setupc *c);
+
+/* The command's output.  A log line is "DATE TIME TAG[PID]: TEXT" in log
+ * (none when log is NULL), flushed at once: it is what is left to read
+ * when the command failed. */
+void setupc_vlog(FILE *log, const char *tag, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+/* What the operator reads on stdout, and the same line in the log. */
+void setupc_vsay(FILE *log, const char *tag, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+/* "ERROR: FAILED at stage "STAGE": TEXT" and where the details are, on
+ * stderr after what stdout holds; the log gets the line too.  Returns 1,
+ * the commands' exit code. */
+int setupc_vfail(FILE *log, const char *tag, const char *failed,
+		 const char *stage, const char *log_file, const char *fmt,
+		 va_list ap) __attribute__((format(printf, 6, 0)));
 
 /* One line from f into buf without its newline; false at EOF. */
 bool setupc_read_line(FILE *f, char *buf, size_t len);
