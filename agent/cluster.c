@@ -110,6 +110,8 @@ struct cluster {
 	 * the highest generation the arbiter acknowledged for this node (a
 	 * grant or a renewal that carried it). */
 	bool rep_peer_current[CLUSTER_MAX_REPLICAS];
+	/* Since when this node is a candidate (data usable, quorum); 0 not. */
+	uint64_t cand_since_ms;
 	uint64_t resync_next_ms[CLUSTER_MAX_REPLICAS];
 	uint64_t acked_generation;
 	/* A failed stop is retried with a doubling delay. */
@@ -304,6 +306,20 @@ static void cluster_facts(struct fsm_facts *f)
 	if (!alive && C->fsm.role != FSM_MASTER && C->quorum_since_ms &&
 	    now < C->quorum_since_ms + C->conf->deadtime_ms +
 			    C->conf->hb_interval_ms)
+		f->vote_retry_ok = false;
+	/* A node that has just become a candidate (its copy usable, say,
+	 * when a fresh DRBD pair connects) gives the peer two heartbeats to
+	 * hear it before it takes a non-candidate peer's flags as final: both
+	 * became candidates in the same instant, each still read the other's
+	 * old flags, and in ping mode (no arbiter to pick one) both took
+	 * over (the VM bed's fresh pair). */
+	bool cand = f->data_usable && f->quorum_ok;
+	if (!cand)
+		C->cand_since_ms = 0;
+	else if (!C->cand_since_ms)
+		C->cand_since_ms = now;
+	if (cand && alive && !(f->peer_data_usable && f->peer_quorum_ok) &&
+	    now < C->cand_since_ms + 2 * C->conf->hb_interval_ms)
 		f->vote_retry_ok = false;
 }
 
