@@ -736,7 +736,7 @@ cl_quorum_up() {
 
 # ---------------------------------------------------------------- a run
 
-cl_up() { # mode: topology, configs, agents, a steady pair, the sampler
+cl_prepare() { # mode: topology, configs, the arbiter, services; no node yet
 	cl_need_agent
 	CL_MODE=$1
 	CL_DIR=$CL_TMP/$CL_MODE
@@ -753,6 +753,10 @@ cl_up() { # mode: topology, configs, agents, a steady pair, the sampler
 		cl_topo_up 0
 	fi
 	cl_services_up
+}
+
+cl_up() { # mode: topology, configs, agents, a steady pair, the sampler
+	cl_prepare "$1"
 	cl_start node1
 	cl_start node2
 	# start-up wait (a deadtime), the vote, the group start

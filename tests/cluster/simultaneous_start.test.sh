@@ -7,22 +7,7 @@ cl_init simultaneous_start
 # cl_up starts node1 then node2 and samples only once steady: this
 # scenario needs both started together and every sample from the start.
 up_together() {
-	cl_need_agent
-	CL_MODE=$1
-	CL_DIR=$CL_TMP/$CL_MODE
-	CL_M="" CL_S="" CL_SAMPLES=""
-	CL_RESULT_TIME=-1 CL_RESULT_DUAL_MASTER=0 CL_RESULT_DUAL_SERVING=0
-	mkdir -p "$CL_DIR"
-	cl_secrets
-	cl_write_configs
-	cl_check_configs
-	if [ "$CL_MODE" = arbiter ]; then
-		cl_topo_up 1
-		cl_start arbiter
-	else
-		cl_topo_up 0
-	fi
-	cl_services_up
+	cl_prepare "$1"
 	cl_sampler_start
 	local d1=$CL_DIR/node1 d2=$CL_DIR/node2
 	rm -f "$d1/cmsd.sock" "$d2/cmsd.sock"
