@@ -30,6 +30,7 @@ import ctypes
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -344,6 +345,63 @@ class Guest:
         if rc != 0:
             raise TestFailure(f"{self.host}$ {cmd}: exit {rc}\n{out}")
         return out
+
+    def interact(self, cmd, answers, timeout=300):
+        """Runs cmd on the console as an operator at the terminal would:
+        for each (prompt regex, answer) in order, waits for the prompt and
+        types the answer (the shell's tty has echo off, and cmsadm reads a
+        password with echo off: nothing typed shows in the console log).
+        An answer may be a function of the prompt's match.  Returns (exit
+        status, output)."""
+        self.seq += 1
+        tag = f"@@END{self.seq}@@"
+        with self.cond:
+            start = len(self.buf)
+        self.sock.sendall(f"{{ {cmd}\n}} 2>&1; echo \"{tag} $?\"\n".encode())
+        deadline = time.time() + timeout
+        pos, cuts = start, []
+        for rx, ans in answers:
+            m = self.wait_for(rx, max(1, deadline - time.time()), pos)
+            pos = m.end()
+            cuts.append(pos)
+            self.sock.sendall(((ans(m) if callable(ans) else ans) +
+                               "\n").encode())
+        m = self.wait_for(re.escape(tag) + r" (\d+)\n",
+                          max(1, deadline - time.time()), pos)
+        # the output as the operator's terminal shows it: each answer ends
+        # its prompt's line (here echo is off, so the Enter is not seen)
+        out, last = "", start
+        for c in cuts:
+            out += self.buf[last:c] + "\n"
+            last = c
+        return int(m.group(1)), out + self.buf[last:m.start()]
+
+    def reinstall(self):
+        """The host reinstalled (guest stopped): a blank DRBD disk and a
+        system disk made again from the staging tree without /etc/cmsd,
+        so that nothing of the cluster is left (what the harness writes
+        for the bed itself, and a root password in /etc/shadow, stay: an
+        installer sets those)."""
+        if self.running:
+            raise RuntimeError(f"{self.host}: reinstall while running")
+        shutil.rmtree(os.path.join(self.staging, "etc", "cmsd"),
+                      ignore_errors=True)
+        self.make_disks()
+
+    def add_vms_disk(self, gib=32):
+        """A /vms partition: one more disk (sparse) with ext4 made here,
+        mounted by rc.sh; its inode tables and journal are initialised
+        lazily, so neither mke2fs nor the guest writes gigabytes."""
+        p = os.path.join(self.bed.dir, f"{self.host}.vms.img")
+        with open(p, "wb") as f:
+            f.truncate(gib << 30)
+        r = subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "vms",
+                            "-E", "lazy_itable_init=1,lazy_journal_init=1",
+                            p], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"mke2fs {p}: {r.stderr}")
+        self.extra.append(p)
+        return "/dev/vd" + "cdefgh"[len(self.extra) - 1]
 
     @property
     def qmp(self):
@@ -669,15 +727,14 @@ class Cluster:
         if key:
             with open(os.path.join(sec, "cluster.key"), "rb") as f:
                 g.write("etc/cmsd/cluster.key", f.read(), 0o600)
+            # the CA key stays on the nodes, as cmsadm setup leaves it:
+            # cmsadm recover issues a replaced peer's certificate with it
+            with open(os.path.join(sec, "ca.key"), "rb") as f:
+                g.write("etc/cmsd/tls/ca.key", f.read(), 0o600)
 
     @staticmethod
     def _rc(g):
-        g.write("etc/vmbed/rc.sh",
-                "#!/bin/sh\n# started at boot by /init, as a host's init "
-                "would start cmsd\n"
-                "setsid /usr/sbin/cmsd -c /etc/cmsd/cmsd.xml "
-                "-p /usr/lib/cmsd/plugins </dev/null "
-                ">>/var/log/cmsd.out 2>&1 &\n", 0o755)
+        write_rc(g)
 
     def node_xml(self, nid, storage, vip, dummy, after_sb):
         x = [f'<?xml version="1.0"?>\n<cmsd version="1" mode="node" '
@@ -739,6 +796,70 @@ class Cluster:
   </arbiter>
 </cmsd>
 """
+
+
+def write_rc(g, before="", facts=None):
+    """/etc/vmbed/rc.sh, run at boot by /init as a packaged host's init
+    runs cmsd: `cmsd -c /etc/cmsd/cmsd.xml` when the configuration exists,
+    else the setup agent `cmsd --unconfigured`, which waits for cmsadm
+    setup or recover and restarts itself configured.  before: shell lines
+    run first (a /vms mount); facts: the text of the setup agent's
+    --facts-override file (a test setting, for what a guest cannot have)."""
+    over = ""
+    if facts:
+        g.write("etc/vmbed/facts", facts)
+        over = "--facts-override /persist/etc/vmbed/facts "
+    g.write("etc/vmbed/rc.sh",
+            "#!/bin/sh\n# started at boot by /init, as a host's init would "
+            "start cmsd\n" + before +
+            "if [ -f /etc/cmsd/cmsd.xml ]; then\n"
+            "\tsetsid /usr/sbin/cmsd -c /etc/cmsd/cmsd.xml "
+            "-p /usr/lib/cmsd/plugins </dev/null >>/var/log/cmsd.out 2>&1 &\n"
+            "else\n"
+            "\tsetsid /usr/sbin/cmsd --unconfigured -p /usr/lib/cmsd/plugins "
+            f"{over}</dev/null >>/var/log/cmsd.out 2>&1 &\n"
+            "fi\n", 0o755)
+
+
+def new_password():
+    """A root password made per run: letters, digits, a space and
+    symbols, as operators choose them."""
+    return f"{secrets.token_urlsafe(9)} ${secrets.token_hex(3)}#!"
+
+
+def set_root_password(g, pw):
+    """g's /etc/shadow (on its own disk; /init links it) with root's
+    SHA-512 crypt hash of pw, made by openssl with pw on its stdin."""
+    r = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=pw + "\n",
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.startswith("$6$"):
+        raise RuntimeError(f"openssl passwd -6: {r.stderr}")
+    g.write("etc/shadow", f"root:{r.stdout.strip()}:20000:0:99999:7:::\n",
+            0o600)
+
+
+SAMPLER = ("(n=0; while [ ! -e /tmp/sample.stop ]; do "
+           "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' "
+           ">>/tmp/cmdlines; n=$((n + 1)); echo $n >/tmp/sample.n; "
+           "cmsadm role >>/tmp/roles 2>&1; sleep 0.3; done) "
+           "</dev/null >/dev/null 2>&1 &")
+
+
+def sampler_start(g):
+    """Samples, in the background on g, every process's command line and
+    `cmsadm role`, until sampler_stop()."""
+    g.sh("rm -f /tmp/sample.stop /tmp/cmdlines /tmp/roles /tmp/sample.n; "
+         + SAMPLER)
+
+
+def sampler_stop(g):
+    """Stops g's sampler: (samples taken, the distinct command-line
+    arguments seen, the roles seen)."""
+    g.sh("touch /tmp/sample.stop; sleep 1")
+    n = int(g.sh("cat /tmp/sample.n 2>/dev/null || echo 0").strip() or 0)
+    args = g.sh("sort -u /tmp/cmdlines 2>/dev/null", 60)
+    roles_seen = g.sh("sort /tmp/roles 2>/dev/null | uniq -c", 60)
+    return n, args, roles_seen
 
 
 def role(g):

@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+"""vm_setup: `cmsadm setup` makes a pair with an arbiter out of three
+fresh hosts, on real DRBD.
+
+Intent: DESIGN.md 2 rows 11 and 12 on real DRBD: three hosts that run the
+setup agent (`cmsd --unconfigured`, started at boot because there is no
+/etc/cmsd/cmsd.xml) become a running pair with an arbiter through one
+`cmsadm setup` at cvknode1's terminal, as an operator runs it: the slave's
+and the arbiter's root passwords typed at the prompts (no echo), each
+host's setup certificate compared with what that host shows, the
+pre-checks named one by one, CONFIRM typed, the progress shown, the
+initial sync of r0 in percent; then the pair serves and replicates.
+
+The form: VIP 10.77.0.100/24 (on lan: the NIC of cvknode1's address
+towards the slave), slave 10.77.0.2, arbiter 10.77.0.3, 2 hosts and 10
+VMs (the database size from the formula, 10 GB, is only the template's
+number with --db-disk), --db-disk /dev/vda (each node's 64 MiB DRBD
+disk), a --group-template with storage-drbd r0 and resource-vip only (the
+guests have no MariaDB or Tomcat).  The management addresses 10.77.0.1
+and .2 reach each other over the direct cable (a host route on each node
+through hb): the bed's cvknode3 does not forward.
+
+Pre-checks: real where the guest allows: host names, versions and
+components, boot mode (both legacy BIOS), clocks (the guests' RTC), the
+network (each agent PROBEs the others), /vms (a 32 GiB ext4 disk of its
+own, sparse, mounted at /vms by rc.sh), the platform hook (absent).
+Overridden (`--facts-override`, reported by setup as such): only `disk`
+(sda): the guests' root is an initramfs, which has no system disk.
+  1. three guests boot with a root password in /etc/shadow (a hash made
+     per run by openssl) and no cmsd configuration: each runs
+     `cmsd --unconfigured`; no agent answers `cmsadm role`
+  2. `cmsadm setup` on cvknode1 as above; every process's command line
+     sampled on the three guests meanwhile
+  3. exit 0, the last line exactly `-----CVM Master/Slave Setup
+     Success-----`; the pre-check lines (hostname, version, boot-mode,
+     clock, network, disk, vms, storage OK), the note naming the
+     overridden fact, both peers authenticated, the stage lines,
+     `initial sync of db: N%` lines (N < 100, rising) and `... done`;
+     the same stages in cvknode1's /var/log/cvm_master_slave.log
+  4. no password on any command line, in any log file or console
+  5. status on both nodes: `master : cvknode1 (Online)`, `slave  :
+     cvknode2 (Online)`, `quorum : [controller] cvknode3 (Online)`,
+     `webip  : [10.77.0.100] Started cvknode1`; drbd-overview on cvknode1
+     `0:r0/0 Connected Primary/Secondary UpToDate/UpToDate C r-----
+     /var/lib/mysql-share ext4 ...`; r0.res written by cmsd on both; the
+     configs node1's and node2's, the arbiter's in arbiter mode
+  6. 8 MiB written on cvknode1; cmsadm switchover: cvknode2 master with
+     the file's md5
+"""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmbed import (MNT, VIP, Bed, check, drbd_state, log,  # noqa: E402
+                   md5, new_password, overview_has, run_main, sampler_start,
+                   sampler_stop, set_root_password, status_has, wait_master,
+                   wait_until, write_payload, write_rc)
+
+SUCCESS = "-----CVM Master/Slave Setup Success-----"
+OVW_PRIMARY = (r"^0:r0/0 Connected Primary/Secondary UpToDate/UpToDate C "
+               rf"r----- {re.escape(MNT)} ext4 \S+ \S+ \S+ \d+%$")
+TEMPLATE = """  <storage id="db" plugin="storage-drbd">
+    <resource>r0</resource>
+    <minor>0</minor>
+    <disk>@DB_DISK@</disk>
+    <port>7789</port>
+    <mount>/var/lib/mysql-share</mount>
+    <fstype>ext4</fstype>
+    <after-sb>auto</after-sb>
+  </storage>
+  <group id="vms">
+    <resource id="webip" plugin="resource-vip" storage="db" monitor-interval="2s">
+      <address>@VIP@/@PREFIX@</address>
+      <interface>@INTERFACE@</interface>
+    </resource>
+  </group>
+"""
+
+
+def scenario():
+    # 4 MiB/s: the initial sync of the 64 MiB r0 lasts long enough for
+    # setup's percent lines
+    with Bed("setup", resync_rate="4M") as bed:
+        n1, n2, n3 = bed["cvknode1"], bed["cvknode2"], bed["cvknode3"]
+        pws = {h: new_password() for h in bed.guests}
+        for h, g in bed.guests.items():
+            set_root_password(g, pws[h])
+        for g, me, peer in ((n1, "10.77.0.1", "10.77.0.2"),
+                            (n2, "10.77.0.2", "10.77.0.1")):
+            vms = g.add_vms_disk(32)
+            write_rc(g, before=f"mkdir -p /vms && mount -t ext4 -o "
+                     f"noinit_itable {vms} /vms\n", facts="disk=sda\n")
+            g.append("etc/vmbed/net.sh",
+                     f"ip route add {peer}/32 dev hb src {me}\n")
+        write_rc(n3)
+        n1.write("etc/vmbed/group.xml", TEMPLATE)
+        bed.boot()
+
+        fps = {}
+        for g in (n1, n2, n3):
+            wait_until(f"{g.host}'s setup agent waiting", lambda g=g: g.run(
+                "grep -a 'waiting for cmsadm setup' "
+                "/var/log/cvm_master_slave.log", 10)[0] == 0, 60, 1)
+            rc, out = g.run("cmsadm role", 10)
+            check(rc != 0 and "failed to connect to cmsd" in out and
+                  g.run("test -e /etc/cmsd/cmsd.xml", 10)[0] != 0,
+                  f"{g.host}: no configuration, `cmsd --unconfigured` "
+                  "runs (rc.sh)")
+            fps[g.host] = g.sh("cmsd --unconfigured --show-fingerprint"
+                               ).strip()
+        rc, out = n1.run("cat /proc/mounts", 10)
+        check(re.search(r"^/dev/vdc /vms ext4 ", out, re.M),
+              "cvknode1: /vms is an ext4 partition of its own")
+
+        for g in (n1, n2, n3):
+            sampler_start(g)
+        shown = {}
+
+        def fp_of(host):
+            def ans(m):
+                shown[host] = m.group(1)
+                return "yes" if m.group(1) == fps[host] else "no"
+            return ans
+        cmd = ("cmsadm setup --vip 10.77.0.100 --prefix 24 "
+               "--slave-ip 10.77.0.2 --quorum arbiter --arbiter-ip 10.77.0.3 "
+               "--hosts 2 --vms 10 --db-disk /dev/vda "
+               "--group-template /persist/etc/vmbed/group.xml --wait 180")
+        log(f"cvknode1$ {cmd}")
+        rc, out = n1.interact(cmd, [
+            (r"Root password of the slave \(10\.77\.0\.2\): ",
+             pws["cvknode2"]),
+            (r"Root password of the arbiter \(10\.77\.0\.3\): ",
+             pws["cvknode3"]),
+            (r"node2 \(10\.77\.0\.2\): setup certificate (SHA256:\S+)\n"
+             r"[\s\S]*?Is that the fingerprint the host shows\? "
+             r"\[yes/no\]: ", fp_of("cvknode2")),
+            (r"arbiter \(10\.77\.0\.3\): setup certificate (SHA256:\S+)\n"
+             r"[\s\S]*?Is that the fingerprint the host shows\? "
+             r"\[yes/no\]: ", fp_of("cvknode3")),
+            (r"Type CONFIRM to continue: ", "CONFIRM")], 900)
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        log("cmsadm setup said:\n" + "\n".join(lines))
+        check(shown == {"cvknode2": fps["cvknode2"],
+                        "cvknode3": fps["cvknode3"]},
+              "setup showed the slave's and the arbiter's fingerprints, "
+              "as the hosts show them")
+        check(rc == 0 and lines and lines[-1] == SUCCESS,
+              f"cmsadm setup: exit {rc}, last line exactly {SUCCESS}")
+        for c in ("hostname", "version", "boot-mode", "clock", "network",
+                  "disk", "vms", "storage"):
+            ln = f"pre-check {c:<10} OK"
+            check(ln in lines, f"setup's output has {ln!r}")
+        for ln in ("note: cvknode1 reports facts overridden for tests: disk",
+                   "note: cvknode2 reports facts overridden for tests: disk",
+                   "node2 (10.77.0.2): authenticated",
+                   "arbiter (10.77.0.3): authenticated",
+                   "==> all pre-checks passed",
+                   "==> [4/4] starting the cluster agents",
+                   "  initial sync of db: done"):
+            check(ln in lines, f"setup's output has {ln!r}")
+        pct = [int(x) for x in re.findall(r"^  initial sync of db: (\d+)%$",
+                                          out, re.M)]
+        check(any(p < 100 for p in pct) and pct == sorted(pct),
+              f"setup showed the initial sync in percent, rising: {pct}")
+
+        for g in (n1, n2, n3):
+            n, args, _ = sampler_stop(g)
+            check(n >= 20, f"{g.host}: {n} command-line samples during "
+                  "setup")
+            check(all(p not in args for p in pws.values()),
+                  f"{g.host}: no password on any command line in {n} "
+                  "samples")
+
+        # the pair, seen from both nodes
+        for g in (n1, n2):
+            st = wait_until(f"status on {g.host}", lambda g=g: status_has(
+                g, "master : cvknode1 (Online)", "slave  : cvknode2 (Online)",
+                "quorum : [controller] cvknode3 (Online)",
+                f"webip  : [{VIP}] Started cvknode1"), 60, 1)
+            check(st, f"cmsadm status on {g.host}: master cvknode1, slave "
+                  "cvknode2, quorum [controller] cvknode3, webip Started "
+                  "cvknode1")
+            rc, _ = g.run("grep -q 'Written by cmsd' /etc/drbd.d/r0.res", 10)
+            check(rc == 0, f"{g.host}: /etc/drbd.d/r0.res written by cmsd")
+        wait_until("r0 in sync", lambda: drbd_state(n1) == (
+            "Connected", "Primary/Secondary", "UpToDate/UpToDate") and
+            drbd_state(n2) == ("Connected", "Secondary/Primary",
+                               "UpToDate/UpToDate"), 120, 1)
+        check(True, "r0 Connected Primary/Secondary UpToDate/UpToDate")
+        line = wait_until("drbd-overview on cvknode1",
+                          lambda: overview_has(n1, OVW_PRIMARY), 30, 1)
+        check(line, f"cmsadm drbd-overview on cvknode1: {line}")
+        for g, nid in ((n1, "node1"), (n2, "node2")):
+            rc, _ = g.run(f"grep -q 'mode=\"node\" node=\"{nid}\"' "
+                          "/etc/cmsd/cmsd.xml", 10)
+            check(rc == 0, f"{g.host}'s configuration is {nid}'s")
+        rc, _ = n3.run("grep -q 'mode=\"arbiter\"' /etc/cmsd/cmsd.xml", 10)
+        check(rc == 0, "cvknode3's configuration is the arbiter's")
+
+        # logs and consoles: the stages, and no password anywhere
+        dumps = {}
+        for g in (n1, n2, n3):
+            g.sh("sync")
+            dest = os.path.join(bed.dir, "scan", g.host)
+            g.fetch_logs(dest)
+            for d, _, files in os.walk(dest):
+                for f in files:
+                    with open(os.path.join(d, f), "rb") as fh:
+                        dumps[f"{g.host}:{f}"] = fh.read().decode(
+                            "utf-8", "replace")
+            with g.cond:
+                dumps[f"{g.host}:console"] = g.buf
+        log1 = dumps.get("cvknode1:cvm_master_slave.log", "")
+        for s in ("==> pre-checks", "confirmed by the operator",
+                  "==> [1/4] generating the cluster CA, node certificates "
+                  "and the cluster key",
+                  "==> [2/4] writing the configuration to the three hosts",
+                  "==> [3/4] checking the configuration on each host",
+                  "==> [4/4] starting the cluster agents",
+                  "initial sync of db: done", SUCCESS):
+            check(s in log1, f"cvknode1's /var/log/cvm_master_slave.log "
+                  f"has {s!r}")
+        check("setup: 10.77.0.1 authenticated as root" in
+              dumps.get("cvknode2:cvm_master_slave.log", ""),
+              "cvknode2's agent logged the authentication")
+        leaks = [k for k, v in dumps.items()
+                 if any(p in v for p in pws.values())]
+        check(not leaks, "no password in any log file or console "
+              f"({len(dumps)} files)" + (f"; found in {leaks}" if leaks
+                                         else ""))
+
+        h = write_payload(n1, "after-setup")
+        n1.sh("cmsadm switchover", 60)
+        wait_master(bed, "cvknode2", "cvknode1", 90)
+        wait_until(f"{MNT} mounted on cvknode2", lambda: re.search(
+            rf"^/dev/drbd0 {MNT} ext4 ", n2.sh("cat /proc/mounts"), re.M),
+            60)
+        check(md5(n2, f"{MNT}/after-setup") == h,
+              "after a switchover cvknode2 serves the file written on "
+              "cvknode1, md5 identical")
+
+
+if __name__ == "__main__":
+    run_main(scenario, deadline=int(os.environ.get("CMSD_VM_DEADLINE", 580)))
