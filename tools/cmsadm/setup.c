@@ -1057,28 +1057,52 @@ static bool pair_up(const char *st)
 	return first_master_up(st) && status_line(st, "slave  : ", "(Online)");
 }
 
+/* This host's configured agent answers on its control socket. */
+static bool agent_answers(const char *st)
+{
+	return status_line(st, "node   : ", "");
+}
+
 /*
  * The arbiter first, then this node, which becomes master alone (the
  * operator set up the cluster from it and expects it there), and the slave
  * only then: two nodes started in the same instant would both go through
  * the start-up wait together and race for the group.
+ *
+ * Not so with a DRBD replica (storage-drbd): a fresh pair has no usable
+ * copy until both nodes are up and connected (the first master's promote
+ * starts the initial sync), so this node alone would never be master.
+ * The slave starts once this node's agent runs (it is still in its
+ * start-up wait); when the pair connects, both become candidates together
+ * and the lower node id, this node, is the one that asks for the vote.
  */
 static int start_and_wait(void)
 {
 	char *body = NULL;
+	bool replica = TEMPLATE && strstr(TEMPLATE, "\"storage-drbd\"");
 
 	stage("start", "[4/4] starting the cluster agents");
 	snprintf(master_line, sizeof(master_line), "master : %s (Online)",
 		 H[H_LOCAL].hostname);
 	if (commit(H_ARB) || commit(H_LOCAL))
 		return 1;
+	if (replica) {
+		STAGE = "wait";
+		if (wait_status(agent_answers, "this node's agent"))
+			return 1;
+		STAGE = "start";
+		say("  a DRBD pair: the slave starts before the first master "
+		    "(a fresh pair becomes usable only when connected)");
+		if (commit(H_SLAVE))
+			return 1;
+	}
 	STAGE = "wait";
 	say("  waiting for %s to be master (up to %ld s)", H[H_LOCAL].hostname,
 	    F.wait_s);
 	if (wait_status(first_master_up, "this node as master"))
 		return 1;
 	STAGE = "start";
-	if (commit(H_SLAVE))
+	if (!replica && commit(H_SLAVE))
 		return 1;
 	STAGE = "wait";
 	say("  waiting for the slave %s (up to %ld s)", H[H_SLAVE].hostname,
