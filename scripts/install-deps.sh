@@ -14,7 +14,7 @@ build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
        libcrypt-dev"
 test="$build iproute2 procps psmisc openssl python3 mariadb-server
       mariadb-client e2fsprogs xfsprogs util-linux tgt libiscsi-bin drbd-utils
-      sg3-utils qemu-system-x86 busybox-static"
+      sg3-utils qemu-system-x86 busybox-static fdisk"
 case "$what" in
 build) pkgs=$build ;;
 test | demo) pkgs=$test ;;

@@ -35,7 +35,9 @@ Overridden (`--facts-override`, reported by setup as such): only `disk`
      Success-----`; the pre-check lines (hostname, version, boot-mode,
      clock, network, disk, vms, storage OK), the note naming the
      overridden fact, both peers authenticated, the stage lines,
-     `initial sync of db: N%` lines (rising) and `... done`;
+     `initial sync of db: N%` lines (rising) and `... done` when the
+     sync lasted long enough to be seen, the status before the success
+     line `replica: db: Connected Primary/Secondary UpToDate/UpToDate`;
      the same stages in cvknode1's /var/log/cvm_master_slave.log
   4. no password on any command line, in any log file or console
   5. status on both nodes: `master : cvknode1 (Online)`, `slave  :
@@ -79,9 +81,9 @@ TEMPLATE = """  <storage id="db" plugin="storage-drbd">
 
 
 def scenario():
-    # 1 MiB/s: the initial sync lasts long enough for setup's percent
-    # lines
-    with Bed("setup", resync_rate="1M") as bed:
+    # 2 MiB/s: the initial sync of the 64 MiB r0 lasts long enough for
+    # setup's percent lines
+    with Bed("setup", resync_rate="2M") as bed:
         n1, n2, n3 = bed["cvknode1"], bed["cvknode2"], bed["cvknode3"]
         pws = {h: new_password() for h in bed.guests}
         for h, g in bed.guests.items():
@@ -156,20 +158,28 @@ def scenario():
                    "node2 (10.77.0.2): authenticated",
                    "arbiter (10.77.0.3): authenticated",
                    "==> all pre-checks passed",
-                   "==> [4/4] starting the cluster agents",
-                   "  initial sync of db: done"):
+                   "==> [4/4] starting the cluster agents"):
             check(ln in lines, f"setup's output has {ln!r}")
-        # storage-drbd's mke2fs discards the fresh device on the first
-        # master, which DRBD 8.4 passes on as in sync: what is left to
-        # sync is small, and setup may see it only at its end
+        # The initial sync lasted from under a second to a minute in the
+        # runs at 1-2 MiB/s (seen: no line at all; [100]; [12, 25, ...,
+        # 93]); likely storage-drbd's mke2fs, which discards the fresh
+        # device on the first master, and DRBD counts discarded blocks as
+        # in sync.  What setup shows must be right either way.
         pct = [int(x) for x in re.findall(r"^  initial sync of db: (\d+)%$",
                                           out, re.M)]
-        check(pct and pct == sorted(pct),
-              f"setup showed the initial sync in percent, rising: {pct}")
+        if pct:
+            check(pct == sorted(pct) and "  initial sync of db: done" in
+                  lines, f"setup showed the initial sync in percent, "
+                  f"rising, then done: {pct}")
+        else:
+            log("the initial sync was over before setup's first look")
+        check(re.search(r"^replica: db: Connected Primary/Secondary "
+                        r"UpToDate/UpToDate, data usable", out, re.M),
+              "the status setup ends with: r0 Connected, UpToDate/UpToDate")
 
         for g in (n1, n2, n3):
             n, args, _ = sampler_stop(g)
-            check(n >= 20, f"{g.host}: {n} command-line samples during "
+            check(n >= 10, f"{g.host}: {n} command-line samples during "
                   "setup")
             check(all(p not in args for p in pws.values()),
                   f"{g.host}: no password on any command line in {n} "

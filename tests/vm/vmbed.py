@@ -838,11 +838,13 @@ def set_root_password(g, pw):
             0o600)
 
 
+# in a subshell that exits at once: the loop is no job of the console's
+# shell, which would announce its end in some later command's output
 SAMPLER = ("(n=0; while [ ! -e /tmp/sample.stop ]; do "
            "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' "
            ">>/tmp/cmdlines; n=$((n + 1)); echo $n >/tmp/sample.n; "
-           "cmsadm role >>/tmp/roles 2>&1; sleep 0.3; done) "
-           "</dev/null >/dev/null 2>&1 &")
+           "cmsadm role >>/tmp/roles 2>&1; sleep 0.3; done "
+           "</dev/null >/dev/null 2>&1 &)")
 
 
 def sampler_start(g):
@@ -856,7 +858,8 @@ def sampler_stop(g):
     """Stops g's sampler: (samples taken, the distinct command-line
     arguments seen, the roles seen)."""
     g.sh("touch /tmp/sample.stop; sleep 1")
-    n = int(g.sh("cat /tmp/sample.n 2>/dev/null || echo 0").strip() or 0)
+    m = re.findall(r"^(\d+)$", g.sh("cat /tmp/sample.n 2>/dev/null"), re.M)
+    n = int(m[-1]) if m else 0
     args = g.sh("sort -u /tmp/cmdlines 2>/dev/null", 60)
     roles_seen = g.sh("sort /tmp/roles 2>/dev/null | uniq -c", 60)
     return n, args, roles_seen
