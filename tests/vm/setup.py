@@ -225,13 +225,13 @@ def scenario():
             with g.cond:
                 dumps[f"{g.host}:console"] = g.buf
         log1 = dumps.get("cvknode1:cvm_master_slave.log", "")
-        for s in ("==> pre-checks", "confirmed by the operator",
+        for s in (["==> pre-checks", "confirmed by the operator",
                   "==> [1/4] generating the cluster CA, node certificates "
                   "and the cluster key",
                   "==> [2/4] writing the configuration to the three hosts",
                   "==> [3/4] checking the configuration on each host",
-                  "==> [4/4] starting the cluster agents",
-                  "initial sync of db: done", SUCCESS):
+                  "==> [4/4] starting the cluster agents"] +
+                  [f"initial sync of db: {p}%" for p in pct] + [SUCCESS]):
             check(s in log1, f"cvknode1's /var/log/cvm_master_slave.log "
                   f"has {s!r}")
         check("setup: 10.77.0.1 authenticated as root" in
