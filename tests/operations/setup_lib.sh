@@ -236,3 +236,48 @@ su_assert_no_password() {
 			cl_fail "a sanitizer report in $f: $(grep -A20 Sanitizer "$f" | head -40)"
 	done
 }
+
+# A small client of the setup channel, as cmsadm speaks it: TLS pinned by
+# fingerprint, AUTH root with the password on stdin, then each request
+# "WORDS[@FILE]" (FILE: the body); prints each reply line and, after an OK
+# with a body, the body.
+su_client_py() { # file
+	cat >"$1" <<'PY'
+import hashlib, socket, ssl, struct, sys
+addr, port, fp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+pw = sys.stdin.readline().rstrip("\n").encode()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+s = ctx.wrap_socket(socket.create_connection((addr, port), 10))
+d = hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest().upper()
+got = "SHA256:" + ":".join(d[i:i + 2] for i in range(0, len(d), 2))
+if got != fp:
+    sys.exit("fingerprint %s, expected %s" % (got, fp))
+s.settimeout(120)
+def recvn(n):
+    r = b""
+    while len(r) < n:
+        k = s.recv(n - len(r))
+        if not k:
+            sys.exit("connection closed")
+        r += k
+    return r
+def call(line, body=b""):
+    p = line.encode() + b"\n" + body
+    s.sendall(struct.pack(">I", len(p)) + p)
+    n = struct.unpack(">I", recvn(4))[0]
+    return recvn(n).decode().split("\n", 1)
+print(call("AUTH root", pw)[0])
+for req in sys.argv[4:]:
+    body = b""
+    if "@/" in req:
+        req, f = req.rsplit("@", 1)
+        body = open(f, "rb").read()
+    r = call(req, body)
+    print(r[0])
+    if len(r) > 1 and r[1]:
+        sys.stdout.write(r[1] if r[1].endswith("\n") else r[1] + "\n")
+PY
+}
