@@ -71,11 +71,13 @@ su_shadow() { # host file
 
 # Starts host's unconfigured agent.  Settings (key=value): hostname=NAME
 # (default cvknodeN), vms_gb=N (default 40; 0: no /vms), hook=SCRIPT_TEXT,
-# plugins=DIR, and the facts override keys boot= disk= version=
-# clock_offset_ms= (disk defaults to sda on the nodes).
+# plugins=DIR, bind=SRC:DST (SRC bind-mounted on DST in the agent's mount
+# namespace: a loop device standing for the host's own disk; repeatable),
+# and the facts override keys boot= disk= version= clock_offset_ms= (disk
+# defaults to sda on the nodes).
 su_host() { # host [key=value...]
 	local h=$1 d=$CL_DIR/$1 kv k v hostname vms_gb=40 hook="" plugins
-	local over="" disk=sda
+	local over="" disk=sda binds=""
 	shift
 	hostname=$(cl_name "$h")
 	plugins=$CMSD_PLUGIN_DIR
@@ -88,6 +90,7 @@ su_host() { # host [key=value...]
 		hook) hook=$v ;;
 		plugins) plugins=$v ;;
 		disk) disk=$v ;;
+		bind) binds+="mount --bind ${v%%:*} ${v#*:}"$'\n' ;;
 		boot | version | clock_offset_ms) over+="$k=$v"$'\n' ;;
 		*) cl_fail "su_host: unknown setting $k" ;;
 		esac
@@ -111,7 +114,7 @@ mount -t overlay overlay -o lowerdir=/etc,upperdir=$d/etc.u,workdir=$d/etc.w /et
 mount -t overlay overlay -o lowerdir=/var,upperdir=$d/var.u,workdir=$d/var.w /var
 mount -t tmpfs -o size=4m,mode=755 tmpfs /run
 mount --bind $d/shadow /etc/shadow
-$vmsmount
+$binds$vmsmount
 printf '%s' '$hostname' >/proc/sys/kernel/hostname
 exec \"\$@\"" su-agent "$CMSD_BIN" --unconfigured -d -p "$plugins" \
 		--vms-path "$d/vms" --precheck-hook "$d/hook" \
