@@ -48,12 +48,12 @@
 /* The GPT type "Linux filesystem data": DRBD's backing device. */
 #define PART_TYPE "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 
-static const char *const part_tools[][3] = {
-	/* name, Debian path, /usr/sbin fallback */
-	{"sfdisk", "/usr/sbin/sfdisk", "/sbin/sfdisk"},
-	{"blkid", "/usr/sbin/blkid", "/sbin/blkid"},
-	{"partx", "/usr/bin/partx", "/usr/sbin/partx"},
-	{"udevadm", "/usr/bin/udevadm", "/bin/udevadm"},
+/* Where Debian has them, then where a small guest's image may put them. */
+static const char *const part_tools[][4] = {
+	{"sfdisk", "/usr/sbin/sfdisk", "/sbin/sfdisk", "/usr/bin/sfdisk"},
+	{"blkid", "/usr/sbin/blkid", "/sbin/blkid", "/usr/bin/blkid"},
+	{"partx", "/usr/bin/partx", "/usr/sbin/partx", "/sbin/partx"},
+	{"udevadm", "/usr/bin/udevadm", "/bin/udevadm", "/sbin/udevadm"},
 };
 enum { T_SFDISK, T_BLKID, T_PARTX, T_UDEVADM };
 
@@ -231,7 +231,7 @@ static void part_fail(struct setup_part *p, const char *fmt, ...)
 
 static const char *tool(int t)
 {
-	for (int i = 1; i < 3; i++)
+	for (int i = 1; i < 4; i++)
 		if (access(part_tools[t][i], X_OK) == 0)
 			return part_tools[t][i];
 	return NULL;
