@@ -118,8 +118,11 @@ int setup_part_parse(const char *text, struct setup_part_table *t)
 		bool ok = true;
 
 		snprintf(ln, sizeof(ln), "%.*s", (int)l, p);
-		if (strncmp(ln, "label: ", 7) == 0)
-			snprintf(t->label, sizeof(t->label), "%s", ln + 7);
+		/* a longer label is none that PARTITION takes */
+		if (strncmp(ln, "label: ", 7) == 0 &&
+		    snprintf(t->label, sizeof(t->label), "%s", ln + 7) >=
+			    (int)sizeof(t->label))
+			snprintf(t->label, sizeof(t->label), "(unknown)");
 		else if (strncmp(ln, "first-lba: ", 11) == 0)
 			t->first_lba = strtoull(ln + 11, NULL, 10);
 		else if (strncmp(ln, "last-lba: ", 10) == 0)
@@ -305,8 +308,8 @@ static bool part_kernel_has(const struct setup_part *p, char *name, size_t len,
 			continue;
 		if (fgets(v, sizeof(v), fp) &&
 		    strtoul(v, NULL, 10) == p->number) {
-			found = true;
-			snprintf(name, len, "%s", e->d_name);
+			/* a kernel name fits; a longer one is not it */
+			found = snprintf(name, len, "%s", e->d_name) < (int)len;
 		}
 		fclose(fp);
 		if (found) {

@@ -7,10 +7,10 @@
 # --allow-small-db, which the formula refuses without it, naming the
 # figure), the kernel shows it with that name, "sys" is untouched, both
 # nodes' configs carry both nodes' <disk node=...> lines (identical but for
-# node=) and pass `cmsd --check`.  A template with @DB_DISK@ and --db-disk
-# keeps the device as given.  Namespaces have no DRBD, so the agents,
-# restarted configured, cannot start r0 and setup stops waiting for the
-# master: the DRBD part is the QEMU bed's (tests/vm).
+# node=) and pass `cmsd --check`; not confirmed, nothing is partitioned;
+# run again on fresh agents, the partitions are reused.  Namespaces have
+# no DRBD, so the agents, restarted configured, cannot start r0 and setup
+# stops waiting for the master: the DRBD part is the QEMU bed's (tests/vm).
 set -euo pipefail
 . "$(dirname "$0")/setup_lib.sh"
 su_init setup_db
@@ -101,9 +101,14 @@ for h in node1 node2; do
 	[ "$(sfdisk --dump "${DISK[$h]}" | awk '/name="sys"/ {print $4, $6}')" = "2048, 16384," ] ||
 		cl_fail "$h: sys changed: $(sfdisk --dump "${DISK[$h]}")"
 done
-# Namespaces have no DRBD: r0 cannot start, setup gives up on the master.
-[ "$SU_RC" = 1 ] || cl_fail "setup without DRBD: exit $SU_RC: $(cat "$CL_DIR/setup.out")"
-su_out_like '^ERROR: setup failed at stage "wait": this node as master not within 5 s'
+# Without DRBD in the kernel r0 cannot start and setup gives up on the
+# master; a kernel with DRBD (some CI hosts load it) runs the pair.
+if [ "$SU_RC" = 0 ]; then
+	su_out_has "-----CVM Master/Slave Setup Success-----"
+else
+	[ "$SU_RC" = 1 ] || cl_fail "setup: exit $SU_RC: $(cat "$CL_DIR/setup.out")"
+	su_out_like '^ERROR: setup failed at stage "wait": this node as master not within 5 s'
+fi
 
 cl_log "both configs carry both nodes' disks, identical but for node=, valid"
 for h in node1 node2; do

@@ -737,7 +737,10 @@ static void part_name(const char *path, char *out, size_t len)
 		while (fgets(line, sizeof(line), f))
 			if (strncmp(line, "PARTNAME=", 9) == 0) {
 				line[strcspn(line, "\n")] = '\0';
-				snprintf(out, len, "%s", line + 9);
+				/* longer than out: not cmsd-db anyway */
+				if (snprintf(out, len, "%s", line + 9) >=
+				    (int)len)
+					out[0] = '\0';
 			}
 		fclose(f);
 	}
@@ -754,7 +757,8 @@ static void part_name(const char *path, char *out, size_t len)
 	if (pid > 0 && (f = fdopen(pfd[0], "re"))) {
 		if (fgets(line, sizeof(line), f)) {
 			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, len, "%s", line);
+			if (snprintf(out, len, "%s", line) >= (int)len)
+				out[0] = '\0';
 		}
 		fclose(f);
 	} else {
