@@ -630,7 +630,9 @@ static void part_step_run(struct setup_part *p)
 	case S_WRITE: {
 		/* --no-reread: no refusal for a disk in use (the system
 		 * disk); the new partition goes to the kernel below.
-		 * --wipe never: nothing on the disk is erased. */
+		 * --wipe never: nothing on the disk is erased.  --lock: the
+		 * BSD lock udev takes while it probes the disk, so the two do
+		 * not interleave. */
 		bool fresh = p->script[0] == 'l';
 		const char *argv[] = {sf,
 				      "--no-reread",
@@ -639,6 +641,7 @@ static void part_step_run(struct setup_part *p)
 				      "--wipe-partitions",
 				      "never",
 				      "--quiet",
+				      "--lock",
 				      p->disk,
 				      fresh ? NULL : "--append",
 				      NULL};
