@@ -18,6 +18,10 @@
 # clock offset, the version) come from a --facts-override file, which the
 # agent logs and reports as overridden.  The system disk of a test machine
 # is rarely an sdX, so every node says disk=sda unless a test says else.
+# A group template that names the database disk (@DB_DISKS@, @DB_DISK@)
+# makes setup partition /dev/DISK on each node: such a test binds a loop
+# device on that name in each agent's namespace (bind=, setup_db.test.sh)
+# or gives --db-on, never the machine's own disk.
 #
 # Use: . setup_lib.sh; su_init NAME; su_host HOST HOSTNAME [key=value...];
 #   su_run_setup ARGS... (cmsadm setup in node1's namespaces; stdin given).

@@ -817,7 +817,7 @@ static int make_peer_partitions(xmlDoc *doc)
 	stage("partition", "creating the peer's DRBD database partition");
 	if (F.db_on)
 		snprintf(disk, sizeof(disk), "%s", F.db_on);
-	else if (C.peer_disk[0] &&
+	else if (C.peer_disk[0] && strcmp(C.peer_disk, "unknown") != 0 &&
 		 strspn(C.peer_disk, "abcdefghijklmnopqrstuvwxyz0123456789") ==
 			 strlen(C.peer_disk))
 		snprintf(disk, sizeof(disk), "/dev/%s", C.peer_disk);
