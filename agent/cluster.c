@@ -1257,12 +1257,15 @@ void cluster_storage_changed(void)
 static void cluster_maint_changed(void)
 {
 	for (size_t i = 0; i < CLUSTER_MAX_REPLICAS; i++) {
+		struct cmsd_storage_status st;
+		const char *id = "storage";
 		if (C->heal_held[i] && !cluster_maint_any() &&
-		    cluster_peer_alive()) {
+		    cluster_peer_alive() && cluster_replica(i, &st, &id)) {
 			C->resync_next_ms[i] = 0;
 			cluster_event(
 				"maintenance mode is off: the split-brain "
-				"heal held back is taken now");
+				"heal of %s held back is taken now",
+				id);
 		}
 		cluster_replica_changed(i);
 	}
