@@ -229,4 +229,6 @@ unit_start arbiter
 [ "$UNIT_STATE" = configured ] || cl_fail "the restored config did not run configured"
 cl_kill arbiter
 su_assert_no_password
+# the unit's agent wrote to its journal file, not to stdout (ASan builds)
+! grep -q "Sanitizer" "$j" || cl_fail "a sanitizer report in $j: $(grep -A20 Sanitizer "$j" | head -40)"
 echo "PASS: systemd_unit"
