@@ -4,7 +4,8 @@
 # Usage: scripts/install-deps.sh [build|test|demo|bench]   (default: test)
 #   build  compilers and libraries
 #   test   build + what the tests run for real (MariaDB, ext4 tools, QEMU
-#          and busybox-static for the DRBD guests of tests/vm, ...)
+#          and busybox-static for the DRBD guests of tests/vm, systemd for
+#          systemd-analyze verify of the unit, ...)
 #   demo   the same as test
 #   bench  test + keepalived (the baseline bench/failover compares against)
 set -eu
@@ -14,7 +15,7 @@ build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
        libcrypt-dev"
 test="$build iproute2 procps psmisc openssl python3 mariadb-server
       mariadb-client e2fsprogs xfsprogs util-linux tgt libiscsi-bin drbd-utils
-      sg3-utils qemu-system-x86 busybox-static"
+      sg3-utils qemu-system-x86 busybox-static systemd"
 case "$what" in
 build) pkgs=$build ;;
 test | demo) pkgs=$test ;;
