@@ -4,7 +4,8 @@
 # Usage: scripts/install-deps.sh [build|run|test|demo|bench]   (default: test)
 #   build  compilers and libraries
 #   test   build + what the tests run for real (MariaDB, ext4 tools, QEMU
-#          and busybox-static for the DRBD guests of tests/vm, ...)
+#          and busybox-static for the DRBD guests of tests/vm, systemd for
+#          systemd-analyze verify of the unit, ...)
 #   run    what the agent runs on a node: drbd-utils, fdisk (sfdisk makes
 #          the DRBD database partition at setup), util-linux (blkid, partx)
 #   demo   the same as test
@@ -17,7 +18,7 @@ build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
 run="drbd-utils fdisk util-linux e2fsprogs"
 test="$build $run iproute2 procps psmisc openssl python3 mariadb-server
       mariadb-client xfsprogs tgt libiscsi-bin sg3-utils qemu-system-x86
-      busybox-static"
+      busybox-static systemd"
 case "$what" in
 build) pkgs=$build ;;
 run) pkgs=$run ;;

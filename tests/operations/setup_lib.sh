@@ -73,6 +73,28 @@ su_shadow() { # host file
 	chmod 600 "$2"
 }
 
+# Runs cmd (exec, in the foreground) in host's network namespace and in a
+# mount + UTS namespace of its own: the overlays of $CL_DIR/HOST on /etc and
+# /var, a tmpfs /run, the host's test shadow file, the host name, and
+# $SU_VMSMOUNT (commands, one a line, may be empty: /vms, su_host's
+# binds).  The caller made the overlays'
+# directories and the shadow file under $CL_DIR/HOST.  It execs, so that
+# the PID of `su_exec ... &` becomes the command's: call it with & or in a
+# subshell.
+su_exec() { # host hostname cmd...
+	local h=$1 d=$CL_DIR/$1 hostname=$2
+	shift 2
+	exec ip netns exec "$(cl_ns "$h")" unshare -m -u --propagation private \
+		bash -c "set -e
+mount -t overlay overlay -o lowerdir=/etc,upperdir=$d/etc.u,workdir=$d/etc.w /etc
+mount -t overlay overlay -o lowerdir=/var,upperdir=$d/var.u,workdir=$d/var.w /var
+mount -t tmpfs -o size=4m,mode=755 tmpfs /run
+mount --bind $d/shadow /etc/shadow
+${SU_VMSMOUNT:-}
+printf '%s' '$hostname' >/proc/sys/kernel/hostname
+exec \"\$@\"" su-agent "$@"
+}
+
 # Starts host's unconfigured agent.  Settings (key=value): hostname=NAME
 # (default cvknodeN), vms_gb=N (default 40; 0: no /vms), hook=SCRIPT_TEXT,
 # plugins=DIR, bind=SRC:DST (SRC bind-mounted on DST in the agent's mount
@@ -112,15 +134,9 @@ su_host() { # host [key=value...]
 	# only lines of this start count (stdout keeps earlier runs)
 	[ -f "$d/stdout" ] && off=$(stat -c %s "$d/stdout")
 	[ "$vms_gb" = 0 ] || vmsmount="mount -t tmpfs -o size=${vms_gb}g tmpfs $d/vms"
-	ip netns exec "$(cl_ns "$h")" unshare -m -u --propagation private \
-		bash -c "set -e
-mount -t overlay overlay -o lowerdir=/etc,upperdir=$d/etc.u,workdir=$d/etc.w /etc
-mount -t overlay overlay -o lowerdir=/var,upperdir=$d/var.u,workdir=$d/var.w /var
-mount -t tmpfs -o size=4m,mode=755 tmpfs /run
-mount --bind $d/shadow /etc/shadow
-$binds$vmsmount
-printf '%s' '$hostname' >/proc/sys/kernel/hostname
-exec \"\$@\"" su-agent "$CMSD_BIN" --unconfigured -d -p "$plugins" \
+	# the binds first: /vms may be bound under nothing they cover
+	SU_VMSMOUNT="$binds$vmsmount" su_exec "$h" "$hostname" \
+		"$CMSD_BIN" --unconfigured -d -p "$plugins" \
 		--vms-path "$d/vms" --precheck-hook "$d/hook" \
 		--facts-override "$d/facts" --auth-lockout "$SU_LOCKOUT" \
 		>>"$d/stdout" 2>&1 &
