@@ -19,7 +19,7 @@ for t in sfdisk losetup mkfs.ext4 blkid partx python3; do
 	command -v "$t" >/dev/null || cl_skip "$t is missing (scripts/install-deps.sh test)"
 done
 PT_DEVS=""
-# shellcheck disable=SC2016 # evaluated by lib.sh at exit
+# shellcheck disable=SC2016,SC2034 # evaluated by lib.sh at exit
 CL_CLEANUP_CMDS='umount "$CL_TMP/m" 2>/dev/null; for d in $PT_DEVS; do for _ in $(seq 50); do losetup -d "$d" 2>/dev/null && break; sleep 0.1; done; done'
 mkloop() { # name size -> LOOP (partition scanning on)
 	truncate -s "$2" "$CL_TMP/$1.img"
@@ -115,8 +115,8 @@ ERR $SYS: partition 2 named \"cmsd-db\" has 40 MiB, less than the 48 MiB asked: 
 
 cl_log "no table and no signature: labelled GPT"
 out=$(client "PARTITION $BLANK 40 cmsd-db") || cl_fail "client: $out"
-grep -qxF "state=created" <<<"$out" && grep -qxF "partition=${BLANK}p1" <<<"$out" ||
-	cl_fail "PARTITION $BLANK answered: $out"
+grep -qxF "state=created" <<<"$out" || cl_fail "PARTITION $BLANK answered: $out"
+grep -qxF "partition=${BLANK}p1" <<<"$out" || cl_fail "PARTITION $BLANK answered: $out"
 [ "$(sfdisk --dump "$BLANK" | sed -n 's/^label: //p')" = gpt ] || cl_fail "$BLANK is not GPT"
 [ "$(kernel_part "$BLANK" 1)" = "${BLANK#/dev/}p1 cmsd-db" ] || cl_fail "the kernel does not show ${BLANK}p1 cmsd-db"
 

@@ -23,7 +23,7 @@ done
 # agent's namespace binds its loop device over, removed at exit.
 SD=/dev/sdzz$(tr 0-9 a-j <<<"$$")
 SD_DEVS=""
-# shellcheck disable=SC2016 # evaluated by lib.sh at exit
+# shellcheck disable=SC2016,SC2034 # evaluated by lib.sh at exit
 CL_CLEANUP_CMDS='su_stop_all; rm -f "$SD"; for d in $SD_DEVS; do for _ in $(seq 50); do losetup -d "$d" 2>/dev/null && break; sleep 0.1; done; done'
 [ ! -e "$SD" ] || cl_skip "$SD exists"
 : >"$SD"
@@ -113,9 +113,10 @@ fi
 cl_log "both configs carry both nodes' disks, identical but for node=, valid"
 for h in node1 node2; do
 	x=$CL_DIR/$h/etc.u/cmsd/cmsd.xml
-	grep -qxF "    <disk node=\"node1\">${DEV[node1]}</disk>" "$x" &&
-		grep -qxF "    <disk node=\"node2\">${DEV[node2]}</disk>" "$x" ||
-		cl_fail "$x lacks the per-node disks: $(grep -n disk "$x")"
+	for k in node1 node2; do
+		grep -qxF "    <disk node=\"$k\">${DEV[$k]}</disk>" "$x" ||
+			cl_fail "$x lacks $k's disk: $(grep -n disk "$x")"
+	done
 	! grep -q "<disk>" "$x" || cl_fail "$x has a <disk> for both nodes"
 	chk=$(su_in "$h" "$CMSD_BIN" --check /etc/cmsd/cmsd.xml -p "$CMSD_PLUGIN_DIR" 2>&1) ||
 		cl_fail "cmsd --check of $h's config: $chk"
