@@ -29,7 +29,8 @@ node's switch; maintenance off takes it at once.
      typed, still sees cvknode1's flag and takes its heal only when
      cvknode1's heartbeat no longer carries it
   3. n12 healed: DRBD reports the split brain; one master W remains, the
-     loser L slave (two masters meeting still become one); for 20 s more
+     loser L slave (two masters meeting still become one: L demoted and
+     unmounted, only W answers ARP for the VIP); for 20 s more
      (in vm_split_brain r0 was StandAlone 11 s in all on the loser, and
      connected again within 1 s of one master) r0 stays StandAlone on
      both, L's log has no "changes are discarded" line; each node's log
@@ -49,10 +50,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb_steps import check_loser_discarded, make_split_brain  # noqa: E402
+from sb_steps import (check_loser_discarded, make_split_brain,  # noqa: E402
+                      mounted)
 from vmbed import (Bed, Cluster, TestFailure, check,  # noqa: E402
                    drbd_state, log, run_main, status, wait_in_sync,
-                   wait_master, wait_until)
+                   vip_owners, wait_master, wait_until)
 
 HOLD_S = 20
 LOG = "/var/log/cvm_master.log"
@@ -145,7 +147,15 @@ def scenario():
         check(True, f"for {HOLD_S}s ({time.time() - t:.0f}s after the link "
               f"came back) r0 StandAlone on both, {L} without a "
               "'changes are discarded' line")
+        # One master, as without maintenance: only the heal waits.  The
+        # loser demoted (DRBD's discard-my-data needs it Secondary).
         wait_master(bed, W, L, 10)
+        sw, sl = drbd_state(w), drbd_state(lo)
+        check(sw[1].startswith("Primary/") and mounted(w) and
+              sl[1].startswith("Secondary/") and not mounted(lo),
+              f"{W} Primary and mounted ({sw}), {L} Secondary and "
+              f"unmounted ({sl})")
+        check(vip_owners(bed) == [W], f"only {W} answers ARP for the VIP")
         for g, what in ((lo, "would discard its changes and resync from"),
                         (w, "would keep its data and reconnect to")):
             ev = grep(g, f"split brain on db: maintenance mode is on, so it "
