@@ -155,7 +155,10 @@ def scenario():
               sl[1].startswith("Secondary/") and not mounted(lo),
               f"{W} Primary and mounted ({sw}), {L} Secondary and "
               f"unmounted ({sl})")
-        check(vip_owners(bed) == [W], f"only {W} answers ARP for the VIP")
+        # steady state by now: a retry only rides out a lost ARP reply
+        check(wait_until(f"only {W} answering ARP for the VIP", lambda: (
+            vip_owners(bed) == [W]), 15, 1),
+            f"only {W} answers ARP for the VIP")
         for g, what in ((lo, "would discard its changes and resync from"),
                         (w, "would keep its data and reconnect to")):
             ev = grep(g, f"split brain on db: maintenance mode is on, so it "
