@@ -6,7 +6,8 @@
  *                not become master (fsm.h S7) until `cmsadm start`, also
  *                across a restart of the agent or of the host;
  *   maintenance  `cmsadm maintenance on`: resources are left as they are;
- *                failures are shown, not acted on (no restart, no move).
+ *                failures are shown, not acted on (no restart, no move);
+ *                a split-brain heal (discard/reconnect) waits for off.
  *   seq          raised by every change made here by the operator; the
  *                peers exchange it (WIRE_CMD_STOP..., WIRE_T_STATE) and
  *                the higher one wins, so that a node that was down when

@@ -113,6 +113,9 @@ struct cluster {
 	/* Since when this node is a candidate (data usable, quorum); 0 not. */
 	uint64_t cand_since_ms;
 	uint64_t resync_next_ms[CLUSTER_MAX_REPLICAS];
+	/* The split-brain heal maintenance holds back (REPLICA_A_HELD_*),
+	 * per replica, 0 none: shown in status, taken when it is off. */
+	unsigned heal_held[CLUSTER_MAX_REPLICAS];
 	uint64_t acked_generation;
 	/* A failed stop is retried with a doubling delay. */
 	struct event *stop_timer;
@@ -135,6 +138,7 @@ static struct cluster *C;
 static void cluster_eval(enum fsm_event ev);
 static void cluster_admin_adopt(uint64_t flags, uint64_t seq, const char *how);
 static void cluster_quorum_next(void);
+static void cluster_maint_changed(void);
 
 static uint64_t wall_ms(void)
 {
@@ -189,6 +193,15 @@ static bool cluster_peer_alive(void)
 {
 	return C->p.seen &&
 	       loop_now_ms() - C->p.last_rx_ms < C->conf->deadtime_ms;
+}
+
+/* `cmsadm maintenance on` on either node: the switches are the same on
+ * both once the peers exchanged them, but until then the node that has it
+ * must not see the other heal what its operator is looking at. */
+static bool cluster_maint_any(void)
+{
+	return C->adm.maintenance ||
+	       (cluster_peer_alive() && (C->p.hb.flags & WIRE_FL_UNMANAGED));
 }
 
 static uint64_t cluster_lease_margin(void)
@@ -669,8 +682,12 @@ static void cluster_act(unsigned a)
 		if (cluster_replica(0, &st, &id))
 			cluster_event(
 				"this node lost the split brain: %s is to "
-				"be resynced from %s once it is demoted",
-				id, C->peer_node->id);
+				"be resynced from %s once it is demoted%s",
+				id, C->peer_node->id,
+				cluster_maint_any()
+					? " and maintenance mode is off "
+					  "(`cmsadm maintenance off`)"
+					: "");
 		else
 			cluster_event("this node lost the split brain: its "
 				      "data is to be resynced from %s (no "
@@ -821,6 +838,8 @@ static void cluster_dead_fire(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	C->peer_lost_ms = loop_now_ms();
+	/* No heal without the peer (replica_decide): nothing is pending. */
+	memset(C->heal_held, 0, sizeof(C->heal_held));
 	if (C->fsm.role == FSM_MASTER) {
 		/* What the master writes from now on is not on the peer:
 		 * a new generation, which the next renewal tells the
@@ -860,6 +879,7 @@ static void cluster_lease_fire(evutil_socket_t fd, short what, void *arg)
 static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 {
 	bool was_alive = cluster_peer_alive();
+	bool was_maint = cluster_maint_any();
 	bool changed = !C->p.seen || m->role != C->p.hb.role ||
 		       m->flags != C->p.hb.flags || m->epoch != C->p.hb.epoch;
 
@@ -892,6 +912,8 @@ static void cluster_hb_recv(const struct hb_msg *m, void *arg)
 		C->es.generation = m->generation;
 		cluster_store_epoch();
 	}
+	if (was_maint != cluster_maint_any())
+		cluster_maint_changed();
 	if (changed || !was_alive)
 		cluster_eval(FSM_EV_TICK);
 }
@@ -1144,6 +1166,7 @@ static void cluster_replica_changed(size_t i)
 		.peer_slave = pr == FSM_SLAVE,
 		.was_peer_current = C->rep_peer_current[i],
 		.resync_due = now >= C->resync_next_ms[i],
+		.maintenance = cluster_maint_any(),
 	};
 	if (f.slave && f.peer_slave && replica_split(&st)) {
 		struct fsm_facts x;
@@ -1170,6 +1193,21 @@ static void cluster_replica_changed(size_t i)
 			cluster_quorum_next();
 		}
 	}
+	/* In maintenance the heal waits, said once when it becomes pending
+	 * (or changes: the peer became master meanwhile, say). */
+	unsigned held = a & (REPLICA_A_HELD_DISCARD | REPLICA_A_HELD_RECONNECT);
+	if (held && held != C->heal_held[i])
+		cluster_event(
+			"split brain on %s: maintenance mode is on, so it is "
+			"not healed now: this node would %s %s (data "
+			"generation %" PRIu64 "); `cmsadm maintenance off` "
+			"does it",
+			id,
+			held == REPLICA_A_HELD_DISCARD
+				? "discard its changes and resync from"
+				: "keep its data and reconnect to",
+			C->peer_node->id, C->es.generation);
+	C->heal_held[i] = held;
 	/* After a split brain DRBD stays StandAlone on both sides: once the
 	 * cluster has one master again, the slave discards its changes and
 	 * the master reconnects; tried again every few seconds until the
@@ -1211,6 +1249,26 @@ void cluster_storage_changed(void)
 	for (size_t i = 0; i < CLUSTER_MAX_REPLICAS; i++)
 		cluster_replica_changed(i);
 	cluster_eval(FSM_EV_TICK);
+}
+
+/* Maintenance went on or off on either node: the replicas' last status is
+ * decided again, so that a heal becomes pending (and shown) at once, or a
+ * pending one is taken now rather than at the storage's next change. */
+static void cluster_maint_changed(void)
+{
+	for (size_t i = 0; i < CLUSTER_MAX_REPLICAS; i++) {
+		struct cmsd_storage_status st;
+		const char *id = "storage";
+		if (C->heal_held[i] && !cluster_maint_any() &&
+		    cluster_peer_alive() && cluster_replica(i, &st, &id)) {
+			C->resync_next_ms[i] = 0;
+			cluster_event(
+				"maintenance mode is off: the split-brain "
+				"heal of %s held back is taken now",
+				id);
+		}
+		cluster_replica_changed(i);
+	}
 }
 
 int cluster_drbd_handler(const char *hook, const char *res, int *code,
@@ -1611,6 +1669,7 @@ static int cluster_admin_apply(const struct admin_state *next, const char *who,
 			       char *err, size_t errlen)
 {
 	struct admin_state old = C->adm, n = *next;
+	bool was_maint = cluster_maint_any();
 	int rc;
 
 	if (n.stopped && !old.stopped) {
@@ -1651,6 +1710,8 @@ static int cluster_admin_apply(const struct admin_state *next, const char *who,
 					      "on again");
 	cluster_send_hb();
 	cluster_send_state();
+	if (was_maint != cluster_maint_any())
+		cluster_maint_changed();
 	cluster_eval(FSM_EV_TICK);
 	return 0;
 }
@@ -1857,6 +1918,21 @@ void cluster_render_admin_notice(struct sbuf *o)
 			C->self->name, C->adm.maintenance ? "on" : "off",
 			C->peer_node->name,
 			cluster_peer_switch(WIRE_FL_UNMANAGED, "on", "off"));
+	for (size_t i = 0; i < CLUSTER_MAX_REPLICAS; i++) {
+		struct cmsd_storage_status st;
+		const char *id = "storage";
+		if (!C->heal_held[i] || !cluster_replica(i, &st, &id))
+			continue;
+		sbuf_printf(o,
+			    "!! SPLIT BRAIN on %s not healed in maintenance: "
+			    "%s would %s %s; `cmsadm maintenance off` does "
+			    "it\n",
+			    id, C->self->name,
+			    C->heal_held[i] == REPLICA_A_HELD_DISCARD
+				    ? "discard its changes and resync from"
+				    : "keep its data and reconnect to",
+			    C->peer_node->name);
+	}
 }
 
 void cluster_render_admin_json(struct sbuf *o)
@@ -1869,11 +1945,26 @@ void cluster_render_admin_json(struct sbuf *o)
 		    C->adm.stopped ? "true" : "false",
 		    C->adm.maintenance ? "true" : "false", C->adm.seq);
 	sbuf_json_str(o, *C->adm.master ? C->adm.master : NULL);
-	sbuf_printf(o, ",\"peer_stopped\":%s,\"peer_maintenance\":%s}",
+	sbuf_printf(o, ",\"peer_stopped\":%s,\"peer_maintenance\":%s",
 		    !alive			      ? "null"
 		    : C->p.hb.flags & WIRE_FL_STOPPED ? "true"
 						      : "false",
 		    !alive				? "null"
 		    : C->p.hb.flags & WIRE_FL_UNMANAGED ? "true"
 							: "false");
+	/* The split-brain heals maintenance holds back on this node. */
+	sbuf_printf(o, ",\"heal_pending\":[");
+	for (size_t i = 0, n = 0; i < CLUSTER_MAX_REPLICAS; i++) {
+		struct cmsd_storage_status st;
+		const char *id = "storage";
+		if (!C->heal_held[i] || !cluster_replica(i, &st, &id))
+			continue;
+		sbuf_printf(o, "%s{\"storage\":", n++ ? "," : "");
+		sbuf_json_str(o, id);
+		sbuf_printf(o, ",\"action\":\"%s\"}",
+			    C->heal_held[i] == REPLICA_A_HELD_DISCARD
+				    ? "discard-local"
+				    : "reconnect");
+	}
+	sbuf_printf(o, "]}");
 }

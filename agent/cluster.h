@@ -95,17 +95,20 @@ enum cluster_admin_op {
 	CLUSTER_ADMIN_MAINT_OFF,
 };
 int cluster_admin(enum cluster_admin_op op, char *msg, size_t len);
-/* Maintenance on: resource failures are not acted on. */
+/* Maintenance on (this node's switch): resource failures are not acted
+ * on; with the peer's, split-brain heals wait too (docs/decisions.md). */
 bool cluster_maintenance(void);
 bool cluster_admin_stopped(void);
 /* "node=cvknode1 stopped=1 maintenance=0 seq=3 role=slave serving=0
  * peer=cvknode2 peer_alive=1 peer_role=slave peer_stopped=1
  * peer_maintenance=0 peer_channel=1\n" (the "admin" request). */
 void cluster_render_admin(struct sbuf *o);
-/* "!! HA STOPPED ..." / "!! MAINTENANCE MODE ..." lines, or nothing. */
+/* "!! HA STOPPED ..." / "!! MAINTENANCE MODE ..." / "!! SPLIT BRAIN on
+ * ID not healed in maintenance ..." lines, or nothing. */
 void cluster_render_admin_notice(struct sbuf *o);
 /* {"stopped":..,"maintenance":..,"seq":..,"master_at_stop":..,
- *  "peer_stopped":..,"peer_maintenance":..} */
+ *  "peer_stopped":..,"peer_maintenance":..,
+ *  "heal_pending":[{"storage":ID,"action":"discard-local"|"reconnect"}]} */
 void cluster_render_admin_json(struct sbuf *o);
 
 /* Status pieces. */

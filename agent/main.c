@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 #include "conf.h"
@@ -22,6 +23,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: cmsd [-c FILE] [-p PLUGIN_DIR] [-n NODE_ID] [-f] [-d] "
 		"[--check]\n"
+		"       cmsd --unconfigured-if-missing [-c FILE] [-p DIR] [-d] "
+		"[options]\n"
 		"       cmsd --unconfigured [-c FILE] [-p DIR] [options]  (see "
 		"cmsd --unconfigured -h)\n"
 		"       cmsd --version | -h\n"
@@ -37,6 +40,13 @@ static void usage(FILE *f)
 		"  -d, --debug            debug logging\n"
 		"      --check            validate the configuration and exit: "
 		"0 valid, 1 errors\n"
+		"      --unconfigured-if-missing  no FILE at all (ENOENT): run "
+		"as\n"
+		"                         cmsd --unconfigured -c FILE [-p DIR] "
+		"[-d] (the\n"
+		"                         systemd unit's mode: one unit before "
+		"and after\n"
+		"                         cmsadm setup)\n"
 		"      --compute-hook PATH  the platform's \"is this host a "
 		"compute host\" script\n"
 		"                         for cmsadm sync-partition add "
@@ -53,6 +63,41 @@ static void print_error(const char *msg, void *arg)
 		syslog(LOG_ERR, "%s", msg);
 }
 
+/* --unconfigured-if-missing: true when path does not exist at all.  Only
+ * ENOENT counts, and lstat so that a dangling symlink counts as present: a
+ * config that exists but cannot be read (permissions, a broken link, a
+ * directory, an I/O error) must stop the start as it does without the
+ * option, never turn a configured host into one that waits for setup. */
+static bool main_config_missing(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* The setup agent with the defaults of `cmsd --unconfigured` and the
+ * options both modes share; setup_main does not return on COMMIT (it execs
+ * `cmsd -c FILE [-p DIR] [-d]`, which finds the file it just wrote). */
+static int main_run_unconfigured(char *argv0, const char *path,
+				 const struct conf_overrides *ov, bool debug)
+{
+	char *sargv[8];
+	int i = 0;
+
+	sargv[i++] = argv0;
+	sargv[i++] = "--unconfigured";
+	sargv[i++] = "-c";
+	sargv[i++] = (char *)path;
+	if (ov->plugin_dir) {
+		sargv[i++] = "-p";
+		sargv[i++] = (char *)ov->plugin_dir;
+	}
+	if (debug)
+		sargv[i++] = "-d";
+	sargv[i] = NULL;
+	return setup_main(i, sargv);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -65,13 +110,14 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{"compute-hook", required_argument, NULL, 'H'},
+		{"unconfigured-if-missing", no_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *const default_path = CONF_DEFAULT_PATH;
 	const char *path = default_path;
 	struct conf_overrides ov = {0};
 	struct log_options lo = {.ident = "cmsd", .to_stderr = true};
-	bool check = false;
+	bool check = false, if_missing = false;
 	struct conf *conf = NULL;
 	char *abspath = NULL;
 	int c, n, rc;
@@ -106,6 +152,9 @@ int main(int argc, char **argv)
 		case 'H':
 			syncpart_set_hook(optarg);
 			break;
+		case 'U':
+			if_missing = true;
+			break;
 		case 'V':
 			printf("cmsd %s (plugin ABI %d.%d)\n", CMSD_VERSION,
 			       CMSD_ABI_MAJOR, CMSD_ABI_MINOR);
@@ -128,10 +177,33 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check && if_missing) {
+		/* --check validates a file; waiting for setup is no answer */
+		fprintf(stderr, "cmsd: --check and --unconfigured-if-missing "
+				"do not go together\n");
+		usage(stderr);
+		return 2;
+	}
 	/* Until the config names the log file, only stderr. */
 	log_open(&lo);
 	if (!check)
 		openlog("cmsd", LOG_PID, LOG_DAEMON);
+	if (if_missing && main_config_missing(path)) {
+		/* One line in the journal that says why this host waits for
+		 * setup instead of running a cluster. */
+		log_open(&(struct log_options){.ident = "cmsd",
+					       .to_stderr = true,
+					       .to_syslog = true,
+					       .verbosity = lo.verbosity});
+		log_info("no configuration at %s (%s): starting unconfigured "
+			 "(--unconfigured-if-missing), as cmsd --unconfigured "
+			 "-c %s; cmsadm setup on the master configures this "
+			 "host",
+			 path, strerror(ENOENT), path);
+		log_close();
+		return main_run_unconfigured(argv[0], path, &ov,
+					     lo.verbosity > 0);
+	}
 	n = conf_load(path, &ov, print_error, check ? NULL : &ov, &conf);
 	if (n) {
 		/* --check prints the errors and nothing else, one per line,

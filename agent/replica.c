@@ -33,14 +33,21 @@ unsigned replica_decide(const struct cmsd_storage_status *st,
 
 	if (f->serving && f->was_peer_current && !replica_peer_current(st))
 		a |= REPLICA_A_NEW_GENERATION;
-	if (replica_split(st) && f->peer_alive && f->resync_due) {
+	if (replica_split(st) && f->peer_alive) {
+		unsigned heal = 0;
 		if (f->slave && f->peer_master)
-			a |= REPLICA_A_DISCARD_LOCAL;
+			heal = REPLICA_A_DISCARD_LOCAL;
 		else if (f->serving && f->peer_slave)
-			a |= REPLICA_A_RECONNECT;
+			heal = REPLICA_A_RECONNECT;
 		else if (f->slave && f->peer_slave)
-			a |= f->policy_winner ? REPLICA_A_RECONNECT
-					      : REPLICA_A_DISCARD_LOCAL;
+			heal = f->policy_winner ? REPLICA_A_RECONNECT
+						: REPLICA_A_DISCARD_LOCAL;
+		if (heal && f->maintenance)
+			a |= heal == REPLICA_A_DISCARD_LOCAL
+				     ? REPLICA_A_HELD_DISCARD
+				     : REPLICA_A_HELD_RECONNECT;
+		else if (f->resync_due)
+			a |= heal;
 	}
 	return a;
 }

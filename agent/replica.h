@@ -15,6 +15,11 @@
  *            reconnects; with no master at all (both slaves), the
  *            split-brain policy's loser discards and its winner
  *            reconnects, so that the winner's copy becomes promotable.
+ *            In maintenance (on either node) that heal changes data the
+ *            operator may be looking at, so it is held back and only named
+ *            (REPLICA_A_HELD_*) until maintenance is off; the new
+ *            generation is not held: it is the fencing that keeps the
+ *            stale copy from ever being granted, not a repair.
  */
 #ifndef CMSD_AGENT_REPLICA_H
 #define CMSD_AGENT_REPLICA_H
@@ -41,11 +46,19 @@ struct replica_facts {
 	 * used when neither node is master (a start that failed on the
 	 * unresolved split brain left both slaves). */
 	bool policy_winner;
+	/* `cmsadm maintenance on` on either node: data-changing heals wait
+	 * (docs/decisions.md, "Maintenance and storage"). */
+	bool maintenance;
 };
 
 #define REPLICA_A_NEW_GENERATION 0x1u /* raise the generation, renew */
 #define REPLICA_A_DISCARD_LOCAL	 0x2u /* resync(discard_local = 1) */
 #define REPLICA_A_RECONNECT	 0x4u /* resync(discard_local = 0) */
+/* The heal DISCARD_LOCAL / RECONNECT would be, held back by maintenance:
+ * separate bits, so that a caller that knows nothing of them does nothing.
+ * Not rate-limited by resync_due: they say what is pending, no action. */
+#define REPLICA_A_HELD_DISCARD	 0x8u
+#define REPLICA_A_HELD_RECONNECT 0x10u
 
 unsigned replica_decide(const struct cmsd_storage_status *st,
 			const struct replica_facts *f);

@@ -49,6 +49,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pki.h"
+#include "setup_part.h"
 #include "setup_wipe.h"
 #include "setupproto.h"
 #include "spawn.h"
@@ -92,6 +93,7 @@ struct sconn {
 	struct event *probe_ev;
 	int probe_fd;
 	struct spawn_child *hook;
+	struct setup_part *part;
 	struct sconn *next;
 };
 
@@ -160,6 +162,7 @@ static void sc_free(struct sconn *c)
 	}
 	if (c->hook)
 		spawn_abandon(c->hook);
+	setup_part_abandon(c->part);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -483,6 +486,39 @@ static void setup_wipe(struct sconn *c, const char *dev)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/* ------------------------------------------------------------ PARTITION */
+
+static void setup_partition_done(void *arg, bool ok, const char *text)
+{
+	struct sconn *c = arg;
+
+	c->part = NULL;
+	if (ok)
+		sc_send(c, "OK", text, strlen(text));
+	else
+		sc_err(c, "%s", text);
+	sc_resume(c);
+}
+
+/* PARTITION DISK SIZE_MIB LABEL (setup_part.c): the DRBD database
+ * partition, made or reused; the reply names its device. */
+static void setup_partition(struct sconn *c, const char *disk, const char *size,
+			    const char *label)
+{
+	char err[400];
+	int rc;
+
+	rc = setup_part_start(c->peer, disk, size, label, setup_partition_done,
+			      c, &c->part, err, sizeof(err));
+	if (rc < 0) {
+		log_warnx("setup: %s: %s", c->peer, err);
+		sc_err(c, "%s", err);
+		return;
+	}
+	c->busy = true;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
 /* ------------------------------------------------------------ PROBE */
 
 static void setup_probe_done(evutil_socket_t fd, short what, void *arg)
@@ -775,6 +811,8 @@ static void setup_handle(struct sconn *c, const char *payload, size_t len)
 		setup_initiator(c, w[1]);
 	else if (strcmp(w[0], "WIPE") == 0 && nw == 2)
 		setup_wipe(c, w[1]);
+	else if (strcmp(w[0], "PARTITION") == 0 && nw == 4)
+		setup_partition(c, w[1], w[2], w[3]);
 	else if (strcmp(w[0], "PUT") == 0 && nw == 3)
 		setup_put(c, w[1], w[2], m.body, m.body_len);
 	else if (strcmp(w[0], "CHECK") == 0 && nw == 1) {

@@ -22,6 +22,15 @@
  *   WIPE DEVICE: zeroes the first and last MiB of DEVICE, which the
  *              written config must name as a storage-drbd <disk>
  *              (setup_wipe.c; `cmsadm recover`) -> OK | ERR reason
+ *   PARTITION DISK SIZE_MIB LABEL: the GPT partition named LABEL of at
+ *              least SIZE_MIB MiB on the whole disk DISK (/dev/...), made
+ *              in its free space with sfdisk or reused when one exists
+ *              (setup_part.c; `cmsadm setup` and `cmsadm recover`, for the
+ *              DRBD database partition "cmsd-db")
+ *              -> OK, body: "device=PATH\npartition=/dev/KNAME\n
+ *              number=N\nsize_mib=N\nstate=created|reused\n" (device:
+ *              /dev/disk/by-partlabel/LABEL when udev made it for this
+ *              partition, else the kernel's name) | ERR reason
  *   INITIATOR IQN: writes /etc/iscsi/initiatorname.iscsi
  *              ("InitiatorName=IQN") -> OK | ERR reason
  *   CHECK      -> OK | ERR the errors of `cmsd --check` of the config

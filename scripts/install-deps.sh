@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs the Debian 12 packages cmsd needs to build, test, run the demo and
 # run the benchmarks.
-# Usage: scripts/install-deps.sh [build|test|demo|bench]   (default: test)
+# Usage: scripts/install-deps.sh [build|run|test|demo|bench]   (default: test)
 #   build  compilers and libraries
 #   test   build + what the tests run for real (MariaDB, ext4 tools, QEMU
-#          and busybox-static for the DRBD guests of tests/vm, ...)
+#          and busybox-static for the DRBD guests of tests/vm, systemd for
+#          systemd-analyze verify of the unit, ...)
+#   run    what the agent runs on a node: drbd-utils, fdisk (sfdisk makes
+#          the DRBD database partition at setup), util-linux (blkid, partx)
 #   demo   the same as test
 #   bench  test + keepalived (the baseline bench/failover compares against)
 set -eu
@@ -12,14 +15,16 @@ what=${1:-test}
 build="build-essential cmake pkg-config libevent-dev libxml2-dev libxml2-utils
        libltdl-dev libssl-dev libiscsi-dev libmariadb-dev check libsubunit-dev
        libcrypt-dev"
-test="$build iproute2 procps psmisc openssl python3 mariadb-server
-      mariadb-client e2fsprogs xfsprogs util-linux tgt libiscsi-bin drbd-utils
-      sg3-utils qemu-system-x86 busybox-static fdisk"
+run="drbd-utils fdisk util-linux e2fsprogs"
+test="$build $run iproute2 procps psmisc openssl python3 mariadb-server
+      mariadb-client xfsprogs tgt libiscsi-bin sg3-utils qemu-system-x86
+      busybox-static systemd"
 case "$what" in
 build) pkgs=$build ;;
+run) pkgs=$run ;;
 test | demo) pkgs=$test ;;
 bench) pkgs="$test keepalived" ;;
-*) echo "usage: $0 [build|test|demo|bench]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|run|test|demo|bench]" >&2; exit 2 ;;
 esac
 export DEBIAN_FRONTEND=noninteractive
 missing=""

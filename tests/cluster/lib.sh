@@ -389,6 +389,68 @@ XML
 	echo '  </group>'
 }
 
+# ---------------------------------------------------------------- a shared LUN
+
+# The reference's database partition as a shared LUN: a loop device over a
+# file in CL_TMP, with ext4, that storage-fc (id "db", no reservation: a
+# loop device has no PR) mounts on CL_MNT (default /var/lib/mysql-share) in
+# each agent's own mount namespace (`ip netns exec` gives every agent one;
+# the host never sees the mount).  Skips when mkfs.ext4, losetup, a tool of
+# the scenario's (the arguments) or a free loop device is missing.  Sets
+# CL_LOOP; the loop device, and CL_MNT when it was made here, go at exit.
+# Call after cl_init, and use cl_lun_group_xml as the scenario's
+# cl_group_xml.
+cl_lun_up() { # [tool...]
+	local t
+	CL_MNT=${CL_MNT:-/var/lib/mysql-share}
+	for t in mkfs.ext4 losetup "$@"; do
+		command -v "$t" >/dev/null || cl_skip "$t is missing (scripts/install-deps.sh test)"
+	done
+	truncate -s 64M "$CL_TMP/lun.img"
+	CL_LOOP=$(losetup --find --show "$CL_TMP/lun.img") ||
+		cl_skip "no free loop device for the storage"
+	CL_MADE_MNT=""
+	[ -d "$CL_MNT" ] || { mkdir -p "$CL_MNT" && CL_MADE_MNT=1; }
+	# The kernel may hold the device a moment after the agents' mount
+	# namespaces are gone: retried.
+	CL_CLEANUP_CMDS="${CL_CLEANUP_CMDS:+$CL_CLEANUP_CMDS; }"'for _ in $(seq 50); do losetup -d "$CL_LOOP" 2>/dev/null && break; sleep 0.1; done; [ -z "$CL_MADE_MNT" ] || rmdir "$CL_MNT" 2>/dev/null'
+	mkfs.ext4 -q -F "$CL_LOOP"
+}
+
+# The group on the LUN: storage "db", then webip, mysql and tomcat, each on
+# "db", monitored every second.  webip is resource-vip on CL_VIP/24 (eth0)
+# when CL_VIP is set, else resource-dummy like the others (their service
+# is their state file in the node's directory).  $1 node, $2 its directory.
+cl_lun_group_xml() {
+	local d=$2 r
+	cat <<XML
+  <storage id="db" plugin="storage-fc">
+    <device>$CL_LOOP</device>
+    <mount>$CL_MNT</mount>
+    <fstype>ext4</fstype>
+    <reservation>none</reservation>
+  </storage>
+  <group id="vms">
+XML
+	for r in webip mysql tomcat; do
+		if [ "$r" = webip ] && [ -n "${CL_VIP:-}" ]; then
+			cat <<XML
+    <resource id="webip" plugin="resource-vip" monitor-interval="1s" storage="db" $CL_RES_ATTRS>
+      <address>$CL_VIP/24</address>
+      <interface>eth0</interface>
+    </resource>
+XML
+			continue
+		fi
+		cat <<XML
+    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" storage="db" $CL_RES_ATTRS>
+      <state-file>$d/$r.running</state-file>
+    </resource>
+XML
+	done
+	echo '  </group>'
+}
+
 cl_write_configs() {
 	local n d s=$CL_TMP/secrets r
 	for n in node1 node2; do

@@ -5,47 +5,13 @@ set -euo pipefail
 cl_init status_format
 
 # The reference's group: its VIP (inside the test's namespaces only) and
-# its database partition, here a loop device with ext4 that storage-fc
-# mounts on /var/lib/mysql-share in each agent's own mount namespace
-# (`ip netns exec` gives every agent one; the host never sees the mount).
-# mysql and tomcat stay resource-dummy: their lines are what is checked.
+# its database partition, a loop device that storage-fc mounts on
+# /var/lib/mysql-share (cl_lun_up).  mysql and tomcat stay resource-dummy:
+# their lines are what is checked.
 CL_VIP=172.16.60.55
 CL_MNT=/var/lib/mysql-share
-for t in mkfs.ext4 losetup; do
-	command -v "$t" >/dev/null || cl_skip "$t is missing (scripts/install-deps.sh test)"
-done
-truncate -s 64M "$CL_TMP/lun.img"
-CL_LOOP=$(losetup --find --show "$CL_TMP/lun.img") ||
-	cl_skip "no free loop device for the storage"
-CL_MADE_MNT=""
-[ -d "$CL_MNT" ] || { mkdir -p "$CL_MNT" && CL_MADE_MNT=1; }
-CL_CLEANUP_CMDS='for _ in $(seq 50); do losetup -d "$CL_LOOP" 2>/dev/null && break; sleep 0.1; done; [ -z "$CL_MADE_MNT" ] || rmdir "$CL_MNT" 2>/dev/null'
-mkfs.ext4 -q -F "$CL_LOOP"
-
-cl_group_xml() { # node dir
-	local d=$2 r
-	cat <<XML
-  <storage id="db" plugin="storage-fc">
-    <device>$CL_LOOP</device>
-    <mount>$CL_MNT</mount>
-    <fstype>ext4</fstype>
-    <reservation>none</reservation>
-  </storage>
-  <group id="vms">
-    <resource id="webip" plugin="resource-vip" storage="db" monitor-interval="1s">
-      <address>$CL_VIP/24</address>
-      <interface>eth0</interface>
-    </resource>
-XML
-	for r in mysql tomcat; do
-		cat <<XML
-    <resource id="$r" plugin="resource-dummy" monitor-interval="1s">
-      <state-file>$d/$r.running</state-file>
-    </resource>
-XML
-	done
-	echo '  </group>'
-}
+cl_lun_up
+cl_group_xml() { cl_lun_group_xml "$@"; }
 
 # The reference section of $CL_DIR/status.NODE: from the top to the second
 # "-----".  Resource lines are in group order (webip, mysql, tomcat).  The

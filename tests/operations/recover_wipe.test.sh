@@ -52,43 +52,7 @@ cat >"$CL_DIR/drbd.xml" <<XML
 </cmsd>
 XML
 
-# client REQUEST...: one TLS connection to node2's setup agent, the
-# password on stdin; each request "WORDS[@FILE]" (FILE: the body); prints
-# each reply line.
-cat >"$CL_DIR/client.py" <<'PY'
-import hashlib, socket, ssl, struct, sys
-addr, port, fp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-pw = sys.stdin.readline().rstrip("\n").encode()
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-s = ctx.wrap_socket(socket.create_connection((addr, port), 10))
-d = hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest().upper()
-got = "SHA256:" + ":".join(d[i:i + 2] for i in range(0, len(d), 2))
-if got != fp:
-    sys.exit("fingerprint %s, expected %s" % (got, fp))
-def recvn(n):
-    r = b""
-    while len(r) < n:
-        k = s.recv(n - len(r))
-        if not k:
-            sys.exit("connection closed")
-        r += k
-    return r
-def call(line, body=b""):
-    p = line.encode() + b"\n" + body
-    s.sendall(struct.pack(">I", len(p)) + p)
-    n = struct.unpack(">I", recvn(4))[0]
-    return recvn(n).split(b"\n", 1)[0].decode()
-print(call("AUTH root", pw))
-for req in sys.argv[4:]:
-    body = b""
-    if "@/" in req:
-        req, f = req.rsplit("@", 1)
-        body = open(f, "rb").read()
-    print(call(req, body))
-PY
+su_client_py "$CL_DIR/client.py"
 client() { # requests...: from node1's namespace
 	printf '%s\n' "$SU_SLAVE_PW" | ip netns exec "$(cl_ns node1)" \
 		python3 "$CL_DIR/client.py" "$(cl_addr node2)" "$SU_PORT" "$fp" "$@"

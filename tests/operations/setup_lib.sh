@@ -18,6 +18,10 @@
 # clock offset, the version) come from a --facts-override file, which the
 # agent logs and reports as overridden.  The system disk of a test machine
 # is rarely an sdX, so every node says disk=sda unless a test says else.
+# A group template that names the database disk (@DB_DISKS@, @DB_DISK@)
+# makes setup partition /dev/DISK on each node: such a test binds a loop
+# device on that name in each agent's namespace (bind=, setup_db.test.sh)
+# or gives --db-on, never the machine's own disk.
 #
 # Use: . setup_lib.sh; su_init NAME; su_host HOST HOSTNAME [key=value...];
 #   su_run_setup ARGS... (cmsadm setup in node1's namespaces; stdin given).
@@ -69,13 +73,37 @@ su_shadow() { # host file
 	chmod 600 "$2"
 }
 
+# Runs cmd (exec, in the foreground) in host's network namespace and in a
+# mount + UTS namespace of its own: the overlays of $CL_DIR/HOST on /etc and
+# /var, a tmpfs /run, the host's test shadow file, the host name, and
+# $SU_VMSMOUNT (commands, one a line, may be empty: /vms, su_host's
+# binds).  The caller made the overlays'
+# directories and the shadow file under $CL_DIR/HOST.  It execs, so that
+# the PID of `su_exec ... &` becomes the command's: call it with & or in a
+# subshell.
+su_exec() { # host hostname cmd...
+	local h=$1 d=$CL_DIR/$1 hostname=$2
+	shift 2
+	exec ip netns exec "$(cl_ns "$h")" unshare -m -u --propagation private \
+		bash -c "set -e
+mount -t overlay overlay -o lowerdir=/etc,upperdir=$d/etc.u,workdir=$d/etc.w /etc
+mount -t overlay overlay -o lowerdir=/var,upperdir=$d/var.u,workdir=$d/var.w /var
+mount -t tmpfs -o size=4m,mode=755 tmpfs /run
+mount --bind $d/shadow /etc/shadow
+${SU_VMSMOUNT:-}
+printf '%s' '$hostname' >/proc/sys/kernel/hostname
+exec \"\$@\"" su-agent "$@"
+}
+
 # Starts host's unconfigured agent.  Settings (key=value): hostname=NAME
 # (default cvknodeN), vms_gb=N (default 40; 0: no /vms), hook=SCRIPT_TEXT,
-# plugins=DIR, and the facts override keys boot= disk= version=
-# clock_offset_ms= (disk defaults to sda on the nodes).
+# plugins=DIR, bind=SRC:DST (SRC bind-mounted on DST in the agent's mount
+# namespace: a loop device standing for the host's own disk; repeatable),
+# and the facts override keys boot= disk= version= clock_offset_ms= (disk
+# defaults to sda on the nodes).
 su_host() { # host [key=value...]
 	local h=$1 d=$CL_DIR/$1 kv k v hostname vms_gb=40 hook="" plugins
-	local over="" disk=sda
+	local over="" disk=sda binds=""
 	shift
 	hostname=$(cl_name "$h")
 	plugins=$CMSD_PLUGIN_DIR
@@ -88,6 +116,7 @@ su_host() { # host [key=value...]
 		hook) hook=$v ;;
 		plugins) plugins=$v ;;
 		disk) disk=$v ;;
+		bind) binds+="mount --bind ${v%%:*} ${v#*:}"$'\n' ;;
 		boot | version | clock_offset_ms) over+="$k=$v"$'\n' ;;
 		*) cl_fail "su_host: unknown setting $k" ;;
 		esac
@@ -105,15 +134,9 @@ su_host() { # host [key=value...]
 	# only lines of this start count (stdout keeps earlier runs)
 	[ -f "$d/stdout" ] && off=$(stat -c %s "$d/stdout")
 	[ "$vms_gb" = 0 ] || vmsmount="mount -t tmpfs -o size=${vms_gb}g tmpfs $d/vms"
-	ip netns exec "$(cl_ns "$h")" unshare -m -u --propagation private \
-		bash -c "set -e
-mount -t overlay overlay -o lowerdir=/etc,upperdir=$d/etc.u,workdir=$d/etc.w /etc
-mount -t overlay overlay -o lowerdir=/var,upperdir=$d/var.u,workdir=$d/var.w /var
-mount -t tmpfs -o size=4m,mode=755 tmpfs /run
-mount --bind $d/shadow /etc/shadow
-$vmsmount
-printf '%s' '$hostname' >/proc/sys/kernel/hostname
-exec \"\$@\"" su-agent "$CMSD_BIN" --unconfigured -d -p "$plugins" \
+	# the binds first: /vms may be bound under nothing they cover
+	SU_VMSMOUNT="$binds$vmsmount" su_exec "$h" "$hostname" \
+		"$CMSD_BIN" --unconfigured -d -p "$plugins" \
 		--vms-path "$d/vms" --precheck-hook "$d/hook" \
 		--facts-override "$d/facts" --auth-lockout "$SU_LOCKOUT" \
 		>>"$d/stdout" 2>&1 &
@@ -235,4 +258,49 @@ su_assert_no_password() {
 		! grep -q "Sanitizer" "$f" ||
 			cl_fail "a sanitizer report in $f: $(grep -A20 Sanitizer "$f" | head -40)"
 	done
+}
+
+# A small client of the setup channel, as cmsadm speaks it: TLS pinned by
+# fingerprint, AUTH root with the password on stdin, then each request
+# "WORDS[@FILE]" (FILE: the body); prints each reply line and, after an OK
+# with a body, the body.
+su_client_py() { # file
+	cat >"$1" <<'PY'
+import hashlib, socket, ssl, struct, sys
+addr, port, fp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+pw = sys.stdin.readline().rstrip("\n").encode()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+s = ctx.wrap_socket(socket.create_connection((addr, port), 10))
+d = hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest().upper()
+got = "SHA256:" + ":".join(d[i:i + 2] for i in range(0, len(d), 2))
+if got != fp:
+    sys.exit("fingerprint %s, expected %s" % (got, fp))
+s.settimeout(120)
+def recvn(n):
+    r = b""
+    while len(r) < n:
+        k = s.recv(n - len(r))
+        if not k:
+            sys.exit("connection closed")
+        r += k
+    return r
+def call(line, body=b""):
+    p = line.encode() + b"\n" + body
+    s.sendall(struct.pack(">I", len(p)) + p)
+    n = struct.unpack(">I", recvn(4))[0]
+    return recvn(n).decode().split("\n", 1)
+print(call("AUTH root", pw)[0])
+for req in sys.argv[4:]:
+    body = b""
+    if "@/" in req:
+        req, f = req.rsplit("@", 1)
+        body = open(f, "rb").read()
+    r = call(req, body)
+    print(r[0])
+    if len(r) > 1 and r[1]:
+        sys.stdout.write(r[1] if r[1].endswith("\n") else r[1] + "\n")
+PY
 }

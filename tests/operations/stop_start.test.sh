@@ -5,40 +5,11 @@ set -euo pipefail
 cl_init stop_start
 
 # The data: a loop device with ext4 that storage-fc mounts on the master
-# only, in each agent's own mount namespace; the group's resources are
-# resource-dummy (their service is their state file).
+# only, in each agent's own mount namespace (cl_lun_up); the group's
+# resources are resource-dummy (their service is their state file).
 CL_MNT=/var/lib/mysql-share
-for t in mkfs.ext4 losetup nsenter findmnt debugfs sha256sum; do
-	command -v "$t" >/dev/null || cl_skip "$t is missing (scripts/install-deps.sh test)"
-done
-truncate -s 64M "$CL_TMP/lun.img"
-CL_LOOP=$(losetup --find --show "$CL_TMP/lun.img") ||
-	cl_skip "no free loop device for the storage"
-CL_MADE_MNT=""
-[ -d "$CL_MNT" ] || { mkdir -p "$CL_MNT" && CL_MADE_MNT=1; }
-CL_CLEANUP_CMDS='for _ in $(seq 50); do losetup -d "$CL_LOOP" 2>/dev/null && break; sleep 0.1; done; [ -z "$CL_MADE_MNT" ] || rmdir "$CL_MNT" 2>/dev/null'
-mkfs.ext4 -q -F "$CL_LOOP"
-
-cl_group_xml() { # node dir
-	local d=$2 r
-	cat <<XML
-  <storage id="db" plugin="storage-fc">
-    <device>$CL_LOOP</device>
-    <mount>$CL_MNT</mount>
-    <fstype>ext4</fstype>
-    <reservation>none</reservation>
-  </storage>
-  <group id="vms">
-XML
-	for r in webip mysql tomcat; do
-		cat <<XML
-    <resource id="$r" plugin="resource-dummy" monitor-interval="1s" storage="db">
-      <state-file>$d/$r.running</state-file>
-    </resource>
-XML
-	done
-	echo '  </group>'
-}
+cl_lun_up nsenter findmnt debugfs sha256sum
+cl_group_xml() { cl_lun_group_xml "$@"; }
 
 # In the agent's own mount namespace (ip netns exec gives it one).
 in_agent() { # node cmd...

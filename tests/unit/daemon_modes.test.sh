@@ -284,6 +284,25 @@ pid=$!
 sleep 0.3
 stop_cmsd
 
+echo "== --unconfigured-if-missing: a config that is there runs configured"
+# (the missing and unreadable cases need namespaces: a setup agent listens
+# on 7791 and writes under /var/lib/cmsd; tests/operations/systemd_unit)
+: >"$tmp/log"
+"$CMSD_BIN" --unconfigured-if-missing -c "$tmp/ok.xml" 2>"$tmp/stderr" &
+pid=$!
+for _ in $(seq 100); do
+	[ -S "$sock" ] && break
+	kill -0 "$pid" 2>/dev/null || fail "cmsd died: $(cat "$tmp/stderr")"
+	sleep 0.05
+done
+"$CMSADM_BIN" -s "$sock" status >/dev/null || fail "status of the configured agent"
+! grep -q "starting unconfigured" "$tmp/stderr" "$tmp/log" || fail "it fell back with a config there"
+stop_cmsd
+rc=0
+"$CMSD_BIN" --unconfigured-if-missing --check -c "$tmp/ok.xml" 2>"$tmp/err" || rc=$?
+[ "$rc" = 2 ] || fail "exit $rc for --check with --unconfigured-if-missing"
+grep -q "do not go together" "$tmp/err" || fail "no reason: $(cat "$tmp/err")"
+
 echo "== cmsadm: usage errors"
 rc=0
 "$CMSADM_BIN" -s "$sock" frobnicate 2>"$tmp/err" || rc=$?

@@ -27,15 +27,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmbed import (MNT, Bed, Cluster, check,  # noqa: E402
-                   drbd_state, first_master, log, md5,
-                   overview_has, role, run_main, status_two_up, wait_in_sync,
-                   wait_master, wait_until, write_payload)
-
-
-def mounted(g):
-    return re.search(rf"^/dev/drbd0 {MNT} ext4 ", g.sh("cat /proc/mounts"),
-                     re.M)
+from sb_steps import (check_loser_discarded, make_split_brain,  # noqa: E402
+                      standalone_secs)
+from vmbed import (MNT, Bed, Cluster, check, log,  # noqa: E402
+                   overview_has, run_main, status_two_up, wait_in_sync,
+                   wait_master, wait_until)
 
 
 def scenario():
@@ -43,26 +39,7 @@ def scenario():
         Cluster(bed, mode="ping", storage=True, vip=True)
         bed.boot()
         n1, n2 = bed["cvknode1"], bed["cvknode2"]
-        first_master(bed)
-        wait_in_sync(bed, "cvknode1", "cvknode2")
-        base = write_payload(n1, "base", 4)
-
-        bed.cut("n12")
-        t = time.time()
-        wait_until("both nodes master and serving (ping mode, cut)",
-                   lambda: all((lambda r: r and r["role"] == "master" and
-                                r["serving"])(role(g)) for g in (n1, n2)),
-                   60, 1)
-        log(f"both master {time.time() - t:.1f}s after the cut (the "
-            "documented ping-mode partition)")
-        for g in (n1, n2):
-            wait_until(f"{MNT} mounted on {g.host}", lambda g=g: mounted(g),
-                       60)
-            st = drbd_state(g)
-            check(st[1].startswith("Primary/"),
-                  f"{g.host} r0 Primary while cut: {st}")
-        h = {"cvknode1": write_payload(n1, "only-on-cvknode1", 2),
-             "cvknode2": write_payload(n2, "only-on-cvknode2", 2)}
+        base, h = make_split_brain(bed)
 
         # In-guest samplers, started before the heal: the split brain's
         # StandAlone can last well under a second when cmsd is quick, too
@@ -88,6 +65,8 @@ def scenario():
             f"{L} slave")
         wait_in_sync(bed, W, L, 120)
         check(True, f"the loser {L} resynced from {W}")
+        # split_brain_maint.py holds r0 StandAlone for longer than this
+        log(f"r0 healed and in sync {time.time() - t:.1f}s after the heal")
         ev, ovw = {}, {}
         for g in (n1, n2):
             g.sh("kill $(cat /tmp/ev2.pid) $(cat /tmp/ovw.pid)")
@@ -99,6 +78,8 @@ def scenario():
                       ev[h])]
         check(alone, "events2: DRBD's split-brain helper called and r0 "
               "StandAlone on " + (", ".join(alone) or "neither node"))
+        log("r0 StandAlone for " + ", ".join(
+            f"{h}: {standalone_secs(ev[h])}s" for h in ev) + " (events2)")
         seen = [f"{h}: {m.group(0)}" for h in ovw for m in [re.search(
             r"^0:r0/0 StandAlone \S+/\S+ \S+/\S+ +r-----.*$", ovw[h],
             re.M)] if m]
@@ -124,21 +105,7 @@ def scenario():
                              10)
         check(rc == 0, f"{L} recorded what it had: {rec.strip()}")
 
-        w, lo = bed[W], bed[L]
-        check(md5(w, f"{MNT}/base") == base and
-              md5(w, f"{MNT}/only-on-{W}") == h[W],
-              f"{W} kept BASE and its own file (md5)")
-        check(w.run(f"test -e {MNT}/only-on-{L}")[0] != 0,
-              f"{L}'s file written during the split brain is not on {W}")
-        w.sh("cmsadm switchover", 60)
-        wait_master(bed, L, W, 90)
-        wait_until(f"{MNT} mounted on {L}", lambda: mounted(lo), 60)
-        check(md5(lo, f"{MNT}/base") == base and
-              md5(lo, f"{MNT}/only-on-{W}") == h[W],
-              f"after a switchover {L} has BASE and {W}'s file: resynced")
-        check(lo.run(f"test -e {MNT}/only-on-{L}")[0] != 0,
-              f"{L}'s own split-brain file is gone: its changes were "
-              "discarded")
+        check_loser_discarded(bed, W, L, base, h)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@
  * password (prompt without echo, or --password-file FILE|-) authenticates
  * over TLS to its setup agent, pinned by fingerprint, the peer's version
  * and plugins must match this host's, then: a certificate for the peer's
- * node id from the CA key kept on this node, the peer's config (this
- * node's with node="PEER"), certificate, key, CA key and cluster key
+ * node id from the CA key kept on this node, the peer's database
+ * partition made there when setup made this node's (PARTITION: a GPT
+ * partition cmsd-db of this node's size on the peer's system disk or
+ * --db-on), the peer's config (this node's with node="PEER" and the
+ * peer's own <disk node="PEER">), certificate, key, CA key and cluster key
  * written there, each storage-drbd partition wiped (the agent's WIPE:
  * first and last MiB, so storage-drbd's start creates fresh metadata and
  * DRBD resyncs the whole disk from here), the config checked and committed
@@ -40,7 +43,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,20 +59,35 @@
 #include "pki.h"
 #include "recover_cmd.h"
 #include "setup.h"
+#include "setup_disk.h"
 #include "setupc.h"
 #include "setupproto.h"
 
 #define RC_LOG_DEFAULT "/var/log/cvm_master_slave.log"
 #define RC_SUCCESS     "-----CVM Master/Slave Restore Success-----"
 #define RC_MAX_DRBD    8
+#define RC_DB_LABEL    "cmsd-db" /* the partition setup makes */
 
 static struct rc_form {
 	const char *peer_ip, *password_file, *fp_pin, *config, *plugin_dir;
-	const char *log_file, *sock;
+	const char *log_file, *sock, *db_on;
 	bool yes;
 	unsigned port;
 	long wait_s, sync_wait_s;
 } F;
+
+/* A storage-drbd of the master's configuration: its id, this node's and
+ * the peer's <disk> (the one naming the node, else the one without
+ * node=), and whether setup made this node's (a partition named cmsd-db):
+ * then the peer gets a new one, made on its own disk, of this one's size. */
+struct rc_drbd {
+	char id[64], local[1024], peer[1024];
+	char dnode[4][64], dpath[4][1024]; /* the <disk>s as read */
+	int nd;
+	bool made;
+	uint64_t mib;
+	char peer_new[256]; /* the peer's device, as PARTITION named it */
+};
 
 /* What the master's configuration says. */
 static struct {
@@ -74,8 +96,9 @@ static struct {
 	char peer_addrs[4][64];
 	int n_addrs;
 	char ca[1024], cert[1024], key[1024], key_file[1024];
-	char drbd_disks[RC_MAX_DRBD][1024];
+	struct rc_drbd drbd[RC_MAX_DRBD];
 	int n_drbd;
+	char peer_disk[64];  /* the peer's system disk, from its FACTS */
 	char initiator[256]; /* the peer's, from <initiator-name node=PEER> */
 	bool iscsi;
 } C;
@@ -255,6 +278,30 @@ static void copy_text(xmlNode *n, char *out, size_t len)
 	xmlFree(v);
 }
 
+static void drbd_disk(xmlNode *k, struct rc_drbd *d)
+{
+	if (d->nd >= 4)
+		return;
+	copy_prop(k, "node", d->dnode[d->nd], sizeof(d->dnode[0]));
+	copy_text(k, d->dpath[d->nd], sizeof(d->dpath[0]));
+	d->nd++;
+}
+
+/* The <disk> for node id: the one naming it, else the one without node=. */
+static void drbd_disk_for(struct rc_drbd *d, const char *id, char *out,
+			  size_t len)
+{
+	out[0] = '\0';
+	for (int i = 0; i < d->nd; i++)
+		if (strcmp(d->dnode[i], id) == 0) {
+			snprintf(out, len, "%s", d->dpath[i]);
+			return;
+		}
+	for (int i = 0; i < d->nd; i++)
+		if (!d->dnode[i][0])
+			snprintf(out, len, "%s", d->dpath[i]);
+}
+
 /* Reads the master's config into C and the document (for the peer's
  * copy).  0, or 1 after fail(). */
 static int read_config(xmlDoc **docp)
@@ -319,11 +366,16 @@ static int read_config(xmlDoc **docp)
 		} else if (is_el(n, "storage")) {
 			char plugin[64], node[64];
 			copy_prop(n, "plugin", plugin, sizeof(plugin));
+			struct rc_drbd *cur = NULL;
+			copy_prop(n, "plugin", plugin, sizeof(plugin));
+			if (strcmp(plugin, "storage-drbd") == 0 &&
+			    C.n_drbd < RC_MAX_DRBD) {
+				cur = &C.drbd[C.n_drbd++];
+				copy_prop(n, "id", cur->id, sizeof(cur->id));
+			}
 			for (k = n->children; k; k = k->next) {
-				if (strcmp(plugin, "storage-drbd") == 0 &&
-				    is_el(k, "disk") && C.n_drbd < RC_MAX_DRBD)
-					copy_text(k, C.drbd_disks[C.n_drbd++],
-						  sizeof(C.drbd_disks[0]));
+				if (cur && is_el(k, "disk"))
+					drbd_disk(k, cur);
 				if (strcmp(plugin, "storage-iscsi") == 0 &&
 				    is_el(k, "initiator-name")) {
 					C.iscsi = true;
@@ -336,6 +388,12 @@ static int read_config(xmlDoc **docp)
 				}
 			}
 		}
+	}
+	for (int i = 0; i < C.n_drbd; i++) {
+		drbd_disk_for(&C.drbd[i], C.local_id, C.drbd[i].local,
+			      sizeof(C.drbd[i].local));
+		drbd_disk_for(&C.drbd[i], C.peer_id, C.drbd[i].peer,
+			      sizeof(C.drbd[i].peer));
 	}
 	if (!C.local_name[0])
 		snprintf(C.local_name, sizeof(C.local_name), "%s", C.local_id);
@@ -518,6 +576,8 @@ static int check_facts(void)
 	setup_kv_get(body, strlen(body), "components", comps, sizeof(comps));
 	setup_kv_get(body, strlen(body), "config", cpath, sizeof(cpath));
 	setup_kv_get(body, strlen(body), "hostname", host, sizeof(host));
+	setup_kv_get(body, strlen(body), "disk", C.peer_disk,
+		     sizeof(C.peer_disk));
 	slog("peer %s facts: hostname=%s version=%s components=%s config=%s",
 	     F.peer_ip, host, v, comps, cpath);
 	if (setup_kv_get(body, strlen(body), "overridden", line, sizeof(line)))
@@ -656,6 +716,162 @@ out:
 	return rc;
 }
 
+/* The GPT name of the partition at path: the kernel's (PARTNAME, when its
+ * own parser read the table), else what blkid reads in the table (a
+ * partition that partx added to a disk in use has no name in the
+ * kernel).  "" when it has none or is no partition. */
+static void part_name(const char *path, char *out, size_t len)
+{
+	char real[PATH_MAX], ev[PATH_MAX + 64], line[300];
+	const char *b;
+	int pfd[2];
+	pid_t pid;
+	FILE *f;
+
+	out[0] = '\0';
+	if (!realpath(path, real))
+		return;
+	b = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+	snprintf(ev, sizeof(ev), "/sys/class/block/%s/uevent", b);
+	if ((f = fopen(ev, "re"))) {
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "PARTNAME=", 9) == 0) {
+				line[strcspn(line, "\n")] = '\0';
+				/* longer than out: not cmsd-db anyway */
+				if (snprintf(out, len, "%s", line + 9) >=
+				    (int)len)
+					out[0] = '\0';
+			}
+		fclose(f);
+	}
+	if (out[0] || pipe2(pfd, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], STDOUT_FILENO);
+		execl("/usr/sbin/blkid", "blkid", "-p", "-o", "value", "-s",
+		      "PART_ENTRY_NAME", real, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (pid > 0 && (f = fdopen(pfd[0], "re"))) {
+		if (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (snprintf(out, len, "%s", line) >= (int)len)
+				out[0] = '\0';
+		}
+		fclose(f);
+	} else {
+		close(pfd[0]);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/*
+ * A reinstalled peer has no database partition: for each storage-drbd
+ * whose disk on this node setup made (a partition named cmsd-db), the
+ * peer's agent makes one of this node's size (PARTITION, reused when the
+ * peer still has it) on the peer's system disk or --db-on, and the peer's
+ * config names the device it reported (its own <disk node="PEER">: the
+ * names may differ between the nodes).  Other DRBD disks (the local sync
+ * partition r1: the same disk on both by rule) stay as configured.
+ */
+static int make_peer_partitions(xmlDoc *doc)
+{
+	char disk[300];
+	int n = 0;
+
+	for (int i = 0; i < C.n_drbd; i++) {
+		struct rc_drbd *d = &C.drbd[i];
+		char name[64];
+		uint64_t bytes = 0;
+		int fd;
+
+		if (!d->local[0])
+			continue;
+		part_name(d->local, name, sizeof(name));
+		if (strcmp(name, RC_DB_LABEL) != 0)
+			continue;
+		fd = open(d->local, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return fail("%s: the size of this node's database "
+				    "partition %s: %s",
+				    d->id, d->local, strerror(e));
+		}
+		close(fd);
+		d->made = true;
+		d->mib = (bytes + (1u << 20) - 1) >> 20;
+		n++;
+	}
+	if (!n)
+		return 0;
+	if (n > 1)
+		return fail("%d storage-drbd instances have a disk named %s on "
+			    "this node: only the database (r0) has; the peer "
+			    "would get one partition for both",
+			    n, RC_DB_LABEL);
+	stage("partition", "creating the peer's DRBD database partition");
+	if (F.db_on)
+		snprintf(disk, sizeof(disk), "%s", F.db_on);
+	else if (C.peer_disk[0] && strcmp(C.peer_disk, "unknown") != 0 &&
+		 strspn(C.peer_disk, "abcdefghijklmnopqrstuvwxyz0123456789") ==
+			 strlen(C.peer_disk))
+		snprintf(disk, sizeof(disk), "/dev/%s", C.peer_disk);
+	else
+		return fail("the peer reports no system disk (disk=%s in its "
+			    "facts): name the disk for its database partition "
+			    "with --db-on DISK",
+			    C.peer_disk[0] ? C.peer_disk : "(none)");
+	for (int i = 0; i < C.n_drbd; i++) {
+		struct rc_drbd *d = &C.drbd[i];
+		char line[SETUP_MAX_LINE], req[400], body[1024];
+		char st[16] = "", part[256] = "", mib[24] = "";
+		int r;
+
+		if (!d->made)
+			continue;
+		snprintf(req, sizeof(req), "PARTITION %s %llu %s", disk,
+			 (unsigned long long)d->mib, RC_DB_LABEL);
+		r = call(req, NULL, 0, line, sizeof(line), body, sizeof(body));
+		if (r)
+			return fail("peer %s: the database partition on %s: %s",
+				    F.peer_ip, disk,
+				    r < 0 ? "connection broke" : line);
+		if (!setup_kv_get(body, strlen(body), "device", d->peer_new,
+				  sizeof(d->peer_new)) ||
+		    d->peer_new[0] != '/')
+			return fail("peer %s: PARTITION on %s named no device",
+				    F.peer_ip, disk);
+		setup_kv_get(body, strlen(body), "state", st, sizeof(st));
+		setup_kv_get(body, strlen(body), "partition", part,
+			     sizeof(part));
+		setup_kv_get(body, strlen(body), "size_mib", mib, sizeof(mib));
+		say("  %s: database partition %s (%s%son %s, %s MiB as %s "
+		    "here, "
+		    "%s)",
+		    C.peer_name, d->peer_new,
+		    strcmp(part, d->peer_new) ? part : "",
+		    strcmp(part, d->peer_new) ? " " : "", disk, mib, d->local,
+		    strcmp(st, "reused") == 0 ? "already there, reused"
+					      : "created");
+		if (setup_disk_set(doc, d->id, C.peer_id, d->peer_new) < 0)
+			return fail("%s: no storage-drbd \"%s\" to name the "
+				    "peer's disk in",
+				    F.config, d->id);
+		if (d->peer[0] && strcmp(d->peer, d->peer_new) != 0)
+			say("  note: this node's configuration names %s for "
+			    "%s's %s; the peer's names %s (each node's DRBD "
+			    "uses its own disk; this node's file is not "
+			    "changed)",
+			    d->peer, C.peer_id, d->id, d->peer_new);
+	}
+	return 0;
+}
+
 static int format_and_commit(void)
 {
 	char line[SETUP_MAX_LINE], req[1100];
@@ -666,15 +882,23 @@ static int format_and_commit(void)
 		say("  no storage-drbd in the configuration: nothing to format "
 		    "(shared storage stays as it is)");
 	for (int i = 0; i < C.n_drbd; i++) {
-		snprintf(req, sizeof(req), "WIPE %s", C.drbd_disks[i]);
+		/* the peer's own disk: the partition just made for it, else
+		 * the one the configuration names for it */
+		const char *dev =
+			C.drbd[i].made ? C.drbd[i].peer_new : C.drbd[i].peer;
+		if (!dev[0]) {
+			say("  %s: no <disk> for %s: nothing to format",
+			    C.drbd[i].id, C.peer_id);
+			continue;
+		}
+		snprintf(req, sizeof(req), "WIPE %s", dev);
 		r = call(req, NULL, 0, line, sizeof(line), NULL, 0);
 		if (r)
 			return fail("peer %s: formatting %s: %s", F.peer_ip,
-				    C.drbd_disks[i],
-				    r < 0 ? "connection broke" : line);
+				    dev, r < 0 ? "connection broke" : line);
 		say("  %s: DRBD metadata and file-system signatures wiped; "
 		    "new metadata at start, then a full resync",
-		    C.drbd_disks[i]);
+		    dev);
 	}
 	stage("commit", "[4/4] checking the configuration and restarting the "
 			"peer's cmsd");
@@ -810,6 +1034,7 @@ static void usage(FILE *f)
 		"PORT]\n"
 		"         [--log-file FILE] [--wait SECONDS] [--sync-wait "
 		"SECONDS]\n"
+		"         [--db-on DISK]\n"
 		"Run on the surviving master, with `cmsd --unconfigured` on "
 		"the replaced peer.\n"
 		"The peer's root password is asked without echo, or read "
@@ -830,6 +1055,7 @@ int recover_cmd(int argc, char **argv, const char *sock)
 		O_LOG,
 		O_WAIT,
 		O_SWAIT,
+		O_DBON,
 	};
 	static const struct option opts[] = {
 		{"peer", required_argument, NULL, O_PEER},
@@ -842,6 +1068,7 @@ int recover_cmd(int argc, char **argv, const char *sock)
 		{"log-file", required_argument, NULL, O_LOG},
 		{"wait", required_argument, NULL, O_WAIT},
 		{"sync-wait", required_argument, NULL, O_SWAIT},
+		{"db-on", required_argument, NULL, O_DBON},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -894,6 +1121,17 @@ int recover_cmd(int argc, char **argv, const char *sock)
 			break;
 		case O_SWAIT:
 			F.sync_wait_s = num("--sync-wait", optarg, 1, 86400);
+			break;
+		case O_DBON:
+			F.db_on = optarg;
+			if (strncmp(optarg, "/dev/", 5) != 0 ||
+			    strlen(optarg) > 200 || strchr(optarg, ' ')) {
+				fprintf(stderr,
+					"cmsadm: recover: --db-on %s: a whole "
+					"disk under /dev is required\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -965,7 +1203,8 @@ int recover_cmd(int argc, char **argv, const char *sock)
 	explicit_bzero(pw, sizeof(pw));
 	if (check_facts())
 		goto out;
-	if (send_identity(doc) || format_and_commit() || wait_peer())
+	if (make_peer_partitions(doc) || send_identity(doc) ||
+	    format_and_commit() || wait_peer())
 		goto out;
 	{
 		char *body = NULL;

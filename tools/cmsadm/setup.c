@@ -64,15 +64,18 @@ struct host {
 	long long t_before, t_after; /* our clock around FACTS, ms */
 	char hostname[256];
 	char config[1024];
+	char db_dev[256]; /* its DRBD database partition (PARTITION) */
 };
 
 struct form {
 	const char *vip, *netmask, *slave_ip, *quorum, *arbiter_ip;
 	const char *ping1, *ping2, *password_file, *cluster_id;
 	const char *log_file, *token_file, *state_dir, *group_template;
-	const char *interface, *db_disk, *local_ip, *sock;
+	const char *interface, *db_disk, *db_on, *local_ip, *sock;
 	int prefix; /* -1: from --netmask */
-	long hosts, vms, db_size_gb, skew_ms, wait_s;
+	long hosts, vms, skew_ms, wait_s;
+	uint64_t db_size_mib; /* 0: the formula's, rounded up to GB */
+	bool allow_small_db;
 	unsigned port;
 	const char *fp_pin[8];
 	int n_pins;
@@ -630,7 +633,7 @@ static const char default_template[] =
 	"  <storage id=\"db\" plugin=\"storage-drbd\">\n"
 	"    <resource>r0</resource>\n"
 	"    <minor>0</minor>\n"
-	"    <disk>@DB_DISK@</disk>\n"
+	"    @DB_DISKS@\n"
 	"    <port>7789</port>\n"
 	"    <mount>/var/lib/mysql-share</mount>\n"
 	"    <fstype>ext4</fstype>\n"
@@ -689,21 +692,63 @@ static int load_template(void)
 	return 0;
 }
 
-/* The template with @VIP@, @PREFIX@, @NETMASK@, @INTERFACE@, @DB_DISK@,
- * @DB_SIZE_GB@ and @NODE@ replaced. */
+/* The database partition made by setup: its GPT partition name. */
+#define DB_LABEL "cmsd-db"
+
+/* The template asks for the database disk: setup makes the partition
+ * unless --db-disk names an existing device. */
+static bool template_wants_db(void)
+{
+	return strstr(TEMPLATE, "@DB_DISKS@") || strstr(TEMPLATE, "@DB_DISK@");
+}
+
+/* "20 GB" when a whole number of GB, else "40 MiB". */
+static const char *size_str(uint64_t mib)
+{
+	static char buf[2][40];
+	static int k;
+
+	k ^= 1;
+	if (mib % 1024 == 0)
+		snprintf(buf[k], sizeof(buf[k]), "%llu GB",
+			 (unsigned long long)(mib / 1024));
+	else
+		snprintf(buf[k], sizeof(buf[k]), "%llu MiB",
+			 (unsigned long long)mib);
+	return buf[k];
+}
+
+/*
+ * The template with @VIP@, @PREFIX@, @NETMASK@, @INTERFACE@, @DB_DISK@,
+ * @DB_DISKS@, @DB_SIZE_GB@ and @NODE@ replaced.  @DB_DISKS@: one <disk
+ * node="ID"> line per node (the partitions setup made; their names may
+ * differ, /dev/sda3 and /dev/sdb3), or one <disk> for --db-disk;
+ * @DB_DISK@: --db-disk, or the nodes' partition when both have the same
+ * name (db_disk_check() refused it otherwise).
+ */
 static void add_template(struct cbuf *b, const char *node)
 {
-	char prefix[8], size[24];
+	char prefix[8], size[24], disks[700];
+	const char *one = F.db_disk ? F.db_disk : H[H_LOCAL].db_dev;
 	struct {
 		const char *key, *val;
 	} subst[] = {{"@VIP@", F.vip},	       {"@PREFIX@", prefix},
 		     {"@NETMASK@", F.netmask}, {"@INTERFACE@", F.interface},
-		     {"@DB_DISK@", F.db_disk}, {"@DB_SIZE_GB@", size},
-		     {"@NODE@", node}};
+		     {"@DB_DISKS@", disks},    {"@DB_DISK@", one},
+		     {"@DB_SIZE_GB@", size},   {"@NODE@", node}};
 	const char *p = TEMPLATE;
 
 	snprintf(prefix, sizeof(prefix), "%d", F.prefix);
-	snprintf(size, sizeof(size), "%ld", F.db_size_gb);
+	snprintf(size, sizeof(size), "%llu",
+		 (unsigned long long)((F.db_size_mib + 1023) / 1024));
+	if (F.db_disk)
+		snprintf(disks, sizeof(disks), "<disk>%s</disk>", F.db_disk);
+	else
+		snprintf(disks, sizeof(disks),
+			 "<disk node=\"%s\">%s</disk>\n"
+			 "    <disk node=\"%s\">%s</disk>",
+			 host_role[H_LOCAL], H[H_LOCAL].db_dev,
+			 host_role[H_SLAVE], H[H_SLAVE].db_dev);
 	while (*p) {
 		size_t k;
 		bool done = false;
@@ -819,6 +864,65 @@ static int put(enum host_idx i, const char *rel, const char *mode,
 }
 
 /* ------------------------------------------------------------ stages */
+
+/*
+ * The DRBD database partition on both nodes (not the arbiter): the agent's
+ * PARTITION makes a GPT partition named cmsd-db of the form's size on the
+ * node's system disk (its FACTS) or --db-on, or reuses one that is there
+ * (a setup run again).  Each node's device goes into the configs.
+ */
+static int make_db_partitions(void)
+{
+	if (F.db_disk || !template_wants_db())
+		return 0;
+	stage("partition", "creating the DRBD database partition on both "
+			   "nodes");
+	for (int i = 0; i < 2; i++) {
+		struct host *h = &H[i];
+		char line[SETUP_MAX_LINE], req[400], body[1024], disk[300];
+		char d[64], st[16] = "", part[256] = "", mib[24] = "";
+		size_t got = 0;
+		int r;
+
+		if (F.db_on)
+			snprintf(disk, sizeof(disk), "%s", F.db_on);
+		else
+			snprintf(disk, sizeof(disk), "/dev/%s",
+				 fact((enum host_idx)i, "disk", d, sizeof(d)));
+		snprintf(req, sizeof(req), "PARTITION %s %llu %s", disk,
+			 (unsigned long long)F.db_size_mib, DB_LABEL);
+		r = call(h, req, NULL, 0, line, sizeof(line), body,
+			 sizeof(body), &got);
+		if (r)
+			return fail("%s (%s): the database partition on %s: %s",
+				    h->hostname, host_role[i], disk,
+				    r < 0 ? "connection broke" : line);
+		if (!setup_kv_get(body, got, "device", h->db_dev,
+				  sizeof(h->db_dev)) ||
+		    h->db_dev[0] != '/')
+			return fail("%s (%s): PARTITION on %s named no device",
+				    h->hostname, host_role[i], disk);
+		setup_kv_get(body, got, "state", st, sizeof(st));
+		setup_kv_get(body, got, "partition", part, sizeof(part));
+		setup_kv_get(body, got, "size_mib", mib, sizeof(mib));
+		say("  %s (%s): database partition %s (%s%s%s, %s MiB, %s)",
+		    h->hostname, host_role[i], h->db_dev,
+		    strcmp(part, h->db_dev) ? part : "",
+		    strcmp(part, h->db_dev) ? " on " : "on ", disk, mib,
+		    strcmp(st, "reused") == 0 ? "already there, reused"
+					      : "created");
+	}
+	/* @DB_DISK@ is one path for both nodes. */
+	if (strstr(TEMPLATE, "@DB_DISK@") &&
+	    strcmp(H[H_LOCAL].db_dev, H[H_SLAVE].db_dev) != 0)
+		return fail("the group template uses @DB_DISK@ (one path for "
+			    "both nodes) but the nodes' database partitions "
+			    "differ: %s on %s, %s on %s; use @DB_DISKS@ (a "
+			    "<disk node=\"ID\"> line each)",
+			    H[H_LOCAL].db_dev, H[H_LOCAL].hostname,
+			    H[H_SLAVE].db_dev, H[H_SLAVE].hostname);
+	return 0;
+}
 
 static int make_and_send(void)
 {
@@ -1159,6 +1263,39 @@ static long num(const char *opt, const char *v, long min, long max)
 	return n;
 }
 
+/* --db-size: N GB, or N with a unit: 20G, 48M (MiB), 1T. */
+static uint64_t db_size(const char *v)
+{
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	uint64_t mul = 1024;
+
+	if (end != v && *end) {
+		if (strcasecmp(end, "M") == 0 || strcasecmp(end, "MB") == 0 ||
+		    strcasecmp(end, "MiB") == 0)
+			mul = 1;
+		else if (strcasecmp(end, "G") == 0 ||
+			 strcasecmp(end, "GB") == 0 ||
+			 strcasecmp(end, "GiB") == 0)
+			mul = 1024;
+		else if (strcasecmp(end, "T") == 0 ||
+			 strcasecmp(end, "TB") == 0 ||
+			 strcasecmp(end, "TiB") == 0)
+			mul = 1024 * 1024;
+		else
+			mul = 0;
+	}
+	if (end == v || !isdigit((unsigned char)*v) || !mul || n == 0 ||
+	    n > (1ull << 32) / mul) {
+		fprintf(stderr,
+			"cmsadm: setup: --db-size: \"%s\" is not a size (N "
+			"GB, or N with a unit: 20G, 48M, 1T)\n",
+			v);
+		exit(2);
+	}
+	return n * mul;
+}
+
 /* This host's address towards the slave, and the interface holding it. */
 static int local_addr(void)
 {
@@ -1219,7 +1356,9 @@ static void setup_usage(FILE *f)
 		"--slave-ip ADDR\n"
 		"         --quorum arbiter --arbiter-ip ADDR | --quorum ping "
 		"--ping-ip1 ADDR --ping-ip2 ADDR\n"
-		"         --hosts N --vms N [--db-size GB] [--password-file "
+		"         --hosts N --vms N [--db-size GB|SIZE[MGT]] "
+		"[--allow-small-db]\n"
+		"         [--db-on DISK | --db-disk DEV] [--password-file "
 		"FILE|-]\n"
 		"         [--fingerprint ADDR=SHA256:..]... [--cluster-id ID] "
 		"[--max-clock-skew MS]\n"
@@ -1264,6 +1403,8 @@ int setup_cmd(int argc, char **argv, const char *sock)
 		O_TOKEN,
 		O_STATE,
 		O_WAIT,
+		O_DBON,
+		O_SMALL,
 	};
 	static const struct option opts[] = {
 		{"vip", required_argument, NULL, O_VIP},
@@ -1290,6 +1431,8 @@ int setup_cmd(int argc, char **argv, const char *sock)
 		{"token-file", required_argument, NULL, O_TOKEN},
 		{"state-dir", required_argument, NULL, O_STATE},
 		{"wait", required_argument, NULL, O_WAIT},
+		{"db-on", required_argument, NULL, O_DBON},
+		{"allow-small-db", no_argument, NULL, O_SMALL},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1307,7 +1450,6 @@ int setup_cmd(int argc, char **argv, const char *sock)
 		.log_file = SETUP_LOG_DEFAULT,
 		.token_file = SETUP_TOKEN_DEFAULT,
 		.state_dir = SETUP_STATE_DEFAULT,
-		.db_disk = "/dev/disk/by-partlabel/cmsd-db",
 		.port = SETUP_PORT,
 		.wait_s = 60,
 		.sock = sock,
@@ -1349,7 +1491,7 @@ int setup_cmd(int argc, char **argv, const char *sock)
 			F.vms = num("--vms", optarg, 0, 10000000);
 			break;
 		case O_DB:
-			F.db_size_gb = num("--db-size", optarg, 1, 100000);
+			F.db_size_mib = db_size(optarg);
 			break;
 		case O_PWF:
 			F.password_file = optarg;
@@ -1396,6 +1538,12 @@ int setup_cmd(int argc, char **argv, const char *sock)
 			break;
 		case O_WAIT:
 			F.wait_s = num("--wait", optarg, 1, 3600);
+			break;
+		case O_DBON:
+			F.db_on = optarg;
+			break;
+		case O_SMALL:
+			F.allow_small_db = true;
 			break;
 		case 'h':
 			setup_usage(stdout);
@@ -1447,14 +1595,20 @@ int setup_cmd(int argc, char **argv, const char *sock)
 			   "required");
 	NEED(F.vms >= 0, "--vms N (the estimated number of VMs) is required");
 	db_mib = drbd_db_size_mib((uint64_t)F.hosts, (uint64_t)F.vms);
-	if (F.db_size_gb == 0)
-		F.db_size_gb = (long)((db_mib + 1023) / 1024);
-	NEED((uint64_t)F.db_size_gb * 1024 >= db_mib,
-	     "--db-size %ld GB is less than the %llu GB the formula gives "
+	if (F.db_size_mib == 0)
+		F.db_size_mib = (db_mib + 1023) / 1024 * 1024;
+	NEED(F.db_size_mib >= db_mib || F.allow_small_db,
+	     "--db-size %s is less than the %llu GB the formula gives "
 	     "for %ld hosts and %ld VMs ((hosts x 10 MB + VMs x 15 MB) x 15 "
 	     "/ 1024 + 10 GB)",
-	     F.db_size_gb, (unsigned long long)((db_mib + 1023) / 1024),
-	     F.hosts, F.vms);
+	     size_str(F.db_size_mib),
+	     (unsigned long long)((db_mib + 1023) / 1024), F.hosts, F.vms);
+	NEED(!F.db_on || (strncmp(F.db_on, "/dev/", 5) == 0 &&
+			  strlen(F.db_on) < 200 && !strchr(F.db_on, ' ')),
+	     "--db-on %s: a whole disk under /dev is required", F.db_on);
+	NEED(!F.db_on || !F.db_disk,
+	     "--db-on and --db-disk: give one of them (--db-disk uses an "
+	     "existing device as it is, --db-on makes the partition there)");
 	NEED(strspn(F.cluster_id,
 		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNO"
 		    "PQRSTUVWXYZ0123456789-_") == strlen(F.cluster_id) &&
@@ -1476,10 +1630,18 @@ int setup_cmd(int argc, char **argv, const char *sock)
 		fprintf(stderr, "cmsadm: setup: warning: cannot open %s: %s\n",
 			F.log_file, strerror(errno));
 	slog("setup started: vip %s/%d, node1 %s, slave %s, quorum %s %s%s%s, "
-	     "%ld hosts, %ld VMs, database %ld GB",
+	     "%ld hosts, %ld VMs, database %s",
 	     F.vip, F.prefix, F.local_ip, F.slave_ip, F.quorum,
 	     F.arbiter_ip ? F.arbiter_ip : F.ping1, F.arbiter_ip ? "" : " ",
-	     F.arbiter_ip ? "" : F.ping2, F.hosts, F.vms, F.db_size_gb);
+	     F.arbiter_ip ? "" : F.ping2, F.hosts, F.vms,
+	     size_str(F.db_size_mib));
+	if (F.db_size_mib < db_mib)
+		say("warning: --allow-small-db: the database partition of %s "
+		    "is below the %llu GB the formula gives for %ld hosts and "
+		    "%ld VMs; for labs and test beds only",
+		    size_str(F.db_size_mib),
+		    (unsigned long long)((db_mib + 1023) / 1024), F.hosts,
+		    F.vms);
 
 	if (read_passwords(pw, &rest))
 		goto out;
@@ -1529,14 +1691,22 @@ int setup_cmd(int argc, char **argv, const char *sock)
 
 	stage("confirm", "all pre-checks passed");
 	say("About to set up cluster \"%s\": master %s (%s), slave %s (%s), "
-	    "%s%s%s%s%s, VIP %s/%d on %s, database partition %ld GB.",
+	    "%s%s%s%s%s, VIP %s/%d on %s, database partition %s%s%s%s.",
 	    F.cluster_id, H[H_LOCAL].hostname, H[H_LOCAL].ip,
 	    H[H_SLAVE].hostname, H[H_SLAVE].ip,
 	    H[H_ARB].used ? "arbiter " : "ping targets ",
 	    H[H_ARB].used ? H[H_ARB].hostname : F.ping1,
 	    H[H_ARB].used ? " (" : " and ",
 	    H[H_ARB].used ? H[H_ARB].ip : F.ping2, H[H_ARB].used ? ")" : "",
-	    F.vip, F.prefix, F.interface, F.db_size_gb);
+	    F.vip, F.prefix, F.interface, size_str(F.db_size_mib),
+	    !template_wants_db() ? ""
+	    : F.db_disk		 ? " on the existing "
+	    : F.db_on		 ? " (" DB_LABEL ", made on each node's "
+		      : " (" DB_LABEL ", made on each node's system disk)",
+	    template_wants_db() && (F.db_disk || F.db_on)
+		    ? (F.db_disk ? F.db_disk : F.db_on)
+		    : "",
+	    template_wants_db() && !F.db_disk && F.db_on ? ")" : "");
 	printf("Type CONFIRM to continue: ");
 	fflush(stdout);
 	if (!setupc_read_line(rest ? rest : stdin, confirm, sizeof(confirm)) ||
@@ -1549,7 +1719,7 @@ int setup_cmd(int argc, char **argv, const char *sock)
 	}
 	printf("\n");
 	slog("confirmed by the operator");
-	if (make_and_send() || start_and_wait())
+	if (make_db_partitions() || make_and_send() || start_and_wait())
 		goto out;
 	rc = 0;
 out:

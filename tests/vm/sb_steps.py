@@ -1,0 +1,79 @@
+"""Steps shared by the split-brain scenarios (split_brain.py,
+split_brain_maint.py): making the ping-mode split brain, and checking
+after the heal that the loser's changes are gone and the winner's kept."""
+import re
+import time
+
+from vmbed import (MNT, check, drbd_state, first_master, log, md5, role,
+                   wait_in_sync, wait_master, wait_until, write_payload)
+
+
+def mounted(g):
+    return re.search(rf"^/dev/drbd0 {MNT} ext4 ", g.sh("cat /proc/mounts"),
+                     re.M)
+
+
+def make_split_brain(bed):
+    """On a booted ping-mode bed with storage: first master cvknode1, in
+    sync, a file BASE written; n12 cut: both nodes master (the documented
+    ping-mode partition), both Primary and mounted, each writes its own
+    file only-on-HOST.  Returns (BASE's md5, {host: its file's md5})."""
+    n1, n2 = bed["cvknode1"], bed["cvknode2"]
+    first_master(bed)
+    wait_in_sync(bed, "cvknode1", "cvknode2")
+    base = write_payload(n1, "base", 4)
+
+    bed.cut("n12")
+    t = time.time()
+    wait_until("both nodes master and serving (ping mode, cut)",
+               lambda: all((lambda r: r and r["role"] == "master" and
+                            r["serving"])(role(g)) for g in (n1, n2)),
+               60, 1)
+    log(f"both master {time.time() - t:.1f}s after the cut (the "
+        "documented ping-mode partition)")
+    for g in (n1, n2):
+        wait_until(f"{MNT} mounted on {g.host}", lambda g=g: mounted(g), 60)
+        st = drbd_state(g)
+        check(st[1].startswith("Primary/"),
+              f"{g.host} r0 Primary while cut: {st}")
+    h = {"cvknode1": write_payload(n1, "only-on-cvknode1", 2),
+         "cvknode2": write_payload(n2, "only-on-cvknode2", 2)}
+    return base, h
+
+
+def check_loser_discarded(bed, W, L, base, h):
+    """After the heal (W master, L slave, in sync): W has BASE and its own
+    file, not L's; after a switchover L has BASE and W's file (resynced
+    from W), not its own.  Leaves L master."""
+    w, lo = bed[W], bed[L]
+    check(md5(w, f"{MNT}/base") == base and
+          md5(w, f"{MNT}/only-on-{W}") == h[W],
+          f"{W} kept BASE and its own file (md5)")
+    check(w.run(f"test -e {MNT}/only-on-{L}")[0] != 0,
+          f"{L}'s file written during the split brain is not on {W}")
+    w.sh("cmsadm switchover", 60)
+    wait_master(bed, L, W, 90)
+    wait_until(f"{MNT} mounted on {L}", lambda: mounted(lo), 60)
+    check(md5(lo, f"{MNT}/base") == base and
+          md5(lo, f"{MNT}/only-on-{W}") == h[W],
+          f"after a switchover {L} has BASE and {W}'s file: resynced")
+    check(lo.run(f"test -e {MNT}/only-on-{L}")[0] != 0,
+          f"{L}'s own split-brain file is gone: its changes were "
+          "discarded")
+
+
+def standalone_secs(ev2):
+    """How long r0 stayed StandAlone in a `drbdsetup events2 --timestamps`
+    log: from the first change to StandAlone to the next connection change
+    (None when there was none)."""
+    t0 = None
+    for m in re.finditer(r"^(\S+T\d\d:\d\d:\d\d(?:\.\d+)?)\S* change "
+                         r"connection name:r0 .*connection:(\w+)", ev2,
+                         re.M):
+        hh, mm, ss = m.group(1).split("T")[1].split(":")
+        t = int(hh) * 3600 + int(mm) * 60 + float(ss)
+        if t0 is None and m.group(2) == "StandAlone":
+            t0 = t
+        elif t0 is not None and m.group(2) != "StandAlone":
+            return t - t0
+    return None
