@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Builds the guest image of the real-DRBD test bed: a Debian kernel and an
 initramfs with busybox, the drbd/virtio/ext4 modules, drbd-utils, e2fsprogs,
-sfdisk, and cmsd + cmsadm + the plugins the scenarios load (with their libraries).
+sfdisk, blkid, partx, and cmsd + cmsadm + the plugins the scenarios load (with their libraries).
 
   mkimage.py --out DIR --cache DIR --cmsd BIN --cmsadm BIN --plugin-dir DIR
 
@@ -36,8 +36,9 @@ MODULES = ["crc32c_generic", "libcrc32c", "lru_cache", "drbd", "virtio",
 HOST_BINS = ["/usr/sbin/drbdadm", "/usr/sbin/drbdsetup", "/usr/sbin/drbdmeta",
              "/usr/lib/drbd/drbdadm-84", "/usr/lib/drbd/drbdsetup-84",
              "/usr/sbin/mke2fs", "/usr/sbin/e2fsck", "/usr/sbin/tune2fs",
-             # the setup agent makes the DB partition with sfdisk
-             "/usr/sbin/sfdisk"]
+             # the setup agent makes the DB partition: sfdisk, blkid -p
+             # (busybox's blkid has no -p), partx
+             "/usr/sbin/sfdisk", "/usr/sbin/blkid", "/usr/bin/partx"]
 
 # Only the plugins a scenario loads: the others pull in libraries (MariaDB,
 # libiscsi) the guests never use.

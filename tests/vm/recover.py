@@ -11,7 +11,9 @@ disk from the master, which serves throughout; the recovered node is
 slave and then serves the same data.
   1. as vm_first_master: a configured pair, cvknode1 master, r0
      UpToDate/UpToDate, 8 MiB written on cvknode1 (md5 A); the nodes keep
-     the cluster CA key (as cmsadm setup leaves it)
+     the cluster CA key and have r0 on a 48 MiB GPT partition named
+     cmsd-db, /dev/vda1 (made here with sfdisk on the disk image), as
+     cmsadm setup leaves them
   2. cvknode2 powered off (SIGKILL of its QEMU); cvknode1 sees it Offline
   3. cvknode2 reinstalled: a blank DRBD disk, its own disk made again
      without /etc/cmsd (/var/lib/cmsd, /var/lib/drbd, /var/log empty), a
@@ -21,22 +23,27 @@ slave and then serves the same data.
   4. it boots: rc.sh finds no /etc/cmsd/cmsd.xml and starts
      `cmsd --unconfigured`, which waits for cmsadm; no agent answers
      `cmsadm role` there
-  5. on cvknode1, at its console: `cmsadm recover --peer 10.77.12.2`
-     (cvknode2's address in the pair's configuration), password at the
+  5. on cvknode1, at its console: `cmsadm recover --peer 10.77.12.2
+     --db-on /dev/vda` (cvknode2's address in the pair's configuration;
+     the guest's agent knows no system disk: its root is an initramfs),
+     password at the
      prompt, "yes" to the question, the fingerprint shown equal to
      `cmsd --unconfigured --show-fingerprint` on cvknode2; meanwhile both
      guests sample every process's command line and cvknode1's
      `cmsadm role` in the background
   6. exit 0, the last line exactly `-----CVM Master/Slave Restore
-     Success-----`, the stage lines, the wipe of /dev/vda, `resync of db:
-     N%` lines with N < 100, `every replica UpToDate/UpToDate`
+     Success-----`, the stage lines, cvknode2's database partition made
+     (/dev/vda1 on /dev/vda, 48 MiB as cvknode1's, created) and wiped,
+     `resync of db: N%` lines with N < 100, `every replica
+     UpToDate/UpToDate`
   7. no command line on either guest held a password; cvknode1 was
      `master ... serving` in every sample; no file of either guest's
      /var/log nor any console holds a password
   8. /proc/drbd and events2: cvknode1 Connected Primary UpToDate/UpToDate,
      cvknode2 Connected Secondary UpToDate/UpToDate; status on both:
      master/slave Online, quorum, webip, Master/Slave Set lines; cvknode2's
-     config is node2's
+     config is node2's with its own <disk node="node2">/dev/vda1</disk>,
+     its /dev/vda1 a 48 MiB partition named cmsd-db
   9. cmsadm switchover: cvknode2 master, the file with md5 A
 
 Not done here: the compat `ms_recovery.sh PEER_IP PEER_PW`, whose
@@ -67,7 +74,10 @@ def scenario():
         pws = [new_password() for _ in range(3)]  # node1, node2, node2 new
         set_root_password(n1, pws[0])
         set_root_password(n2, pws[1])
-        Cluster(bed, mode="arbiter", storage=True, vip=True)
+        for g in (n1, n2):
+            g.db_part_mib = 48
+        Cluster(bed, mode="arbiter", storage=True, vip=True,
+                drbd_disk="/dev/vda1")
         bed.boot()
         first_master(bed)
         wait_in_sync(bed, "cvknode1", "cvknode2")
@@ -85,9 +95,10 @@ def scenario():
         n2.start()
         n2.wait_boot()
         rc, out = n2.run('test -z "$(ls -A /etc/cmsd)" && '
-                         'test -z "$(ls -A /var/lib/drbd)"', 10)
+                         'test -z "$(ls -A /var/lib/drbd)" && '
+                         'test ! -e /dev/vda1', 10)
         check(rc == 0, "cvknode2 reinstalled: /etc/cmsd and /var/lib/drbd "
-              "empty")
+              "empty, no partition on /dev/vda")
         wait_until("cvknode2's setup agent waiting", lambda: n2.run(
             "grep -a 'waiting for cmsadm setup' "
             "/var/log/cvm_master_slave.log", 10)[0] == 0, 60, 1)
@@ -106,7 +117,7 @@ def scenario():
             shown.append(m.group(1))
             return "yes" if m.group(1) == fp else "no"
         rc, out = n1.interact(
-            f"cmsadm recover --peer {PEER} --wait 180", [
+            f"cmsadm recover --peer {PEER} --db-on /dev/vda --wait 180", [
                 (rf"Root password of the peer \({re.escape(PEER)}\): ",
                  pws[2]),
                 (rf"Please confirm to recovery {re.escape(PEER)} and "
@@ -124,8 +135,11 @@ def scenario():
                    "cluster CA kept on this node",
                    "==> [2/4] writing the peer's configuration, "
                    "certificate and keys",
+                   "==> creating the peer's DRBD database partition",
+                   "  cvknode2: database partition /dev/vda1 (on /dev/vda, "
+                   "48 MiB as /dev/vda1 here, created)",
                    "==> [3/4] formatting the peer's DRBD partition",
-                   "  /dev/vda: DRBD metadata and file-system signatures "
+                   "  /dev/vda1: DRBD metadata and file-system signatures "
                    "wiped; new metadata at start, then a full resync",
                    "==> [4/4] checking the configuration and restarting "
                    "the peer's cmsd",
@@ -165,8 +179,17 @@ def scenario():
         r = role(n2)
         check(r and r["node"] == "node2" and r["role"] == "slave",
               f"cvknode2 is slave: {r}")
-        rc, _ = n2.run("grep -q 'node=\"node2\"' /etc/cmsd/cmsd.xml", 10)
-        check(rc == 0, "cvknode2's new configuration is node2's")
+        rc, _ = n2.run("grep -q 'node=\"node2\"' /etc/cmsd/cmsd.xml && "
+                       "grep -q '<disk node=\"node2\">/dev/vda1</disk>' "
+                       "/etc/cmsd/cmsd.xml", 10)
+        check(rc == 0, "cvknode2's new configuration is node2's, with its "
+              "own <disk node=\"node2\">/dev/vda1</disk>")
+        rc, out = n2.run("grep PARTNAME /sys/class/block/vda1/uevent; "
+                         "cat /sys/class/block/vda1/size", 10)
+        check(rc == 0 and "PARTNAME=cmsd-db" in out and
+              str(48 << 11) in out.split(),
+              f"cvknode2's /dev/vda1 is a 48 MiB GPT partition cmsd-db: "
+              f"{out.split()}")
         for g in (n1, n2):
             st = wait_until(f"status on {g.host}", lambda g=g: status_two_up(
                 g, "cvknode1", "cvknode2") and status_has(

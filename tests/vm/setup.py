@@ -13,12 +13,14 @@ initial sync of r0 in percent; then the pair serves and replicates.
 
 The form: VIP 10.77.0.100/24 (on lan: the NIC of cvknode1's address
 towards the slave), slave 10.77.0.2, arbiter 10.77.0.3, 2 hosts and 10
-VMs (the database size from the formula, 10 GB, is only the template's
-number with --db-disk), --db-disk /dev/vda (each node's 64 MiB DRBD
-disk), a --group-template with storage-drbd r0 and resource-vip only (the
-guests have no MariaDB or Tomcat).  The management addresses 10.77.0.1
-and .2 reach each other over the direct cable (a host route on each node
-through hb): the bed's cvknode3 does not forward.
+VMs, the database partition made by setup on each node's blank 64 MiB
+DRBD disk: --db-on /dev/vda (the guests' agents know no system disk)
+--db-size 48M --allow-small-db (the formula asks 13 GB), a
+--group-template with storage-drbd r0 (its disk `@DB_DISKS@`: each
+node's own) and resource-vip only (the guests have no MariaDB or
+Tomcat).  The management addresses 10.77.0.1 and .2 reach each other
+over the direct cable (a host route on each node through hb): the bed's
+cvknode3 does not forward.
 
 Pre-checks: real where the guest allows: host names, versions and
 components, boot mode (both legacy BIOS), clocks (the guests' RTC), the
@@ -34,7 +36,8 @@ Overridden (`--facts-override`, reported by setup as such): only `disk`
   3. exit 0, the last line exactly `-----CVM Master/Slave Setup
      Success-----`; the pre-check lines (hostname, version, boot-mode,
      clock, network, disk, vms, storage OK), the note naming the
-     overridden fact, both peers authenticated, the stage lines,
+     overridden fact, both peers authenticated, the stage lines, the
+     database partition /dev/vda1 (48 MiB, created) on both nodes,
      `initial sync of db: N%` lines (rising) and `... done` when the
      sync lasted long enough to be seen, the status before the success
      line `replica: db: Connected Primary/Secondary UpToDate/UpToDate`;
@@ -44,8 +47,10 @@ Overridden (`--facts-override`, reported by setup as such): only `disk`
      cvknode2 (Online)`, `quorum : [controller] cvknode3 (Online)`,
      `webip  : [10.77.0.100] Started cvknode1`; drbd-overview on cvknode1
      `0:r0/0 Connected Primary/Secondary UpToDate/UpToDate C r-----
-     /var/lib/mysql-share ext4 ...`; r0.res written by cmsd on both; the
-     configs node1's and node2's, the arbiter's in arbiter mode
+     /var/lib/mysql-share ext4 ...`; r0.res written by cmsd on both with
+     /dev/vda1 for both nodes; /dev/vda1 a 48 MiB GPT partition named
+     cmsd-db on both; the configs node1's and node2's, each with both
+     `<disk node=...>/dev/vda1</disk>`, the arbiter's in arbiter mode
   6. 8 MiB written on cvknode1; cmsadm switchover: cvknode2 master with
      the file's md5
 """
@@ -65,7 +70,7 @@ OVW_PRIMARY = (r"^0:r0/0 Connected Primary/Secondary UpToDate/UpToDate C "
 TEMPLATE = """  <storage id="db" plugin="storage-drbd">
     <resource>r0</resource>
     <minor>0</minor>
-    <disk>@DB_DISK@</disk>
+    @DB_DISKS@
     <port>7789</port>
     <mount>/var/lib/mysql-share</mount>
     <fstype>ext4</fstype>
@@ -126,7 +131,8 @@ def scenario():
             return ans
         cmd = ("cmsadm setup --vip 10.77.0.100 --prefix 24 "
                "--slave-ip 10.77.0.2 --quorum arbiter --arbiter-ip 10.77.0.3 "
-               "--hosts 2 --vms 10 --db-disk /dev/vda "
+               "--hosts 2 --vms 10 --db-on /dev/vda --db-size 48M "
+               "--allow-small-db "
                "--group-template /persist/etc/vmbed/group.xml --wait 180")
         log(f"cvknode1$ {cmd}")
         rc, out = n1.interact(cmd, [
@@ -158,6 +164,11 @@ def scenario():
                    "node2 (10.77.0.2): authenticated",
                    "arbiter (10.77.0.3): authenticated",
                    "==> all pre-checks passed",
+                   "==> creating the DRBD database partition on both nodes",
+                   "  cvknode1 (node1): database partition /dev/vda1 (on "
+                   "/dev/vda, 48 MiB, created)",
+                   "  cvknode2 (node2): database partition /dev/vda1 (on "
+                   "/dev/vda, 48 MiB, created)",
                    "==> [4/4] starting the cluster agents"):
             check(ln in lines, f"setup's output has {ln!r}")
         # The initial sync lasted from under a second to a minute in the
@@ -206,8 +217,20 @@ def scenario():
         check(line, f"cmsadm drbd-overview on cvknode1: {line}")
         for g, nid in ((n1, "node1"), (n2, "node2")):
             rc, _ = g.run(f"grep -q 'mode=\"node\" node=\"{nid}\"' "
-                          "/etc/cmsd/cmsd.xml", 10)
-            check(rc == 0, f"{g.host}'s configuration is {nid}'s")
+                          "/etc/cmsd/cmsd.xml && grep -q '<disk node="
+                          "\"node1\">/dev/vda1</disk>' /etc/cmsd/cmsd.xml "
+                          "&& grep -q '<disk node=\"node2\">/dev/vda1"
+                          "</disk>' /etc/cmsd/cmsd.xml", 10)
+            check(rc == 0, f"{g.host}'s configuration is {nid}'s, with "
+                  "each node's <disk node=...>/dev/vda1</disk>")
+            rc, out = g.run("grep PARTNAME /sys/class/block/vda1/uevent; "
+                            "cat /sys/class/block/vda1/size; "
+                            "grep -c 'disk /dev/vda1;' /etc/drbd.d/r0.res",
+                            10)
+            check(rc == 0 and "PARTNAME=cmsd-db" in out and
+                  str(48 << 11) in out.split() and out.split()[-1] == "2",
+                  f"{g.host}: /dev/vda1 a 48 MiB GPT partition cmsd-db, "
+                  f"r0's disk on both nodes in r0.res: {out.split()}")
         rc, _ = n3.run("grep -q 'mode=\"arbiter\"' /etc/cmsd/cmsd.xml", 10)
         check(rc == 0, "cvknode3's configuration is the arbiter's")
 

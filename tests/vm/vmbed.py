@@ -175,6 +175,7 @@ class Guest:
         self.seq = 0
         self.boots = 0
         self.extra = []  # more disks after vdb: /dev/vdc, ...
+        self.db_part_mib = 0  # > 0: the DRBD disk gets a cmsd-db partition
         os.makedirs(os.path.join(self.staging, "etc", "vmbed"), exist_ok=True)
         self.write("etc/vmbed/net.sh", "".join(
             f"nic {mac} {ifn} {addr}\n" for ifn, _, _, mac, addr in nics))
@@ -210,6 +211,16 @@ class Guest:
     def make_disks(self, drbd_mb=64, sys_mb=32):
         with open(self.disk, "wb") as f:
             f.truncate(drbd_mb << 20)
+        if self.db_part_mib:
+            # a GPT partition named cmsd-db, as cmsadm setup's PARTITION
+            # makes it: /dev/vda1 in the guest
+            r = subprocess.run(
+                ["sfdisk", "--quiet", self.disk], capture_output=True,
+                text=True, input="label: gpt\n"
+                f"size={self.db_part_mib}MiB, type=0FC63DAF-8483-4772-"
+                "8E79-3D69D8477DE4, name=cmsd-db\n")
+            if r.returncode != 0:
+                raise RuntimeError(f"sfdisk {self.disk}: {r.stderr}")
         for d in ("etc/cmsd", "etc/drbd.d", "var/lib/cmsd", "var/lib/drbd",
                   "var/log"):
             os.makedirs(os.path.join(self.staging, d), exist_ok=True)
@@ -386,6 +397,7 @@ class Guest:
             raise RuntimeError(f"{self.host}: reinstall while running")
         shutil.rmtree(os.path.join(self.staging, "etc", "cmsd"),
                       ignore_errors=True)
+        self.db_part_mib = 0  # a blank disk: no partition table either
         self.make_disks()
 
     def add_vms_disk(self, gib=32):
@@ -694,13 +706,13 @@ class Cluster:
     own disk at the standard paths (/etc/cmsd/cmsd.xml, /etc/cmsd/tls/),
     and /etc/vmbed/rc.sh starts cmsd at every boot, as a host's init would.
 
-    storage: with the storage-drbd instance "db" (r0 on /dev/vda, mounted
-    at /var/lib/mysql-share); vip: with resource-vip "webip" (VIP/24 on
+    storage: with the storage-drbd instance "db" (r0 on drbd_disk, /dev/vda
+    unless told, mounted at /var/lib/mysql-share); vip: with resource-vip "webip" (VIP/24 on
     n12); dummy: with resource-dummy "app" (its state file in /run)."""
 
     def __init__(self, bed, mode="arbiter", storage=True, vip=True,
-                 dummy=False, after_sb="auto"):
-        self.bed, self.mode = bed, mode
+                 dummy=False, after_sb="auto", drbd_disk="/dev/vda"):
+        self.bed, self.mode, self.drbd_disk = bed, mode, drbd_disk
         sec = os.path.join(bed.dir, "secrets")
         r = subprocess.run([os.path.join(TOOLS, "mkcerts.sh"), sec, "node1",
                             "node2", "arbiter"], capture_output=True, text=True)
@@ -764,7 +776,8 @@ class Cluster:
         if storage:
             x += ['  <storage id="db" plugin="storage-drbd">',
                   "    <resource>r0</resource>", "    <minor>0</minor>",
-                  "    <disk>/dev/vda</disk>", "    <port>7789</port>",
+                  f"    <disk>{self.drbd_disk}</disk>",
+                  "    <port>7789</port>",
                   "    <mount>/var/lib/mysql-share</mount>",
                   "    <fstype>ext4</fstype>",
                   f"    <after-sb>{after_sb}</after-sb>", "  </storage>"]
