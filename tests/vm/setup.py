@@ -164,6 +164,9 @@ def scenario():
                    "node2 (10.77.0.2): authenticated",
                    "arbiter (10.77.0.3): authenticated",
                    "==> all pre-checks passed",
+                   "warning: --allow-small-db: the database partition of "
+                   "48 MiB is below the 13 GB the formula gives for 2 hosts "
+                   "and 10 VMs; for labs and test beds only",
                    "==> creating the DRBD database partition on both nodes",
                    "  cvknode1 (node1): database partition /dev/vda1 (on "
                    "/dev/vda, 48 MiB, created)",
