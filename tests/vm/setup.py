@@ -53,6 +53,15 @@ Overridden (`--facts-override`, reported by setup as such): only `disk`
      `<disk node=...>/dev/vda1</disk>`, the arbiter's in arbiter mode
   6. 8 MiB written on cvknode1; cmsadm switchover: cvknode2 master with
      the file's md5
+  7. the pair setup made, recovered: cvknode1 powered off, reinstalled
+     (blank DRBD disk, no configuration, a new root password); on
+     cvknode2 `cmsadm recover --peer 10.77.0.1 --db-on /dev/vda`:
+     the last line exactly `-----CVM Master/Slave Restore Success-----`,
+     cvknode1's partition made again (`cvknode1: database partition
+     /dev/vda1 (on /dev/vda, 48 MiB as /dev/vda1 here, created)`), its
+     config node1's with its `<disk node="node1">`; in sync, status on
+     both master cvknode2 / slave cvknode1 Online; after a switchover
+     cvknode1 serves the file (md5)
 """
 import os
 import re
@@ -278,6 +287,75 @@ def scenario():
         check(md5(n2, f"{MNT}/after-setup") == h,
               "after a switchover cvknode2 serves the file written on "
               "cvknode1, md5 identical")
+
+        # The pair setup made, recovered: cvknode1 (now slave) is lost and
+        # reinstalled, cvknode2 re-initialises it (its config carries each
+        # node's <disk node=...>; recover makes cvknode1's partition again)
+        n1.kill()
+        log("cvknode1 powered off (SIGKILL of its QEMU)")
+        wait_until("cvknode2 sees cvknode1 Offline", lambda: status_has(
+            n2, "master : cvknode2 (Online)", "slave  : cvknode1 (Offline)"),
+            60, 1)
+        pws["cvknode1"] = new_password()
+        set_root_password(n1, pws["cvknode1"])
+        n1.reinstall()
+        n1.start()
+        n1.wait_boot()
+        rc, _ = n1.run("test ! -e /dev/vda1 && test ! -e /etc/cmsd/cmsd.xml",
+                       10)
+        check(rc == 0, "cvknode1 reinstalled: no configuration, no "
+              "partition on /dev/vda")
+        wait_until("cvknode1's setup agent waiting", lambda: n1.run(
+            "grep -a 'waiting for cmsadm setup' "
+            "/var/log/cvm_master_slave.log", 10)[0] == 0, 60, 1)
+        fps["cvknode1"] = n1.sh("cmsd --unconfigured --show-fingerprint"
+                                ).strip()
+        rc, out = n2.interact(
+            "cmsadm recover --peer 10.77.0.1 --db-on /dev/vda --wait 180", [
+                (r"Root password of the peer \(10\.77\.0\.1\): ",
+                 pws["cvknode1"]),
+                (r"Please confirm to recovery 10\.77\.0\.1 and format "
+                 r"peer's /vms partition \[yes/no\]: ", "yes"),
+                (r"setup certificate (SHA256:\S+)\n[\s\S]*?Is that the "
+                 r"fingerprint the host shows\? \[yes/no\]: ",
+                 fp_of("cvknode1"))], 600)
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        log("cmsadm recover said:\n" + "\n".join(lines))
+        check(rc == 0 and lines and lines[-1] ==
+              "-----CVM Master/Slave Restore Success-----",
+              f"cmsadm recover --peer 10.77.0.1 on cvknode2: exit {rc}, "
+              "last line exactly -----CVM Master/Slave Restore Success-----")
+        for ln in ("==> creating the peer's DRBD database partition",
+                   "  cvknode1: database partition /dev/vda1 (on /dev/vda, "
+                   "48 MiB as /dev/vda1 here, created)",
+                   "  /dev/vda1: DRBD metadata and file-system signatures "
+                   "wiped; new metadata at start, then a full resync",
+                   "  cvknode1 is slave"):
+            check(ln in lines, f"recover's output has the line {ln!r}")
+        rc, _ = n1.run("grep -q 'mode=\"node\" node=\"node1\"' "
+                       "/etc/cmsd/cmsd.xml && grep -q '<disk node=\"node1\">"
+                       "/dev/vda1</disk>' /etc/cmsd/cmsd.xml", 10)
+        check(rc == 0, "cvknode1's new configuration is node1's, with its "
+              "<disk node=\"node1\">/dev/vda1</disk>")
+        wait_until("r0 in sync after the recovery", lambda: drbd_state(
+            n2) == ("Connected", "Primary/Secondary", "UpToDate/UpToDate")
+            and drbd_state(n1) == ("Connected", "Secondary/Primary",
+                                   "UpToDate/UpToDate"), 120, 1)
+        for g in (n1, n2):
+            st = wait_until(f"status on {g.host}", lambda g=g: status_has(
+                g, "master : cvknode2 (Online)", "slave  : cvknode1 (Online)",
+                "quorum : [controller] cvknode3 (Online)",
+                f"webip  : [{VIP}] Started cvknode2"), 60, 1)
+            check(st, f"cmsadm status on {g.host} after the recovery: "
+                  "master cvknode2, slave cvknode1, arbiter Online")
+        n2.sh("cmsadm switchover", 60)
+        wait_master(bed, "cvknode1", "cvknode2", 90)
+        wait_until(f"{MNT} mounted on cvknode1", lambda: re.search(
+            rf"^/dev/drbd0 {MNT} ext4 ", n1.sh("cat /proc/mounts"), re.M),
+            60)
+        check(md5(n1, f"{MNT}/after-setup") == h,
+              "after a switchover the recovered cvknode1 serves the file, "
+              "md5 identical")
 
 
 if __name__ == "__main__":
