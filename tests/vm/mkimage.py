@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Builds the guest image of the real-DRBD test bed: a Debian kernel and an
 initramfs with busybox, the drbd/virtio/ext4 modules, drbd-utils, e2fsprogs,
-sfdisk, blkid, partx, and cmsd + cmsadm + the plugins the scenarios load (with their libraries).
+sfdisk, blkid, partx, and cmsd + cmsadm + the plugins the scenarios load
+(with their libraries).
 
   mkimage.py --out DIR --cache DIR --cmsd BIN --cmsadm BIN --plugin-dir DIR
 

@@ -707,8 +707,9 @@ class Cluster:
     and /etc/vmbed/rc.sh starts cmsd at every boot, as a host's init would.
 
     storage: with the storage-drbd instance "db" (r0 on drbd_disk, /dev/vda
-    unless told, mounted at /var/lib/mysql-share); vip: with resource-vip "webip" (VIP/24 on
-    n12); dummy: with resource-dummy "app" (its state file in /run)."""
+    unless told, mounted at /var/lib/mysql-share); vip: with resource-vip
+    "webip" (VIP/24 on n12); dummy: with resource-dummy "app" (its state
+    file in /run)."""
 
     def __init__(self, bed, mode="arbiter", storage=True, vip=True,
                  dummy=False, after_sb="auto", drbd_disk="/dev/vda"):
