@@ -10,7 +10,9 @@
 # both), no command line ever held the password, and after a switchover
 # node2 serves the file written before the wipe, identical (storage-fc on a
 # loop device: DRBD runs only in QEMU guests here).  Then the other way:
-# node1 wiped and recovered from node2 by `ms_recovery.sh` answered yes.
+# node1 wiped and recovered from node2 by `ms_recovery.sh` answered yes,
+# and once more by `ms_recovery.sh 10.77.0.1 -` at a terminal, where cmsadm
+# asks the password and no command line holds it, the wrapper's included.
 set -euo pipefail
 . "$(dirname "$0")/setup_lib.sh"
 su_init recover
@@ -75,18 +77,27 @@ cl_log "data written on node1's storage before node2 is wiped"
 su_in node1 sh -c "head -c 1048576 /dev/urandom >$MNT/before-wipe.dat && sync"
 sum=$(su_in node1 md5sum "$MNT/before-wipe.dat" | awk '{print $1}')
 
+# A reinstall of HOST as far as cmsd can tell: every process of its
+# namespace killed, its /etc/cmsd and /var/lib/cmsd gone, seen Offline by
+# the master PEER, then `cmsd --unconfigured` again.
+wipe_host() { # HOST PEER [copy the log to FILE first]
+	local h=$1 peer=$2 p
+	cl_kill "$h"
+	for _ in $(seq 100); do
+		p=$(ip netns pids "$(cl_ns "$h")" 2>/dev/null)
+		[ -n "$p" ] || break
+		# shellcheck disable=SC2086 # one pid a word
+		kill -KILL $p 2>/dev/null || true
+		sleep 0.05
+	done
+	[ -z "${3:-}" ] || cp "$(su_log "$h")" "$3"
+	rm -rf "$CL_DIR/$h/etc.u/cmsd" "$CL_DIR/$h/var.u/lib/cmsd"
+	cl_wait_for 5000 "$peer sees $h offline" status_has "$peer" "slave  : cvk$h (Offline)"
+	su_host "$h"
+}
+
 cl_log "node2 wiped: agent killed, /etc/cmsd and /var/lib/cmsd removed"
-cl_kill node2
-for _ in $(seq 100); do
-	p=$(ip netns pids "$(cl_ns node2)" 2>/dev/null)
-	[ -n "$p" ] || break
-	# shellcheck disable=SC2086 # one pid a word
-	kill -KILL $p 2>/dev/null || true
-	sleep 0.05
-done
-rm -rf "$CL_DIR/node2/etc.u/cmsd" "$CL_DIR/node2/var.u/lib/cmsd"
-cl_wait_for 5000 "node1 sees node2 offline" status_has node1 "slave  : cvknode2 (Offline)"
-su_host node2
+wipe_host node2 node1
 n2off=$(stat -c %s "$CL_DIR/node2/stdout")
 fp2=$(su_fp node2) || cl_fail "no fingerprint from the fresh node2"
 master_serving || cl_fail "node1 is not master serving after the wipe: $(role_of node1)"
@@ -192,7 +203,7 @@ sampler() {
 			{ mapfile -d '' -t a <"$f"; } 2>/dev/null || continue
 			p="${a[*]}"
 			case $p in
-			*"$SU_SLAVE_PW"*) echo "$f: $p" >>"$CL_DIR/leaks" ;;
+			*"$SU_SLAVE_PW"* | *"$SU_NODE1_PW"*) echo "$f: $p" >>"$CL_DIR/leaks" ;;
 			esac
 			echo x >>"$CL_DIR/samples.n"
 		done
@@ -235,9 +246,10 @@ def answer(prompt, text):
     os.write(fd, text.encode() + b"\r")
     sys.stdout.write(out.decode(errors="replace"))
     out = b""
-answer("Root password of the peer (10.77.0.2): ", pw)
-answer("Please confirm to recovery 10.77.0.2 and format peer's /vms partition [yes/no]: ", "yes")
-answer("Is that the fingerprint the host shows? [yes/no]: ", "yes")
+# STEPS: "prompt<TAB>answer" lines, in order; "@PW" is the password.
+for step in os.environ["STEPS"].splitlines():
+    prompt, text = step.split("\t")
+    answer(prompt, pw if text == "@PW" else text)
 while True:
     try:
         data = os.read(fd, 4096)
@@ -250,8 +262,11 @@ sys.stdout.write(out.decode(errors="replace"))
 _, st = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(st))
 PY
+STEPS=$(printf '%s\t%s\n' "Root password of the peer (10.77.0.2): " @PW \
+	"Please confirm to recovery 10.77.0.2 and format peer's /vms partition [yes/no]: " yes \
+	"Is that the fingerprint the host shows? [yes/no]: " yes)
 rc=0
-PW=$SU_SLAVE_PW python3 "$CL_DIR/operator.py" nsenter -t "${CL_PID[node1]}" -m -u -n \
+STEPS=$STEPS PW=$SU_SLAVE_PW python3 "$CL_DIR/operator.py" nsenter -t "${CL_PID[node1]}" -m -u -n \
 	"$CMSADM_BIN" recover --peer "$(cl_addr node2)" --wait 30 >"$CL_DIR/recover.out" 2>&1 || rc=$?
 tr -d '\r' <"$CL_DIR/recover.out" >"$CL_DIR/recover.out.tmp" && mv "$CL_DIR/recover.out.tmp" "$CL_DIR/recover.out"
 touch "$CL_DIR/stop-sampling"
@@ -301,18 +316,7 @@ sum2=$(su_in node2 md5sum "$MNT/before-wipe.dat" | awk '{print $1}')
 cl_log "md5 $sum identical on the recovered node2"
 
 cl_log "the other way: node1 wiped, ms_recovery.sh yes on the master node2"
-cl_kill node1
-for _ in $(seq 100); do
-	p=$(ip netns pids "$(cl_ns node1)" 2>/dev/null)
-	[ -n "$p" ] || break
-	# shellcheck disable=SC2086 # one pid a word
-	kill -KILL $p 2>/dev/null || true
-	sleep 0.05
-done
-cp "$(su_log node1)" "$CL_DIR/node1.log.before-wipe"
-rm -rf "$CL_DIR/node1/etc.u/cmsd" "$CL_DIR/node1/var.u/lib/cmsd"
-cl_wait_for 5000 "node2 sees node1 offline" status_has node2 "slave  : cvknode1 (Offline)"
-su_host node1
+wipe_host node1 node2 "$CL_DIR/node1.log.before-wipe"
 fp1=$(su_fp node1) || cl_fail "no fingerprint from the fresh node1"
 rc=0
 printf 'yes\n' | su_in node2 env CMSADM="$CMSADM_BIN" CMSD_PEER_FINGERPRINT="$fp1" \
@@ -327,6 +331,33 @@ grep -qF "ms_recovery.sh: cmsadm recover --peer 10.77.0.1: exit 0" "$(su_log nod
 	cl_fail "node2's log lacks the wrapper's exit"
 ! grep -qF -- "$SU_NODE1_PW" "$(su_log node2)" || cl_fail "node1's password is in node2's log"
 cl_log "node1 recovered from node2 by ms_recovery.sh"
+
+cl_log "node1 wiped again; ms_recovery.sh 10.77.0.1 - at a terminal on node2: the password only at cmsadm's prompt"
+wipe_host node1 node2
+fp1=$(su_fp node1) || cl_fail "no fingerprint from the fresh node1"
+rm -f "$CL_DIR/stop-sampling" "$CL_DIR/samples.n"
+sampler &
+SAMPLER=$!
+CL_BG_PIDS="$CL_BG_PIDS $SAMPLER"
+STEPS=$(printf '%s\t%s\n' "Please confirm to recovery 10.77.0.1 and format peer's /vms partition [yes/no]: " yes \
+	"Root password of the peer (10.77.0.1): " @PW)
+rc=0
+STEPS=$STEPS PW=$SU_NODE1_PW python3 "$CL_DIR/operator.py" nsenter -t "${CL_PID[node2]}" -m -u -n \
+	env CMSADM="$CMSADM_BIN" CMSD_PEER_FINGERPRINT="$fp1" "$COMPAT" "$(cl_addr node1)" - \
+	>"$CL_DIR/recover-compat-ask.out" 2>&1 || rc=$?
+tr -d '\r' <"$CL_DIR/recover-compat-ask.out" >"$CL_DIR/recover.out.tmp" && mv "$CL_DIR/recover.out.tmp" "$CL_DIR/recover-compat-ask.out"
+touch "$CL_DIR/stop-sampling"
+wait "$SAMPLER" || true
+[ "$rc" = 0 ] || cl_fail "ms_recovery.sh 10.77.0.1 -: exit $rc: $(cat "$CL_DIR/recover-compat-ask.out")"
+[ "$(tail -n 1 "$CL_DIR/recover-compat-ask.out")" = "-----CVM Master/Slave Restore Success-----" ] ||
+	cl_fail "ms_recovery.sh -: the last line is not the success line: $(cat "$CL_DIR/recover-compat-ask.out")"
+[ ! -s "$CL_DIR/leaks" ] || cl_fail "a password was on a command line: $(cat "$CL_DIR/leaks")"
+n=$(wc -l <"$CL_DIR/samples.n")
+[ "$n" -gt 100 ] || cl_fail "the command-line sampler took only $n samples"
+for l in "master : cvknode2 (Online)" "slave  : cvknode1 (Online)"; do
+	cl_wait_for 5000 "status on node1: $l" status_has node1 "$l"
+done
+cl_log "node1 recovered again with the password asked by cmsadm; no password in $n command-line samples"
 
 log1=$CL_DIR/node1.log.before-wipe
 for s in "cmsadm recover" "==> [2/4] writing the peer's configuration, certificate and keys" \
