@@ -24,7 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmbed import (MNT, VIP, Bed, Cluster, check, first_master,  # noqa: E402
                    md5, overview_has, run_main, status_has, status_two_up,
-                   vip_owners, wait_in_sync, wait_master, wait_until,
+                   switchover, vip_owners, wait_in_sync, wait_until,
                    write_payload)
 
 OVW_PRIMARY = (r"^0:r0/0 Connected Primary/Secondary UpToDate/UpToDate C "
@@ -57,12 +57,9 @@ def scenario():
         check(owners == [m], f"only {m} answers ARP for {VIP}")
 
         h1 = write_payload(M, "payload")
-        M.sh("cmsadm switchover", 60)
-        wait_master(bed, s, m, 90)
-        check(True, f"after cmsadm switchover: {s} master, {m} slave")
-        wait_until(f"{MNT} mounted on {s}", lambda: re.search(
-            rf"^/dev/drbd0 {MNT} ext4 ", S.sh("cat /proc/mounts"), re.M),
-            60)
+        switchover(bed, m, s)
+        check(True, f"after cmsadm switchover: {s} master, {m} slave, "
+              f"{MNT} mounted there")
         check(md5(S, f"{MNT}/payload") == h1,
               f"the file written on {m} has its md5 on {s}")
         check(not re.search(rf" {MNT} ", M.sh("cat /proc/mounts")),

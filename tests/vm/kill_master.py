@@ -29,8 +29,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmbed import (MNT, VIP, Bed, Cluster, check, drbd_state,  # noqa: E402
                    first_master, log, md5, overview_has, role, run_main,
-                   status_has, status_two_up, vip_owners, wait_in_sync,
-                   wait_master, wait_until, write_payload)
+                   status_has, status_two_up, switchover, vip_owners,
+                   wait_in_sync, wait_master, wait_until, write_payload)
 
 
 def scenario():
@@ -98,11 +98,7 @@ def scenario():
             r"r-----$"), 20, 1)
         check(line, f"cmsadm drbd-overview on cvknode1 (back): {line}")
 
-        n2.sh("cmsadm switchover", 60)
-        wait_master(bed, "cvknode1", "cvknode2", 90)
-        wait_until(f"{MNT} mounted on cvknode1", lambda: re.search(
-            rf"^/dev/drbd0 {MNT} ext4 ", n1.sh("cat /proc/mounts"), re.M),
-            60)
+        switchover(bed, "cvknode2", "cvknode1")
         check(md5(n1, f"{MNT}/before-kill") == ha and
               md5(n1, f"{MNT}/after-failover") == hb,
               "after a switchover back, cvknode1 has both files with their "

@@ -58,8 +58,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmbed import (GLOBAL_COMMON, MNT, Bed, Cluster, check,  # noqa: E402
                    drbd_state, events_now, first_master, log, md5,
                    new_password, role, run_main, sampler_start, sampler_stop,
-                   set_root_password, status_has, status_two_up,
-                   wait_in_sync, wait_master, wait_until, write_payload)
+                   set_root_password, status_has, status_two_up, switchover,
+                   wait_in_sync, wait_until, write_payload)
 
 SUCCESS = "-----CVM Master/Slave Restore Success-----"
 PEER = "10.77.12.2"
@@ -224,11 +224,7 @@ def scenario():
               "cvknode1's /var/log/cvm_master_slave.log records the "
               "recovery and its success")
 
-        n1.sh("cmsadm switchover", 60)
-        wait_master(bed, "cvknode2", "cvknode1", 90)
-        wait_until(f"{MNT} mounted on cvknode2", lambda: re.search(
-            rf"^/dev/drbd0 {MNT} ext4 ", n2.sh("cat /proc/mounts"), re.M),
-            60)
+        switchover(bed, "cvknode1", "cvknode2")
         check(md5(n2, f"{MNT}/before-reinstall") == ha,
               "after a switchover the recovered cvknode2 serves the file "
               "written before its reinstall, md5 identical")

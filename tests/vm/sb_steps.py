@@ -4,13 +4,9 @@ after the heal that the loser's changes are gone and the winner's kept."""
 import re
 import time
 
-from vmbed import (MNT, check, drbd_state, first_master, log, md5, role,
-                   wait_in_sync, wait_master, wait_until, write_payload)
-
-
-def mounted(g):
-    return re.search(rf"^/dev/drbd0 {MNT} ext4 ", g.sh("cat /proc/mounts"),
-                     re.M)
+from vmbed import (MNT, check, drbd_state, first_master, log,
+                   md5, mounted, role, switchover, wait_in_sync, wait_until,
+                   write_payload)
 
 
 def make_split_brain(bed):
@@ -51,9 +47,7 @@ def check_loser_discarded(bed, W, L, base, h):
           f"{W} kept BASE and its own file (md5)")
     check(w.run(f"test -e {MNT}/only-on-{L}")[0] != 0,
           f"{L}'s file written during the split brain is not on {W}")
-    w.sh("cmsadm switchover", 60)
-    wait_master(bed, L, W, 90)
-    wait_until(f"{MNT} mounted on {L}", lambda: mounted(lo), 60)
+    switchover(bed, W, L)
     check(md5(lo, f"{MNT}/base") == base and
           md5(lo, f"{MNT}/only-on-{W}") == h[W],
           f"after a switchover {L} has BASE and {W}'s file: resynced")

@@ -68,9 +68,9 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmbed import (MNT, VIP, Bed, check, drbd_state, log,  # noqa: E402
-                   md5, new_password, overview_has, run_main, sampler_start,
-                   sampler_stop, set_root_password, status_has, wait_master,
+from vmbed import (MNT, VIP, Bed, check, drbd_state, log, md5,  # noqa: E402
+                   new_password, overview_has, run_main, sampler_start,
+                   sampler_stop, set_root_password, status_has, switchover,
                    wait_until, write_payload, write_rc)
 
 SUCCESS = "-----CVM Master/Slave Setup Success-----"
@@ -279,11 +279,7 @@ def scenario():
                                          else ""))
 
         h = write_payload(n1, "after-setup")
-        n1.sh("cmsadm switchover", 60)
-        wait_master(bed, "cvknode2", "cvknode1", 90)
-        wait_until(f"{MNT} mounted on cvknode2", lambda: re.search(
-            rf"^/dev/drbd0 {MNT} ext4 ", n2.sh("cat /proc/mounts"), re.M),
-            60)
+        switchover(bed, "cvknode1", "cvknode2")
         check(md5(n2, f"{MNT}/after-setup") == h,
               "after a switchover cvknode2 serves the file written on "
               "cvknode1, md5 identical")
@@ -348,11 +344,7 @@ def scenario():
                 f"webip  : [{VIP}] Started cvknode2"), 60, 1)
             check(st, f"cmsadm status on {g.host} after the recovery: "
                   "master cvknode2, slave cvknode1, arbiter Online")
-        n2.sh("cmsadm switchover", 60)
-        wait_master(bed, "cvknode1", "cvknode2", 90)
-        wait_until(f"{MNT} mounted on cvknode1", lambda: re.search(
-            rf"^/dev/drbd0 {MNT} ext4 ", n1.sh("cat /proc/mounts"), re.M),
-            60)
+        switchover(bed, "cvknode2", "cvknode1")
         check(md5(n1, f"{MNT}/after-setup") == h,
               "after a switchover the recovered cvknode1 serves the file, "
               "md5 identical")

@@ -50,10 +50,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb_steps import (check_loser_discarded, make_split_brain,  # noqa: E402
-                      mounted)
+from sb_steps import check_loser_discarded, make_split_brain  # noqa: E402
 from vmbed import (Bed, Cluster, TestFailure, check,  # noqa: E402
-                   drbd_state, log, run_main, status, wait_in_sync,
+                   drbd_state, log, mounted, run_main, status, wait_in_sync,
                    vip_owners, wait_master, wait_until)
 
 HOLD_S = 20

@@ -27,8 +27,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmbed import (MNT, Bed, Cluster, check, first_master, md5,  # noqa: E402
-                   overview_has, proc_drbd, run_main, wait_in_sync,
-                   wait_master, wait_until, write_payload)
+                   mounted, overview_has, proc_drbd, run_main, switchover,
+                   wait_in_sync, wait_master, wait_until, write_payload)
 
 SYNC = "/vms/sync"
 OVW_R1 = (r"^1:r1/0 Connected Primary/Secondary UpToDate/UpToDate C "
@@ -41,10 +41,6 @@ def r1_in_sync(master, slave):
             ("Connected", "Primary/Secondary", "UpToDate/UpToDate") and
             (s.get("cs"), s.get("ro"), s.get("ds")) ==
             ("Connected", "Secondary/Primary", "UpToDate/UpToDate"))
-
-
-def mounted(g, dev, path):
-    return re.search(rf"^{dev} {path} ext4 ", g.sh("cat /proc/mounts"), re.M)
 
 
 def scenario():
@@ -91,10 +87,8 @@ def scenario():
         n1.sh(f"dd if=/dev/urandom of={SYNC}/template bs=1M count=4 "
               "2>/dev/null && sync", 120)
         h1 = md5(n1, f"{SYNC}/template")
-        n1.sh("cmsadm switchover", 60)
-        wait_master(bed, "cvknode2", "cvknode1", 120)
-        m = wait_until(f"/dev/drbd1 on {SYNC} on cvknode2",
-                       lambda: mounted(n2, "/dev/drbd1", SYNC), 90)
+        m = switchover(bed, "cvknode1", "cvknode2", "/dev/drbd1", SYNC,
+                       timeout=120, mount_timeout=90)
         check(md5(n2, f"{SYNC}/template") == h1,
               "the template written on cvknode1's r1 has its md5 on "
               "cvknode2 after a switchover")

@@ -921,6 +921,11 @@ def vip_owners(bed, vip=VIP):
 MNT = "/var/lib/mysql-share"
 
 
+def mounted(g, dev="/dev/drbd0", path=MNT):
+    """The /proc/mounts line of dev on path (ext4) in g, or None."""
+    return re.search(rf"^{dev} {path} ext4 ", g.sh("cat /proc/mounts"), re.M)
+
+
 def roles(bed):
     """{host: role dict or None} of the running nodes."""
     return {h: role(bed[h]) for h in NODES.values() if bed[h].running}
@@ -941,6 +946,16 @@ def wait_master(bed, master=None, slave=None, timeout=90):
     what = f"{master or 'one node'} master and serving" + (
         f", {slave} slave" if slave else "")
     return wait_until(what, ok, timeout, 1)
+
+
+def switchover(bed, frm, to, dev="/dev/drbd0", path=MNT, timeout=90,
+               mount_timeout=60):
+    """`cmsadm switchover` on frm, then until to is master and serving with
+    frm its slave and dev mounted on path there; returns the mount line."""
+    bed[frm].sh("cmsadm switchover", 60)
+    wait_master(bed, to, frm, timeout)
+    return wait_until(f"{path} mounted on {to}",
+                      lambda: mounted(bed[to], dev, path), mount_timeout)
 
 
 def never_master(bed, hosts, seconds, why):
@@ -1012,8 +1027,7 @@ def first_master(bed, want="cvknode1", timeout=120):
                     10)
     check(rc == 0, f"{m}'s promote started the initial sync of the fresh "
           f"pair: {out.strip()}")
-    mnt = wait_until(f"{MNT} mounted on {m}", lambda: re.search(
-        rf"^/dev/drbd0 {MNT} ext4 ", M.sh("cat /proc/mounts"), re.M), 60)
+    mnt = wait_until(f"{MNT} mounted on {m}", lambda: mounted(M), 60)
     check(mnt, f"{m} made ext4 on the fresh r0 and mounted it: "
           f"{mnt.group(0)}")
     if want and m != want:
@@ -1031,11 +1045,7 @@ def first_master(bed, want="cvknode1", timeout=120):
             wait_until(f"{s} reports its copy usable", usable, 60)
         except TestFailure as e:
             raise TestFailure(f"{e}\n{s}'s status:\n{st}") from None
-        M.sh("cmsadm switchover", 60)
-        wait_master(bed, want, m, 90)
-        wait_until(f"{MNT} mounted on {want}", lambda: re.search(
-            rf"^/dev/drbd0 {MNT} ext4 ", bed[want].sh("cat /proc/mounts"),
-            re.M), 60)
+        switchover(bed, m, want)
         check(True, f"cmsadm switchover: {want} master, as the scenario "
               "expects")
     return m
