@@ -351,23 +351,11 @@ static void setup_hook_done(const struct cmsd_child_result *res, void *arg)
 {
 	struct sconn *c = arg;
 	char body[600], out[480];
-	size_t i, j = 0;
 	const char *status;
 
 	c->hook = NULL;
 	/* one line of the hook's words, for the operator */
-	for (i = 0; i < res->output_len && j < sizeof(out) - 3; i++) {
-		char ch = res->output[i];
-		if (ch == '\n') {
-			if (i + 1 < res->output_len) {
-				out[j++] = ';';
-				out[j++] = ' ';
-			}
-		} else if (ch >= 0x20 && ch < 0x7f) {
-			out[j++] = ch;
-		}
-	}
-	out[j] = '\0';
+	spawn_output_line(res, "; ", out, sizeof(out));
 	if (res->exited && res->exit_code == 0)
 		status = "ok";
 	else
@@ -419,14 +407,9 @@ static void setup_wipe_done(const struct cmsd_child_result *res, void *arg)
 {
 	struct sconn *c = arg;
 	char out[200];
-	size_t j = 0;
 
 	c->hook = NULL;
-	for (size_t i = 0; i < res->output_len && j < sizeof(out) - 1; i++)
-		out[j++] = res->output[i] >= 0x20 && res->output[i] < 0x7f
-				   ? res->output[i]
-				   : ' ';
-	out[j] = '\0';
+	spawn_output_line(res, " ", out, sizeof(out));
 	if (res->exited && res->exit_code == 0) {
 		log_info("setup: %s: DRBD partition wiped (first and last "
 			 "MiB zeroed)",

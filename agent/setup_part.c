@@ -244,19 +244,7 @@ static const char *tool(int t)
 static void part_words(const struct cmsd_child_result *res, char *out,
 		       size_t len)
 {
-	size_t j = 0;
-
-	for (size_t i = 0; i < res->output_len && j + 1 < len; i++) {
-		char ch = res->output[i];
-		if (ch == '\n') {
-			if (j && out[j - 1] != ' ' && i + 1 < res->output_len)
-				out[j++] = ' ';
-		} else if (ch >= 0x20 && ch < 0x7f) {
-			out[j++] = ch;
-		}
-	}
-	out[j] = '\0';
-	if (!j) {
+	if (!spawn_output_line(res, " ", out, len)) {
 		if (res->timed_out)
 			snprintf(out, len, "did not finish within %d s",
 				 PART_CHILD_MS / 1000);

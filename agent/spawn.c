@@ -440,3 +440,26 @@ void spawn_abandon(struct spawn_child *c)
 	c->abandoned = true;
 	spawn_kill(c);
 }
+
+size_t spawn_output_line(const struct cmsd_child_result *res, const char *nl,
+			 char *out, size_t len)
+{
+	size_t j = 0, k = strlen(nl);
+
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < res->output_len && j + 1 < len; i++) {
+		char ch = res->output[i];
+		if (ch == '\n' && i + 1 < res->output_len) {
+			if (j + k + 1 >= len)
+				break; /* no half separator, no words run
+					  together */
+			memcpy(out + j, nl, k);
+			j += k;
+		} else if (ch >= 0x20 && ch < 0x7f) {
+			out[j++] = ch;
+		}
+	}
+	out[j] = '\0';
+	return j;
+}

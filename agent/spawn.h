@@ -54,5 +54,11 @@ pid_t spawn_pid(const struct spawn_child *c);
 /* Drops interest: done() will not be called; the child's group is still
  * killed (TERM, KILL after the grace) and the child reaped. */
 void spawn_abandon(struct spawn_child *c);
+/* A child's output as one line for a log or a reason: printable ASCII
+ * kept, each line break before the end written as nl, any other byte
+ * dropped; at most len - 1 bytes and a NUL, cut before a separator that
+ * does not fit.  Returns the length. */
+size_t spawn_output_line(const struct cmsd_child_result *res, const char *nl,
+			 char *out, size_t len);
 
 #endif

@@ -172,18 +172,9 @@ static void sp_hook_done(const struct cmsd_child_result *res, void *arg)
 {
 	struct sp_probe *p = arg;
 	char out[160];
-	size_t j = 0;
 
 	p->child = NULL;
-	for (size_t i = 0; i < res->output_len && j < sizeof(out) - 1; i++) {
-		char ch = res->output[i];
-		if (ch == '\n' && i + 1 < res->output_len &&
-		    j + 2 < sizeof(out))
-			out[j++] = ';', out[j++] = ' ';
-		else if (ch >= 0x20 && ch < 0x7f)
-			out[j++] = ch;
-	}
-	out[j] = '\0';
+	spawn_output_line(res, "; ", out, sizeof(out));
 	if (res->exited && res->exit_code == 0) {
 		p->f.compute = 0;
 	} else if (res->exited && res->exit_code == 1) {

@@ -125,6 +125,35 @@ START_TEST(output_merged_and_truncated)
 }
 END_TEST
 
+START_TEST(output_as_one_line)
+{
+	const char *argv[] = {"/bin/sh", "-c",
+			      "printf 'first\\tline\\nsecond\\001\\nthird\\n'",
+			      NULL};
+	struct done d;
+	struct cmsd_child_result r;
+	char out[64], small[12];
+
+	run(&d, argv, NULL, 5000, 0, 0);
+	ck_assert_int_eq(d.res.exit_code, 0);
+	/* the copy of the output run() kept stands for the callback's */
+	r = d.res;
+	r.output = d.out;
+	r.output_len = strlen(d.out);
+	ck_assert_uint_eq(spawn_output_line(&r, "; ", out, sizeof(out)),
+			  strlen("firstline; second; third"));
+	ck_assert_str_eq(out, "firstline; second; third");
+	/* cut to the buffer, never a separator half written */
+	spawn_output_line(&r, "; ", small, sizeof(small));
+	ck_assert_str_eq(small, "firstline");
+	spawn_output_line(&r, " ", small, sizeof(small));
+	ck_assert_str_eq(small, "firstline s");
+	r.output_len = 0;
+	ck_assert_uint_eq(spawn_output_line(&r, " ", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(stdin_data)
 {
 	const char *argv[] = {"/bin/cat", NULL};
@@ -537,6 +566,7 @@ int main(void)
 	tcase_add_test(tc, exit_code);
 	tcase_add_test(tc, killed_by_signal);
 	tcase_add_test(tc, output_merged_and_truncated);
+	tcase_add_test(tc, output_as_one_line);
 	tcase_add_test(tc, stdin_data);
 	tcase_add_test(tc, stdin_not_read_no_sigpipe);
 	tcase_add_test(tc, minimal_env_and_cwd);
