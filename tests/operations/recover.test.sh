@@ -216,57 +216,11 @@ CL_BG_PIDS="$CL_BG_PIDS $SAMPLER"
 # At a terminal (a pty stands for the operator's): the password asked
 # without echo, the confirmation answered yes, the unpinned fingerprint
 # shown and confirmed with yes.
-cat >"$CL_DIR/operator.py" <<'PY'
-import os, pty, sys, time
-pw = os.environ["PW"]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-out = b""
-def expect(what, timeout=30):
-    global out
-    end = time.time() + timeout
-    while what.encode() not in out:
-        if time.time() > end:
-            sys.stdout.write(out.decode(errors="replace"))
-            sys.exit("operator: no \"%s\" within %d s" % (what, timeout))
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    if what.encode() not in out:
-        sys.stdout.write(out.decode(errors="replace"))
-        sys.exit("operator: cmsadm ended before \"%s\"" % what)
-def answer(prompt, text):
-    global out
-    expect(prompt)
-    os.write(fd, text.encode() + b"\r")
-    sys.stdout.write(out.decode(errors="replace"))
-    out = b""
-# STEPS: "prompt<TAB>answer" lines, in order; "@PW" is the password.
-for step in os.environ["STEPS"].splitlines():
-    prompt, text = step.split("\t")
-    answer(prompt, pw if text == "@PW" else text)
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
-sys.stdout.write(out.decode(errors="replace"))
-_, st = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
 STEPS=$(printf '%s\t%s\n' "Root password of the peer (10.77.0.2): " @PW \
 	"Please confirm to recovery 10.77.0.2 and format peer's /vms partition [yes/no]: " yes \
 	"Is that the fingerprint the host shows? [yes/no]: " yes)
 rc=0
-STEPS=$STEPS PW=$SU_SLAVE_PW python3 "$CL_DIR/operator.py" nsenter -t "${CL_PID[node1]}" -m -u -n \
+STEPS=$STEPS PW=$SU_SLAVE_PW python3 "$(dirname "$0")/at_terminal.py" nsenter -t "${CL_PID[node1]}" -m -u -n \
 	"$CMSADM_BIN" recover --peer "$(cl_addr node2)" --wait 30 >"$CL_DIR/recover.out" 2>&1 || rc=$?
 tr -d '\r' <"$CL_DIR/recover.out" >"$CL_DIR/recover.out.tmp" && mv "$CL_DIR/recover.out.tmp" "$CL_DIR/recover.out"
 touch "$CL_DIR/stop-sampling"
@@ -342,7 +296,7 @@ CL_BG_PIDS="$CL_BG_PIDS $SAMPLER"
 STEPS=$(printf '%s\t%s\n' "Please confirm to recovery 10.77.0.1 and format peer's /vms partition [yes/no]: " yes \
 	"Root password of the peer (10.77.0.1): " @PW)
 rc=0
-STEPS=$STEPS PW=$SU_NODE1_PW python3 "$CL_DIR/operator.py" nsenter -t "${CL_PID[node2]}" -m -u -n \
+STEPS=$STEPS PW=$SU_NODE1_PW python3 "$(dirname "$0")/at_terminal.py" nsenter -t "${CL_PID[node2]}" -m -u -n \
 	env CMSADM="$CMSADM_BIN" CMSD_PEER_FINGERPRINT="$fp1" "$COMPAT" "$(cl_addr node1)" - \
 	>"$CL_DIR/recover-compat-ask.out" 2>&1 || rc=$?
 tr -d '\r' <"$CL_DIR/recover-compat-ask.out" >"$CL_DIR/recover.out.tmp" && mv "$CL_DIR/recover.out.tmp" "$CL_DIR/recover-compat-ask.out"

@@ -118,55 +118,12 @@ done
 fp2=$(su_fp node2)
 fp3=$(su_fp arbiter)
 su_template
-cat >"$CL_DIR/operator.py" <<'PY'
-import os, pty, sys, time
-pw_slave, pw_arb = os.environ["PW_SLAVE"], os.environ["PW_ARB"]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-out = b""
-def expect(what, timeout=30):
-    global out
-    end = time.time() + timeout
-    while what.encode() not in out:
-        if time.time() > end:
-            sys.stdout.write(out.decode(errors="replace"))
-            sys.exit("operator: no \"%s\" within %d s" % (what, timeout))
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        out += data
-    if what.encode() not in out:
-        sys.stdout.write(out.decode(errors="replace"))
-        sys.exit("operator: cmsadm ended before \"%s\"" % what)
-def answer(prompt, text):
-    global out
-    expect(prompt)
-    # cmsadm turns the echo off before it writes a password prompt
-    os.write(fd, text.encode() + b"\r")
-    sys.stdout.write(out.decode(errors="replace"))
-    out = b""
-answer("Root password of the slave (10.77.0.2): ", pw_slave)
-answer("Root password of the arbiter (10.77.0.3): ", pw_arb)
-answer("Is that the fingerprint the host shows? [yes/no]: ", "yes")
-answer("Type CONFIRM to continue: ", "CONFIRM")
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
-sys.stdout.write(out.decode(errors="replace"))
-_, st = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
+STEPS=$(printf '%s\t%s\n' "Root password of the slave (10.77.0.2): " @PW_SLAVE \
+	"Root password of the arbiter (10.77.0.3): " @PW_ARB \
+	"Is that the fingerprint the host shows? [yes/no]: " yes \
+	"Type CONFIRM to continue: " CONFIRM)
 SU_RC=0
-PW_SLAVE=$SU_SLAVE_PW PW_ARB=$SU_ARB_PW python3 "$CL_DIR/operator.py" \
+STEPS=$STEPS PW_SLAVE=$SU_SLAVE_PW PW_ARB=$SU_ARB_PW python3 "$(dirname "$0")/at_terminal.py" \
 	nsenter -t "${CL_PID[node1]}" -m -u -n "$CMSADM_BIN" setup --vip "$SU_VIP" \
 	--prefix 24 --slave-ip "$(cl_addr node2)" --quorum arbiter \
 	--arbiter-ip "$(cl_addr arbiter)" --hosts 10 --vms 100 \
