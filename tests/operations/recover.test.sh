@@ -81,15 +81,8 @@ sum=$(su_in node1 md5sum "$MNT/before-wipe.dat" | awk '{print $1}')
 # namespace killed, its /etc/cmsd and /var/lib/cmsd gone, seen Offline by
 # the master PEER, then `cmsd --unconfigured` again.
 wipe_host() { # HOST PEER [copy the log to FILE first]
-	local h=$1 peer=$2 p
-	cl_kill "$h"
-	for _ in $(seq 100); do
-		p=$(ip netns pids "$(cl_ns "$h")" 2>/dev/null)
-		[ -n "$p" ] || break
-		# shellcheck disable=SC2086 # one pid a word
-		kill -KILL $p 2>/dev/null || true
-		sleep 0.05
-	done
+	local h=$1 peer=$2
+	su_kill_host "$h"
 	[ -z "${3:-}" ] || cp "$(su_log "$h")" "$3"
 	rm -rf "$CL_DIR/$h/etc.u/cmsd" "$CL_DIR/$h/var.u/lib/cmsd"
 	cl_wait_for 5000 "$peer sees $h offline" status_has "$peer" "slave  : cvk$h (Offline)"

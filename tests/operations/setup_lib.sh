@@ -152,19 +152,25 @@ su_host() { # host [key=value...]
 	cl_fail "the $h setup agent did not start within 10 s: $(tail -n 5 "$d/stdout")"
 }
 
+# Stops HOST's agent and every other process of its namespace.
+su_kill_host() {
+	local p
+	cl_kill "$1"
+	for _ in $(seq 100); do
+		p=$(ip netns pids "$(cl_ns "$1")" 2>/dev/null)
+		[ -n "$p" ] || break
+		# shellcheck disable=SC2086 # one pid a word
+		kill -KILL $p 2>/dev/null || true
+		sleep 0.05
+	done
+}
+
 # Stops the agents and whatever else runs in the hosts' namespaces (a
 # VIP guard that outlives its agent would take the VIP from the next one).
 su_stop_all() {
-	local h p
+	local h
 	for h in node1 node2 arbiter; do
-		cl_kill "$h"
-		for _ in $(seq 100); do
-			p=$(ip netns pids "$(cl_ns "$h")" 2>/dev/null)
-			[ -n "$p" ] || break
-			# shellcheck disable=SC2086 # one pid a word
-			kill -KILL $p 2>/dev/null || true
-			sleep 0.05
-		done
+		su_kill_host "$h"
 	done
 }
 
