@@ -56,7 +56,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vmbed import (GLOBAL_COMMON, MNT, Bed, Cluster, check,  # noqa: E402
-                   drbd_state, events_now, first_master, log, md5,
+                   drbd_state, events_now, first_master, guest_texts, log,
+                   md5,
                    new_password, role, run_main, sampler_start, sampler_stop,
                    set_root_password, status_has, status_two_up, switchover,
                    wait_in_sync, wait_until, write_payload)
@@ -200,18 +201,7 @@ def scenario():
                   "cvknode2 slave, both Online, arbiter Online")
 
         # no password in any log or console
-        dumps = {}
-        for g in (n1, n2):
-            g.sh("sync")
-            dest = os.path.join(bed.dir, "scan", g.host)
-            g.fetch_logs(dest)
-            for d, _, files in os.walk(dest):
-                for f in files:
-                    with open(os.path.join(d, f), "rb") as fh:
-                        dumps[f"{g.host}:{f}"] = fh.read().decode(
-                            "utf-8", "replace")
-            with g.cond:
-                dumps[f"{g.host}:console"] = g.buf
+        dumps = guest_texts(bed, (n1, n2))
         check(any(k.endswith(":cvm_master_slave.log") for k in dumps),
               "the logs of both guests read from their disks: "
               + ", ".join(sorted(dumps)))

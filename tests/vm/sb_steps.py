@@ -5,8 +5,8 @@ import re
 import time
 
 from vmbed import (MNT, check, drbd_state, first_master, log,
-                   md5, mounted, role, switchover, wait_in_sync, wait_until,
-                   write_payload)
+                   md5, mounted, role, switchover, wait_in_sync, wait_master,
+                   wait_until, write_payload)
 
 
 def make_split_brain(bed):
@@ -35,6 +35,25 @@ def make_split_brain(bed):
     h = {"cvknode1": write_payload(n1, "only-on-cvknode1", 2),
          "cvknode2": write_payload(n2, "only-on-cvknode2", 2)}
     return base, h
+
+
+def heal_to_one_master(bed):
+    """Heals n12 after make_split_brain(): DRBD must report the split
+    brain, then one master W with the other node L its slave.  Returns
+    (W, L, the time of the heal)."""
+    n1, n2 = bed["cvknode1"], bed["cvknode2"]
+    bed.heal("n12")
+    t = time.time()
+    sb = wait_until("DRBD's split-brain report", lambda: [
+        g.host for g in (n1, n2) if g.run(
+            "dmesg | grep -q 'Split-Brain detected'", 10)[0] == 0],
+        60, 1)
+    check(sb, f"DRBD detected the split brain (kernel log on "
+          f"{', '.join(sb)})")
+    W, _ = wait_master(bed, None, None, 90)
+    L = "cvknode2" if W == "cvknode1" else "cvknode1"
+    wait_master(bed, W, L, 60)
+    return W, L, t
 
 
 def check_loser_discarded(bed, W, L, base, h):

@@ -68,7 +68,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vmbed import (MNT, VIP, Bed, check, drbd_state, log, md5,  # noqa: E402
+from vmbed import (MNT, VIP, Bed, check, drbd_state, guest_texts,  # noqa: E402
+                   log, md5,
                    new_password, overview_has, run_main, sampler_start,
                    sampler_stop, set_root_password, status_has, switchover,
                    wait_until, write_payload, write_rc)
@@ -247,18 +248,7 @@ def scenario():
         check(rc == 0, "cvknode3's configuration is the arbiter's")
 
         # logs and consoles: the stages, and no password anywhere
-        dumps = {}
-        for g in (n1, n2, n3):
-            g.sh("sync")
-            dest = os.path.join(bed.dir, "scan", g.host)
-            g.fetch_logs(dest)
-            for d, _, files in os.walk(dest):
-                for f in files:
-                    with open(os.path.join(d, f), "rb") as fh:
-                        dumps[f"{g.host}:{f}"] = fh.read().decode(
-                            "utf-8", "replace")
-            with g.cond:
-                dumps[f"{g.host}:console"] = g.buf
+        dumps = guest_texts(bed, (n1, n2, n3))
         log1 = dumps.get("cvknode1:cvm_master_slave.log", "")
         for s in (["==> pre-checks", "confirmed by the operator",
                   "==> [1/4] generating the cluster CA, node certificates "

@@ -27,11 +27,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb_steps import (check_loser_discarded, make_split_brain,  # noqa: E402
-                      standalone_secs)
+from sb_steps import (check_loser_discarded, heal_to_one_master,  # noqa: E402
+                      make_split_brain, standalone_secs)
 from vmbed import (MNT, Bed, Cluster, check, log,  # noqa: E402
                    overview_has, run_main, status_two_up, wait_in_sync,
-                   wait_master, wait_until)
+                   wait_until)
 
 
 def scenario():
@@ -50,17 +50,7 @@ def scenario():
                  "echo $! >/tmp/ev2.pid; "
                  "( while :; do cmsadm drbd-overview; sleep 0.1; done ) "
                  ">/tmp/ovw.log 2>&1 & echo $! >/tmp/ovw.pid")
-        bed.heal("n12")
-        t = time.time()
-        sb = wait_until("DRBD's split-brain report", lambda: [
-            g.host for g in (n1, n2) if g.run(
-                "dmesg | grep -q 'Split-Brain detected'", 10)[0] == 0],
-            60, 1)
-        check(sb, f"DRBD detected the split brain (kernel log on "
-              f"{', '.join(sb)})")
-        W, r = wait_master(bed, None, None, 90)
-        L = "cvknode2" if W == "cvknode1" else "cvknode1"
-        wait_master(bed, W, L, 60)
+        W, L, t = heal_to_one_master(bed)
         log(f"one master again {time.time() - t:.1f}s after the heal: {W}; "
             f"{L} slave")
         wait_in_sync(bed, W, L, 120)

@@ -50,7 +50,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sb_steps import check_loser_discarded, make_split_brain  # noqa: E402
+from sb_steps import (check_loser_discarded, heal_to_one_master,  # noqa: E402
+                      make_split_brain)
 from vmbed import (Bed, Cluster, TestFailure, check,  # noqa: E402
                    drbd_state, log, mounted, run_main, status, wait_in_sync,
                    vip_owners, wait_master, wait_until)
@@ -99,17 +100,7 @@ def scenario():
         check(a1 and a1["maintenance"] is False,
               f"cvknode1 (cut off) still has maintenance off: {a1}")
 
-        bed.heal("n12")
-        t = time.time()
-        sb = wait_until("DRBD's split-brain report", lambda: [
-            g.host for g in (n1, n2) if g.run(
-                "dmesg | grep -q 'Split-Brain detected'", 10)[0] == 0],
-            60, 1)
-        check(sb, f"DRBD detected the split brain (kernel log on "
-              f"{', '.join(sb)})")
-        W, _ = wait_master(bed, None, None, 90)
-        L = "cvknode2" if W == "cvknode1" else "cvknode1"
-        wait_master(bed, W, L, 60)
+        W, L, t = heal_to_one_master(bed)
         log(f"one master again {time.time() - t:.1f}s after the heal: {W}; "
             f"{L} slave (policy): cvknode1, where maintenance was not "
             "typed, holds " + ("the loser's discard" if L == "cvknode1"

@@ -633,6 +633,25 @@ class Bed:
 
 
 # --------------------------------------------------------------- DRBD view
+def guest_texts(bed, guests):
+    """{"HOST:FILE": text} of every log on each guest's own disk (synced,
+    then fetched) and {"HOST:console": ...} of its serial console: what a
+    scenario searches for a password or a stage line."""
+    texts = {}
+    for g in guests:
+        g.sh("sync")
+        dest = os.path.join(bed.dir, "scan", g.host)
+        g.fetch_logs(dest)
+        for d, _, files in os.walk(dest):
+            for f in files:
+                with open(os.path.join(d, f), "rb") as fh:
+                    texts[f"{g.host}:{f}"] = fh.read().decode("utf-8",
+                                                              "replace")
+        with g.cond:
+            texts[f"{g.host}:console"] = g.buf
+    return texts
+
+
 def proc_drbd(g, minor=0):
     """The state line of a minor in /proc/drbd as a dict (cs, ro, ds, ...),
     with 'oos' (out of sync KiB) from the counters line."""
